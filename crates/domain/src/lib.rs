@@ -1,0 +1,15 @@
+//! Koudai's business rules, free of I/O: money, identifiers, the payment
+//! state machine, the callback retry schedule and the ledger's balancing rule.
+//!
+//! Nothing here reads a clock, a socket or a database: every function takes
+//! the time and the randomness it needs as arguments, so that the rules can be
+//! tested exhaustively and replayed exactly.
+
+pub mod ids;
+pub mod ledger;
+pub mod order;
+pub mod schedule;
+pub mod trade;
+
+pub use order::{FieldError, NewOrder};
+pub use trade::{TradeState, TradeType};
