@@ -1,0 +1,167 @@
+//! JSON shapes that leave the server: the transaction object, the
+//! notification envelope, the certificate list. Fields without a value are
+//! omitted, never `""` or `null` (protocol notes §0).
+
+use serde::Serialize;
+
+use crate::aead;
+use crate::times::format_rfc3339;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Amount {
+    pub total: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_total: Option<i64>,
+    pub currency: &'static str,
+    pub payer_currency: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Payer {
+    pub openid: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SceneInfo {
+    pub device_id: String,
+}
+
+/// The transaction object of queries and of `TRANSACTION.SUCCESS` (§3.3).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Transaction {
+    pub appid: String,
+    pub mchid: String,
+    pub out_trade_no: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trade_type: Option<&'static str>,
+    pub trade_state: &'static str,
+    pub trade_state_desc: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bank_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attach: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer: Option<Payer>,
+    pub amount: Amount,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scene_info: Option<SceneInfo>,
+    pub promotion_detail: Vec<serde_json::Value>,
+}
+
+/// The encrypted `resource` of a notification.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Resource {
+    pub original_type: String,
+    pub algorithm: &'static str,
+    pub ciphertext: String,
+    pub associated_data: String,
+    pub nonce: String,
+}
+
+/// The notification envelope, in the key order real callbacks use.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Notification {
+    pub id: String,
+    pub create_time: String,
+    pub resource_type: &'static str,
+    pub event_type: String,
+    pub summary: String,
+    pub resource: Resource,
+}
+
+impl Notification {
+    /// Encrypts `plaintext` with the merchant's APIv3 key into a notification
+    /// body (compact JSON). `original_type` doubles as the associated data,
+    /// as real callbacks do.
+    #[allow(clippy::too_many_arguments)]
+    pub fn seal(
+        id: String,
+        created_at_s: i64,
+        event_type: &str,
+        summary: &str,
+        original_type: &str,
+        plaintext: &[u8],
+        apiv3_key: &str,
+        nonce: &str,
+    ) -> Result<Notification, aead::AeadError> {
+        let ciphertext = aead::encrypt(apiv3_key, nonce, original_type, plaintext)?;
+        Ok(Notification {
+            id,
+            create_time: format_rfc3339(created_at_s),
+            resource_type: "encrypt-resource",
+            event_type: event_type.to_owned(),
+            summary: summary.to_owned(),
+            resource: Resource {
+                original_type: original_type.to_owned(),
+                algorithm: "AEAD_AES_256_GCM",
+                ciphertext,
+                associated_data: original_type.to_owned(),
+                nonce: nonce.to_owned(),
+            },
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EncryptCertificate {
+    pub algorithm: &'static str,
+    pub nonce: String,
+    pub associated_data: &'static str,
+    pub ciphertext: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificateEntry {
+    pub serial_no: String,
+    pub effective_time: String,
+    pub expire_time: String,
+    pub encrypt_certificate: EncryptCertificate,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificateList {
+    pub data: Vec<CertificateEntry>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unpaid_transactions_omit_what_they_do_not_have() {
+        let t = Transaction {
+            appid: "wx1".into(),
+            mchid: "19".into(),
+            out_trade_no: "T123456".into(),
+            transaction_id: None,
+            trade_type: None,
+            trade_state: "NOTPAY",
+            trade_state_desc: "订单未支付",
+            bank_type: None,
+            attach: None,
+            success_time: None,
+            payer: None,
+            amount: Amount { total: 1, payer_total: None, currency: "CNY", payer_currency: "CNY" },
+            scene_info: None,
+            promotion_detail: vec![],
+        };
+        let s = serde_json::to_string(&t).unwrap_or_default();
+        assert!(!s.contains("null") && !s.contains("\"\""));
+        assert!(s.contains("\"promotion_detail\":[]"));
+    }
+
+    #[test]
+    fn sealed_notifications_decrypt() {
+        let key = "0123456789abcdefghijABCDEFGHIJ01";
+        let n = Notification::seal("id".into(), 0, "TRANSACTION.SUCCESS", "支付成功", "transaction", b"{}", key, "abcdefghijkl")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let s = serde_json::to_string(&n).unwrap_or_default();
+        assert!(s.starts_with("{\"id\":\"id\",\"create_time\":\"1970-01-01T08:00:00+08:00\",\"resource_type\":\"encrypt-resource\""));
+        let plain = aead::decrypt(key, &n.resource.nonce, &n.resource.associated_data, &n.resource.ciphertext);
+        assert_eq!(plain, Ok(b"{}".to_vec()));
+    }
+}
