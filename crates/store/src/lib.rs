@@ -1,1 +1,267 @@
-//! placeholder
+//! Koudai's persistence: one [`Store`] whose methods are business verbs
+//! (`create_order`, `pay_order`, `claim_due_notifications`), over SQLite (the
+//! embedded default) or PostgreSQL (production).
+//!
+//! Both backends run the same SQL through sqlx's `Any` driver: the dialects
+//! agree on `$n` parameters, `RETURNING` and `ON CONFLICT`, and where they do
+//! not (row locks, how a write transaction starts, DDL types) the difference
+//! sits in one small function of [`Backend`]. Every money movement is one
+//! database transaction together with the state change that causes it and,
+//! where a merchant must hear of it, the outbox row of its notification.
+//!
+//! The store makes no business decisions beyond enforcing them atomically:
+//! state transitions come from `koudai_domain::trade`, balances are kept by
+//! the ledger rule of `koudai_domain::ledger`.
+
+mod error;
+mod ledger;
+mod migrate;
+mod models;
+mod notifications;
+mod orders;
+mod parties;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use error::StoreError;
+pub use models::*;
+pub use orders::{CloseError, CreateOutcome, PayError};
+
+/// Which database engine a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// Appended to a `SELECT` that must lock the rows it reads until the
+    /// transaction ends. SQLite needs none: its write transactions start
+    /// with `BEGIN IMMEDIATE` and so already exclude every other writer.
+    fn for_update(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
+    }
+
+    /// Like [`Backend::for_update`], but rows locked by someone else are
+    /// skipped: how workers on several nodes share a queue.
+    fn for_update_skip_locked(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+}
+
+/// The database, and the connection pool to it.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Connects to `postgres://…` or `sqlite://…` (a SQLite file is created
+    /// if missing). Does not migrate; call [`Store::migrate`].
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(StoreError::Other(format!(
+                "unsupported database URL scheme (expected postgres:// or sqlite://): {}",
+                redact(url)
+            )));
+        };
+        let options = AnyConnectOptions::from_str(url).map_err(StoreError::from)?;
+        let pool = match backend {
+            // One writer at a time is SQLite's model; WAL lets readers run
+            // beside it. busy_timeout makes a second connection wait for the
+            // write lock instead of failing at once.
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(4)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await?
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await?
+            }
+        };
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies the migrations this binary knows and the database lacks.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        migrate::run(&self.pool, self.backend).await
+    }
+
+    /// Closes the pool, waiting for connections in use to come back.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a transaction that will write. On SQLite it takes the write
+    /// lock at once (`BEGIN IMMEDIATE`), so two writers never deadlock on
+    /// upgrading a read lock.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    /// A value of the `meta` table.
+    pub async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar::<_, String>("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Sets a value of the `meta` table.
+    pub async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets a `meta` value only if it is not set yet, and returns the value
+    /// that holds afterwards (another node's, if it was first).
+    pub async fn init_meta(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        self.meta(key).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// Adds `delta_s` to an integer `meta` value atomically and returns the
+    /// new value (the sandbox business-clock offset).
+    pub async fn add_to_meta(&self, key: &str, delta_s: i64) -> Result<i64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let current: Option<String> =
+            sqlx::query_scalar(&format!("SELECT value FROM meta WHERE key = $1{}", self.backend.for_update()))
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let value = current
+            .map(|v| v.parse::<i64>().map_err(|_| StoreError::Other(format!("meta {key} is not an integer"))))
+            .transpose()?
+            .unwrap_or(0)
+            .checked_add(delta_s)
+            .ok_or_else(|| StoreError::Other("overflow".into()))?;
+        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(value)
+    }
+}
+
+/// A database URL with any password replaced by `***`, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = url.get(scheme_end + 3..at).unwrap_or("");
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    url.get(..scheme_end + 3).unwrap_or(""),
+                    userinfo.get(..colon).unwrap_or(""),
+                    url.get(at..).unwrap_or("")
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
+    }
+}
+
+/// Creates a fresh, empty PostgreSQL database on the server of `admin_url`
+/// and returns its URL; for tests and benchmarks that must not share state.
+pub async fn scratch_postgres_database(admin_url: &str, prefix: &str) -> Result<String, StoreError> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    sqlx::any::install_default_drivers();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let name = format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let pool = AnyPoolOptions::new().max_connections(1).connect(admin_url).await?;
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&pool).await?;
+    pool.close().await;
+    let base = match admin_url.rfind('/') {
+        Some(i) if i > admin_url.find("://").map_or(0, |s| s + 2) => admin_url.get(..i).unwrap_or(admin_url),
+        _ => admin_url,
+    };
+    Ok(format!("{base}/{name}"))
+}
+
+/// Creates a SQLite database URL in a fresh directory under the system
+/// temporary directory; for tests and benchmarks.
+pub fn scratch_sqlite_url(prefix: &str) -> Result<String, StoreError> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| StoreError::Other(e.to_string()))?;
+    Ok(format!("sqlite://{}?mode=rwc", dir.join("koudai.db").display()))
+}

@@ -1,0 +1,240 @@
+//! Records the store reads and writes. Times are Unix seconds: business time
+//! for orders and notifications, wall time for sessions and leases.
+
+use koudai_domain::{TradeState, TradeType};
+
+/// The platform's signing key and its two identities.
+#[derive(Debug, Clone)]
+pub struct PlatformKeyRecord {
+    pub private_key_pem: String,
+    pub certificate_pem: String,
+    /// Upper-case hex.
+    pub certificate_serial: String,
+    pub public_key_id: String,
+    pub created_at: i64,
+}
+
+/// How the platform signs what it sends a merchant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyMode {
+    /// Platform certificate (`Wechatpay-Serial` = certificate serial).
+    Certificate,
+    /// WeChat Pay public key (`Wechatpay-Serial` = `PUB_KEY_ID_…`).
+    PublicKey,
+}
+
+impl KeyMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyMode::Certificate => "certificate",
+            KeyMode::PublicKey => "public_key",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<KeyMode> {
+        match s {
+            "certificate" => Some(KeyMode::Certificate),
+            "public_key" => Some(KeyMode::PublicKey),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MerchantCertificate {
+    /// Upper-case hex.
+    pub serial_no: String,
+    pub certificate_pem: String,
+    pub public_key_pem: String,
+    pub not_after: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Merchant {
+    pub mchid: String,
+    pub name: String,
+    pub key_mode: KeyMode,
+    pub apiv3_key: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMerchant {
+    pub mchid: String,
+    pub name: String,
+    pub key_mode: KeyMode,
+    pub apiv3_key: String,
+    pub certificate: MerchantCertificate,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Consumer {
+    pub login: String,
+    pub password_hash: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub token: String,
+    pub login: String,
+    pub csrf: String,
+    pub expires_at: i64,
+}
+
+/// An order as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub id: i64,
+    pub mchid: String,
+    pub appid: String,
+    pub out_trade_no: String,
+    pub trade_type: TradeType,
+    pub description: String,
+    pub attach: Option<String>,
+    pub notify_url: String,
+    pub total_fen: i64,
+    pub payer_openid: Option<String>,
+    pub device_id: Option<String>,
+    pub params_digest: String,
+    pub time_expire: i64,
+    pub created_at: i64,
+    /// The state last written; see [`Order::state_at`].
+    pub stored_state: TradeState,
+    pub transaction_id: Option<String>,
+    pub success_time: Option<i64>,
+    pub payer_login: Option<String>,
+    pub prepay_id: String,
+    pub prepay_expires_at: i64,
+    pub pay_token: String,
+}
+
+impl Order {
+    /// The state at business time `now`, counting expiry not yet written down.
+    pub fn state_at(&self, now: i64) -> TradeState {
+        self.stored_state.effective(self.time_expire, now)
+    }
+}
+
+/// An order to insert.
+#[derive(Debug, Clone)]
+pub struct NewOrderRecord {
+    pub mchid: String,
+    pub appid: String,
+    pub out_trade_no: String,
+    pub trade_type: TradeType,
+    pub description: String,
+    pub attach: Option<String>,
+    pub notify_url: String,
+    pub total_fen: i64,
+    pub payer_openid: Option<String>,
+    pub device_id: Option<String>,
+    pub params_digest: String,
+    pub time_expire: i64,
+    pub created_at: i64,
+    pub prepay_id: String,
+    pub prepay_expires_at: i64,
+    pub pay_token: String,
+}
+
+/// How a payment finds its order.
+#[derive(Debug, Clone)]
+pub enum OrderLocator {
+    PrepayId(String),
+    PayToken(String),
+}
+
+/// What a payment attempt should do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayOutcome {
+    /// Take the money.
+    Success,
+    /// The payer's bank refused: record `PAYERROR`, move no money.
+    PayError,
+}
+
+/// A payment, as the consumer asked for it.
+#[derive(Debug, Clone)]
+pub struct PayCommand {
+    pub locator: OrderLocator,
+    pub consumer_login: String,
+    pub now: i64,
+    pub outcome: PayOutcome,
+    /// Used if the payment succeeds.
+    pub transaction_id: String,
+    /// Used if the consumer has no openid for the order's app yet.
+    pub fresh_openid: String,
+}
+
+/// A notification to put in the outbox.
+#[derive(Debug, Clone)]
+pub struct NewNotification {
+    pub event_id: String,
+    pub mchid: String,
+    pub reference: String,
+    pub event_type: String,
+    pub notify_url: String,
+    pub body: String,
+    pub next_attempt_at: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotificationStatus {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl NotificationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationStatus::Pending => "PENDING",
+            NotificationStatus::Delivered => "DELIVERED",
+            NotificationStatus::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<NotificationStatus> {
+        match s {
+            "PENDING" => Some(NotificationStatus::Pending),
+            "DELIVERED" => Some(NotificationStatus::Delivered),
+            "FAILED" => Some(NotificationStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Notification {
+    pub id: i64,
+    pub event_id: String,
+    pub mchid: String,
+    pub reference: String,
+    pub event_type: String,
+    pub notify_url: String,
+    pub body: String,
+    pub status: NotificationStatus,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub created_at: i64,
+}
+
+/// One delivery attempt, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub attempt_no: i64,
+    pub attempted_at: i64,
+    pub http_status: Option<i64>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+/// What to do with a notification after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterAttempt {
+    Delivered,
+    RetryAt(i64),
+    GiveUp,
+}

@@ -1,0 +1,173 @@
+//! The callback outbox: rows written in the transaction of the state change
+//! they announce, claimed by delivery workers under a lease, and an attempt
+//! row for every delivery try.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::models::*;
+use crate::{Store, StoreError};
+
+const COLUMNS: &str =
+    "id, event_id, mchid, reference, event_type, notify_url, body, status, attempts, next_attempt_at, created_at";
+
+fn notification_from(row: &AnyRow) -> Result<Notification, StoreError> {
+    let status: String = row.try_get("status")?;
+    Ok(Notification {
+        id: row.try_get("id")?,
+        event_id: row.try_get("event_id")?,
+        mchid: row.try_get("mchid")?,
+        reference: row.try_get("reference")?,
+        event_type: row.try_get("event_type")?,
+        notify_url: row.try_get("notify_url")?,
+        body: row.try_get("body")?,
+        status: NotificationStatus::parse(&status).ok_or_else(|| StoreError::Other(format!("bad status {status}")))?,
+        attempts: row.try_get("attempts")?,
+        next_attempt_at: row.try_get("next_attempt_at")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+pub(crate) async fn enqueue(tx: &mut sqlx::Transaction<'static, sqlx::Any>, n: &NewNotification) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO notifications (event_id, mchid, reference, event_type, notify_url, body, status, attempts, next_attempt_at, lease_until, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 0, $9)",
+    )
+    .bind(&n.event_id)
+    .bind(&n.mchid)
+    .bind(&n.reference)
+    .bind(&n.event_type)
+    .bind(&n.notify_url)
+    .bind(&n.body)
+    .bind(NotificationStatus::Pending.as_str())
+    .bind(n.next_attempt_at)
+    .bind(n.created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Claims up to `limit` pending notifications due at business time
+    /// `business_now`, leasing them until wall time `lease_until` so that no
+    /// other worker sends them meanwhile. The claim commits before anything
+    /// is sent: no transaction is held across the HTTP call. A worker that
+    /// dies mid-send loses only its lease; the row is sent again afterwards.
+    pub async fn claim_due_notifications(
+        &self,
+        business_now: i64,
+        wall_now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let sql = format!(
+            "SELECT id FROM notifications WHERE status = $1 AND next_attempt_at <= $2 AND lease_until <= $3 \
+             ORDER BY next_attempt_at, id LIMIT $4{}",
+            self.backend.for_update_skip_locked()
+        );
+        let ids: Vec<i64> = sqlx::query_scalar(&sql)
+            .bind(NotificationStatus::Pending.as_str())
+            .bind(business_now)
+            .bind(wall_now)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut claimed = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row = sqlx::query(&format!("UPDATE notifications SET lease_until = $1 WHERE id = $2 RETURNING {COLUMNS}"))
+                .bind(lease_until)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+            claimed.push(notification_from(&row)?);
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// Records one delivery attempt and what follows from it, atomically.
+    pub async fn record_attempt(&self, notification_id: i64, attempt: &Attempt, after: AfterAttempt) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO notification_attempts (notification_id, attempt_no, attempted_at, http_status, error, duration_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(notification_id)
+        .bind(attempt.attempt_no)
+        .bind(attempt.attempted_at)
+        .bind(attempt.http_status)
+        .bind(&attempt.error)
+        .bind(attempt.duration_ms)
+        .execute(&mut *tx)
+        .await?;
+        let (status, next) = match after {
+            AfterAttempt::Delivered => (NotificationStatus::Delivered, None),
+            AfterAttempt::RetryAt(t) => (NotificationStatus::Pending, Some(t)),
+            AfterAttempt::GiveUp => (NotificationStatus::Failed, None),
+        };
+        sqlx::query(
+            "UPDATE notifications SET status = $1, attempts = $2, next_attempt_at = COALESCE($3, next_attempt_at), lease_until = 0 \
+             WHERE id = $4",
+        )
+        .bind(status.as_str())
+        .bind(attempt.attempt_no)
+        .bind(next)
+        .bind(notification_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The notifications about one order or refund, with their attempts.
+    pub async fn notifications_for(&self, mchid: Option<&str>, reference: &str) -> Result<Vec<(Notification, Vec<Attempt>)>, StoreError> {
+        let rows = match mchid {
+            Some(m) => {
+                sqlx::query(&format!("SELECT {COLUMNS} FROM notifications WHERE mchid = $1 AND reference = $2 ORDER BY id"))
+                    .bind(m)
+                    .bind(reference)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query(&format!("SELECT {COLUMNS} FROM notifications WHERE reference = $1 ORDER BY id"))
+                    .bind(reference)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let n = notification_from(r)?;
+            let attempts = sqlx::query(
+                "SELECT attempt_no, attempted_at, http_status, error, duration_ms FROM notification_attempts \
+                 WHERE notification_id = $1 ORDER BY attempt_no",
+            )
+            .bind(n.id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|a| {
+                Ok(Attempt {
+                    attempt_no: a.try_get("attempt_no")?,
+                    attempted_at: a.try_get("attempted_at")?,
+                    http_status: a.try_get("http_status")?,
+                    error: a.try_get("error")?,
+                    duration_ms: a.try_get("duration_ms")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+            out.push((n, attempts));
+        }
+        Ok(out)
+    }
+
+    /// The earliest business time at which a pending notification is due.
+    pub async fn next_notification_due(&self) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM notifications WHERE status = $1")
+            .bind(NotificationStatus::Pending.as_str())
+            .fetch_one(&self.pool)
+            .await?)
+    }
+}

@@ -1,0 +1,305 @@
+//! Orders: placing (idempotent on `out_trade_no`), finding, closing, paying
+//! and expiring them.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use koudai_domain::ledger::{AccountKind, AccountRef, Entry};
+use koudai_domain::trade::{self, TransitionError};
+use koudai_domain::{TradeState, TradeType};
+
+use crate::ledger::{post, PostError};
+use crate::models::*;
+use crate::parties::ensure_openid_in;
+use crate::{Store, StoreError};
+
+const COLUMNS: &str = "id, mchid, appid, out_trade_no, trade_type, description, attach, notify_url, total_fen, \
+    payer_openid, device_id, params_digest, time_expire, created_at, trade_state, transaction_id, success_time, \
+    payer_login, prepay_id, prepay_expires_at, pay_token";
+
+fn order_from(row: &AnyRow) -> Result<Order, StoreError> {
+    let tt: String = row.try_get("trade_type")?;
+    let ts: String = row.try_get("trade_state")?;
+    Ok(Order {
+        id: row.try_get("id")?,
+        mchid: row.try_get("mchid")?,
+        appid: row.try_get("appid")?,
+        out_trade_no: row.try_get("out_trade_no")?,
+        trade_type: TradeType::parse(&tt).ok_or_else(|| StoreError::Other(format!("bad trade_type {tt}")))?,
+        description: row.try_get("description")?,
+        attach: row.try_get("attach")?,
+        notify_url: row.try_get("notify_url")?,
+        total_fen: row.try_get("total_fen")?,
+        payer_openid: row.try_get("payer_openid")?,
+        device_id: row.try_get("device_id")?,
+        params_digest: row.try_get("params_digest")?,
+        time_expire: row.try_get("time_expire")?,
+        created_at: row.try_get("created_at")?,
+        stored_state: TradeState::parse(&ts).ok_or_else(|| StoreError::Other(format!("bad trade_state {ts}")))?,
+        transaction_id: row.try_get("transaction_id")?,
+        success_time: row.try_get("success_time")?,
+        payer_login: row.try_get("payer_login")?,
+        prepay_id: row.try_get("prepay_id")?,
+        prepay_expires_at: row.try_get("prepay_expires_at")?,
+        pay_token: row.try_get("pay_token")?,
+    })
+}
+
+/// The result of placing an order.
+#[derive(Debug, Clone)]
+pub enum CreateOutcome {
+    /// A new order.
+    Created(Order),
+    /// An order with this `out_trade_no` already existed; it is returned as
+    /// stored, for the caller to compare parameters and state.
+    Existing(Order),
+}
+
+/// Why a payment did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum PayError {
+    #[error("no such order")]
+    OrderNotFound,
+    #[error("no such consumer")]
+    ConsumerNotFound,
+    #[error("the order is closed")]
+    Closed,
+    #[error("the order is already paid")]
+    AlreadyPaid,
+    #[error("the order is for another payer")]
+    OpenidMismatch,
+    #[error("the wallet balance does not cover the order")]
+    NotEnough,
+    #[error("could not build the notification: {0}")]
+    Notification(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for PayError {
+    fn from(e: sqlx::Error) -> Self {
+        PayError::Store(e.into())
+    }
+}
+
+/// Why an order could not be closed.
+#[derive(Debug, thiserror::Error)]
+pub enum CloseError {
+    #[error("no such order")]
+    NotFound,
+    #[error("the order is already paid")]
+    AlreadyPaid,
+    #[error("the order cannot be closed in state {0}")]
+    NotAllowed(TradeState),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for CloseError {
+    fn from(e: sqlx::Error) -> Self {
+        CloseError::Store(e.into())
+    }
+}
+
+impl Store {
+    /// Inserts an order unless the merchant already has one with this
+    /// `out_trade_no`, in which case that one is returned.
+    pub async fn create_order(&self, o: &NewOrderRecord) -> Result<CreateOutcome, StoreError> {
+        let sql = format!(
+            "INSERT INTO orders (mchid, appid, out_trade_no, trade_type, description, attach, notify_url, total_fen, \
+             payer_openid, device_id, params_digest, time_expire, created_at, trade_state, prepay_id, prepay_expires_at, pay_token) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+             ON CONFLICT (mchid, out_trade_no) DO NOTHING RETURNING {COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(&o.mchid)
+            .bind(&o.appid)
+            .bind(&o.out_trade_no)
+            .bind(o.trade_type.as_str())
+            .bind(&o.description)
+            .bind(&o.attach)
+            .bind(&o.notify_url)
+            .bind(o.total_fen)
+            .bind(&o.payer_openid)
+            .bind(&o.device_id)
+            .bind(&o.params_digest)
+            .bind(o.time_expire)
+            .bind(o.created_at)
+            .bind(TradeState::NotPay.as_str())
+            .bind(&o.prepay_id)
+            .bind(o.prepay_expires_at)
+            .bind(&o.pay_token)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) => Ok(CreateOutcome::Created(order_from(&r)?)),
+            None => self
+                .order_by_out_trade_no(&o.mchid, &o.out_trade_no)
+                .await?
+                .map(CreateOutcome::Existing)
+                .ok_or(StoreError::NotFound),
+        }
+    }
+
+    /// Gives an order a new `prepay_id` (the old one expired) and returns it.
+    pub async fn renew_prepay_id(&self, order_id: i64, prepay_id: &str, expires_at: i64) -> Result<Order, StoreError> {
+        let row = sqlx::query(&format!(
+            "UPDATE orders SET prepay_id = $1, prepay_expires_at = $2 WHERE id = $3 RETURNING {COLUMNS}"
+        ))
+        .bind(prepay_id)
+        .bind(expires_at)
+        .bind(order_id)
+        .fetch_one(&self.pool)
+        .await?;
+        order_from(&row)
+    }
+
+    async fn order_where(&self, clause: &str, a: &str, b: Option<&str>) -> Result<Option<Order>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM orders WHERE {clause}");
+        let mut q = sqlx::query(&sql).bind(a);
+        if let Some(b) = b {
+            q = q.bind(b);
+        }
+        q.fetch_optional(&self.pool).await?.as_ref().map(order_from).transpose()
+    }
+
+    pub async fn order_by_out_trade_no(&self, mchid: &str, out_trade_no: &str) -> Result<Option<Order>, StoreError> {
+        self.order_where("mchid = $1 AND out_trade_no = $2", mchid, Some(out_trade_no)).await
+    }
+
+    pub async fn order_by_transaction_id(&self, mchid: &str, transaction_id: &str) -> Result<Option<Order>, StoreError> {
+        self.order_where("mchid = $1 AND transaction_id = $2", mchid, Some(transaction_id)).await
+    }
+
+    pub async fn order_by_locator(&self, locator: &OrderLocator) -> Result<Option<Order>, StoreError> {
+        match locator {
+            OrderLocator::PrepayId(p) => self.order_where("prepay_id = $1", p, None).await,
+            OrderLocator::PayToken(t) => self.order_where("pay_token = $1", t, None).await,
+        }
+    }
+
+    /// Closes an unpaid order (closing a closed one again is fine).
+    pub async fn close_order(&self, mchid: &str, out_trade_no: &str, now: i64) -> Result<Order, CloseError> {
+        let mut tx = self.begin_write().await?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM orders WHERE mchid = $1 AND out_trade_no = $2{}",
+            self.backend.for_update()
+        );
+        let row = sqlx::query(&sql).bind(mchid).bind(out_trade_no).fetch_optional(&mut *tx).await?;
+        let order = order_from(&row.ok_or(CloseError::NotFound)?)?;
+        let next = trade::close(order.state_at(now)).map_err(|e| match e {
+            TransitionError::AlreadyPaid => CloseError::AlreadyPaid,
+            TransitionError::Closed | TransitionError::NotAllowed(_) => CloseError::NotAllowed(order.stored_state),
+        })?;
+        let row = sqlx::query(&format!("UPDATE orders SET trade_state = $1 WHERE id = $2 RETURNING {COLUMNS}"))
+            .bind(next.as_str())
+            .bind(order.id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(order_from(&row)?)
+    }
+
+    /// Pays an order from a consumer's wallet: in one transaction the order
+    /// becomes `SUCCESS`, the wallet is debited and the merchant's pending
+    /// balance credited (one balanced journal entry), and the
+    /// `TRANSACTION.SUCCESS` notification that `notification` builds from the
+    /// paid order enters the outbox. Any failure leaves nothing behind.
+    pub async fn pay_order<F>(&self, cmd: &PayCommand, notification: F) -> Result<Order, PayError>
+    where
+        F: FnOnce(&Order) -> Result<NewNotification, String>,
+    {
+        let mut tx = self.begin_write().await?;
+        let (clause, key) = match &cmd.locator {
+            OrderLocator::PrepayId(p) => ("prepay_id = $1", p),
+            OrderLocator::PayToken(t) => ("pay_token = $1", t),
+        };
+        let sql = format!("SELECT {COLUMNS} FROM orders WHERE {clause}{}", self.backend.for_update());
+        let row = sqlx::query(&sql).bind(key).fetch_optional(&mut *tx).await?;
+        let order = order_from(&row.ok_or(PayError::OrderNotFound)?)?;
+        let consumer: Option<String> = sqlx::query_scalar("SELECT login FROM consumers WHERE login = $1")
+            .bind(&cmd.consumer_login)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let login = consumer.ok_or(PayError::ConsumerNotFound)?;
+
+        let transition = match cmd.outcome {
+            PayOutcome::Success => trade::pay(order.state_at(cmd.now)),
+            PayOutcome::PayError => trade::fail_payment(order.state_at(cmd.now)),
+        };
+        let next = transition.map_err(|e| match e {
+            TransitionError::AlreadyPaid => PayError::AlreadyPaid,
+            TransitionError::Closed | TransitionError::NotAllowed(_) => PayError::Closed,
+        })?;
+
+        // A JSAPI order names its payer; anyone else is refused. Other orders
+        // are paid by whoever scans or opens them.
+        let openid = match &order.payer_openid {
+            Some(openid) => {
+                let owner: Option<String> = sqlx::query_scalar("SELECT login FROM openids WHERE openid = $1 AND appid = $2")
+                    .bind(openid)
+                    .bind(&order.appid)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if owner.as_deref() != Some(login.as_str()) {
+                    return Err(PayError::OpenidMismatch);
+                }
+                openid.clone()
+            }
+            None => ensure_openid_in(&mut tx, &login, &order.appid, &cmd.fresh_openid).await?,
+        };
+
+        if next == TradeState::PayError {
+            let row = sqlx::query(&format!("UPDATE orders SET trade_state = $1 WHERE id = $2 RETURNING {COLUMNS}"))
+                .bind(next.as_str())
+                .bind(order.id)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(order_from(&row)?);
+        }
+
+        let entry = Entry::transfer(
+            "payment",
+            AccountRef::new(AccountKind::ConsumerWallet, &login),
+            AccountRef::new(AccountKind::MerchantPending, &order.mchid),
+            order.total_fen,
+        )
+        .map_err(|e| StoreError::Other(e.to_string()))?;
+        post(&mut tx, &entry, &cmd.transaction_id, cmd.now).await.map_err(|e| match e {
+            PostError::Insufficient(_) => PayError::NotEnough,
+            PostError::Store(s) => PayError::Store(s),
+        })?;
+
+        let row = sqlx::query(&format!(
+            "UPDATE orders SET trade_state = $1, transaction_id = $2, success_time = $3, payer_login = $4, payer_openid = $5 \
+             WHERE id = $6 RETURNING {COLUMNS}"
+        ))
+        .bind(next.as_str())
+        .bind(&cmd.transaction_id)
+        .bind(cmd.now)
+        .bind(&login)
+        .bind(&openid)
+        .bind(order.id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let paid = order_from(&row)?;
+        let n = notification(&paid).map_err(PayError::Notification)?;
+        crate::notifications::enqueue(&mut tx, &n).await?;
+        tx.commit().await?;
+        Ok(paid)
+    }
+
+    /// Writes down the closure of unpaid orders whose time has passed.
+    pub async fn expire_orders(&self, now: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query("UPDATE orders SET trade_state = $1 WHERE trade_state IN ($2, $3, $4) AND time_expire <= $5")
+            .bind(TradeState::Closed.as_str())
+            .bind(TradeState::NotPay.as_str())
+            .bind(TradeState::UserPaying.as_str())
+            .bind(TradeState::PayError.as_str())
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+}

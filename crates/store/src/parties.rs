@@ -1,0 +1,293 @@
+//! The platform key, merchants and their certificates, apps, consumers,
+//! openids and consumer sessions.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::models::*;
+use crate::{Store, StoreError};
+
+fn merchant_from(row: &AnyRow) -> Result<Merchant, StoreError> {
+    let mode: String = row.try_get("key_mode")?;
+    Ok(Merchant {
+        mchid: row.try_get("mchid")?,
+        name: row.try_get("name")?,
+        key_mode: KeyMode::parse(&mode).ok_or_else(|| StoreError::Other(format!("bad key_mode {mode}")))?,
+        apiv3_key: row.try_get("apiv3_key")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn cert_from(row: &AnyRow) -> Result<MerchantCertificate, StoreError> {
+    Ok(MerchantCertificate {
+        serial_no: row.try_get("serial_no")?,
+        certificate_pem: row.try_get("certificate_pem")?,
+        public_key_pem: row.try_get("public_key_pem")?,
+        not_after: row.try_get("not_after")?,
+    })
+}
+
+impl Store {
+    /// The platform key, if one was generated.
+    pub async fn platform_key(&self) -> Result<Option<PlatformKeyRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT private_key_pem, certificate_pem, certificate_serial, public_key_id, created_at \
+             FROM platform_keys ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(PlatformKeyRecord {
+                private_key_pem: r.try_get("private_key_pem")?,
+                certificate_pem: r.try_get("certificate_pem")?,
+                certificate_serial: r.try_get("certificate_serial")?,
+                public_key_id: r.try_get("public_key_id")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Stores the first platform key. If another node stored one first, that
+    /// one wins and is returned.
+    pub async fn init_platform_key(&self, key: &PlatformKeyRecord) -> Result<PlatformKeyRecord, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let existing: Option<i64> =
+            sqlx::query_scalar(&format!("SELECT id FROM platform_keys ORDER BY id LIMIT 1{}", self.backend.for_update()))
+                .fetch_optional(&mut *tx)
+                .await?;
+        if existing.is_none() {
+            sqlx::query(
+                "INSERT INTO platform_keys (private_key_pem, certificate_pem, certificate_serial, public_key_id, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&key.private_key_pem)
+            .bind(&key.certificate_pem)
+            .bind(&key.certificate_serial)
+            .bind(&key.public_key_id)
+            .bind(key.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.platform_key().await?.ok_or(StoreError::NotFound)
+    }
+
+    /// Registers a merchant with its first API certificate.
+    pub async fn create_merchant(&self, m: &NewMerchant) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("INSERT INTO merchants (mchid, name, key_mode, apiv3_key, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&m.mchid)
+            .bind(&m.name)
+            .bind(m.key_mode.as_str())
+            .bind(&m.apiv3_key)
+            .bind(m.created_at)
+            .execute(&mut *tx)
+            .await?;
+        insert_cert(&mut tx, &m.mchid, &m.certificate).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Adds another API certificate to a merchant (key rotation).
+    pub async fn add_merchant_certificate(&self, mchid: &str, cert: &MerchantCertificate) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        insert_cert(&mut tx, mchid, cert).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn merchant(&self, mchid: &str) -> Result<Option<Merchant>, StoreError> {
+        sqlx::query("SELECT mchid, name, key_mode, apiv3_key, created_at FROM merchants WHERE mchid = $1")
+            .bind(mchid)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(merchant_from)
+            .transpose()
+    }
+
+    pub async fn merchants(&self) -> Result<Vec<Merchant>, StoreError> {
+        sqlx::query("SELECT mchid, name, key_mode, apiv3_key, created_at FROM merchants ORDER BY created_at, mchid")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(merchant_from)
+            .collect()
+    }
+
+    /// A merchant's API certificate by serial; serials match case-insensitively.
+    pub async fn merchant_certificate(&self, mchid: &str, serial_no: &str) -> Result<Option<MerchantCertificate>, StoreError> {
+        sqlx::query(
+            "SELECT serial_no, certificate_pem, public_key_pem, not_after FROM merchant_certificates \
+             WHERE mchid = $1 AND serial_no = $2",
+        )
+        .bind(mchid)
+        .bind(serial_no.to_ascii_uppercase())
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(cert_from)
+        .transpose()
+    }
+
+    pub async fn create_app(&self, appid: &str, name: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO apps (appid, name, created_at) VALUES ($1, $2, $3)")
+            .bind(appid)
+            .bind(name)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn app_exists(&self, appid: &str) -> Result<bool, StoreError> {
+        let n: Option<String> = sqlx::query_scalar("SELECT appid FROM apps WHERE appid = $1")
+            .bind(appid)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(n.is_some())
+    }
+
+    /// Binds an app to a merchant number (idempotent).
+    pub async fn bind_app(&self, appid: &str, mchid: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO app_merchants (appid, mchid) VALUES ($1, $2) ON CONFLICT (appid, mchid) DO NOTHING")
+            .bind(appid)
+            .bind(mchid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn app_bound(&self, appid: &str, mchid: &str) -> Result<bool, StoreError> {
+        let n: Option<String> = sqlx::query_scalar("SELECT appid FROM app_merchants WHERE appid = $1 AND mchid = $2")
+            .bind(appid)
+            .bind(mchid)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(n.is_some())
+    }
+
+    pub async fn create_consumer(&self, login: &str, password_hash: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO consumers (login, password_hash, created_at) VALUES ($1, $2, $3)")
+            .bind(login)
+            .bind(password_hash)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn consumer(&self, login: &str) -> Result<Option<Consumer>, StoreError> {
+        let row = sqlx::query("SELECT login, password_hash, created_at FROM consumers WHERE login = $1")
+            .bind(login)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(Consumer {
+                login: r.try_get("login")?,
+                password_hash: r.try_get("password_hash")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The consumer's openid for an app, created from `fresh` if there is none.
+    pub async fn ensure_openid(&self, login: &str, appid: &str, fresh: &str) -> Result<String, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let openid = ensure_openid_in(&mut tx, login, appid, fresh).await?;
+        tx.commit().await?;
+        Ok(openid)
+    }
+
+    /// Every openid of a consumer, as `(appid, openid)`.
+    pub async fn openids_of(&self, login: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT appid, openid FROM openids WHERE login = $1 ORDER BY appid")
+            .bind(login)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get("appid")?, r.try_get("openid")?))).collect()
+    }
+
+    pub async fn create_session(&self, s: &Session) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO consumer_sessions (token, login, csrf, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(&s.token)
+            .bind(&s.login)
+            .bind(&s.csrf)
+            .bind(s.expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A session that has not expired at wall time `now`.
+    pub async fn session(&self, token: &str, now: i64) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query("SELECT token, login, csrf, expires_at FROM consumer_sessions WHERE token = $1 AND expires_at > $2")
+            .bind(token)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(Session {
+                token: r.try_get("token")?,
+                login: r.try_get("login")?,
+                csrf: r.try_get("csrf")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn delete_session(&self, token: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM consumer_sessions WHERE token = $1").bind(token).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Removes sessions that expired before wall time `now`.
+    pub async fn purge_sessions(&self, now: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM consumer_sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+}
+
+async fn insert_cert(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    mchid: &str,
+    c: &MerchantCertificate,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO merchant_certificates (mchid, serial_no, certificate_pem, public_key_pem, not_after) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(mchid)
+    .bind(c.serial_no.to_ascii_uppercase())
+    .bind(&c.certificate_pem)
+    .bind(&c.public_key_pem)
+    .bind(c.not_after)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn ensure_openid_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    login: &str,
+    appid: &str,
+    fresh: &str,
+) -> Result<String, StoreError> {
+    sqlx::query("INSERT INTO openids (openid, appid, login) VALUES ($1, $2, $3) ON CONFLICT (login, appid) DO NOTHING")
+        .bind(fresh)
+        .bind(appid)
+        .bind(login)
+        .execute(&mut **tx)
+        .await?;
+    Ok(sqlx::query_scalar("SELECT openid FROM openids WHERE login = $1 AND appid = $2")
+        .bind(login)
+        .bind(appid)
+        .fetch_one(&mut **tx)
+        .await?)
+}
