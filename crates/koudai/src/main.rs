@@ -1,1 +1,5 @@
-fn main() {}
+//! The `koudai` binary; everything lives in the library.
+
+fn main() -> std::process::ExitCode {
+    koudai::cli::main()
+}

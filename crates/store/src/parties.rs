@@ -291,3 +291,36 @@ pub(crate) async fn ensure_openid_in(
         .fetch_one(&mut **tx)
         .await?)
 }
+
+impl Store {
+    /// Whether `openid` is a consumer's identity in `appid`.
+    pub async fn openid_belongs_to_app(&self, openid: &str, appid: &str) -> Result<bool, StoreError> {
+        let n: Option<String> = sqlx::query_scalar("SELECT openid FROM openids WHERE openid = $1 AND appid = $2")
+            .bind(openid)
+            .bind(appid)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(n.is_some())
+    }
+
+    /// The consumer behind an openid.
+    pub async fn login_of_openid(&self, openid: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT login FROM openids WHERE openid = $1")
+            .bind(openid)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+}
+
+impl Store {
+    /// All API certificates of a merchant.
+    pub async fn merchant_certificates(&self, mchid: &str) -> Result<Vec<MerchantCertificate>, StoreError> {
+        sqlx::query("SELECT serial_no, certificate_pem, public_key_pem, not_after FROM merchant_certificates WHERE mchid = $1 ORDER BY not_after DESC")
+            .bind(mchid)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(cert_from)
+            .collect()
+    }
+}

@@ -1,0 +1,102 @@
+//! The sandbox demo world: created on first start with an empty database,
+//! described in `DATA_DIR/demo/demo.json` with the keys a developer needs.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use rand::Rng;
+use serde_json::json;
+
+use koudai_domain::ledger::{AccountKind, AccountRef};
+use koudai_store::KeyMode;
+
+use crate::admin;
+use crate::app::SharedState;
+
+const ALPHANUMERIC: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A random string of letters and digits.
+pub fn random_token(len: usize) -> String {
+    let mut rng = rand::thread_rng();
+    (0..len)
+        .map(|_| char::from(ALPHANUMERIC.get(rng.gen_range(0..ALPHANUMERIC.len())).copied().unwrap_or(b'0')))
+        .collect()
+}
+
+/// Opening balance of each demo consumer: 10,000.00 CNY.
+const DEMO_BALANCE_FEN: i64 = 1_000_000;
+
+/// Creates the demo world if the database has no merchants yet; on every
+/// start, points `demo.json`'s `base_url` at this server.
+pub async fn ensure(state: &SharedState, data_dir: &Path) -> anyhow::Result<()> {
+    let dir = data_dir.join("demo");
+    let file = dir.join("demo.json");
+    if !state.store.merchants().await?.is_empty() {
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            let mut v: serde_json::Value = serde_json::from_str(&text).context("reading demo.json")?;
+            v["base_url"] = json!(state.base_url);
+            write(&file, &serde_json::to_string_pretty(&v)?)?;
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir.join("platform"))?;
+    let now = state.clock.wall_now();
+    let p = &state.platform;
+    write(&dir.join("platform/wechatpay_public_key.pem"), &p.public_key.to_pem()?)?;
+    // Alone in its folder, so the folder can be an SDK's certificate dir.
+    std::fs::create_dir_all(dir.join("platform/certs"))?;
+    let cert_path = format!("platform/certs/{}.pem", p.certificate.serial_hex);
+    write(&dir.join(&cert_path), &p.certificate.pem)?;
+
+    let mut merchants = Vec::new();
+    let mut appids = Vec::new();
+    for (name, mode) in [("Demo Tea House", KeyMode::PublicKey), ("Demo Book Store", KeyMode::Certificate)] {
+        let m = admin::create_merchant(&state.store, p, None, name, mode, None, now).await?;
+        let appid = admin::create_app(&state.store, None, &format!("{name} Official Account"), &m.mchid, now).await?;
+        let mdir = format!("merchant-{}", m.mchid);
+        std::fs::create_dir_all(dir.join(&mdir))?;
+        write(&dir.join(format!("{mdir}/apiclient_key.pem")), m.private_key_pem.as_deref().unwrap_or_default())?;
+        write(&dir.join(format!("{mdir}/apiclient_cert.pem")), &m.certificate_pem)?;
+        merchants.push(json!({
+            "name": name,
+            "mchid": m.mchid,
+            "appid": appid,
+            "key_mode": mode.as_str(),
+            "serial_no": m.serial_no,
+            "private_key_path": format!("{mdir}/apiclient_key.pem"),
+            "certificate_path": format!("{mdir}/apiclient_cert.pem"),
+            "apiv3_key": m.apiv3_key,
+        }));
+        appids.push(appid);
+    }
+    let mut consumers = Vec::new();
+    for login in ["alice", "bob"] {
+        let password = format!("{login}-{}", random_token(8));
+        admin::create_consumer(&state.store, login, &password, DEMO_BALANCE_FEN, now).await?;
+        let mut openids = serde_json::Map::new();
+        for appid in &appids {
+            openids.insert(appid.clone(), json!(admin::openid_for(&state.store, login, appid).await?));
+        }
+        let balance = state.store.balance(&AccountRef::new(AccountKind::ConsumerWallet, login)).await?;
+        consumers.push(json!({"login": login, "password": password, "balance_fen": balance, "openids": openids}));
+    }
+    let demo = json!({
+        "base_url": state.base_url,
+        "sandbox_token": state.sandbox_token,
+        "platform": {
+            "public_key_id": p.public_key_id,
+            "public_key_path": "platform/wechatpay_public_key.pem",
+            "certificate_serial": p.certificate.serial_hex,
+            "certificate_path": cert_path,
+        },
+        "merchants": merchants,
+        "consumers": consumers,
+    });
+    write(&file, &serde_json::to_string_pretty(&demo)?)?;
+    tracing::info!(path = %file.display(), "created the sandbox demo world");
+    Ok(())
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}

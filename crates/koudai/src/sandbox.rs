@@ -1,0 +1,133 @@
+//! The sandbox API (`/sandbox/v1/…`): pay as a consumer, move the business
+//! clock, inspect callback deliveries. Bearer-token protected, and absent in
+//! live mode. Errors use the same catalogue and shape as `/v3`.
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use koudai_protocol::{times, ApiError, ErrorCode};
+use koudai_store::{OrderLocator, PayOutcome};
+
+use crate::api::ApiFailure;
+use crate::app::{Mode, SharedState};
+use crate::payments;
+
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/sandbox/v1/pay", post(pay))
+        .route("/sandbox/v1/clock", get(clock))
+        .route("/sandbox/v1/clock/advance", post(advance))
+        .route("/sandbox/v1/notifications", get(notifications))
+}
+
+fn authorize(state: &SharedState, headers: &HeaderMap) -> Result<(), ApiFailure> {
+    if state.mode == Mode::Live {
+        return Err(ApiError::new(ErrorCode::NotFound).into());
+    }
+    let token = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if token.map(str::trim) != Some(state.sandbox_token.as_str()) {
+        return Err(ApiError::new(ErrorCode::Unauthorized).into());
+    }
+    Ok(())
+}
+
+fn body_json(body: &[u8]) -> Result<Value, ApiFailure> {
+    serde_json::from_slice(body)
+        .map_err(|_| ApiFailure::from(ApiError::with_message(ErrorCode::ParamError, "请求体不是合法的JSON").detail(json!({"location": "body"}))))
+}
+
+fn param(field: &str, message: &str) -> ApiFailure {
+    ApiError::with_message(ErrorCode::ParamError, message).detail(json!({"field": field, "location": "body"})).into()
+}
+
+/// `POST /sandbox/v1/pay` `{"prepay_id"|"code_url", "consumer", "outcome"?}`.
+async fn pay(State(state): State<SharedState>, headers: HeaderMap, body: axum::body::Bytes) -> Result<Response, ApiFailure> {
+    authorize(&state, &headers)?;
+    let v = body_json(&body)?;
+    let consumer = v.get("consumer").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| param("consumer", "参数“consumer”是必填项"))?;
+    let locator = match (v.get("prepay_id").and_then(Value::as_str), v.get("code_url").and_then(Value::as_str)) {
+        (Some(p), None) => OrderLocator::PrepayId(p.to_owned()),
+        (None, Some(url)) => {
+            let token = url.strip_prefix("weixin://wxpay/bizpayurl?pr=").ok_or_else(|| param("code_url", "code_url 格式错误"))?;
+            OrderLocator::PayToken(token.to_owned())
+        }
+        _ => return Err(param("prepay_id", "prepay_id 与 code_url 必须且只能提供一个")),
+    };
+    let outcome = match v.get("outcome").and_then(Value::as_str) {
+        None | Some("SUCCESS") => PayOutcome::Success,
+        Some("PAYERROR") => PayOutcome::PayError,
+        Some(_) => return Err(param("outcome", "outcome 只能是 SUCCESS 或 PAYERROR")),
+    };
+    let order = payments::pay(&state, locator, consumer, outcome).await?;
+    let view = payments::transaction_view(&order, state.clock.business_now());
+    let mut out = json!({"trade_state": view.trade_state, "out_trade_no": order.out_trade_no});
+    if let Some(t) = &order.transaction_id {
+        out["transaction_id"] = json!(t);
+    }
+    Ok(Json(out).into_response())
+}
+
+fn clock_json(state: &SharedState) -> Value {
+    let now = state.clock.business_now();
+    json!({"business_time": times::format_rfc3339(now), "business_unix": now, "offset_seconds": state.clock.offset_s()})
+}
+
+async fn clock(State(state): State<SharedState>, headers: HeaderMap) -> Result<Response, ApiFailure> {
+    authorize(&state, &headers)?;
+    Ok(Json(clock_json(&state)).into_response())
+}
+
+/// `POST /sandbox/v1/clock/advance` `{"seconds": N}`: forward only.
+async fn advance(State(state): State<SharedState>, headers: HeaderMap, body: axum::body::Bytes) -> Result<Response, ApiFailure> {
+    authorize(&state, &headers)?;
+    let v = body_json(&body)?;
+    let seconds = v.get("seconds").and_then(Value::as_i64).ok_or_else(|| param("seconds", "参数“seconds”是必填的整数"))?;
+    if !(0..=10 * 365 * 24 * 3600).contains(&seconds) {
+        return Err(param("seconds", "seconds 必须在0到十年之间：业务时钟只能前进"));
+    }
+    state.clock.advance(&state.store, seconds).await?;
+    state.wake_worker.notify_one();
+    Ok(Json(clock_json(&state)).into_response())
+}
+
+#[derive(Deserialize)]
+struct NotificationQuery {
+    out_trade_no: Option<String>,
+    mchid: Option<String>,
+}
+
+/// `GET /sandbox/v1/notifications?out_trade_no=…[&mchid=…]`.
+async fn notifications(State(state): State<SharedState>, headers: HeaderMap, Query(q): Query<NotificationQuery>) -> Result<Response, ApiFailure> {
+    authorize(&state, &headers)?;
+    let reference = q.out_trade_no.filter(|s| !s.is_empty()).ok_or_else(|| {
+        ApiFailure::from(ApiError::with_message(ErrorCode::ParamError, "参数“out_trade_no”是必填项").detail(json!({"field": "out_trade_no", "location": "query"})))
+    })?;
+    let list = state.store.notifications_for(q.mchid.as_deref(), &reference).await?;
+    let data: Vec<Value> = list
+        .into_iter()
+        .map(|(n, attempts)| {
+            json!({
+                "id": n.event_id,
+                "mchid": n.mchid,
+                "event_type": n.event_type,
+                "notify_url": n.notify_url,
+                "status": n.status.as_str(),
+                "next_attempt_at": times::format_rfc3339(n.next_attempt_at),
+                "created_at": times::format_rfc3339(n.created_at),
+                "attempts": attempts.iter().map(|a| json!({
+                    "attempt": a.attempt_no,
+                    "attempted_at": times::format_rfc3339(a.attempted_at),
+                    "http_status": a.http_status,
+                    "error": a.error,
+                    "duration_ms": a.duration_ms,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({"data": data})).into_response())
+}
