@@ -1,0 +1,183 @@
+"""Fixtures for the SDK conformance suite.
+
+The suite runs the real `koudai serve` binary on a random port, on SQLite and
+(when TEST_DATABASE_URL is set) on PostgreSQL, and talks to it with the
+unmodified `wechatpayv3` SDK, changing only its base URL.
+"""
+import json
+import os
+import queue
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import requests
+from wechatpayv3 import WeChatPay, WeChatPayType
+
+ROOT = Path(__file__).resolve().parents[2]
+KOUDAI = os.environ.get("KOUDAI_BIN", str(ROOT / "target" / "debug" / "koudai"))
+
+
+def backends():
+    out = ["sqlite"]
+    if os.environ.get("TEST_DATABASE_URL"):
+        out.append("postgres")
+    return out
+
+
+def scratch_postgres(admin_url):
+    name = "koudai_sdk_" + secrets.token_hex(6)
+    subprocess.run(["psql", admin_url, "-qc", f"CREATE DATABASE {name}"], check=True)
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+class Koudai:
+    """One `koudai serve` process over a data dir (and database) that outlives restarts."""
+
+    def __init__(self, backend):
+        self.data_dir = Path(tempfile.mkdtemp(prefix="koudai-sdk-"))
+        self.database_url = None
+        if backend == "postgres":
+            self.database_url = scratch_postgres(os.environ["TEST_DATABASE_URL"])
+        self.proc = None
+        self.base_url = None
+
+    def start(self):
+        cmd = [KOUDAI, "serve", "--data-dir", str(self.data_dir), "--listen", "127.0.0.1:0"]
+        if self.database_url:
+            cmd += ["--database-url", self.database_url]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(self.data_dir / "server.log", "a"), text=True)
+        line = self.proc.stdout.readline()
+        assert line.startswith("koudai listening on "), f"server did not start: {line!r}, see {self.data_dir}/server.log"
+        self.base_url = line.split()[-1]
+        self.demo = json.loads((self.data_dir / "demo" / "demo.json").read_text())
+        assert self.demo["base_url"] == self.base_url
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            assert self.proc.wait(timeout=20) == 0
+        self.proc = None
+
+    def path(self, rel):
+        return str(self.data_dir / "demo" / rel)
+
+    def merchant(self, key_mode):
+        return next(m for m in self.demo["merchants"] if m["key_mode"] == key_mode)
+
+    def consumer(self, login):
+        return next(c for c in self.demo["consumers"] if c["login"] == login)
+
+    def sdk(self, key_mode, notify_url="https://example.invalid/notify", wechatpay_type=WeChatPayType.NATIVE, private_key=None):
+        """An unmodified wechatpayv3 client for a demo merchant; only the gateway changes."""
+        m = self.merchant(key_mode)
+        key = private_key or Path(self.path(m["private_key_path"])).read_text()
+        kwargs = dict(
+            wechatpay_type=wechatpay_type,
+            mchid=m["mchid"],
+            private_key=key,
+            cert_serial_no=m["serial_no"],
+            appid=m["appid"],
+            apiv3_key=m["apiv3_key"],
+            notify_url=notify_url,
+        )
+        if key_mode == "public_key":
+            kwargs["public_key"] = Path(self.path(self.demo["platform"]["public_key_path"])).read_text()
+            kwargs["public_key_id"] = self.demo["platform"]["public_key_id"]
+        else:
+            # Certificate mode loads the platform certificate from cert_dir at
+            # construction (it would otherwise call the production host).
+            kwargs["cert_dir"] = str(Path(self.path(self.demo["platform"]["certificate_path"])).parent)
+        wxpay = WeChatPay(**kwargs)
+        wxpay._core._gate_way = self.base_url
+        return wxpay
+
+    def sandbox(self, method, path, **kwargs):
+        headers = {"Authorization": "Bearer " + self.demo["sandbox_token"]}
+        return requests.request(method, self.base_url + path, headers=headers, timeout=10, **kwargs)
+
+    def pay(self, consumer, **ref):
+        return self.sandbox("POST", "/sandbox/v1/pay", json={"consumer": consumer, **ref})
+
+    def advance(self, seconds):
+        r = self.sandbox("POST", "/sandbox/v1/clock/advance", json={"seconds": seconds})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def notifications(self, out_trade_no):
+        r = self.sandbox("GET", "/sandbox/v1/notifications", params={"out_trade_no": out_trade_no})
+        assert r.status_code == 200, r.text
+        return r.json()["data"]
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", params=backends())
+def koudai(request):
+    k = Koudai(request.param).start()
+    yield k
+    k.cleanup()
+
+
+class Receiver:
+    """A merchant's notify_url: records every callback, answers with `status`."""
+
+    def __init__(self, port=0, status=200):
+        self.calls = queue.Queue()
+        self.status = status
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                outer.calls.put((dict(self.headers.items()), body.decode("utf-8")))
+                self.send_response(outer.status)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"code":"SUCCESS","message":"ok"}' if outer.status < 300 else b'{"code":"FAIL","message":"no"}')
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/notify"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def next(self, timeout=15):
+        return self.calls.get(timeout=timeout)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def wait_for(predicate, timeout=15, interval=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+def new_out_trade_no():
+    return "KD" + secrets.token_hex(8).upper()
