@@ -34,15 +34,7 @@ fn base62(random: &[u8], n: usize) -> String {
 
 fn compact_local(at: OffsetDateTime) -> String {
     let t = at.to_offset(china_offset());
-    format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    format!("{:04}{:02}{:02}{:02}{:02}{:02}", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second())
 }
 
 /// `wx` + `yyyyMMddHHmmss` (Beijing time) + 20 lower-case hex digits.

@@ -115,10 +115,7 @@ impl Entry {
         amount_fen: i64,
     ) -> Result<Entry, EntryError> {
         let negated = amount_fen.checked_neg().ok_or(EntryError::Overflow)?;
-        Entry::new(
-            kind,
-            vec![Posting { account: from, amount_fen: negated }, Posting { account: to, amount_fen }],
-        )
+        Entry::new(kind, vec![Posting { account: from, amount_fen: negated }, Posting { account: to, amount_fen }])
     }
 
     pub fn kind(&self) -> &'static str {

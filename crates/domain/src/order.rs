@@ -58,10 +58,7 @@ fn char_len(s: &str) -> usize {
 pub fn check_length(field: &str, value: &str, min: usize, max: usize) -> Result<(), FieldError> {
     let n = char_len(value);
     if n < min || n > max {
-        return Err(FieldError::new(
-            field,
-            format!("字段{field}长度应在{min}到{max}之间，当前为{n}"),
-        ));
+        return Err(FieldError::new(field, format!("字段{field}长度应在{min}到{max}之间，当前为{n}")));
     }
     Ok(())
 }
@@ -70,10 +67,7 @@ pub fn check_length(field: &str, value: &str, min: usize, max: usize) -> Result<
 pub fn check_out_trade_no(value: &str) -> Result<(), FieldError> {
     check_length("out_trade_no", value, 6, 32)?;
     if !value.chars().all(|c| c.is_ascii_alphanumeric() || "_-|*".contains(c)) {
-        return Err(FieldError::new(
-            "out_trade_no",
-            "商户订单号只能是数字、大小写字母或_-|*",
-        ));
+        return Err(FieldError::new("out_trade_no", "商户订单号只能是数字、大小写字母或_-|*"));
     }
     Ok(())
 }
@@ -103,10 +97,7 @@ pub fn check_notify_url(value: &str, require_https: bool) -> Result<(), FieldErr
 /// `amount.total`: a positive number of fen up to [`MAX_ORDER_FEN`].
 pub fn check_total(total_fen: i64) -> Result<(), FieldError> {
     if total_fen <= 0 || total_fen > MAX_ORDER_FEN {
-        return Err(FieldError::new(
-            "amount.total",
-            format!("订单金额必须在1到{MAX_ORDER_FEN}分之间"),
-        ));
+        return Err(FieldError::new("amount.total", format!("订单金额必须在1到{MAX_ORDER_FEN}分之间")));
     }
     Ok(())
 }
@@ -124,10 +115,7 @@ pub fn check_currency(currency: &str) -> Result<(), FieldError> {
 pub fn payable_until(now_s: i64, requested_s: Option<i64>) -> Result<i64, FieldError> {
     match requested_s {
         None => Ok(now_s + DEFAULT_PAYABLE_S),
-        Some(t) if t < now_s + MIN_PAYABLE_S => Err(FieldError::new(
-            "time_expire",
-            "订单失效时间不能早于下单后1分钟",
-        )),
+        Some(t) if t < now_s + MIN_PAYABLE_S => Err(FieldError::new("time_expire", "订单失效时间不能早于下单后1分钟")),
         Some(t) => Ok(t.min(now_s + MAX_PAYABLE_S)),
     }
 }

@@ -5,9 +5,8 @@
 //! all (protocol notes §5.2). The first delivery is immediate.
 
 /// Delays, in seconds, before each retry.
-pub const RETRY_DELAYS_S: [i64; 15] = [
-    15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600,
-];
+pub const RETRY_DELAYS_S: [i64; 15] =
+    [15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600];
 
 /// The number of attempts a notification gets in all (first + retries).
 pub const MAX_ATTEMPTS: u32 = 16;

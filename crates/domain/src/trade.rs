@@ -96,9 +96,7 @@ pub enum TransitionError {
 /// Paying: only an unpaid, unexpired order can be paid.
 pub fn pay(state: TradeState) -> Result<TradeState, TransitionError> {
     match state {
-        TradeState::NotPay | TradeState::UserPaying | TradeState::PayError => {
-            Ok(TradeState::Success)
-        }
+        TradeState::NotPay | TradeState::UserPaying | TradeState::PayError => Ok(TradeState::Success),
         TradeState::Closed | TradeState::Revoked => Err(TransitionError::Closed),
         TradeState::Success | TradeState::Refund => Err(TransitionError::AlreadyPaid),
     }
@@ -108,9 +106,7 @@ pub fn pay(state: TradeState) -> Result<TradeState, TransitionError> {
 /// payable: a consumer may try again until it expires.
 pub fn fail_payment(state: TradeState) -> Result<TradeState, TransitionError> {
     match state {
-        TradeState::NotPay | TradeState::UserPaying | TradeState::PayError => {
-            Ok(TradeState::PayError)
-        }
+        TradeState::NotPay | TradeState::UserPaying | TradeState::PayError => Ok(TradeState::PayError),
         TradeState::Closed | TradeState::Revoked => Err(TransitionError::Closed),
         TradeState::Success | TradeState::Refund => Err(TransitionError::AlreadyPaid),
     }
@@ -120,10 +116,9 @@ pub fn fail_payment(state: TradeState) -> Result<TradeState, TransitionError> {
 /// answers 204 again); a paid order cannot be closed.
 pub fn close(state: TradeState) -> Result<TradeState, TransitionError> {
     match state {
-        TradeState::NotPay
-        | TradeState::UserPaying
-        | TradeState::PayError
-        | TradeState::Closed => Ok(TradeState::Closed),
+        TradeState::NotPay | TradeState::UserPaying | TradeState::PayError | TradeState::Closed => {
+            Ok(TradeState::Closed)
+        }
         TradeState::Revoked => Err(TransitionError::NotAllowed(state)),
         TradeState::Success | TradeState::Refund => Err(TransitionError::AlreadyPaid),
     }
@@ -150,9 +145,7 @@ impl TradeType {
     }
 
     pub fn parse(s: &str) -> Option<TradeType> {
-        [TradeType::Jsapi, TradeType::Native, TradeType::App, TradeType::H5]
-            .into_iter()
-            .find(|t| t.as_str() == s)
+        [TradeType::Jsapi, TradeType::Native, TradeType::App, TradeType::H5].into_iter().find(|t| t.as_str() == s)
     }
 }
 

@@ -74,11 +74,24 @@ pub async fn create_merchant(
         })
         .await
         .with_context(|| format!("creating merchant {mchid}"))?;
-    Ok(CreatedMerchant { mchid, key_mode, serial_no: cert.serial_hex, private_key_pem, certificate_pem: cert.pem, apiv3_key })
+    Ok(CreatedMerchant {
+        mchid,
+        key_mode,
+        serial_no: cert.serial_hex,
+        private_key_pem,
+        certificate_pem: cert.pem,
+        apiv3_key,
+    })
 }
 
 /// Creates an app bound to `mchid`; returns its appid.
-pub async fn create_app(store: &Store, appid: Option<String>, name: &str, mchid: &str, now: i64) -> anyhow::Result<String> {
+pub async fn create_app(
+    store: &Store,
+    appid: Option<String>,
+    name: &str,
+    mchid: &str,
+    now: i64,
+) -> anyhow::Result<String> {
     if store.merchant(mchid).await?.is_none() {
         bail!("no merchant {mchid}");
     }
@@ -106,14 +119,23 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 }
 
 /// Creates a consumer, optionally with an opening balance.
-pub async fn create_consumer(store: &Store, login: &str, password: &str, balance_fen: i64, now: i64) -> anyhow::Result<()> {
+pub async fn create_consumer(
+    store: &Store,
+    login: &str,
+    password: &str,
+    balance_fen: i64,
+    now: i64,
+) -> anyhow::Result<()> {
     if login.is_empty() || login.len() > 64 || !login.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
         bail!("a login is 1 to 64 letters, digits or _-.");
     }
     if password.len() < 6 {
         bail!("a password has at least 6 characters");
     }
-    store.create_consumer(login, &hash_password(password)?, now).await.with_context(|| format!("creating consumer {login}"))?;
+    store
+        .create_consumer(login, &hash_password(password)?, now)
+        .await
+        .with_context(|| format!("creating consumer {login}"))?;
     if balance_fen > 0 {
         top_up(store, login, balance_fen, now).await?;
     }

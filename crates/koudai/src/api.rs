@@ -80,7 +80,9 @@ pub struct InternalCause(pub String);
 impl IntoResponse for ApiFailure {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut resp = (status, [(axum::http::header::CONTENT_TYPE, "application/json; charset=utf-8")], self.error.body()).into_response();
+        let mut resp =
+            (status, [(axum::http::header::CONTENT_TYPE, "application/json; charset=utf-8")], self.error.body())
+                .into_response();
         if let Some(mode) = self.mode {
             resp.extensions_mut().insert(mode);
         }
@@ -186,7 +188,8 @@ impl FromRequest<SharedState> for Signed {
 
     async fn from_request(req: Request, state: &SharedState) -> Result<Self, Self::Rejection> {
         let (parts, body) = req.into_parts();
-        let target = parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| parts.uri.path().to_owned());
+        let target =
+            parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| parts.uri.path().to_owned());
         let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
             .await
             .map_err(|_| ApiError::with_message(ErrorCode::ParamError, "请求体过大或不完整"))?;
@@ -211,10 +214,9 @@ pub async fn authenticate(
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| sign_error("Http头缺少Authorization或格式错误", "authorization header missing", None))?;
     let params = parse_authorization(header).map_err(|e| sign_error("Authorization不合法", &e.to_string(), None))?;
-    let ts: i64 = params
-        .timestamp
-        .parse()
-        .map_err(|_| sign_error("Http头Authorization中的timestamp不合法", "timestamp is not a number of seconds", None))?;
+    let ts: i64 = params.timestamp.parse().map_err(|_| {
+        sign_error("Http头Authorization中的timestamp不合法", "timestamp is not a number of seconds", None)
+    })?;
     let now = state.clock.wall_now();
     if (now - ts).abs() > TIMESTAMP_WINDOW_S {
         return Err(sign_error(
@@ -225,7 +227,11 @@ pub async fn authenticate(
         .into());
     }
     let cached = merchant_key(state, &params.mchid, &params.serial_no).await?.ok_or_else(|| {
-        ApiFailure::from(sign_error("Http头Authorization中的serial_no对应的商户证书不存在", "unknown mchid or serial_no", None))
+        ApiFailure::from(sign_error(
+            "Http头Authorization中的serial_no对应的商户证书不存在",
+            "unknown mchid or serial_no",
+            None,
+        ))
     })?;
     let mode = cached.merchant.key_mode;
     let message = request_message(method, target, &params.timestamp, &params.nonce_str, body);
@@ -240,7 +246,9 @@ pub async fn authenticate(
         return Err(ApiFailure::from(sign_error("签名错误，请检查后再试", "sign not match", Some(info))).mode(mode));
     }
     if !remember_nonce(state, &params.mchid, &params.nonce_str, now) {
-        return Err(ApiFailure::from(sign_error("Http头Authorization中的nonce_str已被使用", "nonce replayed", None)).mode(mode));
+        return Err(
+            ApiFailure::from(sign_error("Http头Authorization中的nonce_str已被使用", "nonce replayed", None)).mode(mode)
+        );
     }
     Ok(cached.merchant)
 }
@@ -265,7 +273,11 @@ fn remember_nonce(state: &SharedState, mchid: &str, nonce: &str, now: i64) -> bo
 
 /// The merchant and public key for `(mchid, serial)`, cached after the
 /// first lookup.
-pub async fn merchant_key(state: &SharedState, mchid: &str, serial: &str) -> Result<Option<CachedMerchantKey>, ApiFailure> {
+pub async fn merchant_key(
+    state: &SharedState,
+    mchid: &str,
+    serial: &str,
+) -> Result<Option<CachedMerchantKey>, ApiFailure> {
     let key = (mchid.to_owned(), serial.to_ascii_uppercase());
     if let Some(hit) = state.merchant_keys.read().ok().and_then(|m| m.get(&key).cloned()) {
         return Ok(Some(hit));
@@ -300,11 +312,12 @@ async fn certificates(State(state): State<SharedState>, req: Signed) -> Result<R
     }
     let cert = &state.platform.certificate;
     let nonce = random_token(12);
-    let ciphertext = aead::encrypt(&req.merchant.apiv3_key, &nonce, "certificate", cert.pem.as_bytes()).map_err(|e| ApiFailure {
-        error: ApiError::new(ErrorCode::SystemError),
-        mode: Some(mode),
-        internal: Some(format!("encrypting certificate: {e}")),
-    })?;
+    let ciphertext =
+        aead::encrypt(&req.merchant.apiv3_key, &nonce, "certificate", cert.pem.as_bytes()).map_err(|e| ApiFailure {
+            error: ApiError::new(ErrorCode::SystemError),
+            mode: Some(mode),
+            internal: Some(format!("encrypting certificate: {e}")),
+        })?;
     let list = CertificateList {
         data: vec![CertificateEntry {
             serial_no: cert.serial_hex.clone(),
@@ -351,38 +364,64 @@ async fn prepay_app(State(state): State<SharedState>, req: Signed) -> Result<Res
 /// be the signer's own.
 fn query_mchid(req: &Signed) -> Result<(), ApiFailure> {
     match req.query_param("mchid") {
-        None | Some("") => Err(ApiFailure::from(ApiError::field(koudai_domain::FieldError::missing("mchid"), "query")).mode(req.mode())),
-        Some(m) if m != req.merchant.mchid => Err(ApiFailure::from(ApiError::with_message(
-            ErrorCode::NoAuth,
-            "请求中的mchid与签名的商户号不一致",
-        ))
-        .mode(req.mode())),
+        None | Some("") => {
+            Err(ApiFailure::from(ApiError::field(koudai_domain::FieldError::missing("mchid"), "query"))
+                .mode(req.mode()))
+        }
+        Some(m) if m != req.merchant.mchid => {
+            Err(ApiFailure::from(ApiError::with_message(ErrorCode::NoAuth, "请求中的mchid与签名的商户号不一致"))
+                .mode(req.mode()))
+        }
         Some(_) => Ok(()),
     }
 }
 
 // https://pay.weixin.qq.com/doc/v3/merchant/4012791899 (微信支付订单号查询订单)
-async fn query_by_id(State(state): State<SharedState>, Path(transaction_id): Path<String>, req: Signed) -> Result<Response, ApiFailure> {
+async fn query_by_id(
+    State(state): State<SharedState>,
+    Path(transaction_id): Path<String>,
+    req: Signed,
+) -> Result<Response, ApiFailure> {
     query_mchid(&req)?;
-    let order = state.store.order_by_transaction_id(&req.merchant.mchid, &transaction_id).await.map_err(|e| ApiFailure::from(e).mode(req.mode()))?;
+    let order = state
+        .store
+        .order_by_transaction_id(&req.merchant.mchid, &transaction_id)
+        .await
+        .map_err(|e| ApiFailure::from(e).mode(req.mode()))?;
     respond_order(&state, &req, order)
 }
 
 // https://pay.weixin.qq.com/doc/v3/merchant/4012791900 (商户订单号查询订单)
-async fn query_by_out_trade_no(State(state): State<SharedState>, Path(out_trade_no): Path<String>, req: Signed) -> Result<Response, ApiFailure> {
+async fn query_by_out_trade_no(
+    State(state): State<SharedState>,
+    Path(out_trade_no): Path<String>,
+    req: Signed,
+) -> Result<Response, ApiFailure> {
     query_mchid(&req)?;
-    let order = state.store.order_by_out_trade_no(&req.merchant.mchid, &out_trade_no).await.map_err(|e| ApiFailure::from(e).mode(req.mode()))?;
+    let order = state
+        .store
+        .order_by_out_trade_no(&req.merchant.mchid, &out_trade_no)
+        .await
+        .map_err(|e| ApiFailure::from(e).mode(req.mode()))?;
     respond_order(&state, &req, order)
 }
 
-fn respond_order(state: &SharedState, req: &Signed, order: Option<koudai_store::Order>) -> Result<Response, ApiFailure> {
+fn respond_order(
+    state: &SharedState,
+    req: &Signed,
+    order: Option<koudai_store::Order>,
+) -> Result<Response, ApiFailure> {
     let order = order.ok_or_else(|| ApiFailure::from(ApiError::new(ErrorCode::OrderNotExist)).mode(req.mode()))?;
     let view = payments::transaction_view(&order, state.clock.business_now());
     Ok(ok_json(req.mode(), serde_json::to_vec(&view).unwrap_or_default()))
 }
 
 // https://pay.weixin.qq.com/doc/v3/merchant/4012791901 (关闭订单)
-async fn close(State(state): State<SharedState>, Path(out_trade_no): Path<String>, req: Signed) -> Result<Response, ApiFailure> {
+async fn close(
+    State(state): State<SharedState>,
+    Path(out_trade_no): Path<String>,
+    req: Signed,
+) -> Result<Response, ApiFailure> {
     let mode = req.mode();
     payments::close(&state, &req.merchant, &out_trade_no, &req.body).await.map_err(|f| f.mode(mode))?;
     Ok(no_content(mode))

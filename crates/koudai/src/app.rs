@@ -91,17 +91,14 @@ impl Server {
         store.migrate().await?;
         let clock = Clock::load(&store).await?;
         let platform = PlatformKeys::load_or_create(&store, clock.wall_now()).await?;
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("binding {}", config.listen))?;
+        let listener =
+            tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
         let base_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
         let base_url = base_url.trim_end_matches('/').to_owned();
         let sandbox_token = store.init_meta("sandbox_token", &crate::demo::random_token(32)).await?;
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(5))
-            .user_agent("Mozilla/4.0")
-            .build()?;
+        let http =
+            reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).user_agent("Mozilla/4.0").build()?;
         let state = Arc::new(AppState {
             store,
             clock,

@@ -52,7 +52,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         results.push(bench_backend("postgres", Some(url), &args).await?);
     }
     println!("bare RSA-2048 sign+verify: {rsa_rate:.0} ops/s (one core)");
-    println!("{:<10} {:>8} {:>10} {:>10} {:>9} {:>9} {:>8}", "backend", "orders", "seconds", "orders/s", "p50 ms", "p99 ms", "ratio");
+    println!(
+        "{:<10} {:>8} {:>10} {:>10} {:>9} {:>9} {:>8}",
+        "backend", "orders", "seconds", "orders/s", "p50 ms", "p99 ms", "ratio"
+    );
     for r in &results {
         let secs = r.elapsed.as_secs_f64();
         let rate = r.orders as f64 / secs;
@@ -88,7 +91,11 @@ fn rsa_sign_verify_rate(budget: Duration) -> anyhow::Result<f64> {
     Ok(ops as f64 / started.elapsed().as_secs_f64())
 }
 
-async fn bench_backend(backend: &'static str, database_url: Option<String>, args: &BenchArgs) -> anyhow::Result<Figures> {
+async fn bench_backend(
+    backend: &'static str,
+    database_url: Option<String>,
+    args: &BenchArgs,
+) -> anyhow::Result<Figures> {
     let data_dir = std::env::temp_dir().join(format!("koudai-bench-{}-{}", std::process::id(), random_token(6)));
     let database_url = match database_url {
         Some(u) => u,
@@ -105,7 +112,8 @@ async fn bench_backend(backend: &'static str, database_url: Option<String>, args
     .await?;
     let state = Arc::clone(&server.state);
     let now = state.clock.wall_now();
-    let m = crate::admin::create_merchant(&state.store, &state.platform, None, "Bench", KeyMode::PublicKey, None, now).await?;
+    let m = crate::admin::create_merchant(&state.store, &state.platform, None, "Bench", KeyMode::PublicKey, None, now)
+        .await?;
     let appid = crate::admin::create_app(&state.store, None, "Bench App", &m.mchid, now).await?;
     let key = PrivateKey::from_pem(m.private_key_pem.as_deref().context("bench key")?)?;
 
@@ -117,7 +125,16 @@ async fn bench_backend(backend: &'static str, database_url: Option<String>, args
                 "notify_url": "http://127.0.0.1:9/notify", "amount": {"total": 1, "currency": "CNY"}
             })
             .to_string();
-            let auth = authorization_header(&key, &m.mchid, &m.serial_no, "POST", path, now, &random_token(32), body.as_bytes());
+            let auth = authorization_header(
+                &key,
+                &m.mchid,
+                &m.serial_no,
+                "POST",
+                path,
+                now,
+                &random_token(32),
+                body.as_bytes(),
+            );
             (body, auth)
         })
         .collect();
@@ -134,7 +151,13 @@ async fn bench_backend(backend: &'static str, database_url: Option<String>, args
                 let next = queue.lock().ok().and_then(|mut q| q.pop());
                 let Some((body, auth)) = next else { break };
                 let t = Instant::now();
-                let resp = client.post(&url).header("authorization", auth).header("content-type", "application/json").body(body).send().await?;
+                let resp = client
+                    .post(&url)
+                    .header("authorization", auth)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await?;
                 if resp.status() != reqwest::StatusCode::OK {
                     bail!("prepay answered {}: {}", resp.status(), resp.text().await.unwrap_or_default());
                 }
@@ -152,7 +175,7 @@ async fn bench_backend(backend: &'static str, database_url: Option<String>, args
     server.stop().await;
     let _ = std::fs::remove_dir_all(&data_dir);
     latencies.sort();
-    let pick = |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
+    let pick =
+        |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
     Ok(Figures { backend, orders: latencies.len(), elapsed, p50: pick(0.50), p99: pick(0.99) })
 }
-

@@ -154,7 +154,13 @@ async fn merchant_name(state: &SharedState, mchid: &str) -> String {
 }
 
 /// The checkout page: the order, its QR code for Native, and the pay form.
-async fn render(state: &SharedState, checkout: &Checkout, order: &Order, session: Option<&Session>, notice: Option<(StatusCode, &str)>) -> Response {
+async fn render(
+    state: &SharedState,
+    checkout: &Checkout,
+    order: &Order,
+    session: Option<&Session>,
+    notice: Option<(StatusCode, &str)>,
+) -> Response {
     let now = state.clock.business_now();
     let trade_state = order.state_at(now);
     let mut body = format!(
@@ -178,6 +184,15 @@ async fn render(state: &SharedState, checkout: &Checkout, order: &Order, session
             status
         }
         None => StatusCode::OK,
+    };
+    // An order that names its payer (JSAPI) can only be paid by that
+    // consumer: anyone else logged in is asked to log in as the payer.
+    let session = match (session, &order.payer_openid) {
+        (Some(s), Some(openid)) => {
+            let payer = state.store.login_of_openid(openid).await.ok().flatten();
+            (payer.as_deref() == Some(s.login.as_str())).then_some(s)
+        }
+        (s, _) => s,
     };
     if trade_state.is_payable() || trade_state == TradeState::PayError {
         body.push_str(r#"<form method="post" action="/pay/confirm" id="pay-form">"#);
@@ -205,7 +220,10 @@ async fn render(state: &SharedState, checkout: &Checkout, order: &Order, session
             body.push_str(&result_script("get_brand_wcpay_request:cancel", "cancel"));
         }
     } else {
-        body.push_str(&format!(r#"<div class="error" id="error">订单当前状态为 {}，不能支付。</div>"#, trade_state.as_str()));
+        body.push_str(&format!(
+            r#"<div class="error" id="error">订单当前状态为 {}，不能支付。</div>"#,
+            trade_state.as_str()
+        ));
     }
     page(status, "收银台", &body)
 }
@@ -215,7 +233,9 @@ async fn render(state: &SharedState, checkout: &Checkout, order: &Order, session
 fn result_script(err_msg: &str, kind: &str) -> String {
     let post = format!("parent.postMessage({{koudai:'pay-result',err_msg:'{err_msg}'}},'*')");
     match kind {
-        "cancel" => format!(r#"<button type="button" class="secondary" id="cancel" onclick="{}">取消</button>"#, esc(&post)),
+        "cancel" => {
+            format!(r#"<button type="button" class="secondary" id="cancel" onclick="{}">取消</button>"#, esc(&post))
+        }
         _ => format!(r#"<button type="button" id="done" onclick="{}">完成</button>"#, esc(&post)),
     }
 }
@@ -352,14 +372,22 @@ async fn confirm(State(state): State<SharedState>, headers: HeaderMap, Form(f): 
     let login = match (&session, f.login.is_empty()) {
         (Some(s), true) => {
             if f.csrf != s.csrf {
-                return render(&state, &checkout, &order, session.as_ref(), Some((StatusCode::FORBIDDEN, "页面已过期，请刷新后重试"))).await;
+                return render(
+                    &state,
+                    &checkout,
+                    &order,
+                    session.as_ref(),
+                    Some((StatusCode::FORBIDDEN, "页面已过期，请刷新后重试")),
+                )
+                .await;
             }
             s.login.clone()
         }
         _ => {
             let consumer = state.store.consumer(&f.login).await.ok().flatten();
             if !consumer.is_some_and(|c| verify_password(&f.password, &c.password_hash)) {
-                return render(&state, &checkout, &order, None, Some((StatusCode::UNAUTHORIZED, "账号或密码错误"))).await;
+                return render(&state, &checkout, &order, None, Some((StatusCode::UNAUTHORIZED, "账号或密码错误")))
+                    .await;
             }
             let s = Session {
                 token: random_token(32),
@@ -368,7 +396,10 @@ async fn confirm(State(state): State<SharedState>, headers: HeaderMap, Form(f): 
                 expires_at: state.clock.wall_now() + SESSION_TTL_S,
             };
             if state.store.create_session(&s).await.is_ok() {
-                new_cookie = Some(format!("{SESSION_COOKIE}={}; Path=/pay; HttpOnly; SameSite=Lax; Max-Age={SESSION_TTL_S}", s.token));
+                new_cookie = Some(format!(
+                    "{SESSION_COOKIE}={}; Path=/pay; HttpOnly; SameSite=Lax; Max-Age={SESSION_TTL_S}",
+                    s.token
+                ));
             }
             f.login.clone()
         }

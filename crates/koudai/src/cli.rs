@@ -196,7 +196,9 @@ async fn admin(store: &Store, command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::MerchantCreate { name, mchid, key_mode, certificate, out_dir } => {
             let platform = PlatformKeys::load_or_create(store, now).await?;
             let mode = KeyMode::parse(&key_mode).context("key mode")?;
-            let pem = certificate.map(|p| std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))).transpose()?;
+            let pem = certificate
+                .map(|p| std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display())))
+                .transpose()?;
             let m = crate::admin::create_merchant(store, &platform, mchid, &name, mode, pem.as_deref(), now).await?;
             if let Some(key) = &m.private_key_pem {
                 std::fs::create_dir_all(&out_dir)?;

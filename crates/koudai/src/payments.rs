@@ -36,10 +36,16 @@ fn business_datetime(unix_s: i64) -> time::OffsetDateTime {
 
 /// Places an order (`POST /v3/pay/transactions/{type}`) and returns the
 /// response body: `prepay_id`, `code_url` or `h5_url`.
-pub async fn prepay(state: &SharedState, merchant: &Merchant, trade_type: TradeType, body: &[u8]) -> Result<Vec<u8>, ApiFailure> {
+pub async fn prepay(
+    state: &SharedState,
+    merchant: &Merchant,
+    trade_type: TradeType,
+    body: &[u8],
+) -> Result<Vec<u8>, ApiFailure> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         ApiFailure::from(
-            ApiError::with_message(ErrorCode::ParamError, "请求体不是合法的JSON").detail(json!({"location": "body", "issue": e.to_string()})),
+            ApiError::with_message(ErrorCode::ParamError, "请求体不是合法的JSON")
+                .detail(json!({"location": "body", "issue": e.to_string()})),
         )
     })?;
     let now = state.clock.business_now();
@@ -93,7 +99,13 @@ pub fn code_url(pay_token: &str) -> String {
     format!("weixin://wxpay/bizpayurl?pr={pay_token}")
 }
 
-async fn parse_order(state: &SharedState, merchant: &Merchant, trade_type: TradeType, value: &Value, now: i64) -> Result<NewOrderRecord, ApiFailure> {
+async fn parse_order(
+    state: &SharedState,
+    merchant: &Merchant,
+    trade_type: TradeType,
+    value: &Value,
+    now: i64,
+) -> Result<NewOrderRecord, ApiFailure> {
     let f = Fields::root(value).map_err(field)?;
     let appid = f.str_req("appid").map_err(field)?;
     let mchid = f.str_req("mchid").map_err(field)?;
@@ -160,7 +172,9 @@ async fn parse_order(state: &SharedState, merchant: &Merchant, trade_type: Trade
     }
     if let Some(openid) = &payer_openid {
         if !state.store.openid_belongs_to_app(openid, appid).await? {
-            return Err(ApiError::with_message(ErrorCode::OpenidMismatch, "openid和appid不匹配").detail(json!({"field": "payer.openid", "location": "body"})).into());
+            return Err(ApiError::with_message(ErrorCode::OpenidMismatch, "openid和appid不匹配")
+                .detail(json!({"field": "payer.openid", "location": "body"}))
+                .into());
         }
     }
     Ok(NewOrderRecord {
@@ -184,9 +198,17 @@ async fn parse_order(state: &SharedState, merchant: &Merchant, trade_type: Trade
 }
 
 /// Closes an order (`POST …/out-trade-no/{no}/close`).
-pub async fn close(state: &SharedState, merchant: &Merchant, out_trade_no: &str, body: &[u8]) -> Result<(), ApiFailure> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|_| ApiFailure::from(ApiError::with_message(ErrorCode::ParamError, "请求体不是合法的JSON").detail(json!({"location": "body"}))))?;
+pub async fn close(
+    state: &SharedState,
+    merchant: &Merchant,
+    out_trade_no: &str,
+    body: &[u8],
+) -> Result<(), ApiFailure> {
+    let value: Value = serde_json::from_slice(body).map_err(|_| {
+        ApiFailure::from(
+            ApiError::with_message(ErrorCode::ParamError, "请求体不是合法的JSON").detail(json!({"location": "body"})),
+        )
+    })?;
     let f = Fields::root(&value).map_err(field)?;
     let mchid = f.str_req("mchid").map_err(field)?;
     if mchid != merchant.mchid {
@@ -196,7 +218,9 @@ pub async fn close(state: &SharedState, merchant: &Merchant, out_trade_no: &str,
         Ok(_) => Ok(()),
         Err(CloseError::NotFound) => Err(ApiError::new(ErrorCode::OrderNotExist).into()),
         Err(CloseError::AlreadyPaid) => Err(ApiError::new(ErrorCode::OrderPaid).into()),
-        Err(CloseError::NotAllowed(s)) => Err(ApiError::with_message(ErrorCode::InvalidRequest, format!("订单状态为{s}，不能关闭")).into()),
+        Err(CloseError::NotAllowed(s)) => {
+            Err(ApiError::with_message(ErrorCode::InvalidRequest, format!("订单状态为{s}，不能关闭")).into())
+        }
         Err(CloseError::Store(e)) => Err(e.into()),
     }
 }
@@ -232,20 +256,35 @@ pub fn transaction_view(o: &Order, now: i64) -> Transaction {
 pub fn pay_error(e: PayError) -> ApiFailure {
     match e {
         PayError::OrderNotFound => ApiError::new(ErrorCode::OrderNotExist).into(),
-        PayError::ConsumerNotFound => ApiError::with_message(ErrorCode::ParamError, "付款用户不存在").detail(json!({"field": "consumer", "location": "body"})).into(),
+        PayError::ConsumerNotFound => ApiError::with_message(ErrorCode::ParamError, "付款用户不存在")
+            .detail(json!({"field": "consumer", "location": "body"}))
+            .into(),
         PayError::Closed => ApiError::new(ErrorCode::OrderClosed).into(),
         PayError::AlreadyPaid => ApiError::new(ErrorCode::OrderPaid).into(),
-        PayError::OpenidMismatch => ApiError::with_message(ErrorCode::OpenidMismatch, "该订单指定了其他付款用户").into(),
+        PayError::OpenidMismatch => {
+            ApiError::with_message(ErrorCode::OpenidMismatch, "该订单指定了其他付款用户").into()
+        }
         PayError::NotEnough => ApiError::new(ErrorCode::NotEnough).into(),
-        PayError::Notification(e) => ApiFailure { error: ApiError::new(ErrorCode::SystemError), mode: None, internal: Some(e) },
+        PayError::Notification(e) => {
+            ApiFailure { error: ApiError::new(ErrorCode::SystemError), mode: None, internal: Some(e) }
+        }
         PayError::Store(e) => e.into(),
     }
 }
 
 /// Pays an order as a consumer. On success the `TRANSACTION.SUCCESS`
 /// notification is in the outbox and the delivery worker has been woken.
-pub async fn pay(state: &SharedState, locator: OrderLocator, consumer_login: &str, outcome: PayOutcome) -> Result<Order, ApiFailure> {
-    let order = state.store.order_by_locator(&locator).await?.ok_or_else(|| ApiFailure::from(ApiError::new(ErrorCode::OrderNotExist)))?;
+pub async fn pay(
+    state: &SharedState,
+    locator: OrderLocator,
+    consumer_login: &str,
+    outcome: PayOutcome,
+) -> Result<Order, ApiFailure> {
+    let order = state
+        .store
+        .order_by_locator(&locator)
+        .await?
+        .ok_or_else(|| ApiFailure::from(ApiError::new(ErrorCode::OrderNotExist)))?;
     let merchant = state.store.merchant(&order.mchid).await?.ok_or_else(|| ApiFailure {
         error: ApiError::new(ErrorCode::SystemError),
         mode: None,

@@ -75,12 +75,21 @@ impl PlatformKeys {
     }
 
     /// Issues a merchant API certificate for `subject_key`.
-    pub fn issue_merchant_certificate(&self, mchid: &str, name: &str, subject_key: &PublicKey, wall_now: i64) -> anyhow::Result<CertInfo> {
+    pub fn issue_merchant_certificate(
+        &self,
+        mchid: &str,
+        name: &str,
+        subject_key: &PublicKey,
+        wall_now: i64,
+    ) -> anyhow::Result<CertInfo> {
         let mut serial = [0u8; 20];
         rand::thread_rng().fill_bytes(&mut serial);
         let serial = ids::certificate_serial(&serial);
         let safe_name: String = name.chars().filter(|c| c.is_alphanumeric() || *c == ' ').collect();
-        let subject = format!("CN={mchid},OU={},O=Koudai Merchant,C=CN", if safe_name.is_empty() { "merchant" } else { safe_name.as_str() });
+        let subject = format!(
+            "CN={mchid},OU={},O=Koudai Merchant,C=CN",
+            if safe_name.is_empty() { "merchant" } else { safe_name.as_str() }
+        );
         Ok(cert::issue(
             &CertRequest {
                 subject: &subject,

@@ -37,8 +37,11 @@ fn authorize(state: &SharedState, headers: &HeaderMap) -> Result<(), ApiFailure>
 }
 
 fn body_json(body: &[u8]) -> Result<Value, ApiFailure> {
-    serde_json::from_slice(body)
-        .map_err(|_| ApiFailure::from(ApiError::with_message(ErrorCode::ParamError, "请求体不是合法的JSON").detail(json!({"location": "body"}))))
+    serde_json::from_slice(body).map_err(|_| {
+        ApiFailure::from(
+            ApiError::with_message(ErrorCode::ParamError, "请求体不是合法的JSON").detail(json!({"location": "body"})),
+        )
+    })
 }
 
 fn param(field: &str, message: &str) -> ApiFailure {
@@ -46,14 +49,24 @@ fn param(field: &str, message: &str) -> ApiFailure {
 }
 
 /// `POST /sandbox/v1/pay` `{"prepay_id"|"code_url", "consumer", "outcome"?}`.
-async fn pay(State(state): State<SharedState>, headers: HeaderMap, body: axum::body::Bytes) -> Result<Response, ApiFailure> {
+async fn pay(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiFailure> {
     authorize(&state, &headers)?;
     let v = body_json(&body)?;
-    let consumer = v.get("consumer").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| param("consumer", "参数“consumer”是必填项"))?;
+    let consumer = v
+        .get("consumer")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| param("consumer", "参数“consumer”是必填项"))?;
     let locator = match (v.get("prepay_id").and_then(Value::as_str), v.get("code_url").and_then(Value::as_str)) {
         (Some(p), None) => OrderLocator::PrepayId(p.to_owned()),
         (None, Some(url)) => {
-            let token = url.strip_prefix("weixin://wxpay/bizpayurl?pr=").ok_or_else(|| param("code_url", "code_url 格式错误"))?;
+            let token = url
+                .strip_prefix("weixin://wxpay/bizpayurl?pr=")
+                .ok_or_else(|| param("code_url", "code_url 格式错误"))?;
             OrderLocator::PayToken(token.to_owned())
         }
         _ => return Err(param("prepay_id", "prepay_id 与 code_url 必须且只能提供一个")),
@@ -83,10 +96,15 @@ async fn clock(State(state): State<SharedState>, headers: HeaderMap) -> Result<R
 }
 
 /// `POST /sandbox/v1/clock/advance` `{"seconds": N}`: forward only.
-async fn advance(State(state): State<SharedState>, headers: HeaderMap, body: axum::body::Bytes) -> Result<Response, ApiFailure> {
+async fn advance(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiFailure> {
     authorize(&state, &headers)?;
     let v = body_json(&body)?;
-    let seconds = v.get("seconds").and_then(Value::as_i64).ok_or_else(|| param("seconds", "参数“seconds”是必填的整数"))?;
+    let seconds =
+        v.get("seconds").and_then(Value::as_i64).ok_or_else(|| param("seconds", "参数“seconds”是必填的整数"))?;
     if !(0..=10 * 365 * 24 * 3600).contains(&seconds) {
         return Err(param("seconds", "seconds 必须在0到十年之间：业务时钟只能前进"));
     }
@@ -102,10 +120,17 @@ struct NotificationQuery {
 }
 
 /// `GET /sandbox/v1/notifications?out_trade_no=…[&mchid=…]`.
-async fn notifications(State(state): State<SharedState>, headers: HeaderMap, Query(q): Query<NotificationQuery>) -> Result<Response, ApiFailure> {
+async fn notifications(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Query(q): Query<NotificationQuery>,
+) -> Result<Response, ApiFailure> {
     authorize(&state, &headers)?;
     let reference = q.out_trade_no.filter(|s| !s.is_empty()).ok_or_else(|| {
-        ApiFailure::from(ApiError::with_message(ErrorCode::ParamError, "参数“out_trade_no”是必填项").detail(json!({"field": "out_trade_no", "location": "query"})))
+        ApiFailure::from(
+            ApiError::with_message(ErrorCode::ParamError, "参数“out_trade_no”是必填项")
+                .detail(json!({"field": "out_trade_no", "location": "query"})),
+        )
     })?;
     let list = state.store.notifications_for(q.mchid.as_deref(), &reference).await?;
     let data: Vec<Value> = list

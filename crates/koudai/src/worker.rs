@@ -66,10 +66,7 @@ pub fn spawn(state: SharedState, mut shutdown: watch::Receiver<bool>) -> JoinHan
 /// Claims and sends one batch; returns how many were sent.
 pub async fn deliver_due(state: &SharedState) -> Result<usize, koudai_store::StoreError> {
     let wall = state.clock.wall_now();
-    let due = state
-        .store
-        .claim_due_notifications(state.clock.business_now(), wall, wall + LEASE_S, BATCH)
-        .await?;
+    let due = state.store.claim_due_notifications(state.clock.business_now(), wall, wall + LEASE_S, BATCH).await?;
     let n = due.len();
     let mut set = JoinSet::new();
     for notification in due {
@@ -136,7 +133,9 @@ async fn deliver_one(state: &SharedState, n: Notification) {
         AfterAttempt::RetryAt(t) => {
             tracing::info!(notification.id = n.id, attempt = attempt_no, status = ?attempt.http_status, next_attempt_at = t, "callback failed; will retry")
         }
-        AfterAttempt::GiveUp => tracing::warn!(notification.id = n.id, attempt = attempt_no, "callback failed; retries exhausted"),
+        AfterAttempt::GiveUp => {
+            tracing::warn!(notification.id = n.id, attempt = attempt_no, "callback failed; retries exhausted")
+        }
     }
 }
 

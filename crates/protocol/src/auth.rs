@@ -31,15 +31,12 @@ pub enum AuthHeaderError {
 /// around commas and `=`, as every SDK orders them differently (§1.1).
 pub fn parse_authorization(header: &str) -> Result<AuthParams, AuthHeaderError> {
     let header = header.trim();
-    let rest = header
-        .strip_prefix(SIGNATURE_TYPE)
-        .ok_or(AuthHeaderError::Scheme)?;
+    let rest = header.strip_prefix(SIGNATURE_TYPE).ok_or(AuthHeaderError::Scheme)?;
     if !rest.starts_with(char::is_whitespace) {
         return Err(AuthHeaderError::Scheme);
     }
     let mut rest = rest.trim_start();
-    let (mut mchid, mut serial_no, mut nonce_str, mut timestamp, mut signature) =
-        (None, None, None, None, None);
+    let (mut mchid, mut serial_no, mut nonce_str, mut timestamp, mut signature) = (None, None, None, None, None);
     while !rest.is_empty() {
         let eq = rest.find('=').ok_or(AuthHeaderError::Malformed)?;
         let key = rest.get(..eq).ok_or(AuthHeaderError::Malformed)?.trim();
@@ -63,9 +60,8 @@ pub fn parse_authorization(header: &str) -> Result<AuthParams, AuthHeaderError> 
         };
         *slot = Some(value);
     }
-    let need = |v: Option<String>, name: &'static str| {
-        v.filter(|s| !s.is_empty()).ok_or(AuthHeaderError::MissingParam(name))
-    };
+    let need =
+        |v: Option<String>, name: &'static str| v.filter(|s| !s.is_empty()).ok_or(AuthHeaderError::MissingParam(name));
     Ok(AuthParams {
         mchid: need(mchid, "mchid")?,
         serial_no: need(serial_no, "serial_no")?,
@@ -103,6 +99,7 @@ pub fn jsapi_pay_message(app_id: &str, time_stamp: &str, nonce_str: &str, packag
 
 /// Builds an `Authorization` header value; used by Koudai's own tools
 /// (benchmark, tests), never by the server.
+#[allow(clippy::too_many_arguments)]
 pub fn authorization_header(
     key: &crate::PrivateKey,
     mchid: &str,
@@ -128,7 +125,8 @@ mod tests {
 
     #[test]
     fn parses_every_sdk_ordering() {
-        let python = r#"WECHATPAY2-SHA256-RSA2048 mchid="1900000001",nonce_str="N",signature="S",timestamp="1",serial_no="AB""#;
+        let python =
+            r#"WECHATPAY2-SHA256-RSA2048 mchid="1900000001",nonce_str="N",signature="S",timestamp="1",serial_no="AB""#;
         let axios = r#"WECHATPAY2-SHA256-RSA2048 mchid="1900000001", serial_no="AB", timestamp="1", nonce_str="N", signature="S""#;
         let a = parse_authorization(python);
         assert_eq!(a, parse_authorization(axios));
@@ -160,7 +158,16 @@ mod tests {
     #[test]
     fn a_built_header_parses_and_verifies() {
         let key = test_key();
-        let h = authorization_header(key, "1900000001", "5157F0", "POST", "/v3/pay/transactions/native", 1_700_000_000, "abc", b"{}");
+        let h = authorization_header(
+            key,
+            "1900000001",
+            "5157F0",
+            "POST",
+            "/v3/pay/transactions/native",
+            1_700_000_000,
+            "abc",
+            b"{}",
+        );
         let p = parse_authorization(&h).unwrap_or_else(|e| panic!("{e}"));
         let msg = request_message("POST", "/v3/pay/transactions/native", &p.timestamp, &p.nonce_str, b"{}");
         assert!(key.public_key().verify(&msg, &p.signature));

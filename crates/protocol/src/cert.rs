@@ -89,9 +89,7 @@ pub fn issue(req: &CertRequest<'_>, issuer_key: &PrivateKey, issuer_name: Option
     let serial = SerialNumber::new(req.serial).map_err(|e| build(&e))?;
     let builder = CertificateBuilder::new(profile, serial, validity, subject, spki, issuer_key.signing_key())
         .map_err(|e| build(&e))?;
-    let cert = builder
-        .build_with_rng::<rsa::pkcs1v15::Signature>(&mut rand::thread_rng())
-        .map_err(|e| build(&e))?;
+    let cert = builder.build_with_rng::<rsa::pkcs1v15::Signature>(&mut rand::thread_rng()).map_err(|e| build(&e))?;
     let pem = cert.to_pem(der::pem::LineEnding::LF).map_err(|e| build(&e))?;
     parse_pem(&pem)
 }

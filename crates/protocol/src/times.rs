@@ -8,9 +8,7 @@ use koudai_domain::order::china_offset;
 
 /// `2018-06-08T10:34:56+08:00` for a Unix time in seconds.
 pub fn format_rfc3339(unix_s: i64) -> String {
-    let t = OffsetDateTime::from_unix_timestamp(unix_s)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-        .to_offset(china_offset());
+    let t = OffsetDateTime::from_unix_timestamp(unix_s).unwrap_or(OffsetDateTime::UNIX_EPOCH).to_offset(china_offset());
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+08:00",
         t.year(),

@@ -157,10 +157,21 @@ mod tests {
     #[test]
     fn sealed_notifications_decrypt() {
         let key = "0123456789abcdefghijABCDEFGHIJ01";
-        let n = Notification::seal("id".into(), 0, "TRANSACTION.SUCCESS", "支付成功", "transaction", b"{}", key, "abcdefghijkl")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let n = Notification::seal(
+            "id".into(),
+            0,
+            "TRANSACTION.SUCCESS",
+            "支付成功",
+            "transaction",
+            b"{}",
+            key,
+            "abcdefghijkl",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let s = serde_json::to_string(&n).unwrap_or_default();
-        assert!(s.starts_with("{\"id\":\"id\",\"create_time\":\"1970-01-01T08:00:00+08:00\",\"resource_type\":\"encrypt-resource\""));
+        assert!(s.starts_with(
+            "{\"id\":\"id\",\"create_time\":\"1970-01-01T08:00:00+08:00\",\"resource_type\":\"encrypt-resource\""
+        ));
         let plain = aead::decrypt(key, &n.resource.nonce, &n.resource.associated_data, &n.resource.ciphertext);
         assert_eq!(plain, Ok(b"{}".to_vec()));
     }

@@ -30,13 +30,14 @@ pub(crate) async fn post(
     reference: &str,
     now: i64,
 ) -> Result<i64, PostError> {
-    let entry_id: i64 =
-        sqlx::query_scalar("INSERT INTO journal_entries (kind, reference, created_at) VALUES ($1, $2, $3) RETURNING id")
-            .bind(entry.kind())
-            .bind(reference)
-            .bind(now)
-            .fetch_one(&mut **tx)
-            .await?;
+    let entry_id: i64 = sqlx::query_scalar(
+        "INSERT INTO journal_entries (kind, reference, created_at) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(entry.kind())
+    .bind(reference)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?;
     for p in entry.postings() {
         sqlx::query("INSERT INTO ledger_accounts (kind, owner, balance_fen) VALUES ($1, $2, 0) ON CONFLICT (kind, owner) DO NOTHING")
             .bind(p.account.kind.as_str())
@@ -68,11 +69,12 @@ pub(crate) async fn post(
 impl Store {
     /// An account's balance in fen (0 for an account never posted to).
     pub async fn balance(&self, account: &AccountRef) -> Result<i64, StoreError> {
-        let b: Option<i64> = sqlx::query_scalar("SELECT balance_fen FROM ledger_accounts WHERE kind = $1 AND owner = $2")
-            .bind(account.kind.as_str())
-            .bind(&account.owner)
-            .fetch_optional(&self.pool)
-            .await?;
+        let b: Option<i64> =
+            sqlx::query_scalar("SELECT balance_fen FROM ledger_accounts WHERE kind = $1 AND owner = $2")
+                .bind(account.kind.as_str())
+                .bind(&account.owner)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(b.unwrap_or(0))
     }
 

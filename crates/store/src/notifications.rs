@@ -28,7 +28,10 @@ fn notification_from(row: &AnyRow) -> Result<Notification, StoreError> {
     })
 }
 
-pub(crate) async fn enqueue(tx: &mut sqlx::Transaction<'static, sqlx::Any>, n: &NewNotification) -> Result<(), StoreError> {
+pub(crate) async fn enqueue(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    n: &NewNotification,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO notifications (event_id, mchid, reference, event_type, notify_url, body, status, attempts, next_attempt_at, lease_until, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 0, $9)",
@@ -75,11 +78,12 @@ impl Store {
             .await?;
         let mut claimed = Vec::with_capacity(ids.len());
         for id in ids {
-            let row = sqlx::query(&format!("UPDATE notifications SET lease_until = $1 WHERE id = $2 RETURNING {COLUMNS}"))
-                .bind(lease_until)
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
+            let row =
+                sqlx::query(&format!("UPDATE notifications SET lease_until = $1 WHERE id = $2 RETURNING {COLUMNS}"))
+                    .bind(lease_until)
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
             claimed.push(notification_from(&row)?);
         }
         tx.commit().await?;
@@ -87,7 +91,12 @@ impl Store {
     }
 
     /// Records one delivery attempt and what follows from it, atomically.
-    pub async fn record_attempt(&self, notification_id: i64, attempt: &Attempt, after: AfterAttempt) -> Result<(), StoreError> {
+    pub async fn record_attempt(
+        &self,
+        notification_id: i64,
+        attempt: &Attempt,
+        after: AfterAttempt,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO notification_attempts (notification_id, attempt_no, attempted_at, http_status, error, duration_ms) \
@@ -121,14 +130,20 @@ impl Store {
     }
 
     /// The notifications about one order or refund, with their attempts.
-    pub async fn notifications_for(&self, mchid: Option<&str>, reference: &str) -> Result<Vec<(Notification, Vec<Attempt>)>, StoreError> {
+    pub async fn notifications_for(
+        &self,
+        mchid: Option<&str>,
+        reference: &str,
+    ) -> Result<Vec<(Notification, Vec<Attempt>)>, StoreError> {
         let rows = match mchid {
             Some(m) => {
-                sqlx::query(&format!("SELECT {COLUMNS} FROM notifications WHERE mchid = $1 AND reference = $2 ORDER BY id"))
-                    .bind(m)
-                    .bind(reference)
-                    .fetch_all(&self.pool)
-                    .await?
+                sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM notifications WHERE mchid = $1 AND reference = $2 ORDER BY id"
+                ))
+                .bind(m)
+                .bind(reference)
+                .fetch_all(&self.pool)
+                .await?
             }
             None => {
                 sqlx::query(&format!("SELECT {COLUMNS} FROM notifications WHERE reference = $1 ORDER BY id"))

@@ -167,7 +167,11 @@ impl Store {
         self.order_where("mchid = $1 AND out_trade_no = $2", mchid, Some(out_trade_no)).await
     }
 
-    pub async fn order_by_transaction_id(&self, mchid: &str, transaction_id: &str) -> Result<Option<Order>, StoreError> {
+    pub async fn order_by_transaction_id(
+        &self,
+        mchid: &str,
+        transaction_id: &str,
+    ) -> Result<Option<Order>, StoreError> {
         self.order_where("mchid = $1 AND transaction_id = $2", mchid, Some(transaction_id)).await
     }
 
@@ -181,10 +185,8 @@ impl Store {
     /// Closes an unpaid order (closing a closed one again is fine).
     pub async fn close_order(&self, mchid: &str, out_trade_no: &str, now: i64) -> Result<Order, CloseError> {
         let mut tx = self.begin_write().await?;
-        let sql = format!(
-            "SELECT {COLUMNS} FROM orders WHERE mchid = $1 AND out_trade_no = $2{}",
-            self.backend.for_update()
-        );
+        let sql =
+            format!("SELECT {COLUMNS} FROM orders WHERE mchid = $1 AND out_trade_no = $2{}", self.backend.for_update());
         let row = sqlx::query(&sql).bind(mchid).bind(out_trade_no).fetch_optional(&mut *tx).await?;
         let order = order_from(&row.ok_or(CloseError::NotFound)?)?;
         let next = trade::close(order.state_at(now)).map_err(|e| match e {
@@ -236,11 +238,12 @@ impl Store {
         // are paid by whoever scans or opens them.
         let openid = match &order.payer_openid {
             Some(openid) => {
-                let owner: Option<String> = sqlx::query_scalar("SELECT login FROM openids WHERE openid = $1 AND appid = $2")
-                    .bind(openid)
-                    .bind(&order.appid)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                let owner: Option<String> =
+                    sqlx::query_scalar("SELECT login FROM openids WHERE openid = $1 AND appid = $2")
+                        .bind(openid)
+                        .bind(&order.appid)
+                        .fetch_optional(&mut *tx)
+                        .await?;
                 if owner.as_deref() != Some(login.as_str()) {
                     return Err(PayError::OpenidMismatch);
                 }

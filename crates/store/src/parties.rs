@@ -52,10 +52,12 @@ impl Store {
     /// one wins and is returned.
     pub async fn init_platform_key(&self, key: &PlatformKeyRecord) -> Result<PlatformKeyRecord, StoreError> {
         let mut tx = self.begin_write().await?;
-        let existing: Option<i64> =
-            sqlx::query_scalar(&format!("SELECT id FROM platform_keys ORDER BY id LIMIT 1{}", self.backend.for_update()))
-                .fetch_optional(&mut *tx)
-                .await?;
+        let existing: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT id FROM platform_keys ORDER BY id LIMIT 1{}",
+            self.backend.for_update()
+        ))
+        .fetch_optional(&mut *tx)
+        .await?;
         if existing.is_none() {
             sqlx::query(
                 "INSERT INTO platform_keys (private_key_pem, certificate_pem, certificate_serial, public_key_id, created_at) \
@@ -117,7 +119,11 @@ impl Store {
     }
 
     /// A merchant's API certificate by serial; serials match case-insensitively.
-    pub async fn merchant_certificate(&self, mchid: &str, serial_no: &str) -> Result<Option<MerchantCertificate>, StoreError> {
+    pub async fn merchant_certificate(
+        &self,
+        mchid: &str,
+        serial_no: &str,
+    ) -> Result<Option<MerchantCertificate>, StoreError> {
         sqlx::query(
             "SELECT serial_no, certificate_pem, public_key_pem, not_after FROM merchant_certificates \
              WHERE mchid = $1 AND serial_no = $2",
@@ -223,11 +229,13 @@ impl Store {
 
     /// A session that has not expired at wall time `now`.
     pub async fn session(&self, token: &str, now: i64) -> Result<Option<Session>, StoreError> {
-        let row = sqlx::query("SELECT token, login, csrf, expires_at FROM consumer_sessions WHERE token = $1 AND expires_at > $2")
-            .bind(token)
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT token, login, csrf, expires_at FROM consumer_sessions WHERE token = $1 AND expires_at > $2",
+        )
+        .bind(token)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|r| {
             Ok(Session {
                 token: r.try_get("token")?,

@@ -93,7 +93,12 @@ fn note(o: &Order) -> Result<NewNotification, String> {
 async fn order_lifecycle_and_outbox() {
     for s in stores().await {
         world(&s).await;
-        assert!(s.merchant_certificate("1900000001", "5157F09EFDC096DE15EBE81A47057A7232F1B8E1").await.ok().flatten().is_some());
+        assert!(s
+            .merchant_certificate("1900000001", "5157F09EFDC096DE15EBE81A47057A7232F1B8E1")
+            .await
+            .ok()
+            .flatten()
+            .is_some());
         s.top_up("alice", 1000, "topup-1", 0).await.unwrap_or_else(|e| panic!("{e}"));
 
         let created = s.create_order(&order("T000001", 300, 1)).await.unwrap_or_else(|e| panic!("{e}"));
@@ -110,14 +115,20 @@ async fn order_lifecycle_and_outbox() {
 
         // Closing: unpaid closes, paid refuses.
         s.create_order(&order("T000002", 50, 3)).await.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(s.close_order("1900000001", "T000002", 300).await.ok().map(|o| o.stored_state), Some(TradeState::Closed));
+        assert_eq!(
+            s.close_order("1900000001", "T000002", 300).await.ok().map(|o| o.stored_state),
+            Some(TradeState::Closed)
+        );
         assert!(matches!(s.pay_order(&pay("tok3", 3), note).await, Err(PayError::Closed)));
         assert!(matches!(s.close_order("1900000001", "T000001", 300).await, Err(CloseError::AlreadyPaid)));
 
         // Too expensive: nothing moves, the order stays unpaid.
         s.create_order(&order("T000003", 5000, 4)).await.unwrap_or_else(|e| panic!("{e}"));
         assert!(matches!(s.pay_order(&pay("tok4", 4), note).await, Err(PayError::NotEnough)));
-        assert_eq!(s.order_by_out_trade_no("1900000001", "T000003").await.ok().flatten().map(|o| o.stored_state), Some(TradeState::NotPay));
+        assert_eq!(
+            s.order_by_out_trade_no("1900000001", "T000003").await.ok().flatten().map(|o| o.stored_state),
+            Some(TradeState::NotPay)
+        );
         assert_eq!(s.balance(&AccountRef::new(AccountKind::ConsumerWallet, "alice")).await.ok(), Some(700));
 
         // Expiry.
