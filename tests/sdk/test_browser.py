@@ -51,7 +51,8 @@ def test_consumer_logs_in_and_pays_on_the_native_cashier(koudai, browser):
     browser.find_element(By.ID, "login").send_keys("alice")
     browser.find_element(By.ID, "password").send_keys("wrong-password")
     browser.find_element(By.ID, "pay").click()
-    assert "账号或密码错误" in browser.find_element(By.ID, "error").text
+    error = WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "error")))
+    assert "账号或密码错误" in error.text
 
     browser.find_element(By.ID, "login").send_keys("alice")
     browser.find_element(By.ID, "password").send_keys(alice["password"])

@@ -224,3 +224,17 @@ def test_sandbox_api_requires_its_token(koudai):
     assert r.status_code == 401 and r.json()["code"] == "UNAUTHORIZED"
     r = koudai.sandbox("POST", "/sandbox/v1/clock/advance", json={"seconds": -5})
     assert r.status_code == 400 and r.json()["detail"]["field"] == "seconds"
+
+
+def test_a_failed_payment_can_be_retried(koudai):
+    wxpay = koudai.sdk("public_key")
+    out_trade_no = new_out_trade_no()
+    code, text = wxpay.pay(description="Bank says no", out_trade_no=out_trade_no, amount={"total": 66})
+    code_url = json.loads(text)["code_url"]
+    r = koudai.pay("bob", code_url=code_url, outcome="PAYERROR")
+    assert r.status_code == 200 and r.json()["trade_state"] == "PAYERROR", r.text
+    code, text = wxpay.query(out_trade_no=out_trade_no)
+    assert json.loads(text)["trade_state"] == "PAYERROR"
+    assert koudai.notifications(out_trade_no) == []
+    r = koudai.pay("bob", code_url=code_url)
+    assert r.json()["trade_state"] == "SUCCESS", r.text
