@@ -328,37 +328,14 @@ struct ConfirmForm {
     login: String,
     password: String,
     #[serde(flatten)]
-    jsapi: JsapiParamsForm,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct JsapiParamsForm {
-    #[serde(rename = "appId")]
-    app_id: String,
-    #[serde(rename = "timeStamp")]
-    time_stamp: String,
-    #[serde(rename = "nonceStr")]
-    nonce_str: String,
-    package: String,
-    #[serde(rename = "signType")]
-    sign_type: String,
-    #[serde(rename = "paySign")]
-    pay_sign: String,
+    jsapi: JsapiParams,
 }
 
 async fn confirm(State(state): State<SharedState>, headers: HeaderMap, Form(f): Form<ConfirmForm>) -> Response {
     let checkout = match f.kind.as_str() {
         "native" => Checkout::Native { token: f.pr.clone() },
         "h5" => Checkout::H5 { prepay_id: f.prepay_id.clone() },
-        "jsapi" => Checkout::Jsapi(JsapiParams {
-            app_id: f.jsapi.app_id.clone(),
-            time_stamp: f.jsapi.time_stamp.clone(),
-            nonce_str: f.jsapi.nonce_str.clone(),
-            package: f.jsapi.package.clone(),
-            sign_type: f.jsapi.sign_type.clone(),
-            pay_sign: f.jsapi.pay_sign.clone(),
-        }),
+        "jsapi" => Checkout::Jsapi(f.jsapi.clone()),
         _ => return error_page(StatusCode::BAD_REQUEST, "未知的支付方式"),
     };
     let order = match load(&state, &checkout).await {
