@@ -97,7 +97,7 @@ pub fn certificate_serial(random: &[u8; 20]) -> [u8; 20] {
 }
 
 /// A public-key id: `PUB_KEY_ID_` followed by 32 digits.
-pub fn public_key_id(random: &[u8; 16]) -> String {
+pub fn public_key_id(random: &[u8; 30]) -> String {
     format!("PUB_KEY_ID_01{}", digits(random, 30))
 }
 
@@ -130,7 +130,7 @@ mod tests {
         let u = uuid_v4(&[0xFF; 16]);
         assert_eq!(u.len(), 36);
         assert_eq!(u.chars().nth(14), Some('4'));
-        assert!(public_key_id(&[3; 16]).starts_with("PUB_KEY_ID_"));
+        assert!(public_key_id(&[3; 30]).starts_with("PUB_KEY_ID_"));
         assert_eq!(apiv3_key(&[1; 32]).len(), 32);
         assert_eq!(mchid(&[9; 8]).len(), 10);
     }

@@ -48,7 +48,7 @@ impl PlatformKeys {
                     &key,
                     None,
                 )?;
-                let mut id = [0u8; 16];
+                let mut id = [0u8; 30];
                 rand::thread_rng().fill_bytes(&mut id);
                 let record = PlatformKeyRecord {
                     private_key_pem: key.to_pem()?,
