@@ -164,7 +164,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             .await?;
             // The one line on stdout: scripts read the address from it.
             println!("koudai listening on http://{}", server.addr);
-            tracing::info!(addr = %server.addr, mode = ?mode, database = %koudai_store::redact(&server_url_hint(&server)), "koudai serving");
+            tracing::info!(addr = %server.addr, mode = ?mode, database = ?server.state.store.backend(), "koudai serving");
             shutdown_signal().await;
             tracing::info!("shutting down");
             server.stop().await;
@@ -183,10 +183,6 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Bench(args) => crate::bench::run(args).await,
     }
-}
-
-fn server_url_hint(server: &Server) -> String {
-    format!("{:?}", server.state.store.backend())
 }
 
 async fn admin(store: &Store, command: AdminCommand) -> anyhow::Result<()> {

@@ -44,8 +44,12 @@ fn body_json(body: &[u8]) -> Result<Value, ApiFailure> {
     })
 }
 
+fn param_in(location: &str, field: &str, message: &str) -> ApiFailure {
+    ApiError::with_message(ErrorCode::ParamError, message).detail(json!({"field": field, "location": location})).into()
+}
+
 fn param(field: &str, message: &str) -> ApiFailure {
-    ApiError::with_message(ErrorCode::ParamError, message).detail(json!({"field": field, "location": "body"})).into()
+    param_in("body", field, message)
 }
 
 /// `POST /sandbox/v1/pay` `{"prepay_id"|"code_url", "consumer", "outcome"?}`.
@@ -126,12 +130,10 @@ async fn notifications(
     Query(q): Query<NotificationQuery>,
 ) -> Result<Response, ApiFailure> {
     authorize(&state, &headers)?;
-    let reference = q.out_trade_no.filter(|s| !s.is_empty()).ok_or_else(|| {
-        ApiFailure::from(
-            ApiError::with_message(ErrorCode::ParamError, "参数“out_trade_no”是必填项")
-                .detail(json!({"field": "out_trade_no", "location": "query"})),
-        )
-    })?;
+    let reference = q
+        .out_trade_no
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| param_in("query", "out_trade_no", "参数“out_trade_no”是必填项"))?;
     let list = state.store.notifications_for(q.mchid.as_deref(), &reference).await?;
     let data: Vec<Value> = list
         .into_iter()

@@ -88,7 +88,11 @@ impl Store {
         )
         .map_err(|e| StoreError::Other(e.to_string()))?;
         let mut tx = self.begin_write().await?;
-        if self.consumer(login).await?.is_none() {
+        let exists: Option<String> = sqlx::query_scalar("SELECT login FROM consumers WHERE login = $1")
+            .bind(login)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
             return Err(StoreError::NotFound);
         }
         post(&mut tx, &entry, reference, now).await.map_err(|e| match e {
