@@ -50,6 +50,21 @@ pub fn transaction_id(at: OffsetDateTime, random: &[u8; 15]) -> String {
     format!("42000{}{}{}", d.get(..5).unwrap_or(""), date, d.get(5..).unwrap_or(""))
 }
 
+/// 29 digits: `5030` + 5 digits + `yyyyMMdd` + 12 digits, like the
+/// `refund_id`s WeChat issues.
+pub fn refund_id(at: OffsetDateTime, random: &[u8; 17]) -> String {
+    let day = compact_local(at);
+    let date = day.get(..8).unwrap_or("19700101");
+    let d = digits(random, 17);
+    format!("5030{}{}{}", d.get(..5).unwrap_or(""), date, d.get(5..).unwrap_or(""))
+}
+
+/// A payout or settlement reference: `prefix` + `yyyyMMdd` + 10 digits.
+pub fn voucher(prefix: &str, at: OffsetDateTime, random: &[u8; 10]) -> String {
+    let day = compact_local(at);
+    format!("{prefix}{}{}", day.get(..8).unwrap_or("19700101"), digits(random, 10))
+}
+
 /// The token in a Native `code_url` (`weixin://wxpay/bizpayurl?pr=<token>`).
 pub fn pay_token(random: &[u8; 16]) -> String {
     base62(random, 16)

@@ -3,8 +3,11 @@
 //!
 //! Accounts carry a sign convention: a posting of `+n` raises the account's
 //! balance by `n`. Money that enters the platform from outside (a wallet
-//! top-up paid at a bank counter, say) comes from an *external* account whose
-//! balance may go negative; every other account has a floor of zero.
+//! top-up paid at a bank counter, a merchant's deposit) comes from the
+//! *external funding* account, whose balance may go negative; every other
+//! account has a floor of zero. So the balances of all accounts always sum
+//! to zero, and `-external_funding` is all the money the platform holds or
+//! has paid out. The chart of accounts is described in `docs/ledger.md`.
 
 use std::fmt;
 
@@ -13,10 +16,25 @@ use std::fmt;
 pub enum AccountKind {
     /// A consumer's wallet balance.
     ConsumerWallet,
-    /// A merchant's takings that have not been settled yet.
+    /// A merchant's takings that have not been settled yet (net of fees and
+    /// of refunds taken from them).
     MerchantPending,
-    /// Money that entered the platform from outside it (top-ups); its balance
-    /// is the negative of all money ever brought in.
+    /// A merchant's settled funds, waiting for the next payout.
+    MerchantAvailable,
+    /// A merchant's deposit.
+    MerchantDeposit,
+    /// Fees the platform has earned (owner `platform`).
+    PlatformFeeIncome,
+    /// Refunds taken from a merchant and not yet in the consumer's wallet
+    /// (owner `platform`).
+    RefundClearing,
+    /// Payouts sent to a bank and not yet confirmed by it (owner `platform`).
+    PayoutClearing,
+    /// Everything ever paid out to a merchant's bank account (owner: the
+    /// `mchid`); money that has left the platform.
+    PaidOut,
+    /// Money that entered the platform from outside it (top-ups, deposits);
+    /// its balance is the negative of all money ever brought in.
     ExternalFunding,
 }
 
@@ -25,14 +43,30 @@ impl AccountKind {
         match self {
             AccountKind::ConsumerWallet => "consumer_wallet",
             AccountKind::MerchantPending => "merchant_pending",
+            AccountKind::MerchantAvailable => "merchant_available",
+            AccountKind::MerchantDeposit => "merchant_deposit",
+            AccountKind::PlatformFeeIncome => "platform_fee_income",
+            AccountKind::RefundClearing => "refund_clearing",
+            AccountKind::PayoutClearing => "payout_clearing",
+            AccountKind::PaidOut => "paid_out",
             AccountKind::ExternalFunding => "external_funding",
         }
     }
 
+    pub const ALL: [AccountKind; 9] = [
+        AccountKind::ConsumerWallet,
+        AccountKind::MerchantPending,
+        AccountKind::MerchantAvailable,
+        AccountKind::MerchantDeposit,
+        AccountKind::PlatformFeeIncome,
+        AccountKind::RefundClearing,
+        AccountKind::PayoutClearing,
+        AccountKind::PaidOut,
+        AccountKind::ExternalFunding,
+    ];
+
     pub fn parse(s: &str) -> Option<AccountKind> {
-        [AccountKind::ConsumerWallet, AccountKind::MerchantPending, AccountKind::ExternalFunding]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        AccountKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
     /// Whether the balance may go below zero.
@@ -40,6 +74,9 @@ impl AccountKind {
         matches!(self, AccountKind::ExternalFunding)
     }
 }
+
+/// The owner of the platform's own accounts.
+pub const PLATFORM: &str = "platform";
 
 /// An account is identified by its kind and its owner's id (a consumer login,
 /// a `mchid`, or `platform`).
@@ -52,6 +89,11 @@ pub struct AccountRef {
 impl AccountRef {
     pub fn new(kind: AccountKind, owner: impl Into<String>) -> Self {
         AccountRef { kind, owner: owner.into() }
+    }
+
+    /// One of the platform's own accounts (fee income, clearing, funding).
+    pub fn platform(kind: AccountKind) -> Self {
+        AccountRef::new(kind, PLATFORM)
     }
 }
 
@@ -127,6 +169,173 @@ impl Entry {
     }
 }
 
+/// Every money movement of the platform as the journal entry that records
+/// it. The store posts exactly these; `docs/ledger.md` lists them.
+pub mod movement {
+    use super::{AccountKind as K, AccountRef, Entry, EntryError};
+
+    pub const TOP_UP: &str = "wallet_top_up";
+    pub const PAYMENT: &str = "payment";
+    pub const FEE: &str = "fee";
+    pub const REFUND: &str = "refund";
+    pub const FEE_REFUND: &str = "fee_refund";
+    pub const REFUND_SUCCESS: &str = "refund_success";
+    pub const REFUND_REVERSAL: &str = "refund_reversal";
+    pub const FEE_REFUND_REVERSAL: &str = "fee_refund_reversal";
+    pub const SETTLEMENT: &str = "settlement";
+    pub const PAYOUT: &str = "payout";
+    pub const PAYOUT_CONFIRMED: &str = "payout_confirmed";
+    pub const DEPOSIT_PAID: &str = "deposit_paid";
+    pub const DEPOSIT_RELEASED: &str = "deposit_released";
+
+    pub const ALL_KINDS: [&str; 13] = [
+        TOP_UP,
+        PAYMENT,
+        FEE,
+        REFUND,
+        FEE_REFUND,
+        REFUND_SUCCESS,
+        REFUND_REVERSAL,
+        FEE_REFUND_REVERSAL,
+        SETTLEMENT,
+        PAYOUT,
+        PAYOUT_CONFIRMED,
+        DEPOSIT_PAID,
+        DEPOSIT_RELEASED,
+    ];
+
+    fn m(kind: K, mchid: &str) -> AccountRef {
+        AccountRef::new(kind, mchid)
+    }
+
+    /// Money from outside into a consumer's wallet.
+    pub fn top_up(login: &str, amount_fen: i64) -> Result<Entry, EntryError> {
+        Entry::transfer(
+            TOP_UP,
+            AccountRef::platform(K::ExternalFunding),
+            AccountRef::new(K::ConsumerWallet, login),
+            amount_fen,
+        )
+    }
+
+    /// A payment: the whole amount from the wallet to the merchant's pending funds.
+    pub fn payment(login: &str, mchid: &str, total_fen: i64) -> Result<Entry, EntryError> {
+        Entry::transfer(PAYMENT, AccountRef::new(K::ConsumerWallet, login), m(K::MerchantPending, mchid), total_fen)
+    }
+
+    /// The fee on a payment, from the merchant's pending funds to fee income.
+    pub fn fee(mchid: &str, fee_fen: i64) -> Result<Entry, EntryError> {
+        Entry::transfer(FEE, m(K::MerchantPending, mchid), AccountRef::platform(K::PlatformFeeIncome), fee_fen)
+    }
+
+    /// A refund leaving the merchant (`from` is its pending or available
+    /// account) into refund clearing.
+    pub fn refund(mchid: &str, from: K, refund_fen: i64) -> Result<Entry, EntryError> {
+        Entry::transfer(REFUND, m(from, mchid), AccountRef::platform(K::RefundClearing), refund_fen)
+    }
+
+    /// The part of the fee a refund gives back to the merchant.
+    pub fn fee_refund(mchid: &str, to: K, fee_back_fen: i64) -> Result<Entry, EntryError> {
+        Entry::transfer(FEE_REFUND, AccountRef::platform(K::PlatformFeeIncome), m(to, mchid), fee_back_fen)
+    }
+
+    /// A refund arriving in the consumer's wallet.
+    pub fn refund_success(login: &str, refund_fen: i64) -> Result<Entry, EntryError> {
+        Entry::transfer(
+            REFUND_SUCCESS,
+            AccountRef::platform(K::RefundClearing),
+            AccountRef::new(K::ConsumerWallet, login),
+            refund_fen,
+        )
+    }
+
+    /// A closed refund's money going back to the merchant.
+    pub fn refund_reversal(mchid: &str, to: K, refund_fen: i64) -> Result<Entry, EntryError> {
+        Entry::transfer(REFUND_REVERSAL, AccountRef::platform(K::RefundClearing), m(to, mchid), refund_fen)
+    }
+
+    /// A closed refund's fee share going back to fee income.
+    pub fn fee_refund_reversal(mchid: &str, from: K, fee_back_fen: i64) -> Result<Entry, EntryError> {
+        Entry::transfer(FEE_REFUND_REVERSAL, m(from, mchid), AccountRef::platform(K::PlatformFeeIncome), fee_back_fen)
+    }
+
+    /// Settled funds: pending to available.
+    pub fn settlement(mchid: &str, amount_fen: i64) -> Result<Entry, EntryError> {
+        Entry::transfer(SETTLEMENT, m(K::MerchantPending, mchid), m(K::MerchantAvailable, mchid), amount_fen)
+    }
+
+    /// A payout sent to the merchant's bank.
+    pub fn payout(mchid: &str, amount_fen: i64) -> Result<Entry, EntryError> {
+        Entry::transfer(PAYOUT, m(K::MerchantAvailable, mchid), AccountRef::platform(K::PayoutClearing), amount_fen)
+    }
+
+    /// The bank confirmed a payout: the money has left the platform.
+    pub fn payout_confirmed(mchid: &str, amount_fen: i64) -> Result<Entry, EntryError> {
+        Entry::transfer(PAYOUT_CONFIRMED, AccountRef::platform(K::PayoutClearing), m(K::PaidOut, mchid), amount_fen)
+    }
+
+    /// A deposit paid in from outside.
+    pub fn deposit_paid(mchid: &str, amount_fen: i64) -> Result<Entry, EntryError> {
+        Entry::transfer(
+            DEPOSIT_PAID,
+            AccountRef::platform(K::ExternalFunding),
+            m(K::MerchantDeposit, mchid),
+            amount_fen,
+        )
+    }
+
+    /// A deposit released to the merchant's available funds (paid out with them).
+    pub fn deposit_released(mchid: &str, amount_fen: i64) -> Result<Entry, EntryError> {
+        Entry::transfer(DEPOSIT_RELEASED, m(K::MerchantDeposit, mchid), m(K::MerchantAvailable, mchid), amount_fen)
+    }
+}
+
+/// Balances kept in memory under the same floor rule as the store: what the
+/// property tests run whole scenarios against.
+#[derive(Debug, Default, Clone)]
+pub struct Book {
+    balances: std::collections::HashMap<AccountRef, i64>,
+    entries: usize,
+}
+
+impl Book {
+    /// Applies an entry, or nothing if an account would go below its floor.
+    pub fn post(&mut self, entry: &Entry) -> Result<(), AccountRef> {
+        let mut next = Vec::with_capacity(entry.postings().len());
+        for p in entry.postings() {
+            let already: i64 = next.iter().filter(|(a, _): &&(AccountRef, i64)| *a == p.account).map(|(_, d)| *d).sum();
+            let after = self.balance(&p.account) + already + p.amount_fen;
+            if after < 0 && !p.account.kind.may_go_negative() {
+                return Err(p.account.clone());
+            }
+            next.push((p.account.clone(), p.amount_fen));
+        }
+        for (account, delta) in next {
+            *self.balances.entry(account).or_insert(0) += delta;
+        }
+        self.entries += 1;
+        Ok(())
+    }
+
+    pub fn balance(&self, account: &AccountRef) -> i64 {
+        self.balances.get(account).copied().unwrap_or(0)
+    }
+
+    /// Sum of every balance: zero in a consistent book.
+    pub fn total(&self) -> i64 {
+        self.balances.values().sum()
+    }
+
+    /// Accounts below their floor (none in a consistent book).
+    pub fn below_floor(&self) -> Vec<AccountRef> {
+        self.balances.iter().filter(|(a, b)| **b < 0 && !a.kind.may_go_negative()).map(|(a, _)| a.clone()).collect()
+    }
+
+    pub fn entries(&self) -> usize {
+        self.entries
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,7 +356,7 @@ mod tests {
 
     #[test]
     fn kinds_round_trip() {
-        for k in [AccountKind::ConsumerWallet, AccountKind::MerchantPending, AccountKind::ExternalFunding] {
+        for k in AccountKind::ALL {
             assert_eq!(AccountKind::parse(k.as_str()), Some(k));
         }
     }

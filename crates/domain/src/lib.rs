@@ -5,9 +5,11 @@
 //! the time and the randomness it needs as arguments, so that the rules can be
 //! tested exhaustively and replayed exactly.
 
+pub mod fees;
 pub mod ids;
 pub mod ledger;
 pub mod order;
+pub mod refund;
 pub mod schedule;
 pub mod trade;
 

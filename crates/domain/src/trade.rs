@@ -124,6 +124,15 @@ pub fn close(state: TradeState) -> Result<TradeState, TransitionError> {
     }
 }
 
+/// Refunding: a paid order (refunded in part or not) moves to `REFUND`.
+pub fn refund(state: TradeState) -> Result<TradeState, TransitionError> {
+    match state {
+        TradeState::Success | TradeState::Refund => Ok(TradeState::Refund),
+        TradeState::Closed | TradeState::Revoked => Err(TransitionError::Closed),
+        other => Err(TransitionError::NotAllowed(other)),
+    }
+}
+
 /// How the order was placed; the wire name is what `trade_type` shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TradeType {

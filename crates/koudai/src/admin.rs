@@ -155,6 +155,28 @@ fn random_token_hex() -> String {
     ids::upper_hex(&random::<8>())
 }
 
+/// Records a deposit paid in; without an amount, what the merchant's fee
+/// rule still asks for. Returns the deposit held afterwards.
+pub async fn pay_deposit(store: &Store, mchid: &str, amount_fen: Option<i64>, now: i64) -> anyhow::Result<i64> {
+    let standing = store.standing(mchid, now).await?.with_context(|| format!("no merchant {mchid}"))?;
+    let amount = match amount_fen {
+        Some(a) if a > 0 => a,
+        Some(_) => bail!("a deposit is a positive number of fen"),
+        None => standing.deposit_missing_fen(),
+    };
+    if amount > 0 {
+        let reference = format!("DEP{}", random_token_hex());
+        store.pay_deposit(mchid, amount, &reference, now).await?;
+    }
+    Ok(standing.deposit_held_fen + amount)
+}
+
+/// Releases a merchant's deposit to its available funds.
+pub async fn release_deposit(store: &Store, mchid: &str, now: i64) -> anyhow::Result<i64> {
+    let reference = format!("DEP{}", random_token_hex());
+    Ok(store.release_deposit(mchid, &reference, now).await?)
+}
+
 /// The consumer's openid in an app, created if needed.
 pub async fn openid_for(store: &Store, login: &str, appid: &str) -> anyhow::Result<String> {
     Ok(store.ensure_openid(login, appid, &ids::openid(&random())).await?)

@@ -37,8 +37,14 @@ pub fn routes(state: SharedState) -> Router<SharedState> {
         .route("/v3/pay/transactions/id/{transaction_id}", get(query_by_id))
         .route("/v3/pay/transactions/out-trade-no/{out_trade_no}", get(query_by_out_trade_no))
         .route("/v3/pay/transactions/out-trade-no/{out_trade_no}/close", post(close))
+        .route("/v3/refund/domestic/refunds", post(create_refund))
+        .route("/v3/refund/domestic/refunds/{out_refund_no}", get(query_refund))
+        .route("/v3/bill/tradebill", get(trade_bill))
+        .route("/v3/bill/fundflowbill", get(fund_flow_bill))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state, sign_responses))
+        // The bill file itself is not signed (§6.2); the request is.
+        .route("/v3/billdownload/file", get(download_bill))
 }
 
 /// An error on the way to a response, with what is known about how to sign
@@ -425,6 +431,61 @@ async fn close(
     let mode = req.mode();
     payments::close(&state, &req.merchant, &out_trade_no, &req.body).await.map_err(|f| f.mode(mode))?;
     Ok(no_content(mode))
+}
+
+// https://pay.weixin.qq.com/doc/v3/merchant/4012791862 (退款申请)
+async fn create_refund(State(state): State<SharedState>, req: Signed) -> Result<Response, ApiFailure> {
+    let mode = req.mode();
+    let refund = crate::refunds::create(&state, &req.merchant, &req.body).await.map_err(|f| f.mode(mode))?;
+    Ok(ok_json(mode, serde_json::to_vec(&refund).unwrap_or_default()))
+}
+
+// https://pay.weixin.qq.com/doc/v3/merchant/4012791863 (查询单笔退款)
+async fn query_refund(
+    State(state): State<SharedState>,
+    Path(out_refund_no): Path<String>,
+    req: Signed,
+) -> Result<Response, ApiFailure> {
+    let mode = req.mode();
+    let refund = crate::refunds::query(&state, &req.merchant, &out_refund_no).await.map_err(|f| f.mode(mode))?;
+    Ok(ok_json(mode, serde_json::to_vec(&refund).unwrap_or_default()))
+}
+
+// https://pay.weixin.qq.com/doc/v3/merchant/4012791868 (申请交易账单)
+async fn trade_bill(State(state): State<SharedState>, req: Signed) -> Result<Response, ApiFailure> {
+    let mode = req.mode();
+    let link = crate::bills::trade_bill(
+        &state,
+        &req.merchant.mchid,
+        req.query_param("bill_date"),
+        req.query_param("bill_type"),
+        req.query_param("tar_type"),
+    )
+    .await
+    .map_err(|f| f.mode(mode))?;
+    Ok(ok_json(mode, serde_json::to_vec(&link).unwrap_or_default()))
+}
+
+// https://pay.weixin.qq.com/doc/v3/merchant/4012791869 (申请资金账单)
+async fn fund_flow_bill(State(state): State<SharedState>, req: Signed) -> Result<Response, ApiFailure> {
+    let mode = req.mode();
+    let link = crate::bills::fund_flow_bill(
+        &state,
+        &req.merchant.mchid,
+        req.query_param("bill_date"),
+        req.query_param("account_type"),
+        req.query_param("tar_type"),
+    )
+    .await
+    .map_err(|f| f.mode(mode))?;
+    Ok(ok_json(mode, serde_json::to_vec(&link).unwrap_or_default()))
+}
+
+// https://pay.weixin.qq.com/doc/v3/merchant/4012791870 (下载账单)
+async fn download_bill(State(state): State<SharedState>, req: Signed) -> Result<Response, ApiFailure> {
+    let (bytes, gzip) = crate::bills::download(&state, &req.merchant.mchid, req.query_param("token")).await?;
+    let content_type = if gzip { "application/x-gzip" } else { "text/plain; charset=utf-8" };
+    Ok((StatusCode::OK, [(axum::http::header::CONTENT_TYPE, content_type)], bytes).into_response())
 }
 
 /// 404 in the catalogue's shape for every unknown path.

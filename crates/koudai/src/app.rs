@@ -36,6 +36,8 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Whether to create the demo world on first start (sandbox only).
     pub demo: bool,
+    /// Base of the bills' `download_url`; the public URL if unset.
+    pub bill_download_base: Option<String>,
 }
 
 /// A merchant certificate as cached for request verification.
@@ -52,6 +54,8 @@ pub struct AppState {
     pub mode: Mode,
     pub platform: PlatformKeys,
     pub base_url: String,
+    /// Base of bill `download_url`s (an SDK strips its own base from them).
+    pub bill_download_base: String,
     pub sandbox_token: String,
     /// Wakes the delivery worker when a notification is enqueued or the
     /// business clock moves.
@@ -96,6 +100,12 @@ impl Server {
         let addr = listener.local_addr()?;
         let base_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
         let base_url = base_url.trim_end_matches('/').to_owned();
+        let bill_download_base = config
+            .bill_download_base
+            .clone()
+            .map(|b| b.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| base_url.clone());
+        crate::money::load_default_schedule(&store, clock.wall_now()).await?;
         let sandbox_token = store.init_meta("sandbox_token", &crate::demo::random_token(32)).await?;
         let http =
             reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).user_agent("Mozilla/4.0").build()?;
@@ -105,6 +115,7 @@ impl Server {
             mode: config.mode,
             platform,
             base_url,
+            bill_download_base,
             sandbox_token,
             wake_worker: Notify::new(),
             merchant_keys: RwLock::new(HashMap::new()),

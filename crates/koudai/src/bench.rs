@@ -108,12 +108,14 @@ async fn bench_backend(
         mode: Mode::Sandbox,
         public_url: None,
         demo: false,
+        bill_download_base: None,
     })
     .await?;
     let state = Arc::clone(&server.state);
     let now = state.clock.wall_now();
     let m = crate::admin::create_merchant(&state.store, &state.platform, None, "Bench", KeyMode::PublicKey, None, now)
         .await?;
+    crate::admin::pay_deposit(&state.store, &m.mchid, None, state.clock.business_now()).await?;
     let appid = crate::admin::create_app(&state.store, None, "Bench App", &m.mchid, now).await?;
     let key = PrivateKey::from_pem(m.private_key_pem.as_deref().context("bench key")?)?;
 

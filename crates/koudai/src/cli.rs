@@ -41,6 +41,8 @@ impl DataArgs {
         std::fs::create_dir_all(&self.data_dir).with_context(|| format!("creating {}", self.data_dir.display()))?;
         let store = Store::connect(&self.url()).await?;
         store.migrate().await?;
+        let now = Clock::load(&store).await?.wall_now();
+        crate::money::load_default_schedule(&store, now).await?;
         Ok(store)
     }
 }
@@ -66,6 +68,10 @@ enum Command {
         /// Do not create the demo world in sandbox mode.
         #[arg(long)]
         no_demo: bool,
+        /// Base URL of bill `download_url`s (default: the public URL). SDKs
+        /// strip their own base URL from it before downloading.
+        #[arg(long, env = "KOUDAI_BILL_DOWNLOAD_BASE")]
+        bill_download_base: Option<String>,
     },
     /// Apply database migrations and exit.
     Migrate {
@@ -79,8 +85,24 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Check the ledger and the bills; exits non-zero naming every problem.
+    Ledger {
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
     /// Drive signed prepay requests at an in-process server and report rates.
     Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Every entry balances, every balance equals its postings, every payment
+    /// and refund has exactly its entries, bills equal the ledger.
+    Verify,
+    /// Where the money is: the balance of each kind of account.
+    Positions,
 }
 
 #[derive(Subcommand)]
@@ -126,6 +148,43 @@ enum AdminCommand {
         #[arg(long)]
         amount_fen: i64,
     },
+    /// Record a merchant's deposit paid in (default: what is still missing).
+    DepositPay {
+        #[arg(long)]
+        mchid: String,
+        #[arg(long)]
+        amount_fen: Option<i64>,
+    },
+    /// Release a merchant's whole deposit to its available funds.
+    DepositRelease {
+        #[arg(long)]
+        mchid: String,
+    },
+    /// Put a merchant under a fee rule: a category (general, virtual_goods,
+    /// jewellery) or a settlement_id of the schedule.
+    FeeRule {
+        #[arg(long)]
+        mchid: String,
+        #[arg(long)]
+        rule: String,
+    },
+    /// Register the bank account payouts go to (simulated bank).
+    BankAccount {
+        #[arg(long)]
+        mchid: String,
+        #[arg(long)]
+        account: String,
+    },
+    /// Load a fee schedule file (JSON) as a new version.
+    FeeSchedule {
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Run settlement and payouts for a business day (YYYY-MM-DD; default today).
+    Settle {
+        #[arg(long)]
+        date: Option<String>,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -152,7 +211,7 @@ pub fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve { data, listen, mode, public_url, no_demo } => {
+        Command::Serve { data, listen, mode, public_url, no_demo, bill_download_base } => {
             let server = Server::start(ServerConfig {
                 database_url: data.url(),
                 data_dir: data.data_dir,
@@ -160,6 +219,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 mode,
                 public_url,
                 demo: !no_demo,
+                bill_download_base,
             })
             .await?;
             // The one line on stdout: scripts read the address from it.
@@ -181,13 +241,46 @@ async fn run(command: Command) -> anyhow::Result<()> {
             store.close().await;
             result
         }
+        Command::Ledger { data, command } => {
+            let store = data.store().await?;
+            let result = ledger(&store, command).await;
+            store.close().await;
+            result
+        }
         Command::Bench(args) => crate::bench::run(args).await,
+    }
+}
+
+async fn ledger(store: &Store, command: LedgerCommand) -> anyhow::Result<()> {
+    let clock = Clock::load(store).await?;
+    match command {
+        LedgerCommand::Verify => {
+            let problems = crate::money::verify(store, clock.business_now()).await?;
+            if problems.is_empty() {
+                println!("ledger verified: every entry balances, balances equal their postings, payments, refunds and bills agree");
+                Ok(())
+            } else {
+                for p in &problems {
+                    println!("{p}");
+                }
+                anyhow::bail!("{} problem(s) found", problems.len())
+            }
+        }
+        LedgerCommand::Positions => {
+            let mut out = serde_json::Map::new();
+            for (kind, fen) in crate::money::positions(store).await? {
+                out.insert(kind.as_str().to_owned(), serde_json::json!(fen));
+            }
+            println!("{}", serde_json::Value::Object(out));
+            Ok(())
+        }
     }
 }
 
 async fn admin(store: &Store, command: AdminCommand) -> anyhow::Result<()> {
     let clock = Clock::load(store).await?;
     let now = clock.wall_now();
+    let business_now = clock.business_now();
     match command {
         AdminCommand::MerchantCreate { name, mchid, key_mode, certificate, out_dir } => {
             let platform = PlatformKeys::load_or_create(store, now).await?;
@@ -219,8 +312,54 @@ async fn admin(store: &Store, command: AdminCommand) -> anyhow::Result<()> {
             println!("{}", serde_json::json!({"login": login, "balance_fen": balance_fen}));
         }
         AdminCommand::TopUp { login, amount_fen } => {
-            let balance = crate::admin::top_up(store, &login, amount_fen, now).await?;
+            let balance = crate::admin::top_up(store, &login, amount_fen, business_now).await?;
             println!("{}", serde_json::json!({"login": login, "balance_fen": balance}));
+        }
+        AdminCommand::DepositPay { mchid, amount_fen } => {
+            let held = crate::admin::pay_deposit(store, &mchid, amount_fen, business_now).await?;
+            println!("{}", serde_json::json!({"mchid": mchid, "deposit_fen": held}));
+        }
+        AdminCommand::DepositRelease { mchid } => {
+            let released = crate::admin::release_deposit(store, &mchid, business_now).await?;
+            println!("{}", serde_json::json!({"mchid": mchid, "released_fen": released}));
+        }
+        AdminCommand::FeeRule { mchid, rule } => {
+            let r = store
+                .set_fee_rule(&mchid, &rule, business_now)
+                .await
+                .with_context(|| format!("setting the fee rule of {mchid}"))?;
+            println!(
+                "{}",
+                serde_json::json!({"mchid": mchid, "fee_rule": r.id, "rate": r.rate.percent(), "cycle_days": r.cycle_days, "deposit_fen": r.deposit_fen})
+            );
+        }
+        AdminCommand::BankAccount { mchid, account } => {
+            store.set_bank_account(&mchid, &account).await.with_context(|| format!("merchant {mchid}"))?;
+            println!("{}", serde_json::json!({"mchid": mchid, "bank_account": account}));
+        }
+        AdminCommand::FeeSchedule { file } => {
+            let body = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let s = store.load_fee_schedule(&body, now).await?;
+            println!(
+                "{}",
+                serde_json::json!({"version": s.version, "effective_from": koudai_protocol::times::format_rfc3339(s.effective_from), "rules": s.rules.len()})
+            );
+        }
+        AdminCommand::Settle { date } => {
+            let date = date
+                .unwrap_or_else(|| koudai_domain::fees::format_date(koudai_domain::fees::business_date(business_now)));
+            if koudai_domain::fees::parse_date(&date).is_none() {
+                anyhow::bail!("--date must be YYYY-MM-DD");
+            }
+            let (settled, paid) = crate::money::settle_day(store, &date, business_now).await?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "date": date,
+                    "settled": settled.iter().map(|s| serde_json::json!({"mchid": s.mchid, "voucher": s.voucher, "amount_fen": s.amount_fen, "orders": s.order_count})).collect::<Vec<_>>(),
+                    "payouts": paid.iter().map(|p| serde_json::json!({"mchid": p.mchid, "payout_no": p.payout_no, "bank_account": p.bank_account, "amount_fen": p.amount_fen})).collect::<Vec<_>>(),
+                })
+            );
         }
     }
     Ok(())

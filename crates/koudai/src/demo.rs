@@ -52,6 +52,12 @@ pub async fn ensure(state: &SharedState, data_dir: &Path) -> anyhow::Result<()> 
     let mut appids = Vec::new();
     for (name, mode) in [("Demo Tea House", KeyMode::PublicKey), ("Demo Book Store", KeyMode::Certificate)] {
         let m = admin::create_merchant(&state.store, p, None, name, mode, None, now).await?;
+        // Ready to take payments: general category (0.6%, T+1), deposit paid
+        // in full, a bank account for payouts.
+        let business_now = state.clock.business_now();
+        state.store.set_fee_rule(&m.mchid, "general", business_now).await?;
+        admin::pay_deposit(&state.store, &m.mchid, None, business_now).await?;
+        state.store.set_bank_account(&m.mchid, &format!("6222{}", &m.mchid)).await?;
         let appid = admin::create_app(&state.store, None, &format!("{name} Official Account"), &m.mchid, now).await?;
         let mdir = format!("merchant-{}", m.mchid);
         std::fs::create_dir_all(dir.join(&mdir))?;

@@ -24,13 +24,13 @@ fn field(e: FieldError) -> ApiFailure {
     ApiError::field(e, "body").into()
 }
 
-fn random<const N: usize>() -> [u8; N] {
+pub fn random<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
     rand::thread_rng().fill_bytes(&mut b);
     b
 }
 
-fn business_datetime(unix_s: i64) -> time::OffsetDateTime {
+pub fn business_datetime(unix_s: i64) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp(unix_s).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
@@ -167,6 +167,7 @@ async fn parse_order(
         }
         .into());
     }
+    check_standing(state, mchid, total, now).await?;
     if !state.store.app_bound(appid, mchid).await? {
         return Err(ApiError::new(ErrorCode::AppidMchidNotMatch).into());
     }
@@ -195,6 +196,44 @@ async fn parse_order(
         prepay_expires_at: 0,
         pay_token: String::new(),
     })
+}
+
+/// A merchant takes payments only with its deposit paid in full and a fee
+/// rule the schedule in force knows; the rule may cap single payments.
+async fn check_standing(state: &SharedState, mchid: &str, total_fen: i64, now: i64) -> Result<(), ApiFailure> {
+    let standing = state
+        .store
+        .standing(mchid, now)
+        .await?
+        .ok_or_else(|| ApiFailure::from(ApiError::new(ErrorCode::MchNotExists)))?;
+    let Some(rule) = &standing.rule else {
+        return Err(ApiError::with_message(
+            ErrorCode::NoAuth,
+            format!("商户费率规则{}不在现行费率表中，暂不能收款", standing.fee_rule_id),
+        )
+        .into());
+    };
+    let missing = standing.deposit_missing_fen();
+    if missing > 0 {
+        return Err(ApiError::with_message(
+            ErrorCode::NoAuth,
+            format!(
+                "商户保证金未缴足：应缴{}元，已缴{}元，缴足后方可收款",
+                koudai_protocol::bill::yuan(rule.deposit_fen),
+                koudai_protocol::bill::yuan(standing.deposit_held_fen)
+            ),
+        )
+        .into());
+    }
+    if rule.max_single_fen.is_some_and(|max| total_fen > max) {
+        return Err(ApiError::with_message(
+            ErrorCode::RuleLimit,
+            format!("交易金额超过商户单笔限额{}元", koudai_protocol::bill::yuan(rule.max_single_fen.unwrap_or(0))),
+        )
+        .detail(json!({"field": "amount.total", "location": "body"}))
+        .into());
+    }
+    Ok(())
 }
 
 /// Closes an order (`POST …/out-trade-no/{no}/close`).
@@ -265,6 +304,9 @@ pub fn pay_error(e: PayError) -> ApiFailure {
             ApiError::with_message(ErrorCode::OpenidMismatch, "该订单指定了其他付款用户").into()
         }
         PayError::NotEnough => ApiError::new(ErrorCode::NotEnough).into(),
+        PayError::NoFeeRule(rule) => {
+            ApiError::with_message(ErrorCode::NoAuth, format!("商户费率规则{rule}不在现行费率表中，暂不能收款")).into()
+        }
         PayError::Notification(e) => {
             ApiFailure { error: ApiError::new(ErrorCode::SystemError), mode: None, internal: Some(e) }
         }

@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use koudai_domain::refund::RefundStatus;
 use koudai_protocol::{times, ApiError, ErrorCode};
 use koudai_store::{OrderLocator, PayOutcome};
 
@@ -23,6 +24,46 @@ pub fn routes() -> Router<SharedState> {
         .route("/sandbox/v1/clock", get(clock))
         .route("/sandbox/v1/clock/advance", post(advance))
         .route("/sandbox/v1/notifications", get(notifications))
+        .route("/sandbox/v1/refunds/{out_refund_no}/outcome", post(refund_outcome))
+}
+
+/// `POST /sandbox/v1/refunds/{out_refund_no}/outcome` `{"mchid", "status"}`:
+/// ends a `PROCESSING` refund now as `SUCCESS`, `ABNORMAL` or `CLOSED`, or
+/// closes an `ABNORMAL` one (its money goes back to the merchant).
+async fn refund_outcome(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    axum::extract::Path(out_refund_no): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiFailure> {
+    authorize(&state, &headers)?;
+    let v = body_json(&body)?;
+    let mchid = v
+        .get("mchid")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| param("mchid", "参数“mchid”是必填项"))?;
+    let to = match v.get("status").and_then(Value::as_str) {
+        Some("SUCCESS") => RefundStatus::Success,
+        Some("ABNORMAL") => RefundStatus::Abnormal,
+        Some("CLOSED") => RefundStatus::Closed,
+        _ => return Err(param("status", "status 只能是 SUCCESS、ABNORMAL 或 CLOSED")),
+    };
+    let (refund, _) = state
+        .store
+        .refund_by_out_refund_no(mchid, &out_refund_no)
+        .await?
+        .ok_or_else(|| ApiFailure::from(ApiError::with_message(ErrorCode::ResourceNotExists, "退款单不存在")))?;
+    match crate::refunds::finish(&state, refund.id, mchid, to).await? {
+        Some((r, o)) => {
+            Ok(Json(serde_json::to_value(crate::refunds::refund_view(&r, &o)).unwrap_or_default()).into_response())
+        }
+        None => Err(ApiError::with_message(
+            ErrorCode::InvalidRequest,
+            format!("退款单状态为{}，不能变为{}", refund.status, to),
+        )
+        .into()),
+    }
 }
 
 fn authorize(state: &SharedState, headers: &HeaderMap) -> Result<(), ApiFailure> {
@@ -120,10 +161,11 @@ async fn advance(
 #[derive(Deserialize)]
 struct NotificationQuery {
     out_trade_no: Option<String>,
+    out_refund_no: Option<String>,
     mchid: Option<String>,
 }
 
-/// `GET /sandbox/v1/notifications?out_trade_no=…[&mchid=…]`.
+/// `GET /sandbox/v1/notifications?out_trade_no=…|out_refund_no=…[&mchid=…]`.
 async fn notifications(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -133,7 +175,8 @@ async fn notifications(
     let reference = q
         .out_trade_no
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| param_in("query", "out_trade_no", "参数“out_trade_no”是必填项"))?;
+        .or(q.out_refund_no.filter(|s| !s.is_empty()))
+        .ok_or_else(|| param_in("query", "out_trade_no", "参数“out_trade_no”或“out_refund_no”是必填项"))?;
     let list = state.store.notifications_for(q.mchid.as_deref(), &reference).await?;
     let data: Vec<Value> = list
         .into_iter()

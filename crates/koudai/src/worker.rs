@@ -1,4 +1,6 @@
-//! Background work inside `koudai serve`: delivering the callback outbox and
+//! Background work inside `koudai serve`: delivering the callback outbox,
+//! finishing refunds whose processing time has passed, settling each
+//! business day as the business clock crosses midnight (China time), and
 //! writing down the closure of expired orders.
 //!
 //! Delivery claims due rows under a lease and commits before sending, sends
@@ -44,15 +46,27 @@ pub fn spawn(state: SharedState, mut shutdown: watch::Receiver<bool>) -> JoinHan
                     0
                 }
             };
+            let finished = match crate::refunds::finish_due(&state).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = ?e.internal.unwrap_or_default(), "finishing refunds failed");
+                    0
+                }
+            };
             if last_expiry.elapsed() >= Duration::from_secs(1) {
                 last_expiry = Instant::now();
+                match crate::money::settle_due_days(&state.store, state.clock.business_now()).await {
+                    Ok(days) if days.is_empty() => {}
+                    Ok(days) => tracing::info!(days = ?days, "settled business days"),
+                    Err(e) => tracing::warn!(error = %e, "settlement failed"),
+                }
                 match state.store.expire_orders(state.clock.business_now()).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(orders.closed = n, "closed expired orders"),
                     Err(e) => tracing::warn!(error = %e, "closing expired orders failed"),
                 }
             }
-            if sent == 0 {
+            if sent == 0 && finished == 0 {
                 tokio::select! {
                     _ = state.wake_worker.notified() => {}
                     _ = tokio::time::sleep(IDLE_POLL) => {}

@@ -25,6 +25,8 @@ pub enum ErrorCode {
     OpenidMismatch,
     OrderNotExist,
     ResourceNotExists,
+    NoStatisticalData,
+    RuleLimit,
     NotFound,
     MethodNotAllowed,
     FrequencyLimited,
@@ -33,7 +35,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::ParamError,
         ErrorCode::InvalidRequest,
         ErrorCode::MchNotExists,
@@ -48,6 +50,8 @@ impl ErrorCode {
         ErrorCode::OpenidMismatch,
         ErrorCode::OrderNotExist,
         ErrorCode::ResourceNotExists,
+        ErrorCode::NoStatisticalData,
+        ErrorCode::RuleLimit,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::FrequencyLimited,
@@ -66,12 +70,14 @@ impl ErrorCode {
             ErrorCode::OrderPaid => ("ORDERPAID", 400, "该订单已支付", "The order was already paid, so it cannot be placed again or closed. (v3 use of this code is not confirmed by WeChat's documentation; third-party code expects it.)"),
             ErrorCode::SignError => ("SIGN_ERROR", 401, "签名错误，请检查后再试", "The `Authorization` header is missing or malformed, the timestamp is more than 5 minutes off, the nonce was used before, the serial is unknown, or the signature does not verify. `detail` says which."),
             ErrorCode::Unauthorized => ("UNAUTHORIZED", 401, "缺少或错误的访问令牌", "Koudai's own APIs (sandbox): the `Authorization: Bearer` token is missing or wrong."),
-            ErrorCode::NoAuth => ("NO_AUTH", 403, "商户无权限", "The merchant is not allowed to use this interface, or the signing key does not belong to it."),
+            ErrorCode::NoAuth => ("NO_AUTH", 403, "商户无权限", "The merchant is not allowed to use this interface, or the signing key does not belong to it; payments: its deposit is not paid in full, or its fee rule is not in the fee schedule. The message says which."),
             ErrorCode::OutTradeNoUsed => ("OUT_TRADE_NO_USED", 403, "商户订单号重复", "The `out_trade_no` was used before with different parameters."),
-            ErrorCode::NotEnough => ("NOT_ENOUGH", 403, "用户账户余额不足", "The paying consumer's wallet balance does not cover the order."),
+            ErrorCode::NotEnough => ("NOT_ENOUGH", 403, "用户账户余额不足", "Payments: the paying consumer's wallet balance does not cover the order. Refunds: the merchant's funds (pending for unsettled orders, available for settled ones) do not cover the refund."),
             ErrorCode::OpenidMismatch => ("OPENID_MISMATCH", 403, "openid和appid不匹配", "The consumer paying is not the `payer.openid` of a JSAPI order, or the openid does not belong to the app."),
             ErrorCode::OrderNotExist => ("ORDER_NOT_EXIST", 404, "订单不存在", "No order with this `out_trade_no` / `transaction_id` for this merchant."),
-            ErrorCode::ResourceNotExists => ("RESOURCE_NOT_EXISTS", 404, "资源不存在", "The resource does not exist; for `/v3/certificates`, the merchant uses public-key mode and has no platform certificate."),
+            ErrorCode::ResourceNotExists => ("RESOURCE_NOT_EXISTS", 404, "资源不存在", "The resource does not exist: refunds, an unknown `out_refund_no`, or a refund of an unknown or unpaid order; `/v3/certificates`, the merchant uses public-key mode and has no platform certificate; bill downloads, an unknown or expired token."),
+            ErrorCode::NoStatisticalData => ("NO_STATISTICAL_DATA", 400, "账单不存在", "Bills: the day has not ended yet on the business clock, is more than three months back, or had no payments or refunds."),
+            ErrorCode::RuleLimit => ("RULE_LIMIT", 403, "交易金额超过商户单笔限额", "The amount exceeds the single-payment limit of the merchant's fee rule (some settlement rules allow at most 3,000 CNY)."),
             ErrorCode::NotFound => ("NOT_FOUND", 404, "请求的资源不存在", "No such path."),
             ErrorCode::MethodNotAllowed => ("METHOD_NOT_ALLOWED", 405, "请求方法不被允许", "The path exists but not for this HTTP method."),
             ErrorCode::FrequencyLimited => ("FREQUENCY_LIMITED", 429, "频率超限", "Too many requests; retry later."),

@@ -8,6 +8,7 @@
 
 pub mod aead;
 pub mod auth;
+pub mod bill;
 pub mod cert;
 pub mod error;
 pub mod fields;

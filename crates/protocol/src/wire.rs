@@ -176,3 +176,70 @@ mod tests {
         assert_eq!(plain, Ok(b"{}".to_vec()));
     }
 }
+
+/// `amount` of the refund object (§4.3).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RefundAmount {
+    pub total: i64,
+    pub refund: i64,
+    pub from: Vec<serde_json::Value>,
+    pub payer_total: i64,
+    pub payer_refund: i64,
+    pub settlement_refund: i64,
+    pub settlement_total: i64,
+    pub discount_refund: i64,
+    pub currency: &'static str,
+    /// The fee share returned with this refund.
+    pub refund_fee: i64,
+}
+
+/// The refund object of create and query (§4.3).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Refund {
+    pub refund_id: String,
+    pub out_refund_no: String,
+    pub transaction_id: String,
+    pub out_trade_no: String,
+    pub channel: &'static str,
+    pub user_received_account: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success_time: Option<String>,
+    pub create_time: String,
+    pub status: &'static str,
+    pub funds_account: String,
+    pub amount: RefundAmount,
+    pub promotion_detail: Vec<serde_json::Value>,
+}
+
+/// `amount` of the refund notification.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RefundNoticeAmount {
+    pub total: i64,
+    pub refund: i64,
+    pub payer_total: i64,
+    pub payer_refund: i64,
+}
+
+/// The decrypted resource of `REFUND.*` notifications (§5.1): note
+/// `refund_status`, not `status`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RefundNotice {
+    pub mchid: String,
+    pub transaction_id: String,
+    pub out_trade_no: String,
+    pub refund_id: String,
+    pub out_refund_no: String,
+    pub refund_status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success_time: Option<String>,
+    pub user_received_account: &'static str,
+    pub amount: RefundNoticeAmount,
+}
+
+/// The answer of the bill endpoints (§6.1).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct BillLink {
+    pub hash_type: &'static str,
+    pub hash_value: String,
+    pub download_url: String,
+}

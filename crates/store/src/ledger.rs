@@ -5,7 +5,7 @@
 //! at or above zero, so concurrent debits can never overdraw it, on either
 //! engine, without reading the balance first.
 
-use koudai_domain::ledger::{AccountKind, AccountRef, Entry};
+use koudai_domain::ledger::{movement, AccountKind, AccountRef, Entry};
 
 use crate::{Store, StoreError};
 
@@ -24,17 +24,24 @@ impl From<sqlx::Error> for PostError {
     }
 }
 
+/// Posts an entry inside `tx`. `reference` is the business number it
+/// belongs to (`transaction_id`, `refund_id`, a settlement or payout
+/// number); `voucher` the merchant's own number (`out_trade_no`,
+/// `out_refund_no`) where there is one. Every posting records the balance
+/// it left, for the fund-flow bill.
 pub(crate) async fn post(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     entry: &Entry,
     reference: &str,
+    voucher: Option<&str>,
     now: i64,
 ) -> Result<i64, PostError> {
     let entry_id: i64 = sqlx::query_scalar(
-        "INSERT INTO journal_entries (kind, reference, created_at) VALUES ($1, $2, $3) RETURNING id",
+        "INSERT INTO journal_entries (kind, reference, voucher, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
     )
     .bind(entry.kind())
     .bind(reference)
+    .bind(voucher)
     .bind(now)
     .fetch_one(&mut **tx)
     .await?;
@@ -45,23 +52,26 @@ pub(crate) async fn post(
             .execute(&mut **tx)
             .await?;
         let sql = if p.account.kind.may_go_negative() {
-            "UPDATE ledger_accounts SET balance_fen = balance_fen + $1 WHERE kind = $2 AND owner = $3 RETURNING id"
+            "UPDATE ledger_accounts SET balance_fen = balance_fen + $1 WHERE kind = $2 AND owner = $3 RETURNING id, balance_fen"
         } else {
-            "UPDATE ledger_accounts SET balance_fen = balance_fen + $1 WHERE kind = $2 AND owner = $3 AND balance_fen + $1 >= 0 RETURNING id"
+            "UPDATE ledger_accounts SET balance_fen = balance_fen + $1 WHERE kind = $2 AND owner = $3 AND balance_fen + $1 >= 0 RETURNING id, balance_fen"
         };
-        let account_id: Option<i64> = sqlx::query_scalar(sql)
+        let row: Option<(i64, i64)> = sqlx::query_as(sql)
             .bind(p.amount_fen)
             .bind(p.account.kind.as_str())
             .bind(&p.account.owner)
             .fetch_optional(&mut **tx)
             .await?;
-        let account_id = account_id.ok_or_else(|| PostError::Insufficient(p.account.clone()))?;
-        sqlx::query("INSERT INTO postings (entry_id, account_id, amount_fen) VALUES ($1, $2, $3)")
-            .bind(entry_id)
-            .bind(account_id)
-            .bind(p.amount_fen)
-            .execute(&mut **tx)
-            .await?;
+        let (account_id, balance_after) = row.ok_or_else(|| PostError::Insufficient(p.account.clone()))?;
+        sqlx::query(
+            "INSERT INTO postings (entry_id, account_id, amount_fen, balance_after_fen) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(entry_id)
+        .bind(account_id)
+        .bind(p.amount_fen)
+        .bind(balance_after)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(entry_id)
 }
@@ -78,15 +88,19 @@ impl Store {
         Ok(b.unwrap_or(0))
     }
 
+    /// The sum of balances per account kind: where all the money is.
+    pub async fn totals_by_kind(&self) -> Result<Vec<(AccountKind, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT kind, CAST(SUM(balance_fen) AS BIGINT) FROM ledger_accounts GROUP BY kind ORDER BY kind",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().filter_map(|(k, v)| AccountKind::parse(&k).map(|k| (k, v))).collect())
+    }
+
     /// Puts money into a consumer's wallet from outside the platform.
     pub async fn top_up(&self, login: &str, amount_fen: i64, reference: &str, now: i64) -> Result<i64, StoreError> {
-        let entry = Entry::transfer(
-            "wallet_top_up",
-            AccountRef::new(AccountKind::ExternalFunding, "platform"),
-            AccountRef::new(AccountKind::ConsumerWallet, login),
-            amount_fen,
-        )
-        .map_err(|e| StoreError::Other(e.to_string()))?;
+        let entry = movement::top_up(login, amount_fen).map_err(|e| StoreError::Other(e.to_string()))?;
         let mut tx = self.begin_write().await?;
         let exists: Option<String> = sqlx::query_scalar("SELECT login FROM consumers WHERE login = $1")
             .bind(login)
@@ -95,7 +109,7 @@ impl Store {
         if exists.is_none() {
             return Err(StoreError::NotFound);
         }
-        post(&mut tx, &entry, reference, now).await.map_err(|e| match e {
+        post(&mut tx, &entry, reference, None, now).await.map_err(|e| match e {
             PostError::Store(s) => s,
             PostError::Insufficient(a) => StoreError::Other(format!("{a} below floor")),
         })?;
@@ -128,6 +142,118 @@ impl Store {
                 problems.push(format!("account {kind}:{owner} is below zero ({balance})"));
             }
         }
+        self.movement_problems(&mut problems).await?;
         Ok(problems)
+    }
+
+    /// Every paid order and every refund has exactly the entries its state
+    /// calls for, and the per-order bookkeeping agrees with the accounts.
+    async fn movement_problems(&self, problems: &mut Vec<String>) -> Result<(), StoreError> {
+        use std::collections::HashMap;
+        // (reference, kind) → (count, sum of the positive postings)
+        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT e.reference, e.kind, COUNT(DISTINCT e.id), CAST(SUM(CASE WHEN p.amount_fen > 0 THEN p.amount_fen ELSE 0 END) AS BIGINT) \
+             FROM journal_entries e JOIN postings p ON p.entry_id = e.id GROUP BY e.reference, e.kind",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut entries: HashMap<(String, String), (i64, i64)> = HashMap::new();
+        for (reference, kind, count, sum) in rows {
+            entries.insert((reference, kind), (count, sum));
+        }
+        let mut expect = |problems: &mut Vec<String>, reference: &str, kind: &str, amount: i64| {
+            let got = entries.remove(&(reference.to_owned(), kind.to_owned()));
+            let want = (amount != 0).then_some((1, amount));
+            if got != want {
+                problems.push(format!(
+                    "{reference}: expected {} {kind} entry of {amount} fen, found {}",
+                    if amount == 0 { "no" } else { "one" },
+                    match got {
+                        None => "none".to_owned(),
+                        Some((c, s)) => format!("{c} totalling {s} fen"),
+                    }
+                ));
+            }
+        };
+        let orders: Vec<(String, i64, i64)> =
+            sqlx::query_as("SELECT transaction_id, total_fen, fee_fen FROM orders WHERE transaction_id IS NOT NULL")
+                .fetch_all(&self.pool)
+                .await?;
+        for (transaction_id, total, fee) in &orders {
+            expect(problems, transaction_id, movement::PAYMENT, *total);
+            expect(problems, transaction_id, movement::FEE, *fee);
+        }
+        let refunds: Vec<(String, i64, i64, String)> =
+            sqlx::query_as("SELECT refund_id, refund_fen, fee_refund_fen, status FROM refunds")
+                .fetch_all(&self.pool)
+                .await?;
+        for (refund_id, amount, fee_back, status) in &refunds {
+            let success = status == "SUCCESS";
+            let closed = status == "CLOSED";
+            expect(problems, refund_id, movement::REFUND, *amount);
+            expect(problems, refund_id, movement::FEE_REFUND, *fee_back);
+            expect(problems, refund_id, movement::REFUND_SUCCESS, if success { *amount } else { 0 });
+            expect(problems, refund_id, movement::REFUND_REVERSAL, if closed { *amount } else { 0 });
+            expect(problems, refund_id, movement::FEE_REFUND_REVERSAL, if closed { *fee_back } else { 0 });
+        }
+        // Payment and refund entries whose order or refund is missing.
+        for ((reference, kind), _) in entries {
+            if [movement::PAYMENT, movement::FEE, movement::REFUND, movement::FEE_REFUND, movement::REFUND_SUCCESS]
+                .contains(&kind.as_str())
+            {
+                problems.push(format!("{kind} entry {reference} belongs to no paid order or refund"));
+            }
+        }
+
+        // Per-order bookkeeping against the accounts.
+        let pending: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT a.owner, a.balance_fen, CAST(COALESCE((SELECT SUM(o.pending_fen) FROM orders o WHERE o.mchid = a.owner), 0) AS BIGINT) \
+             FROM ledger_accounts a WHERE a.kind = $1",
+        )
+        .bind(AccountKind::MerchantPending.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        for (mchid, balance, sum) in pending {
+            if balance != sum {
+                problems.push(format!("merchant_pending:{mchid} is {balance} fen but its unsettled orders hold {sum}"));
+            }
+        }
+        let in_flight: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(refund_fen), 0) AS BIGINT) FROM refunds WHERE status IN ('PROCESSING', 'ABNORMAL')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let clearing = self.balance(&AccountRef::platform(AccountKind::RefundClearing)).await?;
+        if clearing != in_flight {
+            problems.push(format!("refund_clearing is {clearing} fen but open refunds total {in_flight}"));
+        }
+        let net_fees: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(fee_fen - fee_refunded_fen), 0) AS BIGINT) FROM orders WHERE transaction_id IS NOT NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let income = self.balance(&AccountRef::platform(AccountKind::PlatformFeeIncome)).await?;
+        if income != net_fees {
+            problems.push(format!("platform_fee_income is {income} fen but orders' net fees total {net_fees}"));
+        }
+        let over: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT out_trade_no, total_fen, refunded_fen FROM orders WHERE refunded_fen > total_fen OR refunded_fen < 0",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for (no, total, refunded) in over {
+            problems.push(format!("order {no} of {total} fen has {refunded} fen refunded"));
+        }
+        let standing: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT o.out_trade_no, o.refunded_fen, CAST(COALESCE(SUM(r.refund_fen), 0) AS BIGINT) FROM orders o \
+             LEFT JOIN refunds r ON r.order_id = o.id AND r.status <> 'CLOSED' GROUP BY o.id, o.out_trade_no, o.refunded_fen \
+             HAVING o.refunded_fen <> COALESCE(SUM(r.refund_fen), 0)",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for (no, refunded, sum) in standing {
+            problems.push(format!("order {no} says {refunded} fen refunded but its standing refunds total {sum}"));
+        }
+        Ok(())
     }
 }

@@ -13,13 +13,16 @@
 //! state transitions come from `koudai_domain::trade`, balances are kept by
 //! the ledger rule of `koudai_domain::ledger`.
 
+mod bills;
 mod error;
 mod ledger;
 mod migrate;
 mod models;
+mod money;
 mod notifications;
 mod orders;
 mod parties;
+mod refunds;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -27,9 +30,13 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use bills::*;
 pub use error::StoreError;
+pub use ledger::PostError;
 pub use models::*;
+pub use money::{Payout, Settled, Standing};
 pub use orders::{CloseError, CreateOutcome, PayError};
+pub use refunds::{Refund, RefundCreated, RefundError, RefundNotifier, RefundRequest, RefundTarget};
 
 /// Which database engine a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -56,6 +56,10 @@ pub struct Merchant {
     pub key_mode: KeyMode,
     pub apiv3_key: String,
     pub created_at: i64,
+    /// The fee-schedule rule (category or `settlement_id`) it is under.
+    pub fee_rule: String,
+    /// The (simulated) bank account payouts go to.
+    pub bank_account: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +112,19 @@ pub struct Order {
     pub prepay_id: String,
     pub prepay_expires_at: i64,
     pub pay_token: String,
+    /// The fee rule, rate and fee taken at payment.
+    pub fee_rule: Option<String>,
+    pub fee_rate_ppm: Option<i64>,
+    pub fee_fen: i64,
+    /// Refunds that still stand (not closed), and the fee they returned.
+    pub refunded_fen: i64,
+    pub fee_refunded_fen: i64,
+    pub refund_count: i64,
+    /// This order's money still in the merchant's pending account.
+    pub pending_fen: i64,
+    /// `YYYY-MM-DD`: the business day its funds settle, and the day they did.
+    pub settles_on: Option<String>,
+    pub settled_on: Option<String>,
 }
 
 impl Order {

@@ -4,7 +4,8 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use koudai_domain::ledger::{AccountKind, AccountRef, Entry};
+use koudai_domain::fees;
+use koudai_domain::ledger::movement;
 use koudai_domain::trade::{self, TransitionError};
 use koudai_domain::{TradeState, TradeType};
 
@@ -15,7 +16,8 @@ use crate::{Store, StoreError};
 
 const COLUMNS: &str = "id, mchid, appid, out_trade_no, trade_type, description, attach, notify_url, total_fen, \
     payer_openid, device_id, params_digest, time_expire, created_at, trade_state, transaction_id, success_time, \
-    payer_login, prepay_id, prepay_expires_at, pay_token";
+    payer_login, prepay_id, prepay_expires_at, pay_token, fee_rule, fee_rate_ppm, fee_fen, refunded_fen, \
+    fee_refunded_fen, refund_count, pending_fen, settles_on, settled_on";
 
 fn order_from(row: &AnyRow) -> Result<Order, StoreError> {
     let tt: String = row.try_get("trade_type")?;
@@ -42,7 +44,24 @@ fn order_from(row: &AnyRow) -> Result<Order, StoreError> {
         prepay_id: row.try_get("prepay_id")?,
         prepay_expires_at: row.try_get("prepay_expires_at")?,
         pay_token: row.try_get("pay_token")?,
+        fee_rule: row.try_get("fee_rule")?,
+        fee_rate_ppm: row.try_get("fee_rate_ppm")?,
+        fee_fen: row.try_get("fee_fen")?,
+        refunded_fen: row.try_get("refunded_fen")?,
+        fee_refunded_fen: row.try_get("fee_refunded_fen")?,
+        refund_count: row.try_get("refund_count")?,
+        pending_fen: row.try_get("pending_fen")?,
+        settles_on: row.try_get("settles_on")?,
+        settled_on: row.try_get("settled_on")?,
     })
+}
+
+pub(crate) fn order_columns() -> &'static str {
+    COLUMNS
+}
+
+pub(crate) fn order_row(row: &AnyRow) -> Result<Order, StoreError> {
+    order_from(row)
 }
 
 /// The result of placing an order.
@@ -70,6 +89,8 @@ pub enum PayError {
     OpenidMismatch,
     #[error("the wallet balance does not cover the order")]
     NotEnough,
+    #[error("the merchant's fee rule {0} is not in the fee schedule in force")]
+    NoFeeRule(String),
     #[error("could not build the notification: {0}")]
     Notification(String),
     #[error(transparent)]
@@ -262,27 +283,45 @@ impl Store {
             return Ok(order_from(&row)?);
         }
 
-        let entry = Entry::transfer(
-            "payment",
-            AccountRef::new(AccountKind::ConsumerWallet, &login),
-            AccountRef::new(AccountKind::MerchantPending, &order.mchid),
-            order.total_fen,
-        )
-        .map_err(|e| StoreError::Other(e.to_string()))?;
-        post(&mut tx, &entry, &cmd.transaction_id, cmd.now).await.map_err(|e| match e {
+        // The fee rule in force now decides the fee and the settlement day.
+        let rule_id: String = sqlx::query_scalar("SELECT fee_rule FROM merchants WHERE mchid = $1")
+            .bind(&order.mchid)
+            .fetch_one(&mut *tx)
+            .await?;
+        let rule = crate::money::schedule_in(&mut tx, cmd.now)
+            .await?
+            .and_then(|s| s.rule(&rule_id).cloned())
+            .ok_or(PayError::NoFeeRule(rule_id))?;
+        let fee = fees::fee_fen(order.total_fen, rule.rate);
+        let settles_on = fees::format_date(fees::settles_on(cmd.now, rule.cycle_days));
+
+        let insufficient = |e| match e {
             PostError::Insufficient(_) => PayError::NotEnough,
             PostError::Store(s) => PayError::Store(s),
-        })?;
+        };
+        let voucher = Some(order.out_trade_no.as_str());
+        let entry = movement::payment(&login, &order.mchid, order.total_fen).map_err(crate::money::entry_error)?;
+        post(&mut tx, &entry, &cmd.transaction_id, voucher, cmd.now).await.map_err(insufficient)?;
+        if fee > 0 {
+            let entry = movement::fee(&order.mchid, fee).map_err(crate::money::entry_error)?;
+            post(&mut tx, &entry, &cmd.transaction_id, voucher, cmd.now).await.map_err(insufficient)?;
+        }
 
         let row = sqlx::query(&format!(
-            "UPDATE orders SET trade_state = $1, transaction_id = $2, success_time = $3, payer_login = $4, payer_openid = $5 \
-             WHERE id = $6 RETURNING {COLUMNS}"
+            "UPDATE orders SET trade_state = $1, transaction_id = $2, success_time = $3, payer_login = $4, payer_openid = $5, \
+             fee_rule = $6, fee_rate_ppm = $7, fee_fen = $8, pending_fen = $9, settles_on = $10 \
+             WHERE id = $11 RETURNING {COLUMNS}"
         ))
         .bind(next.as_str())
         .bind(&cmd.transaction_id)
         .bind(cmd.now)
         .bind(&login)
         .bind(&openid)
+        .bind(&rule.id)
+        .bind(rule.rate.ppm())
+        .bind(fee)
+        .bind(order.total_fen - fee)
+        .bind(&settles_on)
         .bind(order.id)
         .fetch_one(&mut *tx)
         .await?;

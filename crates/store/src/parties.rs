@@ -15,6 +15,8 @@ fn merchant_from(row: &AnyRow) -> Result<Merchant, StoreError> {
         key_mode: KeyMode::parse(&mode).ok_or_else(|| StoreError::Other(format!("bad key_mode {mode}")))?,
         apiv3_key: row.try_get("apiv3_key")?,
         created_at: row.try_get("created_at")?,
+        fee_rule: row.try_get("fee_rule")?,
+        bank_account: row.try_get("bank_account")?,
     })
 }
 
@@ -100,7 +102,7 @@ impl Store {
     }
 
     pub async fn merchant(&self, mchid: &str) -> Result<Option<Merchant>, StoreError> {
-        sqlx::query("SELECT mchid, name, key_mode, apiv3_key, created_at FROM merchants WHERE mchid = $1")
+        sqlx::query("SELECT mchid, name, key_mode, apiv3_key, created_at, fee_rule, bank_account FROM merchants WHERE mchid = $1")
             .bind(mchid)
             .fetch_optional(&self.pool)
             .await?
@@ -110,7 +112,7 @@ impl Store {
     }
 
     pub async fn merchants(&self) -> Result<Vec<Merchant>, StoreError> {
-        sqlx::query("SELECT mchid, name, key_mode, apiv3_key, created_at FROM merchants ORDER BY created_at, mchid")
+        sqlx::query("SELECT mchid, name, key_mode, apiv3_key, created_at, fee_rule, bank_account FROM merchants ORDER BY created_at, mchid")
             .fetch_all(&self.pool)
             .await?
             .iter()

@@ -23,7 +23,13 @@ async fn stores() -> Vec<Store> {
     out
 }
 
+/// A schedule in force since 1970, so the story's small timestamps have one.
+pub const TEST_SCHEDULE: &str = r#"{"version":"test","effective_from":"1970-01-01T08:00:00+08:00","rules":[
+  {"id":"general","name":"general","rate":"0.60%","cycle_days":1,"deposit_fen":5000000},
+  {"id":"virtual_goods","name":"virtual","rate":"2.00%","cycle_days":7,"deposit_fen":5000000}]}"#;
+
 async fn world(s: &Store) {
+    s.load_fee_schedule(TEST_SCHEDULE, 0).await.unwrap_or_else(|e| panic!("{e}"));
     s.create_merchant(&NewMerchant {
         mchid: "1900000001".into(),
         name: "Shop".into(),
@@ -111,7 +117,10 @@ async fn order_lifecycle_and_outbox() {
         assert_eq!(paid.payer_openid.as_deref(), Some("oALICE"));
         assert!(matches!(s.pay_order(&pay("tok1", 9), note).await, Err(PayError::AlreadyPaid)));
         assert_eq!(s.balance(&AccountRef::new(AccountKind::ConsumerWallet, "alice")).await.ok(), Some(700));
-        assert_eq!(s.balance(&AccountRef::new(AccountKind::MerchantPending, "1900000001")).await.ok(), Some(300));
+        // 300 fen at 0.6% is 1.8 fen of fee, rounded to 2.
+        assert_eq!(paid.fee_fen, 2);
+        assert_eq!(s.balance(&AccountRef::new(AccountKind::MerchantPending, "1900000001")).await.ok(), Some(298));
+        assert_eq!(s.balance(&AccountRef::platform(AccountKind::PlatformFeeIncome)).await.ok(), Some(2));
 
         // Closing: unpaid closes, paid refuses.
         s.create_order(&order("T000002", 50, 3)).await.unwrap_or_else(|e| panic!("{e}"));

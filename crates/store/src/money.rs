@@ -1,0 +1,410 @@
+//! Fee schedules, merchant standing (fee rule, deposit, bank account),
+//! deposits, settlement and payouts. Each money movement is posted in the
+//! transaction of the state change that causes it.
+
+use koudai_domain::fees::{self, FeeRule, FeeSchedule};
+use koudai_domain::ledger::{movement, AccountKind, AccountRef, Entry, EntryError};
+
+use crate::ledger::{post, PostError};
+use crate::{Store, StoreError};
+
+pub(crate) fn entry_error(e: EntryError) -> StoreError {
+    StoreError::Other(format!("unbalanced entry: {e}"))
+}
+
+pub(crate) fn post_error(e: PostError) -> StoreError {
+    match e {
+        PostError::Store(s) => s,
+        PostError::Insufficient(a) => StoreError::Other(format!("{a} would go below its floor")),
+    }
+}
+
+/// The schedule in force at business time `now`, read inside `tx`.
+pub(crate) async fn schedule_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    now: i64,
+) -> Result<Option<FeeSchedule>, StoreError> {
+    let body: Option<String> = sqlx::query_scalar(
+        "SELECT body FROM fee_schedules WHERE effective_from <= $1 ORDER BY effective_from DESC, version DESC LIMIT 1",
+    )
+    .bind(now)
+    .fetch_optional(&mut **tx)
+    .await?;
+    body.map(|b| FeeSchedule::parse(&b).map_err(|e| StoreError::Other(format!("stored fee schedule: {e}")))).transpose()
+}
+
+/// What a merchant may do with money right now.
+#[derive(Debug, Clone)]
+pub struct Standing {
+    pub mchid: String,
+    pub fee_rule_id: String,
+    /// The rule in force, if the schedule has it.
+    pub rule: Option<FeeRule>,
+    pub schedule_version: Option<String>,
+    pub deposit_held_fen: i64,
+    pub bank_account: Option<String>,
+}
+
+impl Standing {
+    /// The deposit still to pay before payments are allowed.
+    pub fn deposit_missing_fen(&self) -> i64 {
+        self.rule.as_ref().map_or(0, |r| (r.deposit_fen - self.deposit_held_fen).max(0))
+    }
+}
+
+/// A settlement run's result for one merchant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settled {
+    pub mchid: String,
+    pub voucher: String,
+    pub amount_fen: i64,
+    pub order_count: i64,
+}
+
+/// A payout sent (and confirmed by the simulated bank).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payout {
+    pub mchid: String,
+    pub payout_no: String,
+    pub bank_account: String,
+    pub amount_fen: i64,
+}
+
+impl Store {
+    /// Loads a fee schedule version. Loading the same version again with
+    /// the same content is a no-op; with different content it is refused
+    /// (a version, once loaded, is history).
+    pub async fn load_fee_schedule(&self, body: &str, now: i64) -> Result<FeeSchedule, StoreError> {
+        let schedule = FeeSchedule::parse(body).map_err(|e| StoreError::Other(e.to_string()))?;
+        let mut tx = self.begin_write().await?;
+        let existing: Option<String> = sqlx::query_scalar("SELECT body FROM fee_schedules WHERE version = $1")
+            .bind(&schedule.version)
+            .fetch_optional(&mut *tx)
+            .await?;
+        match existing {
+            Some(b) if b == body => {}
+            Some(_) => {
+                return Err(StoreError::Conflict(format!(
+                    "fee schedule version {} is already loaded with other content",
+                    schedule.version
+                )))
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO fee_schedules (version, effective_from, body, loaded_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&schedule.version)
+                .bind(schedule.effective_from)
+                .bind(body)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(schedule)
+    }
+
+    /// The schedule in force at business time `now`.
+    pub async fn fee_schedule_at(&self, now: i64) -> Result<Option<FeeSchedule>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let s = schedule_in(&mut tx, now).await?;
+        tx.rollback().await?;
+        Ok(s)
+    }
+
+    /// Puts a merchant under a fee rule (a category or `settlement_id`); the
+    /// rule must exist in the schedule in force.
+    pub async fn set_fee_rule(&self, mchid: &str, rule: &str, now: i64) -> Result<FeeRule, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let schedule = schedule_in(&mut tx, now).await?.ok_or(StoreError::NotFound)?;
+        let found = schedule
+            .rule(rule)
+            .cloned()
+            .ok_or_else(|| StoreError::Other(format!("fee schedule {} has no rule {rule}", schedule.version)))?;
+        let n = sqlx::query("UPDATE merchants SET fee_rule = $1 WHERE mchid = $2")
+            .bind(rule)
+            .bind(mchid)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    /// Registers the (simulated) bank account payouts go to.
+    pub async fn set_bank_account(&self, mchid: &str, account: &str) -> Result<(), StoreError> {
+        let n = sqlx::query("UPDATE merchants SET bank_account = $1 WHERE mchid = $2")
+            .bind(account)
+            .bind(mchid)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// A merchant's fee rule, deposit and bank account at business time `now`.
+    pub async fn standing(&self, mchid: &str, now: i64) -> Result<Option<Standing>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT fee_rule, bank_account FROM merchants WHERE mchid = $1")
+                .bind(mchid)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((fee_rule_id, bank_account)) = row else {
+            return Ok(None);
+        };
+        let schedule = schedule_in(&mut tx, now).await?;
+        let held: Option<i64> =
+            sqlx::query_scalar("SELECT balance_fen FROM ledger_accounts WHERE kind = $1 AND owner = $2")
+                .bind(AccountKind::MerchantDeposit.as_str())
+                .bind(mchid)
+                .fetch_optional(&mut *tx)
+                .await?;
+        tx.rollback().await?;
+        Ok(Some(Standing {
+            mchid: mchid.to_owned(),
+            rule: schedule.as_ref().and_then(|s| s.rule(&fee_rule_id).cloned()),
+            schedule_version: schedule.map(|s| s.version),
+            fee_rule_id,
+            deposit_held_fen: held.unwrap_or(0),
+            bank_account,
+        }))
+    }
+
+    async fn merchant_entry(
+        &self,
+        mchid: &str,
+        entry: Result<Entry, EntryError>,
+        reference: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let entry = entry.map_err(entry_error)?;
+        let mut tx = self.begin_write().await?;
+        let exists: Option<String> = sqlx::query_scalar("SELECT mchid FROM merchants WHERE mchid = $1")
+            .bind(mchid)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        post(&mut tx, &entry, reference, None, now).await.map_err(post_error)?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a deposit paid in from outside the platform.
+    pub async fn pay_deposit(&self, mchid: &str, amount_fen: i64, reference: &str, now: i64) -> Result<(), StoreError> {
+        self.merchant_entry(mchid, movement::deposit_paid(mchid, amount_fen), reference, now).await
+    }
+
+    /// Releases the whole deposit to the merchant's available funds (paid out
+    /// with the next payout); returns the amount released.
+    pub async fn release_deposit(&self, mchid: &str, reference: &str, now: i64) -> Result<i64, StoreError> {
+        let held = self.balance(&AccountRef::new(AccountKind::MerchantDeposit, mchid)).await?;
+        if held <= 0 {
+            return Ok(0);
+        }
+        self.merchant_entry(mchid, movement::deposit_released(mchid, held), reference, now).await?;
+        Ok(held)
+    }
+
+    /// Settles every paid order due on or before business day `date`
+    /// (`YYYY-MM-DD`): per merchant, one transaction moves the orders'
+    /// pending money to available and marks them settled. Running it again
+    /// settles nothing twice.
+    pub async fn settle(
+        &self,
+        date: &str,
+        now: i64,
+        mut voucher: impl FnMut() -> String,
+    ) -> Result<Vec<Settled>, StoreError> {
+        let mchids: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT mchid FROM orders WHERE settled_on IS NULL AND settles_on IS NOT NULL AND settles_on <= $1 ORDER BY mchid",
+        )
+        .bind(date)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for mchid in mchids {
+            let mut tx = self.begin_write().await?;
+            let due: Vec<(i64, i64)> = sqlx::query_as(&format!(
+                "SELECT id, pending_fen FROM orders WHERE mchid = $1 AND settled_on IS NULL AND settles_on IS NOT NULL \
+                 AND settles_on <= $2 ORDER BY id{}",
+                self.backend.for_update()
+            ))
+            .bind(&mchid)
+            .bind(date)
+            .fetch_all(&mut *tx)
+            .await?;
+            if due.is_empty() {
+                tx.rollback().await?;
+                continue;
+            }
+            let amount: i64 = due.iter().map(|(_, p)| p).sum();
+            let count = i64::try_from(due.len()).unwrap_or(i64::MAX);
+            let v = voucher();
+            for (id, _) in &due {
+                sqlx::query("UPDATE orders SET settled_on = $1, pending_fen = 0 WHERE id = $2")
+                    .bind(date)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if amount > 0 {
+                post(&mut tx, &movement::settlement(&mchid, amount).map_err(entry_error)?, &v, None, now)
+                    .await
+                    .map_err(post_error)?;
+                sqlx::query(
+                    "INSERT INTO settlements (voucher, mchid, settle_date, amount_fen, order_count, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&v)
+                .bind(&mchid)
+                .bind(date)
+                .bind(amount)
+                .bind(count)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            if amount > 0 {
+                out.push(Settled { mchid, voucher: v, amount_fen: amount, order_count: count });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Pays out each merchant's available funds to its registered bank
+    /// account, at most once per merchant and business day. The simulated
+    /// bank confirms at once; a payout left unconfirmed by a crash is
+    /// confirmed by the next run.
+    pub async fn pay_out(
+        &self,
+        date: &str,
+        now: i64,
+        mut payout_no: impl FnMut() -> String,
+    ) -> Result<Vec<Payout>, StoreError> {
+        let candidates: Vec<(String, String)> = sqlx::query_as(
+            "SELECT m.mchid, m.bank_account FROM merchants m JOIN ledger_accounts a ON a.owner = m.mchid AND a.kind = $1 \
+             WHERE m.bank_account IS NOT NULL AND a.balance_fen > 0 ORDER BY m.mchid",
+        )
+        .bind(AccountKind::MerchantAvailable.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for (mchid, bank_account) in candidates {
+            let mut tx = self.begin_write().await?;
+            let available: Option<i64> = sqlx::query_scalar(&format!(
+                "SELECT balance_fen FROM ledger_accounts WHERE kind = $1 AND owner = $2{}",
+                self.backend.for_update()
+            ))
+            .bind(AccountKind::MerchantAvailable.as_str())
+            .bind(&mchid)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let amount = available.unwrap_or(0);
+            if amount <= 0 {
+                tx.rollback().await?;
+                continue;
+            }
+            let no = payout_no();
+            let inserted: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO payouts (payout_no, mchid, payout_date, bank_account, amount_fen, status, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'SENT', $6) ON CONFLICT (mchid, payout_date) DO NOTHING RETURNING id",
+            )
+            .bind(&no)
+            .bind(&mchid)
+            .bind(date)
+            .bind(&bank_account)
+            .bind(amount)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if inserted.is_none() {
+                tx.rollback().await?;
+                continue;
+            }
+            post(&mut tx, &movement::payout(&mchid, amount).map_err(entry_error)?, &no, None, now)
+                .await
+                .map_err(post_error)?;
+            tx.commit().await?;
+            out.push(Payout { mchid, payout_no: no, bank_account, amount_fen: amount });
+        }
+        self.confirm_payouts(now).await?;
+        Ok(out)
+    }
+
+    /// The simulated bank's answer: every sent payout is confirmed, and its
+    /// money leaves the platform.
+    pub async fn confirm_payouts(&self, now: i64) -> Result<u64, StoreError> {
+        let sent: Vec<(i64, String, String, i64)> =
+            sqlx::query_as("SELECT id, payout_no, mchid, amount_fen FROM payouts WHERE status = 'SENT' ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut n = 0;
+        for (id, no, mchid, amount) in sent {
+            let mut tx = self.begin_write().await?;
+            let updated = sqlx::query(
+                "UPDATE payouts SET status = 'CONFIRMED', confirmed_at = $1 WHERE id = $2 AND status = 'SENT'",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated == 0 {
+                tx.rollback().await?;
+                continue;
+            }
+            post(&mut tx, &movement::payout_confirmed(&mchid, amount).map_err(entry_error)?, &no, None, now)
+                .await
+                .map_err(post_error)?;
+            tx.commit().await?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// The last business day settlement ran for (`meta`), if any.
+    pub async fn settled_through(&self) -> Result<Option<String>, StoreError> {
+        self.meta("settled_through").await
+    }
+
+    /// Runs settlement and payouts for every business day after the last
+    /// one run, up to and including `today`; returns the days run.
+    pub async fn settle_through(
+        &self,
+        today: &str,
+        now: i64,
+        mut voucher: impl FnMut(&str) -> String,
+    ) -> Result<Vec<String>, StoreError> {
+        let today_date = fees::parse_date(today).ok_or_else(|| StoreError::Other(format!("bad date {today}")))?;
+        let start = match self.settled_through().await?.as_deref().and_then(fees::parse_date) {
+            Some(last) if last >= today_date => return Ok(vec![]),
+            Some(last) => last.next_day().unwrap_or(today_date),
+            None => today_date,
+        };
+        let mut days = Vec::new();
+        let mut d = start;
+        while d <= today_date {
+            let day = fees::format_date(d);
+            self.settle(&day, now, || voucher("S")).await?;
+            self.pay_out(&day, now, || voucher("P")).await?;
+            self.set_meta("settled_through", &day).await?;
+            days.push(day);
+            match d.next_day() {
+                Some(n) => d = n,
+                None => break,
+            }
+        }
+        Ok(days)
+    }
+}

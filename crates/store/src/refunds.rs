@@ -1,0 +1,371 @@
+//! Refunds: created against a paid order (idempotent on `out_refund_no`),
+//! the merchant's money and the fee share moved into refund clearing at
+//! once, then finished — `SUCCESS` into the consumer's wallet, `CLOSED` back
+//! to the merchant, or `ABNORMAL` left in clearing — each step one
+//! transaction with its journal entries and its notification.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use koudai_domain::fees::fee_refund_fen;
+use koudai_domain::ledger::{movement, AccountKind};
+use koudai_domain::refund::{self, RefundRefusal, RefundStatus, MAX_REFUNDS_PER_ORDER, REFUND_WINDOW_S};
+use koudai_domain::{trade, TradeState};
+
+use crate::ledger::{post, PostError};
+use crate::models::*;
+use crate::money::entry_error;
+use crate::orders::{order_columns, order_row};
+use crate::{Store, StoreError};
+
+const COLUMNS: &str = "id, refund_id, mchid, out_refund_no, order_id, reason, notify_url, refund_fen, fee_refund_fen, \
+    funds_account, status, params_digest, created_at, due_at, success_time, closed_at";
+
+/// A refund as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refund {
+    pub id: i64,
+    pub refund_id: String,
+    pub mchid: String,
+    pub out_refund_no: String,
+    pub order_id: i64,
+    pub reason: Option<String>,
+    pub notify_url: String,
+    pub refund_fen: i64,
+    pub fee_refund_fen: i64,
+    /// `UNSETTLED` (taken from pending funds) or `AVAILABLE`.
+    pub funds_account: String,
+    pub status: RefundStatus,
+    pub params_digest: String,
+    pub created_at: i64,
+    pub due_at: i64,
+    pub success_time: Option<i64>,
+    pub closed_at: Option<i64>,
+}
+
+fn refund_from(row: &AnyRow) -> Result<Refund, StoreError> {
+    let status: String = row.try_get("status")?;
+    Ok(Refund {
+        id: row.try_get("id")?,
+        refund_id: row.try_get("refund_id")?,
+        mchid: row.try_get("mchid")?,
+        out_refund_no: row.try_get("out_refund_no")?,
+        order_id: row.try_get("order_id")?,
+        reason: row.try_get("reason")?,
+        notify_url: row.try_get("notify_url")?,
+        refund_fen: row.try_get("refund_fen")?,
+        fee_refund_fen: row.try_get("fee_refund_fen")?,
+        funds_account: row.try_get("funds_account")?,
+        status: RefundStatus::parse(&status).ok_or_else(|| StoreError::Other(format!("bad refund status {status}")))?,
+        params_digest: row.try_get("params_digest")?,
+        created_at: row.try_get("created_at")?,
+        due_at: row.try_get("due_at")?,
+        success_time: row.try_get("success_time")?,
+        closed_at: row.try_get("closed_at")?,
+    })
+}
+
+/// How a refund names its order.
+#[derive(Debug, Clone)]
+pub enum RefundTarget {
+    OutTradeNo(String),
+    TransactionId(String),
+}
+
+/// A refund as the merchant asked for it.
+#[derive(Debug, Clone)]
+pub struct RefundRequest {
+    pub mchid: String,
+    pub target: RefundTarget,
+    pub out_refund_no: String,
+    pub reason: Option<String>,
+    /// `None`: the order's `notify_url`.
+    pub notify_url: Option<String>,
+    pub refund_fen: i64,
+    /// `amount.total` as the merchant stated it; must equal the order's.
+    pub total_fen: i64,
+    pub params_digest: String,
+    /// Used if a new refund is created.
+    pub refund_id: String,
+    pub now: i64,
+}
+
+/// The result of asking for a refund.
+#[derive(Debug, Clone)]
+pub enum RefundCreated {
+    Created(Refund, Order),
+    /// A refund with this `out_refund_no` existed already; returned as stored.
+    Existing(Refund, Order),
+}
+
+/// Why a refund was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RefundError {
+    #[error("no such order")]
+    OrderNotFound,
+    #[error("the order is not paid")]
+    NotPaid,
+    #[error("amount.total {stated} is not the order's total {actual}")]
+    TotalMismatch { stated: i64, actual: i64 },
+    #[error("{0}")]
+    Refused(RefundRefusal),
+    #[error("the order has had {MAX_REFUNDS_PER_ORDER} refunds already")]
+    TooMany,
+    #[error("the order was paid more than a year ago")]
+    TooLate,
+    #[error("the merchant's funds do not cover the refund")]
+    NotEnough,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for RefundError {
+    fn from(e: sqlx::Error) -> Self {
+        RefundError::Store(e.into())
+    }
+}
+
+/// Builds the notification of a refund that reached a final state.
+pub type RefundNotifier<'a> = dyn FnOnce(&Refund, &Order) -> Result<NewNotification, String> + Send + 'a;
+
+fn merchant_account(order: &Order) -> AccountKind {
+    if order.settled_on.is_some() {
+        AccountKind::MerchantAvailable
+    } else {
+        AccountKind::MerchantPending
+    }
+}
+
+impl Store {
+    /// Creates a refund, or returns the existing one with this
+    /// `out_refund_no` (the caller compares `params_digest`).
+    pub async fn create_refund(&self, r: &RefundRequest) -> Result<RefundCreated, RefundError> {
+        let mut tx = self.begin_write().await?;
+        let (clause, key) = match &r.target {
+            RefundTarget::OutTradeNo(n) => ("out_trade_no = $2", n),
+            RefundTarget::TransactionId(t) => ("transaction_id = $2", t),
+        };
+        let sql = format!(
+            "SELECT {} FROM orders WHERE mchid = $1 AND {clause}{}",
+            order_columns(),
+            self.backend.for_update()
+        );
+        let row = sqlx::query(&sql).bind(&r.mchid).bind(key).fetch_optional(&mut *tx).await?;
+        let order = order_row(&row.ok_or(RefundError::OrderNotFound)?)?;
+
+        // Looked up under the order's lock, so two requests with the same
+        // out_refund_no cannot both create.
+        let existing = sqlx::query(&format!("SELECT {COLUMNS} FROM refunds WHERE mchid = $1 AND out_refund_no = $2"))
+            .bind(&r.mchid)
+            .bind(&r.out_refund_no)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(row) = existing {
+            let refund = refund_from(&row)?;
+            let of = sqlx::query(&format!("SELECT {} FROM orders WHERE id = $1", order_columns()))
+                .bind(refund.order_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.rollback().await?;
+            return Ok(RefundCreated::Existing(refund, order_row(&of)?));
+        }
+
+        let next = trade::refund(order.state_at(r.now)).map_err(|_| RefundError::NotPaid)?;
+        if r.total_fen != order.total_fen {
+            return Err(RefundError::TotalMismatch { stated: r.total_fen, actual: order.total_fen });
+        }
+        if order.success_time.is_some_and(|t| r.now - t > REFUND_WINDOW_S) {
+            return Err(RefundError::TooLate);
+        }
+        if order.refund_count >= MAX_REFUNDS_PER_ORDER {
+            return Err(RefundError::TooMany);
+        }
+        refund::check_amount(r.refund_fen, order.total_fen, order.refunded_fen).map_err(RefundError::Refused)?;
+
+        let from = merchant_account(&order);
+        let fee_back = fee_refund_fen(order.total_fen, order.fee_fen, order.refunded_fen, r.refund_fen);
+        let refund_id = &r.refund_id;
+        let voucher = Some(r.out_refund_no.as_str());
+        let not_enough = |e: PostError| match e {
+            PostError::Insufficient(_) => RefundError::NotEnough,
+            PostError::Store(s) => RefundError::Store(s),
+        };
+        // The fee share first, so the merchant needs only refund − fee share.
+        if fee_back > 0 {
+            let e = movement::fee_refund(&order.mchid, from, fee_back).map_err(entry_error)?;
+            post(&mut tx, &e, refund_id, voucher, r.now).await.map_err(not_enough)?;
+        }
+        let e = movement::refund(&order.mchid, from, r.refund_fen).map_err(entry_error)?;
+        post(&mut tx, &e, refund_id, voucher, r.now).await.map_err(not_enough)?;
+
+        let pending_change = if from == AccountKind::MerchantPending { r.refund_fen - fee_back } else { 0 };
+        let row = sqlx::query(&format!(
+            "UPDATE orders SET trade_state = $1, refunded_fen = refunded_fen + $2, fee_refunded_fen = fee_refunded_fen + $3, \
+             refund_count = refund_count + 1, pending_fen = pending_fen - $4 WHERE id = $5 RETURNING {}",
+            order_columns()
+        ))
+        .bind(next.as_str())
+        .bind(r.refund_fen)
+        .bind(fee_back)
+        .bind(pending_change)
+        .bind(order.id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let order = order_row(&row)?;
+        let funds_account = if from == AccountKind::MerchantPending { "UNSETTLED" } else { "AVAILABLE" };
+        let row = sqlx::query(&format!(
+            "INSERT INTO refunds (refund_id, mchid, out_refund_no, order_id, reason, notify_url, refund_fen, fee_refund_fen, \
+             funds_account, status, params_digest, created_at, due_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {COLUMNS}"
+        ))
+        .bind(refund_id)
+        .bind(&r.mchid)
+        .bind(&r.out_refund_no)
+        .bind(order.id)
+        .bind(&r.reason)
+        .bind(r.notify_url.as_deref().unwrap_or(&order.notify_url))
+        .bind(r.refund_fen)
+        .bind(fee_back)
+        .bind(funds_account)
+        .bind(RefundStatus::Processing.as_str())
+        .bind(&r.params_digest)
+        .bind(r.now)
+        .bind(r.now + refund::PROCESSING_S)
+        .fetch_one(&mut *tx)
+        .await?;
+        let refund = refund_from(&row)?;
+        tx.commit().await?;
+        Ok(RefundCreated::Created(refund, order))
+    }
+
+    /// A refund by the merchant's `out_refund_no`, with its order.
+    pub async fn refund_by_out_refund_no(
+        &self,
+        mchid: &str,
+        out_refund_no: &str,
+    ) -> Result<Option<(Refund, Order)>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM refunds WHERE mchid = $1 AND out_refund_no = $2"))
+            .bind(mchid)
+            .bind(out_refund_no)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let refund = refund_from(&row)?;
+        let order = sqlx::query(&format!("SELECT {} FROM orders WHERE id = $1", order_columns()))
+            .bind(refund.order_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Some((refund, order_row(&order)?)))
+    }
+
+    /// The refunds of an order, oldest first.
+    pub async fn refunds_of_order(&self, order_id: i64) -> Result<Vec<Refund>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM refunds WHERE order_id = $1 ORDER BY id"))
+            .bind(order_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(refund_from).collect()
+    }
+
+    /// `(id, mchid)` of `PROCESSING` refunds due at business time `now`.
+    pub async fn due_refunds(&self, now: i64, limit: i64) -> Result<Vec<(i64, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, mchid FROM refunds WHERE status = 'PROCESSING' AND due_at <= $1 ORDER BY due_at, id LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Moves a refund to `to`, posting what that means and enqueueing its
+    /// notification, in one transaction. Returns `None` when the refund is
+    /// not in a state that allows it (another worker finished it first).
+    pub async fn finish_refund(
+        &self,
+        id: i64,
+        to: RefundStatus,
+        now: i64,
+        notification: Box<RefundNotifier<'_>>,
+    ) -> Result<Option<(Refund, Order)>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM refunds WHERE id = $1{}", self.backend.for_update()))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let refund = refund_from(&row.ok_or(StoreError::NotFound)?)?;
+        if refund::transition(refund.status, to).is_err() {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let row =
+            sqlx::query(&format!("SELECT {} FROM orders WHERE id = $1{}", order_columns(), self.backend.for_update()))
+                .bind(refund.order_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let mut order = order_row(&row)?;
+        let reference = refund.refund_id.as_str();
+        let voucher = Some(refund.out_refund_no.as_str());
+        let posted = |e| match e {
+            PostError::Store(s) => s,
+            PostError::Insufficient(a) => StoreError::Other(format!("{a} would go below its floor")),
+        };
+        match to {
+            RefundStatus::Success => {
+                let login = order
+                    .payer_login
+                    .clone()
+                    .ok_or_else(|| StoreError::Other(format!("paid order {} has no payer", order.id)))?;
+                let e = movement::refund_success(&login, refund.refund_fen).map_err(entry_error)?;
+                post(&mut tx, &e, reference, voucher, now).await.map_err(posted)?;
+            }
+            RefundStatus::Closed => {
+                let to_account = merchant_account(&order);
+                let e = movement::refund_reversal(&order.mchid, to_account, refund.refund_fen).map_err(entry_error)?;
+                post(&mut tx, &e, reference, voucher, now).await.map_err(posted)?;
+                if refund.fee_refund_fen > 0 {
+                    let e = movement::fee_refund_reversal(&order.mchid, to_account, refund.fee_refund_fen)
+                        .map_err(entry_error)?;
+                    post(&mut tx, &e, reference, voucher, now).await.map_err(posted)?;
+                }
+                let pending_change = if to_account == AccountKind::MerchantPending {
+                    refund.refund_fen - refund.fee_refund_fen
+                } else {
+                    0
+                };
+                let state_after =
+                    if order.refunded_fen - refund.refund_fen == 0 { TradeState::Success } else { TradeState::Refund };
+                let row = sqlx::query(&format!(
+                    "UPDATE orders SET trade_state = $1, refunded_fen = refunded_fen - $2, fee_refunded_fen = fee_refunded_fen - $3, \
+                     pending_fen = pending_fen + $4 WHERE id = $5 RETURNING {}",
+                    order_columns()
+                ))
+                .bind(state_after.as_str())
+                .bind(refund.refund_fen)
+                .bind(refund.fee_refund_fen)
+                .bind(pending_change)
+                .bind(order.id)
+                .fetch_one(&mut *tx)
+                .await?;
+                order = order_row(&row)?;
+            }
+            RefundStatus::Abnormal | RefundStatus::Processing => {}
+        }
+        let row = sqlx::query(&format!(
+            "UPDATE refunds SET status = $1, success_time = $2, closed_at = $3 WHERE id = $4 RETURNING {COLUMNS}"
+        ))
+        .bind(to.as_str())
+        .bind((to == RefundStatus::Success).then_some(now))
+        .bind((to == RefundStatus::Closed).then_some(now))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let refund = refund_from(&row)?;
+        if to.event().is_some() {
+            let n = notification(&refund, &order).map_err(StoreError::Other)?;
+            crate::notifications::enqueue(&mut tx, &n).await?;
+        }
+        tx.commit().await?;
+        Ok(Some((refund, order)))
+    }
+}
