@@ -117,8 +117,28 @@ class Koudai:
         assert r.status_code == 200, r.text
         return r.json()["data"]
 
+    def cli(self, *args):
+        """Runs `koudai <args>` on this server's data (the same flags as serve)."""
+        cmd = [KOUDAI, *args, "--data-dir", str(self.data_dir)]
+        if self.database_url:
+            cmd += ["--database-url", self.database_url]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+    def business_date(self):
+        r = self.sandbox("GET", "/sandbox/v1/clock")
+        assert r.status_code == 200, r.text
+        return r.json()["business_time"][:10]
+
+    def verify(self):
+        """`koudai ledger verify` must pass on whatever the tests did."""
+        done = self.cli("ledger", "verify")
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
     def cleanup(self):
         self.stop()
+        if self.proc is None and self.base_url:
+            self.verify()
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 

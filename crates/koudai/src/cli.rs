@@ -25,10 +25,10 @@ struct Cli {
 #[derive(Args, Clone)]
 struct DataArgs {
     /// Where Koudai keeps its SQLite database and the demo world's files.
-    #[arg(long, env = "KOUDAI_DATA_DIR", default_value = "./koudai-data")]
+    #[arg(long, env = "KOUDAI_DATA_DIR", default_value = "./koudai-data", global = true)]
     data_dir: PathBuf,
     /// `postgres://…` for PostgreSQL; default: SQLite file `koudai.db` in the data dir.
-    #[arg(long, env = "KOUDAI_DATABASE_URL")]
+    #[arg(long, env = "KOUDAI_DATABASE_URL", global = true)]
     database_url: Option<String>,
 }
 

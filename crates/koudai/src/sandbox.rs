@@ -140,7 +140,8 @@ async fn clock(State(state): State<SharedState>, headers: HeaderMap) -> Result<R
     Ok(Json(clock_json(&state)).into_response())
 }
 
-/// `POST /sandbox/v1/clock/advance` `{"seconds": N}`: forward only.
+/// `POST /sandbox/v1/clock/advance` `{"seconds": N}`: forward only; answers
+/// after settling the business days passed and finishing due refunds.
 async fn advance(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -154,6 +155,11 @@ async fn advance(
         return Err(param("seconds", "seconds 必须在0到十年之间：业务时钟只能前进"));
     }
     state.clock.advance(&state.store, seconds).await?;
+    // What the new time makes due happens before the answer: the days
+    // passed are settled and paid out, due refunds are finished (their
+    // callbacks queued), so a test can look at the result at once.
+    crate::money::settle_due_days(&state.store, state.clock.business_now()).await?;
+    crate::refunds::finish_due(&state).await?;
     state.wake_worker.notify_one();
     Ok(Json(clock_json(&state)).into_response())
 }
