@@ -39,6 +39,9 @@ struct Figures {
     elapsed: Duration,
     p50: Duration,
     p99: Duration,
+    /// Full cycles (prepay → pay → callback acknowledged) and their time.
+    cycles: usize,
+    cycle_elapsed: Duration,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -70,7 +73,89 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             rate / rsa_rate
         );
     }
+    println!();
+    println!("full cycle: signed prepay -> wallet payment -> TRANSACTION.SUCCESS delivered and acknowledged");
+    println!("{:<10} {:>8} {:>10} {:>10} {:>8}", "backend", "cycles", "seconds", "cycles/s", "ratio");
+    for r in &results {
+        let secs = r.cycle_elapsed.as_secs_f64();
+        let rate = r.cycles as f64 / secs;
+        // A cycle costs two RSA signatures and a verification: the request
+        // check and response of the prepay, and the callback's signature.
+        // The bound is the bare sign+verify rate halved.
+        println!("{:<10} {:>8} {:>10.2} {:>10.0} {:>8.2}", r.backend, r.cycles, secs, rate, rate / (rsa_rate / 2.0));
+    }
+    if let Some(admin) = &args.postgres_url {
+        println!();
+        let ledger = ledger_rate(admin, &args).await?;
+        let pgbench = pgbench_tps(admin, args.concurrency);
+        println!("ledger on PostgreSQL: {} top-up entries, {} postings, in {:.2} s", ledger.0, ledger.0 * 2, ledger.1.as_secs_f64());
+        let tps = ledger.0 as f64 / ledger.1.as_secs_f64();
+        println!("  {:.0} entries/s, {:.0} postings/s", tps, tps * 2.0);
+        match pgbench {
+            Ok(p) => println!("  pgbench TPC-B-like (scale 1, -c {} -j 2, 10 s): {p:.0} tps; ratio entries/s / pgbench tps = {:.2}", args.concurrency, tps / p),
+            Err(e) => println!("  pgbench not run: {e:#}"),
+        }
+    }
     Ok(())
+}
+
+/// Top-ups posted straight through the store on a scratch PostgreSQL
+/// database, `concurrency` at a time over 64 wallets: each is one
+/// transaction with one balanced entry of two postings, the floor-checked
+/// conditional UPDATEs included. Returns (entries, elapsed).
+async fn ledger_rate(admin: &str, args: &BenchArgs) -> anyhow::Result<(usize, Duration)> {
+    let url = koudai_store::scratch_postgres_database(admin, "koudai_bench").await?;
+    let store = koudai_store::Store::connect(&url).await?;
+    store.migrate().await?;
+    for i in 0..64 {
+        store.create_consumer(&format!("c{i}"), "x", 0).await?;
+    }
+    let per_task = args.orders.max(args.concurrency) / args.concurrency;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for t in 0..args.concurrency {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per_task {
+                let login = format!("c{}", (t * 7 + i) % 64);
+                store.top_up(&login, 100, &format!("B{t}-{i}"), 0).await?;
+            }
+            Ok::<_, koudai_store::StoreError>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let elapsed = started.elapsed();
+    let problems = store.ledger_problems().await?;
+    if !problems.is_empty() {
+        bail!("ledger problems after the run: {problems:?}");
+    }
+    store.close().await;
+    Ok((per_task * args.concurrency, elapsed))
+}
+
+/// pgbench's built-in TPC-B-like script on its own scratch database of the
+/// same server, for 10 seconds with the same number of clients.
+fn pgbench_tps(admin: &str, clients: usize) -> anyhow::Result<f64> {
+    let url = futures_free_block(koudai_store::scratch_postgres_database(admin, "koudai_bench"))?;
+    let init = std::process::Command::new("pgbench").args(["-i", "-q", "-s", "1", &url]).output().context("running pgbench (Debian package postgresql-client)")?;
+    if !init.status.success() {
+        bail!("pgbench -i failed: {}", String::from_utf8_lossy(&init.stderr));
+    }
+    let run = std::process::Command::new("pgbench")
+        .args(["-c", &clients.to_string(), "-j", "2", "-T", "10", &url])
+        .output()?;
+    let out = String::from_utf8_lossy(&run.stdout);
+    out.lines()
+        .find_map(|l| l.strip_prefix("tps = ").and_then(|rest| rest.split_whitespace().next()).and_then(|v| v.parse().ok()))
+        .with_context(|| format!("no tps in pgbench output: {out}"))
+}
+
+fn futures_free_block<F: std::future::Future<Output = Result<String, koudai_store::StoreError>>>(
+    f: F,
+) -> anyhow::Result<String> {
+    Ok(tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))?)
 }
 
 /// Sign-then-verify operations per second on one core, with the key size
@@ -174,10 +259,104 @@ async fn bench_backend(
         latencies.extend(t.await??);
     }
     let elapsed = started.elapsed();
+    let (cycles, cycle_elapsed) = full_cycles(&state, &server, &m, &key, &appid, args).await?;
     server.stop().await;
     let _ = std::fs::remove_dir_all(&data_dir);
     latencies.sort();
     let pick =
         |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
-    Ok(Figures { backend, orders: latencies.len(), elapsed, p50: pick(0.50), p99: pick(0.99) })
+    Ok(Figures { backend, orders: latencies.len(), elapsed, p50: pick(0.50), p99: pick(0.99), cycles, cycle_elapsed })
+}
+
+/// Full cycles: a pre-signed Native prepay, the consumer paying through the
+/// sandbox API, and the callback delivered to a local receiver that
+/// acknowledges with 204. The clock stops when the receiver has them all.
+async fn full_cycles(
+    state: &crate::app::SharedState,
+    server: &Server,
+    m: &crate::admin::CreatedMerchant,
+    key: &PrivateKey,
+    appid: &str,
+    args: &BenchArgs,
+) -> anyhow::Result<(usize, Duration)> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let n = (args.orders / 3).max(1);
+    let received = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&received);
+    let receiver = axum::Router::new().route(
+        "/notify",
+        axum::routing::post(move || {
+            let counter = Arc::clone(&counter);
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let notify_url = format!("http://{}/notify", listener.local_addr()?);
+    let receiver_task = tokio::spawn(async move { axum::serve(listener, receiver).await });
+    crate::admin::create_consumer(&state.store, "bench", "bench-password", 1_000_000_000, state.clock.business_now()).await?;
+
+    let now = state.clock.wall_now();
+    let path = "/v3/pay/transactions/native";
+    let requests: Vec<(String, String)> = (0..n)
+        .map(|i| {
+            let body = serde_json::json!({
+                "appid": appid, "mchid": m.mchid, "description": "cycle", "out_trade_no": format!("CYCLE{i:08}"),
+                "notify_url": notify_url, "amount": {"total": 100, "currency": "CNY"}
+            })
+            .to_string();
+            let auth = authorization_header(key, &m.mchid, &m.serial_no, "POST", path, now, &random_token(32), body.as_bytes());
+            (body, auth)
+        })
+        .collect();
+    let base = format!("http://{}", server.addr);
+    let token = state.sandbox_token.clone();
+    let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+    let queue = Arc::new(std::sync::Mutex::new(requests));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.concurrency {
+        let (queue, client, base, token) = (Arc::clone(&queue), client.clone(), base.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let next = queue.lock().ok().and_then(|mut q| q.pop());
+                let Some((body, auth)) = next else { break };
+                let resp = client
+                    .post(format!("{base}{path}"))
+                    .header("authorization", auth)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await?;
+                let v: serde_json::Value = serde_json::from_slice(&resp.bytes().await?)?;
+                let code_url = v["code_url"].as_str().context("no code_url")?.to_owned();
+                let paid = client
+                    .post(format!("{base}/sandbox/v1/pay"))
+                    .bearer_auth(&token)
+                    .header("content-type", "application/json")
+                    .body(serde_json::json!({"code_url": code_url, "consumer": "bench"}).to_string())
+                    .send()
+                    .await?;
+                if paid.status() != reqwest::StatusCode::OK {
+                    bail!("sandbox pay answered {}: {}", paid.status(), paid.text().await.unwrap_or_default());
+                }
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while received.load(Ordering::SeqCst) < n {
+        if Instant::now() > deadline {
+            bail!("only {} of {n} callbacks arrived", received.load(Ordering::SeqCst));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let elapsed = started.elapsed();
+    receiver_task.abort();
+    Ok((n, elapsed))
 }
