@@ -88,11 +88,20 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         println!();
         let ledger = ledger_rate(admin, &args).await?;
         let pgbench = pgbench_tps(admin, args.concurrency);
-        println!("ledger on PostgreSQL: {} top-up entries, {} postings, in {:.2} s", ledger.0, ledger.0 * 2, ledger.1.as_secs_f64());
+        println!(
+            "ledger on PostgreSQL: {} top-up entries, {} postings, in {:.2} s",
+            ledger.0,
+            ledger.0 * 2,
+            ledger.1.as_secs_f64()
+        );
         let tps = ledger.0 as f64 / ledger.1.as_secs_f64();
         println!("  {:.0} entries/s, {:.0} postings/s", tps, tps * 2.0);
         match pgbench {
-            Ok(p) => println!("  pgbench TPC-B-like (scale 1, -c {} -j 2, 10 s): {p:.0} tps; ratio entries/s / pgbench tps = {:.2}", args.concurrency, tps / p),
+            Ok(p) => println!(
+                "  pgbench TPC-B-like (scale 1, -c {} -j 2, 10 s): {p:.0} tps; ratio entries/s / pgbench tps = {:.2}",
+                args.concurrency,
+                tps / p
+            ),
             Err(e) => println!("  pgbench not run: {e:#}"),
         }
     }
@@ -139,7 +148,10 @@ async fn ledger_rate(admin: &str, args: &BenchArgs) -> anyhow::Result<(usize, Du
 /// same server, for 10 seconds with the same number of clients.
 fn pgbench_tps(admin: &str, clients: usize) -> anyhow::Result<f64> {
     let url = futures_free_block(koudai_store::scratch_postgres_database(admin, "koudai_bench"))?;
-    let init = std::process::Command::new("pgbench").args(["-i", "-q", "-s", "1", &url]).output().context("running pgbench (Debian package postgresql-client)")?;
+    let init = std::process::Command::new("pgbench")
+        .args(["-i", "-q", "-s", "1", &url])
+        .output()
+        .context("running pgbench (Debian package postgresql-client)")?;
     if !init.status.success() {
         bail!("pgbench -i failed: {}", String::from_utf8_lossy(&init.stderr));
     }
@@ -148,7 +160,9 @@ fn pgbench_tps(admin: &str, clients: usize) -> anyhow::Result<f64> {
         .output()?;
     let out = String::from_utf8_lossy(&run.stdout);
     out.lines()
-        .find_map(|l| l.strip_prefix("tps = ").and_then(|rest| rest.split_whitespace().next()).and_then(|v| v.parse().ok()))
+        .find_map(|l| {
+            l.strip_prefix("tps = ").and_then(|rest| rest.split_whitespace().next()).and_then(|v| v.parse().ok())
+        })
         .with_context(|| format!("no tps in pgbench output: {out}"))
 }
 
@@ -296,7 +310,8 @@ async fn full_cycles(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let notify_url = format!("http://{}/notify", listener.local_addr()?);
     let receiver_task = tokio::spawn(async move { axum::serve(listener, receiver).await });
-    crate::admin::create_consumer(&state.store, "bench", "bench-password", 1_000_000_000, state.clock.business_now()).await?;
+    crate::admin::create_consumer(&state.store, "bench", "bench-password", 1_000_000_000, state.clock.business_now())
+        .await?;
 
     let now = state.clock.wall_now();
     let path = "/v3/pay/transactions/native";
@@ -307,7 +322,16 @@ async fn full_cycles(
                 "notify_url": notify_url, "amount": {"total": 100, "currency": "CNY"}
             })
             .to_string();
-            let auth = authorization_header(key, &m.mchid, &m.serial_no, "POST", path, now, &random_token(32), body.as_bytes());
+            let auth = authorization_header(
+                key,
+                &m.mchid,
+                &m.serial_no,
+                "POST",
+                path,
+                now,
+                &random_token(32),
+                body.as_bytes(),
+            );
             (body, auth)
         })
         .collect();

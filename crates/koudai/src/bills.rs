@@ -21,20 +21,8 @@ const DOWNLOAD_VALID_S: i64 = 300;
 /// Bills exist for the last three months.
 const HISTORY_DAYS: i64 = 92;
 
-/// `YYYY-MM-DD HH:MM:SS` in China time.
 fn local_time(unix_s: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(unix_s)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-        .to_offset(koudai_domain::order::china_offset());
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    koudai_protocol::times::format_bill_time(unix_s)
 }
 
 fn trade_row(l: &TradeLine) -> TradeRow {

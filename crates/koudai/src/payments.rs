@@ -346,30 +346,51 @@ pub async fn pay(
         .store
         .pay_order(&cmd, |paid| {
             let plaintext = serde_json::to_vec(&transaction_view(paid, now)).map_err(|e| e.to_string())?;
-            let sealed = Notification::seal(
-                ids::uuid_v4(&random()),
-                now,
-                "TRANSACTION.SUCCESS",
-                "支付成功",
-                "transaction",
-                &plaintext,
-                &apiv3_key,
-                &random_token(12),
-            )
-            .map_err(|e| e.to_string())?;
-            Ok(NewNotification {
-                event_id: sealed.id.clone(),
-                mchid: paid.mchid.clone(),
-                reference: paid.out_trade_no.clone(),
-                event_type: sealed.event_type.clone(),
-                notify_url: paid.notify_url.clone(),
-                body: serde_json::to_string(&sealed).map_err(|e| e.to_string())?,
-                next_attempt_at: now,
-                created_at: now,
-            })
+            let event =
+                Event { event_type: "TRANSACTION.SUCCESS", summary: "支付成功", original_type: "transaction" };
+            seal_notification(&event, &plaintext, &apiv3_key, now, (&paid.mchid, &paid.out_trade_no, &paid.notify_url))
         })
         .await
         .map_err(pay_error)?;
     state.wake_worker.notify_one();
     Ok(paid)
+}
+
+/// What a notification announces.
+pub struct Event {
+    pub event_type: &'static str,
+    pub summary: &'static str,
+    pub original_type: &'static str,
+}
+
+/// Encrypts `plaintext` with the merchant's APIv3 key into a notification
+/// for the outbox, due now. `to` is `(mchid, reference, notify_url)`.
+pub fn seal_notification(
+    event: &Event,
+    plaintext: &[u8],
+    apiv3_key: &str,
+    now: i64,
+    to: (&str, &str, &str),
+) -> Result<NewNotification, String> {
+    let sealed = Notification::seal(
+        ids::uuid_v4(&random()),
+        now,
+        event.event_type,
+        event.summary,
+        event.original_type,
+        plaintext,
+        apiv3_key,
+        &random_token(12),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(NewNotification {
+        event_id: sealed.id.clone(),
+        mchid: to.0.to_owned(),
+        reference: to.1.to_owned(),
+        event_type: sealed.event_type.clone(),
+        notify_url: to.2.to_owned(),
+        body: serde_json::to_string(&sealed).map_err(|e| e.to_string())?,
+        next_attempt_at: now,
+        created_at: now,
+    })
 }

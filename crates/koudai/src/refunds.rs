@@ -8,14 +8,13 @@ use sha2::{Digest, Sha256};
 use koudai_domain::refund::{self, RefundRefusal, RefundStatus};
 use koudai_domain::{ids, order, FieldError};
 use koudai_protocol::fields::Fields;
-use koudai_protocol::wire::{self, Notification, RefundAmount, RefundNotice, RefundNoticeAmount};
+use koudai_protocol::wire::{self, RefundAmount, RefundNotice, RefundNoticeAmount};
 use koudai_protocol::{times, ApiError, ErrorCode};
 use koudai_store::{Merchant, NewNotification, Order, Refund, RefundCreated, RefundError, RefundRequest, RefundTarget};
 
 use crate::api::ApiFailure;
 use crate::app::SharedState;
-use crate::demo::random_token;
-use crate::payments::{business_datetime, random};
+use crate::payments::{business_datetime, random, seal_notification, Event};
 
 fn field(e: FieldError) -> ApiFailure {
     ApiError::field(e, "body").into()
@@ -228,27 +227,8 @@ pub async fn finish(
     let notify = Box::new(move |r: &Refund, o: &Order| -> Result<NewNotification, String> {
         let (event_type, summary) = r.status.event().ok_or("no event for this state")?;
         let plaintext = serde_json::to_vec(&refund_notice(r, o)).map_err(|e| e.to_string())?;
-        let sealed = Notification::seal(
-            ids::uuid_v4(&random()),
-            now,
-            event_type,
-            summary,
-            "refund",
-            &plaintext,
-            &apiv3_key,
-            &random_token(12),
-        )
-        .map_err(|e| e.to_string())?;
-        Ok(NewNotification {
-            event_id: sealed.id.clone(),
-            mchid: o.mchid.clone(),
-            reference: r.out_refund_no.clone(),
-            event_type: sealed.event_type.clone(),
-            notify_url: r.notify_url.clone(),
-            body: serde_json::to_string(&sealed).map_err(|e| e.to_string())?,
-            next_attempt_at: now,
-            created_at: now,
-        })
+        let event = Event { event_type, summary, original_type: "refund" };
+        seal_notification(&event, &plaintext, &apiv3_key, now, (&o.mchid, &r.out_refund_no, &r.notify_url))
     });
     let done = state.store.finish_refund(refund_row_id, to, now, notify).await?;
     if done.is_some() {

@@ -8,9 +8,18 @@ use koudai_domain::order::china_offset;
 
 /// `2018-06-08T10:34:56+08:00` for a Unix time in seconds.
 pub fn format_rfc3339(unix_s: i64) -> String {
+    format!("{}+08:00", local(unix_s, 'T'))
+}
+
+/// `2018-06-08 10:34:56` (China time), as bills write times.
+pub fn format_bill_time(unix_s: i64) -> String {
+    local(unix_s, ' ')
+}
+
+fn local(unix_s: i64, separator: char) -> String {
     let t = OffsetDateTime::from_unix_timestamp(unix_s).unwrap_or(OffsetDateTime::UNIX_EPOCH).to_offset(china_offset());
     format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+08:00",
+        "{:04}-{:02}-{:02}{separator}{:02}:{:02}:{:02}",
         t.year(),
         u8::from(t.month()),
         t.day(),

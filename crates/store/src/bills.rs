@@ -84,6 +84,20 @@ pub struct StoredBill {
     pub sha1: String,
 }
 
+const BILL_COLUMNS: &str = "b.id, b.mchid, b.bill_kind, b.bill_date, b.bill_type, b.content, b.sha1";
+
+fn stored_bill(r: &sqlx::any::AnyRow) -> Result<StoredBill, StoreError> {
+    Ok(StoredBill {
+        id: r.try_get("id")?,
+        mchid: r.try_get("mchid")?,
+        bill_kind: r.try_get("bill_kind")?,
+        bill_date: r.try_get("bill_date")?,
+        bill_type: r.try_get("bill_type")?,
+        content: r.try_get("content")?,
+        sha1: r.try_get("sha1")?,
+    })
+}
+
 const ORDER_FIELDS: &str = "o.appid, o.mchid, o.transaction_id, o.out_trade_no, o.payer_openid, o.trade_type, \
     o.description, o.attach, o.total_fen, o.fee_rate_ppm, o.fee_fen";
 
@@ -225,12 +239,13 @@ impl Store {
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT a.owner, e.created_at FROM journal_entries e JOIN postings p ON p.entry_id = e.id \
              JOIN ledger_accounts a ON a.id = p.account_id \
-             WHERE a.kind = $1 AND e.kind IN ($2, $3) AND e.created_at >= $4",
+             WHERE a.kind IN ($1, $5) AND e.kind IN ($2, $3) AND e.created_at >= $4",
         )
         .bind(AccountKind::MerchantPending.as_str())
         .bind(movement::PAYMENT)
         .bind(movement::REFUND)
         .bind(since)
+        .bind(AccountKind::MerchantAvailable.as_str())
         .fetch_all(&self.pool)
         .await?;
         let mut days: Vec<(String, i64)> = rows
@@ -268,44 +283,23 @@ impl Store {
         date: &str,
         bill_type: &str,
     ) -> Result<Option<StoredBill>, StoreError> {
-        let row: Option<(i64, String, String)> = sqlx::query_as(
-            "SELECT id, content, sha1 FROM bills WHERE mchid = $1 AND bill_kind = $2 AND bill_date = $3 AND bill_type = $4",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {BILL_COLUMNS} FROM bills b WHERE b.mchid = $1 AND b.bill_kind = $2 AND b.bill_date = $3 AND b.bill_type = $4"
+        ))
         .bind(mchid)
         .bind(kind)
         .bind(date)
         .bind(bill_type)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(id, content, sha1)| StoredBill {
-            id,
-            mchid: mchid.to_owned(),
-            bill_kind: kind.to_owned(),
-            bill_date: date.to_owned(),
-            bill_type: bill_type.to_owned(),
-            content,
-            sha1,
-        }))
+        row.as_ref().map(stored_bill).transpose()
     }
 
     /// Every stored bill, for verification.
     pub async fn bills(&self) -> Result<Vec<StoredBill>, StoreError> {
-        let rows: Vec<(i64, String, String, String, String, String, String)> =
-            sqlx::query_as("SELECT id, mchid, bill_kind, bill_date, bill_type, content, sha1 FROM bills ORDER BY id")
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, mchid, bill_kind, bill_date, bill_type, content, sha1)| StoredBill {
-                id,
-                mchid,
-                bill_kind,
-                bill_date,
-                bill_type,
-                content,
-                sha1,
-            })
-            .collect())
+        let rows =
+            sqlx::query(&format!("SELECT {BILL_COLUMNS} FROM bills b ORDER BY b.id")).fetch_all(&self.pool).await?;
+        rows.iter().map(stored_bill).collect()
     }
 
     /// A download token for a bill, valid until wall time `expires_at`.
@@ -340,10 +334,10 @@ impl Store {
         mchid: &str,
         now: i64,
     ) -> Result<Option<(StoredBill, bool)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT b.id, b.mchid, b.bill_kind, b.bill_date, b.bill_type, b.content, b.sha1, d.gzip \
-             FROM bill_downloads d JOIN bills b ON b.id = d.bill_id WHERE d.token = $1 AND d.mchid = $2 AND d.expires_at >= $3",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {BILL_COLUMNS}, d.gzip FROM bill_downloads d JOIN bills b ON b.id = d.bill_id \
+             WHERE d.token = $1 AND d.mchid = $2 AND d.expires_at >= $3"
+        ))
         .bind(token)
         .bind(mchid)
         .bind(now)
@@ -351,17 +345,6 @@ impl Store {
         .await?;
         let Some(r) = row else { return Ok(None) };
         let gzip: i64 = r.try_get("gzip")?;
-        Ok(Some((
-            StoredBill {
-                id: r.try_get("id")?,
-                mchid: r.try_get("mchid")?,
-                bill_kind: r.try_get("bill_kind")?,
-                bill_date: r.try_get("bill_date")?,
-                bill_type: r.try_get("bill_type")?,
-                content: r.try_get("content")?,
-                sha1: r.try_get("sha1")?,
-            },
-            gzip != 0,
-        )))
+        Ok(Some((stored_bill(&r)?, gzip != 0)))
     }
 }
