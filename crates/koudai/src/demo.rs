@@ -35,6 +35,15 @@ pub async fn ensure(state: &SharedState, data_dir: &Path) -> anyhow::Result<()> 
         if let Ok(text) = std::fs::read_to_string(&file) {
             let mut v: serde_json::Value = serde_json::from_str(&text).context("reading demo.json")?;
             v["base_url"] = json!(state.base_url);
+            // A demo world made before deposits existed: make its merchants
+            // able to take payments again.
+            let mchids: Vec<String> = v["merchants"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|m| m["mchid"].as_str().map(str::to_owned)).collect())
+                .unwrap_or_default();
+            for mchid in mchids {
+                ready_to_take_payments(state, &mchid).await?;
+            }
             write(&file, &serde_json::to_string_pretty(&v)?)?;
         }
         return Ok(());
@@ -52,12 +61,8 @@ pub async fn ensure(state: &SharedState, data_dir: &Path) -> anyhow::Result<()> 
     let mut appids = Vec::new();
     for (name, mode) in [("Demo Tea House", KeyMode::PublicKey), ("Demo Book Store", KeyMode::Certificate)] {
         let m = admin::create_merchant(&state.store, p, None, name, mode, None, now).await?;
-        // Ready to take payments: general category (0.6%, T+1), deposit paid
-        // in full, a bank account for payouts.
-        let business_now = state.clock.business_now();
-        state.store.set_fee_rule(&m.mchid, "general", business_now).await?;
-        admin::pay_deposit(&state.store, &m.mchid, None, business_now).await?;
-        state.store.set_bank_account(&m.mchid, &format!("6222{}", &m.mchid)).await?;
+        state.store.set_fee_rule(&m.mchid, "general", state.clock.business_now()).await?;
+        ready_to_take_payments(state, &m.mchid).await?;
         let appid = admin::create_app(&state.store, None, &format!("{name} Official Account"), &m.mchid, now).await?;
         let mdir = format!("merchant-{}", m.mchid);
         std::fs::create_dir_all(dir.join(&mdir))?;
@@ -100,6 +105,22 @@ pub async fn ensure(state: &SharedState, data_dir: &Path) -> anyhow::Result<()> 
     });
     write(&file, &serde_json::to_string_pretty(&demo)?)?;
     tracing::info!(path = %file.display(), "created the sandbox demo world");
+    Ok(())
+}
+
+/// A demo merchant takes payments straight away: its deposit is paid in
+/// full and payouts have a (simulated) bank account to go to.
+async fn ready_to_take_payments(state: &SharedState, mchid: &str) -> anyhow::Result<()> {
+    let now = state.clock.business_now();
+    let Some(standing) = state.store.standing(mchid, now).await? else {
+        return Ok(());
+    };
+    if standing.deposit_missing_fen() > 0 {
+        admin::pay_deposit(&state.store, mchid, None, now).await?;
+    }
+    if standing.bank_account.is_none() {
+        state.store.set_bank_account(mchid, &format!("6222{mchid}")).await?;
+    }
     Ok(())
 }
 
