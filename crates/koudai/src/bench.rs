@@ -87,7 +87,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(admin) = &args.postgres_url {
         println!();
         let ledger = ledger_rate(admin, &args).await?;
-        let pgbench = pgbench_tps(admin, args.concurrency);
+        let pgbench = pgbench_tps(admin, args.concurrency).await;
         println!(
             "ledger on PostgreSQL: {} top-up entries, {} postings, in {:.2} s",
             ledger.0,
@@ -146,30 +146,26 @@ async fn ledger_rate(admin: &str, args: &BenchArgs) -> anyhow::Result<(usize, Du
 
 /// pgbench's built-in TPC-B-like script on its own scratch database of the
 /// same server, for 10 seconds with the same number of clients.
-fn pgbench_tps(admin: &str, clients: usize) -> anyhow::Result<f64> {
-    let url = futures_free_block(koudai_store::scratch_postgres_database(admin, "koudai_bench"))?;
-    let init = std::process::Command::new("pgbench")
+async fn pgbench_tps(admin: &str, clients: usize) -> anyhow::Result<f64> {
+    let url = koudai_store::scratch_postgres_database(admin, "koudai_bench").await?;
+    let init = tokio::process::Command::new("pgbench")
         .args(["-i", "-q", "-s", "1", &url])
         .output()
+        .await
         .context("running pgbench (Debian package postgresql-client)")?;
     if !init.status.success() {
         bail!("pgbench -i failed: {}", String::from_utf8_lossy(&init.stderr));
     }
-    let run = std::process::Command::new("pgbench")
+    let run = tokio::process::Command::new("pgbench")
         .args(["-c", &clients.to_string(), "-j", "2", "-T", "10", &url])
-        .output()?;
+        .output()
+        .await?;
     let out = String::from_utf8_lossy(&run.stdout);
     out.lines()
         .find_map(|l| {
             l.strip_prefix("tps = ").and_then(|rest| rest.split_whitespace().next()).and_then(|v| v.parse().ok())
         })
         .with_context(|| format!("no tps in pgbench output: {out}"))
-}
-
-fn futures_free_block<F: std::future::Future<Output = Result<String, koudai_store::StoreError>>>(
-    f: F,
-) -> anyhow::Result<String> {
-    Ok(tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))?)
 }
 
 /// Sign-then-verify operations per second on one core, with the key size
@@ -218,27 +214,8 @@ async fn bench_backend(
     let appid = crate::admin::create_app(&state.store, None, "Bench App", &m.mchid, now).await?;
     let key = PrivateKey::from_pem(m.private_key_pem.as_deref().context("bench key")?)?;
 
-    let path = "/v3/pay/transactions/native";
-    let requests: Vec<(String, String)> = (0..args.orders)
-        .map(|i| {
-            let body = serde_json::json!({
-                "appid": appid, "mchid": m.mchid, "description": "bench", "out_trade_no": format!("BENCH{i:08}"),
-                "notify_url": "http://127.0.0.1:9/notify", "amount": {"total": 1, "currency": "CNY"}
-            })
-            .to_string();
-            let auth = authorization_header(
-                &key,
-                &m.mchid,
-                &m.serial_no,
-                "POST",
-                path,
-                now,
-                &random_token(32),
-                body.as_bytes(),
-            );
-            (body, auth)
-        })
-        .collect();
+    let path = NATIVE_PATH;
+    let requests = presign(&key, &m, &appid, "BENCH", args.orders, "http://127.0.0.1:9/notify", 1, now);
     let url = format!("http://{}{path}", server.addr);
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
     let queue = Arc::new(std::sync::Mutex::new(requests));
@@ -282,6 +259,37 @@ async fn bench_backend(
     Ok(Figures { backend, orders: latencies.len(), elapsed, p50: pick(0.50), p99: pick(0.99), cycles, cycle_elapsed })
 }
 
+const NATIVE_PATH: &str = "/v3/pay/transactions/native";
+
+/// `n` Native prepay bodies with their `Authorization` headers, signed
+/// before any clock starts: `(body, authorization)`.
+#[allow(clippy::too_many_arguments)]
+fn presign(
+    key: &PrivateKey,
+    m: &crate::admin::CreatedMerchant,
+    appid: &str,
+    prefix: &str,
+    n: usize,
+    notify_url: &str,
+    total_fen: i64,
+    now: i64,
+) -> Vec<(String, String)> {
+    (0..n)
+        .map(|i| {
+            let body = serde_json::json!({
+                "appid": appid, "mchid": m.mchid, "description": prefix.to_lowercase(),
+                "out_trade_no": format!("{prefix}{i:08}"),
+                "notify_url": notify_url, "amount": {"total": total_fen, "currency": "CNY"}
+            })
+            .to_string();
+            let nonce = random_token(32);
+            let auth =
+                authorization_header(key, &m.mchid, &m.serial_no, "POST", NATIVE_PATH, now, &nonce, body.as_bytes());
+            (body, auth)
+        })
+        .collect()
+}
+
 /// Full cycles: a pre-signed Native prepay, the consumer paying through the
 /// sandbox API, and the callback delivered to a local receiver that
 /// acknowledges with 204. The clock stops when the receiver has them all.
@@ -314,27 +322,8 @@ async fn full_cycles(
         .await?;
 
     let now = state.clock.wall_now();
-    let path = "/v3/pay/transactions/native";
-    let requests: Vec<(String, String)> = (0..n)
-        .map(|i| {
-            let body = serde_json::json!({
-                "appid": appid, "mchid": m.mchid, "description": "cycle", "out_trade_no": format!("CYCLE{i:08}"),
-                "notify_url": notify_url, "amount": {"total": 100, "currency": "CNY"}
-            })
-            .to_string();
-            let auth = authorization_header(
-                key,
-                &m.mchid,
-                &m.serial_no,
-                "POST",
-                path,
-                now,
-                &random_token(32),
-                body.as_bytes(),
-            );
-            (body, auth)
-        })
-        .collect();
+    let path = NATIVE_PATH;
+    let requests = presign(key, m, appid, "CYCLE", n, &notify_url, 100, now);
     let base = format!("http://{}", server.addr);
     let token = state.sandbox_token.clone();
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;

@@ -8,6 +8,7 @@ use koudai_domain::fees::{self, business_date, day_start, Rate};
 use koudai_domain::ledger::{movement, AccountKind};
 use koudai_domain::refund::RefundStatus;
 use koudai_protocol::bill::{self, FlowRow, TradeBillType, TradeRefund, TradeRow};
+use koudai_protocol::times::format_bill_time;
 use koudai_protocol::wire::BillLink;
 use koudai_protocol::{ApiError, ErrorCode};
 use koudai_store::{FlowLine, NewBill, Store, StoreError, StoredBill, TradeLine};
@@ -21,13 +22,9 @@ const DOWNLOAD_VALID_S: i64 = 300;
 /// Bills exist for the last three months.
 const HISTORY_DAYS: i64 = 92;
 
-fn local_time(unix_s: i64) -> String {
-    koudai_protocol::times::format_bill_time(unix_s)
-}
-
 fn trade_row(l: &TradeLine) -> TradeRow {
     TradeRow {
-        time: local_time(l.time),
+        time: format_bill_time(l.time),
         appid: l.appid.clone(),
         mchid: l.mchid.clone(),
         transaction_id: l.transaction_id.clone(),
@@ -40,8 +37,8 @@ fn trade_row(l: &TradeLine) -> TradeRow {
             out_refund_no: r.out_refund_no.clone(),
             refund_fen: r.refund_fen,
             status: RefundStatus::parse(&r.status).map_or("PROCESSING", RefundStatus::bill_status),
-            applied_at: local_time(r.created_at),
-            succeeded_at: r.success_time.map(local_time).unwrap_or_default(),
+            applied_at: format_bill_time(r.created_at),
+            succeeded_at: r.success_time.map(format_bill_time).unwrap_or_default(),
         }),
         description: l.description.clone(),
         attach: l.attach.clone().unwrap_or_default(),
@@ -72,7 +69,7 @@ fn business_names(kind: &str, amount_fen: i64) -> (&'static str, &'static str) {
 fn flow_row(l: &FlowLine) -> FlowRow {
     let (name, kind) = business_names(&l.entry_kind, l.amount_fen);
     FlowRow {
-        time: local_time(l.time),
+        time: format_bill_time(l.time),
         business_no: l.reference.clone(),
         flow_no: format!("{:020}", l.posting_id),
         business_name: name.into(),

@@ -268,7 +268,7 @@ async fn ledger(store: &Store, command: LedgerCommand) -> anyhow::Result<()> {
         }
         LedgerCommand::Positions => {
             let mut out = serde_json::Map::new();
-            for (kind, fen) in crate::money::positions(store).await? {
+            for (kind, fen) in store.totals_by_kind().await? {
                 out.insert(kind.as_str().to_owned(), serde_json::json!(fen));
             }
             println!("{}", serde_json::Value::Object(out));

@@ -4,7 +4,6 @@
 
 use koudai_domain::fees::{self, business_date, day_start, DEFAULT_SCHEDULE};
 use koudai_domain::ids;
-use koudai_domain::ledger::AccountKind;
 use koudai_protocol::bill::{self, parse_yuan, TradeBillType};
 use koudai_store::{Store, StoreError};
 
@@ -106,9 +105,4 @@ async fn check_trade_summary(
         ));
     }
     Ok(())
-}
-
-/// The balance of every kind of account, summed: where the money is.
-pub async fn positions(store: &Store) -> Result<Vec<(AccountKind, i64)>, StoreError> {
-    store.totals_by_kind().await
 }

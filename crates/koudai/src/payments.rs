@@ -225,10 +225,10 @@ async fn check_standing(state: &SharedState, mchid: &str, total_fen: i64, now: i
         )
         .into());
     }
-    if rule.max_single_fen.is_some_and(|max| total_fen > max) {
+    if let Some(max) = rule.max_single_fen.filter(|max| total_fen > *max) {
         return Err(ApiError::with_message(
             ErrorCode::RuleLimit,
-            format!("交易金额超过商户单笔限额{}元", koudai_protocol::bill::yuan(rule.max_single_fen.unwrap_or(0))),
+            format!("交易金额超过商户单笔限额{}元", koudai_protocol::bill::yuan(max)),
         )
         .detail(json!({"field": "amount.total", "location": "body"}))
         .into());

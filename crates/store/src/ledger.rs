@@ -18,6 +18,16 @@ pub enum PostError {
     Store(#[from] StoreError),
 }
 
+/// Where running short is not a business outcome but a broken invariant.
+impl From<PostError> for StoreError {
+    fn from(e: PostError) -> Self {
+        match e {
+            PostError::Store(s) => s,
+            PostError::Insufficient(a) => StoreError::Other(format!("{a} would go below its floor")),
+        }
+    }
+}
+
 impl From<sqlx::Error> for PostError {
     fn from(e: sqlx::Error) -> Self {
         PostError::Store(e.into())
@@ -109,10 +119,7 @@ impl Store {
         if exists.is_none() {
             return Err(StoreError::NotFound);
         }
-        post(&mut tx, &entry, reference, None, now).await.map_err(|e| match e {
-            PostError::Store(s) => s,
-            PostError::Insufficient(a) => StoreError::Other(format!("{a} below floor")),
-        })?;
+        post(&mut tx, &entry, reference, None, now).await?;
         tx.commit().await?;
         self.balance(&AccountRef::new(AccountKind::ConsumerWallet, login)).await
     }

@@ -71,6 +71,12 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Parsed fee schedules by version. A loaded version never changes, so
+    /// every node can keep what it parsed; only the version in force is
+    /// looked up per payment.
+    schedules: std::sync::Arc<
+        std::sync::RwLock<std::collections::HashMap<String, std::sync::Arc<koudai_domain::fees::FeeSchedule>>>,
+    >,
 }
 
 impl std::fmt::Debug for Store {
@@ -123,7 +129,7 @@ impl Store {
                     .await?
             }
         };
-        Ok(Store { pool, backend })
+        Ok(Store { pool, backend, schedules: Default::default() })
     }
 
     pub fn backend(&self) -> Backend {

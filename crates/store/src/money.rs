@@ -2,35 +2,46 @@
 //! deposits, settlement and payouts. Each money movement is posted in the
 //! transaction of the state change that causes it.
 
+use std::sync::Arc;
+
 use koudai_domain::fees::{self, FeeRule, FeeSchedule};
 use koudai_domain::ledger::{movement, AccountKind, AccountRef, Entry, EntryError};
 
-use crate::ledger::{post, PostError};
+use crate::ledger::post;
 use crate::{Store, StoreError};
 
 pub(crate) fn entry_error(e: EntryError) -> StoreError {
     StoreError::Other(format!("unbalanced entry: {e}"))
 }
 
-pub(crate) fn post_error(e: PostError) -> StoreError {
-    match e {
-        PostError::Store(s) => s,
-        PostError::Insufficient(a) => StoreError::Other(format!("{a} would go below its floor")),
+impl Store {
+    /// The schedule in force at business time `now`, read inside `tx`.
+    pub(crate) async fn schedule_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        now: i64,
+    ) -> Result<Option<Arc<FeeSchedule>>, StoreError> {
+        let version: Option<String> = sqlx::query_scalar(
+            "SELECT version FROM fee_schedules WHERE effective_from <= $1 ORDER BY effective_from DESC, version DESC LIMIT 1",
+        )
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(version) = version else { return Ok(None) };
+        if let Some(hit) = self.schedules.read().ok().and_then(|m| m.get(&version).cloned()) {
+            return Ok(Some(hit));
+        }
+        let body: String = sqlx::query_scalar("SELECT body FROM fee_schedules WHERE version = $1")
+            .bind(&version)
+            .fetch_one(&mut **tx)
+            .await?;
+        let parsed =
+            Arc::new(FeeSchedule::parse(&body).map_err(|e| StoreError::Other(format!("stored fee schedule: {e}")))?);
+        if let Ok(mut m) = self.schedules.write() {
+            m.insert(version, Arc::clone(&parsed));
+        }
+        Ok(Some(parsed))
     }
-}
-
-/// The schedule in force at business time `now`, read inside `tx`.
-pub(crate) async fn schedule_in(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    now: i64,
-) -> Result<Option<FeeSchedule>, StoreError> {
-    let body: Option<String> = sqlx::query_scalar(
-        "SELECT body FROM fee_schedules WHERE effective_from <= $1 ORDER BY effective_from DESC, version DESC LIMIT 1",
-    )
-    .bind(now)
-    .fetch_optional(&mut **tx)
-    .await?;
-    body.map(|b| FeeSchedule::parse(&b).map_err(|e| StoreError::Other(format!("stored fee schedule: {e}")))).transpose()
 }
 
 /// What a merchant may do with money right now.
@@ -106,9 +117,9 @@ impl Store {
     }
 
     /// The schedule in force at business time `now`.
-    pub async fn fee_schedule_at(&self, now: i64) -> Result<Option<FeeSchedule>, StoreError> {
+    pub async fn fee_schedule_at(&self, now: i64) -> Result<Option<Arc<FeeSchedule>>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let s = schedule_in(&mut tx, now).await?;
+        let s = self.schedule_in(&mut tx, now).await?;
         tx.rollback().await?;
         Ok(s)
     }
@@ -117,7 +128,7 @@ impl Store {
     /// rule must exist in the schedule in force.
     pub async fn set_fee_rule(&self, mchid: &str, rule: &str, now: i64) -> Result<FeeRule, StoreError> {
         let mut tx = self.begin_write().await?;
-        let schedule = schedule_in(&mut tx, now).await?.ok_or(StoreError::NotFound)?;
+        let schedule = self.schedule_in(&mut tx, now).await?.ok_or(StoreError::NotFound)?;
         let found = schedule
             .rule(rule)
             .cloned()
@@ -152,26 +163,23 @@ impl Store {
     /// A merchant's fee rule, deposit and bank account at business time `now`.
     pub async fn standing(&self, mchid: &str, now: i64) -> Result<Option<Standing>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let row: Option<(String, Option<String>)> =
-            sqlx::query_as("SELECT fee_rule, bank_account FROM merchants WHERE mchid = $1")
-                .bind(mchid)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some((fee_rule_id, bank_account)) = row else {
+        let row: Option<(String, Option<String>, Option<i64>)> = sqlx::query_as(
+            "SELECT m.fee_rule, m.bank_account, a.balance_fen FROM merchants m \
+             LEFT JOIN ledger_accounts a ON a.kind = $2 AND a.owner = m.mchid WHERE m.mchid = $1",
+        )
+        .bind(mchid)
+        .bind(AccountKind::MerchantDeposit.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((fee_rule_id, bank_account, held)) = row else {
             return Ok(None);
         };
-        let schedule = schedule_in(&mut tx, now).await?;
-        let held: Option<i64> =
-            sqlx::query_scalar("SELECT balance_fen FROM ledger_accounts WHERE kind = $1 AND owner = $2")
-                .bind(AccountKind::MerchantDeposit.as_str())
-                .bind(mchid)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let schedule = self.schedule_in(&mut tx, now).await?;
         tx.rollback().await?;
         Ok(Some(Standing {
             mchid: mchid.to_owned(),
             rule: schedule.as_ref().and_then(|s| s.rule(&fee_rule_id).cloned()),
-            schedule_version: schedule.map(|s| s.version),
+            schedule_version: schedule.map(|s| s.version.clone()),
             fee_rule_id,
             deposit_held_fen: held.unwrap_or(0),
             bank_account,
@@ -194,7 +202,7 @@ impl Store {
         if exists.is_none() {
             return Err(StoreError::NotFound);
         }
-        post(&mut tx, &entry, reference, None, now).await.map_err(post_error)?;
+        post(&mut tx, &entry, reference, None, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -258,9 +266,7 @@ impl Store {
                     .await?;
             }
             if amount > 0 {
-                post(&mut tx, &movement::settlement(&mchid, amount).map_err(entry_error)?, &v, None, now)
-                    .await
-                    .map_err(post_error)?;
+                post(&mut tx, &movement::settlement(&mchid, amount).map_err(entry_error)?, &v, None, now).await?;
                 sqlx::query(
                     "INSERT INTO settlements (voucher, mchid, settle_date, amount_fen, order_count, created_at) \
                      VALUES ($1, $2, $3, $4, $5, $6)",
@@ -332,9 +338,7 @@ impl Store {
                 tx.rollback().await?;
                 continue;
             }
-            post(&mut tx, &movement::payout(&mchid, amount).map_err(entry_error)?, &no, None, now)
-                .await
-                .map_err(post_error)?;
+            post(&mut tx, &movement::payout(&mchid, amount).map_err(entry_error)?, &no, None, now).await?;
             tx.commit().await?;
             out.push(Payout { mchid, payout_no: no, bank_account, amount_fen: amount });
         }
@@ -364,9 +368,7 @@ impl Store {
                 tx.rollback().await?;
                 continue;
             }
-            post(&mut tx, &movement::payout_confirmed(&mchid, amount).map_err(entry_error)?, &no, None, now)
-                .await
-                .map_err(post_error)?;
+            post(&mut tx, &movement::payout_confirmed(&mchid, amount).map_err(entry_error)?, &no, None, now).await?;
             tx.commit().await?;
             n += 1;
         }

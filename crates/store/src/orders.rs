@@ -288,7 +288,8 @@ impl Store {
             .bind(&order.mchid)
             .fetch_one(&mut *tx)
             .await?;
-        let rule = crate::money::schedule_in(&mut tx, cmd.now)
+        let rule = self
+            .schedule_in(&mut tx, cmd.now)
             .await?
             .and_then(|s| s.rule(&rule_id).cloned())
             .ok_or(PayError::NoFeeRule(rule_id))?;

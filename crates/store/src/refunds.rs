@@ -306,10 +306,6 @@ impl Store {
         let mut order = order_row(&row)?;
         let reference = refund.refund_id.as_str();
         let voucher = Some(refund.out_refund_no.as_str());
-        let posted = |e| match e {
-            PostError::Store(s) => s,
-            PostError::Insufficient(a) => StoreError::Other(format!("{a} would go below its floor")),
-        };
         match to {
             RefundStatus::Success => {
                 let login = order
@@ -317,16 +313,16 @@ impl Store {
                     .clone()
                     .ok_or_else(|| StoreError::Other(format!("paid order {} has no payer", order.id)))?;
                 let e = movement::refund_success(&login, refund.refund_fen).map_err(entry_error)?;
-                post(&mut tx, &e, reference, voucher, now).await.map_err(posted)?;
+                post(&mut tx, &e, reference, voucher, now).await?;
             }
             RefundStatus::Closed => {
                 let to_account = merchant_account(&order);
                 let e = movement::refund_reversal(&order.mchid, to_account, refund.refund_fen).map_err(entry_error)?;
-                post(&mut tx, &e, reference, voucher, now).await.map_err(posted)?;
+                post(&mut tx, &e, reference, voucher, now).await?;
                 if refund.fee_refund_fen > 0 {
                     let e = movement::fee_refund_reversal(&order.mchid, to_account, refund.fee_refund_fen)
                         .map_err(entry_error)?;
-                    post(&mut tx, &e, reference, voucher, now).await.map_err(posted)?;
+                    post(&mut tx, &e, reference, voucher, now).await?;
                 }
                 let pending_change = if to_account == AccountKind::MerchantPending {
                     refund.refund_fen - refund.fee_refund_fen
