@@ -5,13 +5,17 @@
 //! the time and the randomness it needs as arguments, so that the rules can be
 //! tested exhaustively and replayed exactly.
 
+pub mod clock;
 pub mod fees;
 pub mod ids;
 pub mod ledger;
 pub mod order;
 pub mod refund;
 pub mod schedule;
+pub mod secret;
 pub mod trade;
 
+pub use clock::{BusinessTime, WallTime};
 pub use order::{FieldError, NewOrder};
+pub use secret::Secret;
 pub use trade::{TradeState, TradeType};

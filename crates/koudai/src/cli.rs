@@ -1,6 +1,7 @@
 //! The `koudai` command line. Every command that touches data takes the same
 //! `--data-dir` / `--database-url` as `serve`.
 
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,11 +10,12 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+use koudai_app::parties::{self, MerchantSpec};
+use koudai_app::{Clock, Mode, PlatformKeys, Rng};
+use koudai_domain::Secret;
 use koudai_store::{KeyMode, Store};
 
-use crate::app::{Mode, Server, ServerConfig};
-use crate::clock::Clock;
-use crate::platform::PlatformKeys;
+use crate::server::{Server, ServerConfig};
 
 #[derive(Parser)]
 #[command(name = "koudai", version, about = "Merchant payment platform speaking WeChat Pay APIv3")]
@@ -28,27 +30,56 @@ struct DataArgs {
     #[arg(long, env = "KOUDAI_DATA_DIR", default_value = "./koudai-data", global = true)]
     data_dir: PathBuf,
     /// `postgres://…` for PostgreSQL; default: SQLite file `koudai.db` in the data dir.
-    #[arg(long, env = "KOUDAI_DATABASE_URL", global = true)]
+    #[arg(long, env = "KOUDAI_DATABASE_URL", global = true, hide_env_values = true)]
     database_url: Option<String>,
+    /// sandbox (movable business clock, demo world, sandbox API) or live.
+    #[arg(long, env = "KOUDAI_MODE", default_value = "sandbox", global = true)]
+    mode: Mode,
 }
 
 impl DataArgs {
-    fn url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| sqlite_url(&self.data_dir))
+    fn url(&self) -> Secret<String> {
+        Secret::new(self.database_url.clone().unwrap_or_else(|| sqlite_url(&self.data_dir, "rwc")))
     }
 
+    /// The database for commands that write: created and migrated if
+    /// needed, with the shipped fee schedule loaded.
     async fn store(&self) -> anyhow::Result<Store> {
         std::fs::create_dir_all(&self.data_dir).with_context(|| format!("creating {}", self.data_dir.display()))?;
-        let store = Store::connect(&self.url()).await?;
+        let store = Store::connect(self.url().expose()).await?;
         store.migrate().await?;
-        let now = Clock::load(&store).await?.wall_now();
-        crate::money::load_default_schedule(&store, now).await?;
+        koudai_app::money::load_default_schedule(&store, Clock::load(&store, self.mode).await?.wall_now()).await?;
+        Ok(store)
+    }
+
+    /// The database for commands that only read: it must exist already;
+    /// nothing is created or migrated (read-only means read-only).
+    async fn existing_store(&self) -> anyhow::Result<Store> {
+        let url = match &self.database_url {
+            Some(url) => url.clone(),
+            None => {
+                let file = self.data_dir.join("koudai.db");
+                if !file.is_file() {
+                    anyhow::bail!("no database at {} (is --data-dir right?)", file.display());
+                }
+                sqlite_url(&self.data_dir, "ro")
+            }
+        };
+        let store = Store::connect(&url).await?;
+        if !store.is_migrated().await? {
+            store.close().await;
+            anyhow::bail!("the database has no Koudai tables; run `koudai migrate` or `koudai serve` first");
+        }
         Ok(store)
     }
 }
 
-fn sqlite_url(data_dir: &Path) -> String {
-    format!("sqlite://{}?mode=rwc", data_dir.join("koudai.db").display())
+fn sqlite_url(data_dir: &Path, mode: &str) -> String {
+    format!("sqlite://{}?mode={mode}", data_dir.join("koudai.db").display())
+}
+
+fn key_mode(s: &str) -> Result<KeyMode, String> {
+    KeyMode::parse(s).ok_or_else(|| format!("unknown key mode {s:?} (public_key or certificate)"))
 }
 
 #[derive(Subcommand)]
@@ -60,13 +91,11 @@ enum Command {
         /// Address to listen on (port 0 picks a free port).
         #[arg(long, env = "KOUDAI_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        #[arg(long, env = "KOUDAI_MODE", value_enum, default_value = "sandbox")]
-        mode: Mode,
         /// Base URL clients reach this server at (default `http://<listen>`).
         #[arg(long, env = "KOUDAI_PUBLIC_URL")]
         public_url: Option<String>,
         /// Do not create the demo world in sandbox mode.
-        #[arg(long)]
+        #[arg(long, env = "KOUDAI_NO_DEMO")]
         no_demo: bool,
         /// Base URL of bill `download_url`s (default: the public URL). SDKs
         /// strip their own base URL from it before downloading.
@@ -114,8 +143,8 @@ enum AdminCommand {
         name: String,
         #[arg(long)]
         mchid: Option<String>,
-        #[arg(long, value_parser = ["public_key", "certificate"], default_value = "public_key")]
-        key_mode: String,
+        #[arg(long, value_parser = key_mode, default_value = "public_key")]
+        key_mode: KeyMode,
         /// The merchant's own API certificate (PEM); its key stays with the merchant.
         #[arg(long)]
         certificate: Option<PathBuf>,
@@ -189,9 +218,11 @@ enum AdminCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Colours only for a person at a terminal, never in files or pipes.
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_env("KOUDAI_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -211,7 +242,8 @@ pub fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve { data, listen, mode, public_url, no_demo, bill_download_base } => {
+        Command::Serve { data, listen, public_url, no_demo, bill_download_base } => {
+            let mode = data.mode;
             let server = Server::start(ServerConfig {
                 database_url: data.url(),
                 data_dir: data.data_dir,
@@ -224,7 +256,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             .await?;
             // The one line on stdout: scripts read the address from it.
             println!("koudai listening on http://{}", server.addr);
-            tracing::info!(addr = %server.addr, mode = ?mode, database = ?server.state.store.backend(), "koudai serving");
+            tracing::info!(addr = %server.addr, mode = mode.as_str(), database = ?server.app.store.backend(), "koudai serving");
             shutdown_signal().await;
             tracing::info!("shutting down");
             server.stop().await;
@@ -237,13 +269,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Admin { data, command } => {
             let store = data.store().await?;
-            let result = admin(&store, command).await;
+            let result = admin(&store, data.mode, command).await;
             store.close().await;
             result
         }
         Command::Ledger { data, command } => {
-            let store = data.store().await?;
-            let result = ledger(&store, command).await;
+            let store = data.existing_store().await?;
+            let result = ledger(&store, data.mode, command).await;
             store.close().await;
             result
         }
@@ -251,11 +283,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
     }
 }
 
-async fn ledger(store: &Store, command: LedgerCommand) -> anyhow::Result<()> {
-    let clock = Clock::load(store).await?;
+async fn ledger(store: &Store, mode: Mode, command: LedgerCommand) -> anyhow::Result<()> {
+    let clock = Clock::load(store, mode).await?;
     match command {
         LedgerCommand::Verify => {
-            let problems = crate::money::verify(store, clock.business_now()).await?;
+            let problems = koudai_app::money::verify(store, clock.business_now()).await?;
             if problems.is_empty() {
                 println!("ledger verified: every entry balances, balances equal their postings, payments, refunds and bills agree");
                 Ok(())
@@ -277,55 +309,56 @@ async fn ledger(store: &Store, command: LedgerCommand) -> anyhow::Result<()> {
     }
 }
 
-async fn admin(store: &Store, command: AdminCommand) -> anyhow::Result<()> {
-    let clock = Clock::load(store).await?;
+async fn admin(store: &Store, mode: Mode, command: AdminCommand) -> anyhow::Result<()> {
+    let clock = Clock::load(store, mode).await?;
+    let rng = Rng::os();
     let now = clock.wall_now();
     let business_now = clock.business_now();
     match command {
         AdminCommand::MerchantCreate { name, mchid, key_mode, certificate, out_dir } => {
-            let platform = PlatformKeys::load_or_create(store, now).await?;
-            let mode = KeyMode::parse(&key_mode).context("key mode")?;
+            let platform = PlatformKeys::load_or_create(store, &rng, now).await?;
             let pem = certificate
                 .map(|p| std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display())))
                 .transpose()?;
-            let m = crate::admin::create_merchant(store, &platform, mchid, &name, mode, pem.as_deref(), now).await?;
+            let spec = MerchantSpec { mchid, name: &name, key_mode, certificate_pem: pem.as_deref() };
+            let m = parties::create_merchant(store, &rng, &platform, spec, now).await?;
             if let Some(key) = &m.private_key_pem {
                 std::fs::create_dir_all(&out_dir)?;
                 let key_path = out_dir.join(format!("{}_apiclient_key.pem", m.mchid));
                 let cert_path = out_dir.join(format!("{}_apiclient_cert.pem", m.mchid));
-                std::fs::write(&key_path, key)?;
+                std::fs::write(&key_path, key.expose())?;
                 std::fs::write(&cert_path, &m.certificate_pem)?;
                 eprintln!("private key: {}\ncertificate: {}", key_path.display(), cert_path.display());
             }
             println!(
                 "{}",
-                serde_json::json!({"mchid": m.mchid, "key_mode": m.key_mode.as_str(), "serial_no": m.serial_no, "apiv3_key": m.apiv3_key,
+                serde_json::json!({"mchid": m.mchid, "key_mode": m.key_mode.as_str(), "serial_no": m.serial_no, "apiv3_key": m.apiv3_key.expose(),
                     "platform": {"public_key_id": platform.public_key_id, "certificate_serial": platform.certificate.serial_hex}})
             );
         }
         AdminCommand::AppCreate { name, mchid, appid } => {
-            let appid = crate::admin::create_app(store, appid, &name, &mchid, now).await?;
+            let appid = parties::create_app(store, &rng, appid, &name, &mchid, now).await?;
             println!("{}", serde_json::json!({"appid": appid, "mchid": mchid}));
         }
         AdminCommand::ConsumerCreate { login, password, balance_fen } => {
-            crate::admin::create_consumer(store, &login, &password, balance_fen, now).await?;
+            parties::create_consumer(store, &rng, &login, &password, balance_fen, business_now).await?;
             println!("{}", serde_json::json!({"login": login, "balance_fen": balance_fen}));
         }
         AdminCommand::TopUp { login, amount_fen } => {
-            let balance = crate::admin::top_up(store, &login, amount_fen, business_now).await?;
+            let balance = parties::top_up(store, &rng, &login, amount_fen, business_now).await?;
             println!("{}", serde_json::json!({"login": login, "balance_fen": balance}));
         }
         AdminCommand::DepositPay { mchid, amount_fen } => {
-            let held = crate::admin::pay_deposit(store, &mchid, amount_fen, business_now).await?;
+            let held = parties::pay_deposit(store, &rng, &mchid, amount_fen, business_now).await?;
             println!("{}", serde_json::json!({"mchid": mchid, "deposit_fen": held}));
         }
         AdminCommand::DepositRelease { mchid } => {
-            let released = crate::admin::release_deposit(store, &mchid, business_now).await?;
+            let released = parties::release_deposit(store, &rng, &mchid, business_now).await?;
             println!("{}", serde_json::json!({"mchid": mchid, "released_fen": released}));
         }
         AdminCommand::FeeRule { mchid, rule } => {
             let r = store
-                .set_fee_rule(&mchid, &rule, business_now)
+                .set_fee_rule(&mchid, &rule, business_now.unix())
                 .await
                 .with_context(|| format!("setting the fee rule of {mchid}"))?;
             println!(
@@ -339,19 +372,20 @@ async fn admin(store: &Store, command: AdminCommand) -> anyhow::Result<()> {
         }
         AdminCommand::FeeSchedule { file } => {
             let body = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            let s = store.load_fee_schedule(&body, now).await?;
+            let s = store.load_fee_schedule(&body, now.unix()).await?;
             println!(
                 "{}",
                 serde_json::json!({"version": s.version, "effective_from": koudai_protocol::times::format_rfc3339(s.effective_from), "rules": s.rules.len()})
             );
         }
         AdminCommand::Settle { date } => {
-            let date = date
-                .unwrap_or_else(|| koudai_domain::fees::format_date(koudai_domain::fees::business_date(business_now)));
+            let date = date.unwrap_or_else(|| {
+                koudai_domain::fees::format_date(koudai_domain::fees::business_date(business_now.unix()))
+            });
             if koudai_domain::fees::parse_date(&date).is_none() {
                 anyhow::bail!("--date must be YYYY-MM-DD");
             }
-            let (settled, paid) = crate::money::settle_day(store, &date, business_now).await?;
+            let (settled, paid) = koudai_app::money::settle_day(store, &rng, &date, business_now).await?;
             println!(
                 "{}",
                 serde_json::json!({

@@ -4,37 +4,25 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use rand::Rng;
 use serde_json::json;
 
+use koudai_app::parties::{self, MerchantSpec};
+use koudai_app::App;
 use koudai_domain::ledger::{AccountKind, AccountRef};
 use koudai_store::KeyMode;
-
-use crate::admin;
-use crate::app::SharedState;
-
-const ALPHANUMERIC: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-/// A random string of letters and digits.
-pub fn random_token(len: usize) -> String {
-    let mut rng = rand::thread_rng();
-    (0..len)
-        .map(|_| char::from(ALPHANUMERIC.get(rng.gen_range(0..ALPHANUMERIC.len())).copied().unwrap_or(b'0')))
-        .collect()
-}
 
 /// Opening balance of each demo consumer: 10,000.00 CNY.
 const DEMO_BALANCE_FEN: i64 = 1_000_000;
 
 /// Creates the demo world if the database has no merchants yet; on every
 /// start, points `demo.json`'s `base_url` at this server.
-pub async fn ensure(state: &SharedState, data_dir: &Path) -> anyhow::Result<()> {
+pub async fn ensure(state: &App, data_dir: &Path) -> anyhow::Result<()> {
     let dir = data_dir.join("demo");
     let file = dir.join("demo.json");
     if !state.store.merchants().await?.is_empty() {
         if let Ok(text) = std::fs::read_to_string(&file) {
             let mut v: serde_json::Value = serde_json::from_str(&text).context("reading demo.json")?;
-            v["base_url"] = json!(state.base_url);
+            v["base_url"] = json!(state.config.base_url);
             // A demo world made before deposits existed: make its merchants
             // able to take payments again.
             let mchids: Vec<String> = v["merchants"]
@@ -60,13 +48,16 @@ pub async fn ensure(state: &SharedState, data_dir: &Path) -> anyhow::Result<()> 
     let mut merchants = Vec::new();
     let mut appids = Vec::new();
     for (name, mode) in [("Demo Tea House", KeyMode::PublicKey), ("Demo Book Store", KeyMode::Certificate)] {
-        let m = admin::create_merchant(&state.store, p, None, name, mode, None, now).await?;
-        state.store.set_fee_rule(&m.mchid, "general", state.clock.business_now()).await?;
+        let spec = MerchantSpec { mchid: None, name, key_mode: mode, certificate_pem: None };
+        let m = parties::create_merchant(&state.store, &state.rng, p, spec, now).await?;
+        state.store.set_fee_rule(&m.mchid, "general", state.clock.business_now().unix()).await?;
         ready_to_take_payments(state, &m.mchid).await?;
-        let appid = admin::create_app(&state.store, None, &format!("{name} Official Account"), &m.mchid, now).await?;
+        let app_name = format!("{name} Official Account");
+        let appid = parties::create_app(&state.store, &state.rng, None, &app_name, &m.mchid, now).await?;
         let mdir = format!("merchant-{}", m.mchid);
         std::fs::create_dir_all(dir.join(&mdir))?;
-        write(&dir.join(format!("{mdir}/apiclient_key.pem")), m.private_key_pem.as_deref().unwrap_or_default())?;
+        let key_pem = m.private_key_pem.as_ref().context("a generated merchant has a private key")?;
+        write_private(&dir.join(format!("{mdir}/apiclient_key.pem")), key_pem.expose())?;
         write(&dir.join(format!("{mdir}/apiclient_cert.pem")), &m.certificate_pem)?;
         merchants.push(json!({
             "name": name,
@@ -76,24 +67,25 @@ pub async fn ensure(state: &SharedState, data_dir: &Path) -> anyhow::Result<()> 
             "serial_no": m.serial_no,
             "private_key_path": format!("{mdir}/apiclient_key.pem"),
             "certificate_path": format!("{mdir}/apiclient_cert.pem"),
-            "apiv3_key": m.apiv3_key,
+            "apiv3_key": m.apiv3_key.expose(),
         }));
         appids.push(appid);
     }
     let mut consumers = Vec::new();
     for login in ["alice", "bob"] {
-        let password = format!("{login}-{}", random_token(8));
-        admin::create_consumer(&state.store, login, &password, DEMO_BALANCE_FEN, now).await?;
+        let password = format!("{login}-{}", state.rng.token(8));
+        let business_now = state.clock.business_now();
+        parties::create_consumer(&state.store, &state.rng, login, &password, DEMO_BALANCE_FEN, business_now).await?;
         let mut openids = serde_json::Map::new();
         for appid in &appids {
-            openids.insert(appid.clone(), json!(admin::openid_for(&state.store, login, appid).await?));
+            openids.insert(appid.clone(), json!(parties::openid_for(&state.store, &state.rng, login, appid).await?));
         }
         let balance = state.store.balance(&AccountRef::new(AccountKind::ConsumerWallet, login)).await?;
         consumers.push(json!({"login": login, "password": password, "balance_fen": balance, "openids": openids}));
     }
     let demo = json!({
-        "base_url": state.base_url,
-        "sandbox_token": state.sandbox_token,
+        "base_url": state.config.base_url,
+        "sandbox_token": state.sandbox_token.expose(),
         "platform": {
             "public_key_id": p.public_key_id,
             "public_key_path": "platform/wechatpay_public_key.pem",
@@ -110,13 +102,13 @@ pub async fn ensure(state: &SharedState, data_dir: &Path) -> anyhow::Result<()> 
 
 /// A demo merchant takes payments straight away: its deposit is paid in
 /// full and payouts have a (simulated) bank account to go to.
-async fn ready_to_take_payments(state: &SharedState, mchid: &str) -> anyhow::Result<()> {
+async fn ready_to_take_payments(state: &App, mchid: &str) -> anyhow::Result<()> {
     let now = state.clock.business_now();
-    let Some(standing) = state.store.standing(mchid, now).await? else {
+    let Some(standing) = state.store.standing(mchid, now.unix()).await? else {
         return Ok(());
     };
     if standing.deposit_missing_fen() > 0 {
-        admin::pay_deposit(&state.store, mchid, None, now).await?;
+        parties::pay_deposit(&state.store, &state.rng, mchid, None, now).await?;
     }
     if standing.bank_account.is_none() {
         state.store.set_bank_account(mchid, &format!("6222{mchid}")).await?;
@@ -126,4 +118,15 @@ async fn ready_to_take_payments(state: &SharedState, mchid: &str) -> anyhow::Res
 
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Writes a private key readable by its owner only.
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(text.as_bytes()).with_context(|| format!("writing {}", path.display()))
 }

@@ -1,27 +1,10 @@
-//! Koudai's server, workers and command line.
-//!
-//! Requests flow one way: HTTP → [`api`] decodes and authenticates (via
-//! `koudai_protocol`) → [`payments`] applies the domain rules → `koudai_store`
-//! writes one transaction, outbox row included → the response is encoded and
-//! signed. [`refunds`] and [`bills`] do the same for refunds and bills, and
-//! [`money`] settles days and verifies the ledger. [`worker`] delivers the
-//! outbox, finishes refunds, settles each business day and closes expired
-//! orders.
+//! The `koudai` binary: the command line, `koudai serve` as a [`Server`],
+//! the sandbox demo world and the benchmark. Everything it runs lives in
+//! `koudai-app` (use cases) and `koudai-http` (surfaces).
 
-pub mod admin;
-pub mod api;
-pub mod app;
 pub mod bench;
-pub mod bills;
-pub mod cashier;
 pub mod cli;
-pub mod clock;
 pub mod demo;
-pub mod money;
-pub mod payments;
-pub mod platform;
-pub mod refunds;
-pub mod sandbox;
-pub mod worker;
+pub mod server;
 
-pub use app::{AppState, Mode, Server, ServerConfig};
+pub use server::{Server, ServerConfig};

@@ -2,10 +2,10 @@
 //! is the merchant's 32-character APIv3 key taken as bytes, the nonce a
 //! 12-character string, and the ciphertext base64(ct ‖ 16-byte tag).
 
-use aes_gcm::aead::{Aead, Payload};
-use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+
+use crate::crypto;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AeadError {
@@ -19,21 +19,17 @@ pub enum AeadError {
     Encrypt,
 }
 
-fn cipher(key: &str) -> Result<Aes256Gcm, AeadError> {
-    Aes256Gcm::new_from_slice(key.as_bytes()).map_err(|_| AeadError::BadKey)
+fn key_of(key: &str) -> Result<&[u8; 32], AeadError> {
+    key.as_bytes().try_into().map_err(|_| AeadError::BadKey)
 }
 
-fn nonce_of(nonce: &str) -> Result<&Nonce<aes_gcm::aead::consts::U12>, AeadError> {
-    if nonce.len() != 12 {
-        return Err(AeadError::BadNonce);
-    }
-    Ok(Nonce::from_slice(nonce.as_bytes()))
+fn nonce_of(nonce: &str) -> Result<&[u8; 12], AeadError> {
+    nonce.as_bytes().try_into().map_err(|_| AeadError::BadNonce)
 }
 
 /// Encrypts `plaintext`; returns base64(ciphertext ‖ tag).
 pub fn encrypt(key: &str, nonce: &str, associated_data: &str, plaintext: &[u8]) -> Result<String, AeadError> {
-    let ct = cipher(key)?
-        .encrypt(nonce_of(nonce)?, Payload { msg: plaintext, aad: associated_data.as_bytes() })
+    let ct = crypto::aes256gcm_seal(key_of(key)?, nonce_of(nonce)?, associated_data.as_bytes(), plaintext)
         .map_err(|_| AeadError::Encrypt)?;
     Ok(B64.encode(ct))
 }
@@ -41,8 +37,7 @@ pub fn encrypt(key: &str, nonce: &str, associated_data: &str, plaintext: &[u8]) 
 /// Decrypts what [`encrypt`] produced.
 pub fn decrypt(key: &str, nonce: &str, associated_data: &str, ciphertext_b64: &str) -> Result<Vec<u8>, AeadError> {
     let ct = B64.decode(ciphertext_b64).map_err(|_| AeadError::Decrypt)?;
-    cipher(key)?
-        .decrypt(nonce_of(nonce)?, Payload { msg: &ct, aad: associated_data.as_bytes() })
+    crypto::aes256gcm_open(key_of(key)?, nonce_of(nonce)?, associated_data.as_bytes(), &ct)
         .map_err(|_| AeadError::Decrypt)
 }
 

@@ -3,8 +3,6 @@
 //! backtick, then a plain summary header and a backticked summary line, and
 //! a final line break. Amounts are yuan with two decimals, fees with five.
 
-use sha1::{Digest, Sha1};
-
 const BOM: &str = "\u{feff}";
 
 /// `1234` fen → `"12.34"`; negative amounts keep their sign.
@@ -21,7 +19,7 @@ pub fn fee_yuan(fen: i64) -> String {
 
 /// Lower-case hex SHA-1 of the (uncompressed) file, the bill's `hash_value`.
 pub fn sha1_hex(content: &str) -> String {
-    Sha1::digest(content.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    crate::crypto::sha1(content.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Which trade bill (`bill_type`).

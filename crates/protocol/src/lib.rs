@@ -10,9 +10,11 @@ pub mod aead;
 pub mod auth;
 pub mod bill;
 pub mod cert;
+pub mod crypto;
 pub mod error;
 pub mod fields;
 pub mod keys;
+pub mod sign;
 pub mod times;
 pub mod wire;
 
@@ -21,3 +23,6 @@ pub use keys::{PrivateKey, PublicKey};
 
 /// The only signature scheme Koudai speaks, as named in headers.
 pub const SIGNATURE_TYPE: &str = "WECHATPAY2-SHA256-RSA2048";
+
+/// The AEAD algorithm of callback resources and certificate lists.
+pub const AEAD_ALGORITHM: &str = "AEAD_AES_256_GCM";

@@ -97,7 +97,7 @@ impl Notification {
             summary: summary.to_owned(),
             resource: Resource {
                 original_type: original_type.to_owned(),
-                algorithm: "AEAD_AES_256_GCM",
+                algorithm: crate::AEAD_ALGORITHM,
                 ciphertext,
                 associated_data: original_type.to_owned(),
                 nonce: nonce.to_owned(),

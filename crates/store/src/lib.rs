@@ -38,6 +38,13 @@ pub use money::{Payout, Settled, Standing};
 pub use orders::{CloseError, CreateOutcome, PayError};
 pub use refunds::{Refund, RefundCreated, RefundError, RefundNotifier, RefundRequest, RefundTarget};
 
+/// Connections to SQLite: one writer at a time anyway, a few readers.
+const SQLITE_POOL: u32 = 4;
+/// Connections to PostgreSQL per node.
+const POSTGRES_POOL: u32 = 16;
+/// How long a request waits for a connection before "unavailable".
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Which database engine a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -106,12 +113,17 @@ impl Store {
             // beside it. busy_timeout makes a second connection wait for the
             // write lock instead of failing at once.
             Backend::Sqlite => {
+                // A read-only open (`mode=ro`, for `ledger verify`) cannot
+                // switch the journal mode, and needs not.
+                let read_only = url.contains("mode=ro");
                 AnyPoolOptions::new()
-                    .max_connections(4)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .after_connect(|conn, _meta| {
+                    .max_connections(SQLITE_POOL)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .after_connect(move |conn, _meta| {
                         Box::pin(async move {
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            if !read_only {
+                                conn.execute("PRAGMA journal_mode = WAL").await?;
+                            }
                             conn.execute("PRAGMA synchronous = NORMAL").await?;
                             conn.execute("PRAGMA busy_timeout = 10000").await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
@@ -123,8 +135,8 @@ impl Store {
             }
             Backend::Postgres => {
                 AnyPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(10))
+                    .max_connections(POSTGRES_POOL)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
                     .connect_with(options)
                     .await?
             }
@@ -139,6 +151,30 @@ impl Store {
     /// Applies the migrations this binary knows and the database lacks.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         migrate::run(&self.pool, self.backend).await
+    }
+
+    /// Whether every migration this binary knows has been applied, without
+    /// changing anything (for read-only commands).
+    pub async fn is_migrated(&self) -> Result<bool, StoreError> {
+        let exists: i64 = sqlx::query_scalar(match self.backend {
+            Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+            Backend::Postgres => {
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'schema_migrations' AND table_schema = current_schema()"
+            }
+        })
+        .fetch_one(&self.pool)
+        .await?;
+        if exists == 0 {
+            return Ok(false);
+        }
+        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations").fetch_one(&self.pool).await?;
+        Ok(applied >= migrate::known())
+    }
+
+    /// Marks an applied migration as edited (tests of the checksum check).
+    #[doc(hidden)]
+    pub async fn tamper_with_migration(&self, version: i64) -> Result<(), StoreError> {
+        migrate::tamper(&self.pool, version).await
     }
 
     /// Closes the pool, waiting for connections in use to come back.

@@ -1,5 +1,7 @@
 //! Embedded migrations, one folder per dialect, applied in order and recorded
-//! in `schema_migrations`. Each runs in its own transaction.
+//! in `schema_migrations`. Each runs in its own transaction. A checksum of
+//! each applied migration's SQL is kept in `schema_migration_checksums`; a
+//! migration edited after it was applied is refused, not silently ignored.
 
 use sqlx::AnyPool;
 
@@ -27,10 +29,38 @@ const MIGRATIONS: &[Migration] = &[
     },
 ];
 
+/// FNV-1a over the SQL text, as 16 hex digits. It detects edits, which is
+/// all it is for; nobody forges a migration to collide with another.
+fn checksum(sql: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in sql.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+fn sql_of(m: &Migration, backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => m.sqlite,
+        Backend::Postgres => m.postgres,
+    }
+}
+
+/// How many migrations this binary knows.
+pub(crate) fn known() -> i64 {
+    i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
+}
+
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
     sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL)")
         .execute(pool)
         .await?;
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS schema_migration_checksums (version BIGINT PRIMARY KEY, checksum TEXT NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
     for m in MIGRATIONS {
         let mut tx = pool.begin().await?;
         if backend == Backend::Postgres {
@@ -41,22 +71,101 @@ pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreErr
             .bind(m.version)
             .fetch_optional(&mut *tx)
             .await?;
+        let sql = sql_of(m, backend);
+        let sum = checksum(sql);
         if done.is_some() {
-            tx.rollback().await?;
+            let recorded: Option<String> =
+                sqlx::query_scalar("SELECT checksum FROM schema_migration_checksums WHERE version = $1")
+                    .bind(m.version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            match recorded {
+                Some(r) if r != sum => {
+                    return Err(StoreError::Other(format!(
+                        "migration {} ({}) was edited after it was applied (checksum {r}, now {sum}); \
+                         write a new migration instead",
+                        m.version, m.name
+                    )));
+                }
+                Some(_) => tx.rollback().await?,
+                None => {
+                    // Applied before checksums were kept: record it now.
+                    record_checksum(&mut tx, m.version, &sum).await?;
+                    tx.commit().await?;
+                }
+            }
             continue;
         }
-        let sql = match backend {
-            Backend::Sqlite => m.sqlite,
-            Backend::Postgres => m.postgres,
-        };
         sqlx::raw_sql(sql).execute(&mut *tx).await?;
         sqlx::query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)")
             .bind(m.version)
             .bind(m.name)
             .execute(&mut *tx)
             .await?;
+        record_checksum(&mut tx, m.version, &sum).await?;
         tx.commit().await?;
         tracing::info!(migration.version = m.version, migration.name = m.name, "applied migration");
     }
     Ok(())
+}
+
+async fn record_checksum(tx: &mut sqlx::Transaction<'_, sqlx::Any>, version: i64, sum: &str) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO schema_migration_checksums (version, checksum) VALUES ($1, $2)")
+        .bind(version)
+        .bind(sum)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Pretends the SQL of applied migration `version` was different (tests of
+/// the edit check only).
+#[doc(hidden)]
+pub(crate) async fn tamper(pool: &AnyPool, version: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE schema_migration_checksums SET checksum = $1 WHERE version = $2")
+        .bind("0000000000000000")
+        .bind(version)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksums_see_any_edit() {
+        assert_eq!(checksum(""), "cbf29ce484222325");
+        assert_ne!(checksum("CREATE TABLE a (x INTEGER);"), checksum("CREATE TABLE a (x BIGINT);"));
+    }
+
+    #[test]
+    fn aggregates_are_cast_for_postgres() {
+        // sqlx's Any driver cannot decode PostgreSQL NUMERIC, which is what
+        // SUM and AVG of BIGINT return there: every aggregate must be CAST.
+        let sources = [
+            include_str!("bills.rs"),
+            include_str!("ledger.rs"),
+            include_str!("money.rs"),
+            include_str!("notifications.rs"),
+            include_str!("orders.rs"),
+            include_str!("parties.rs"),
+            include_str!("refunds.rs"),
+            include_str!("lib.rs"),
+        ];
+        for src in sources {
+            for (i, _) in src.match_indices("SUM(").chain(src.match_indices("AVG(")) {
+                // The select-list item the aggregate is in: from the last
+                // comma (or the line's start) to the aggregate.
+                let line = src.get(..i).and_then(|b| b.rsplit('\n').next()).unwrap_or("");
+                let item = line.rsplit(',').next().unwrap_or(line);
+                assert!(
+                    item.contains("CAST(") || line.contains("HAVING"),
+                    "an aggregate without CAST: …{}…",
+                    src.get(i..i + 40).unwrap_or("")
+                );
+            }
+        }
+    }
 }

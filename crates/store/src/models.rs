@@ -1,12 +1,12 @@
 //! Records the store reads and writes. Times are Unix seconds: business time
 //! for orders and notifications, wall time for sessions and leases.
 
-use koudai_domain::{TradeState, TradeType};
+use koudai_domain::{Secret, TradeState, TradeType};
 
 /// The platform's signing key and its two identities.
 #[derive(Debug, Clone)]
 pub struct PlatformKeyRecord {
-    pub private_key_pem: String,
+    pub private_key_pem: Secret<String>,
     pub certificate_pem: String,
     /// Upper-case hex.
     pub certificate_serial: String,
@@ -54,7 +54,7 @@ pub struct Merchant {
     pub mchid: String,
     pub name: String,
     pub key_mode: KeyMode,
-    pub apiv3_key: String,
+    pub apiv3_key: Secret<String>,
     pub created_at: i64,
     /// The fee-schedule rule (category or `settlement_id`) it is under.
     pub fee_rule: String,
@@ -67,7 +67,7 @@ pub struct NewMerchant {
     pub mchid: String,
     pub name: String,
     pub key_mode: KeyMode,
-    pub apiv3_key: String,
+    pub apiv3_key: Secret<String>,
     pub certificate: MerchantCertificate,
     pub created_at: i64,
 }
@@ -81,9 +81,11 @@ pub struct Consumer {
 
 #[derive(Debug, Clone)]
 pub struct Session {
-    pub token: String,
+    /// Hex SHA-256 of the cookie's token: the token itself is never stored,
+    /// so a copy of the database opens no session.
+    pub token_sha256: String,
     pub login: String,
-    pub csrf: String,
+    pub csrf: Secret<String>,
     pub expires_at: i64,
 }
 

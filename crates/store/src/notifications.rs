@@ -178,11 +178,14 @@ impl Store {
         Ok(out)
     }
 
-    /// The earliest business time at which a pending notification is due.
-    pub async fn next_notification_due(&self) -> Result<Option<i64>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM notifications WHERE status = $1")
-            .bind(NotificationStatus::Pending.as_str())
-            .fetch_one(&self.pool)
-            .await?)
+    /// How many notifications wait to be delivered, and the earliest
+    /// business time one of them was due (for `/metrics`).
+    pub async fn outbox_depth(&self) -> Result<(i64, Option<i64>), StoreError> {
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n, MIN(next_attempt_at) AS oldest FROM notifications WHERE status = $1")
+                .bind(NotificationStatus::Pending.as_str())
+                .fetch_one(&self.pool)
+                .await?;
+        Ok((row.try_get("n")?, row.try_get("oldest")?))
     }
 }

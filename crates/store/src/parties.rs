@@ -1,6 +1,7 @@
 //! The platform key, merchants and their certificates, apps, consumers,
 //! openids and consumer sessions.
 
+use koudai_domain::Secret;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -13,7 +14,7 @@ fn merchant_from(row: &AnyRow) -> Result<Merchant, StoreError> {
         mchid: row.try_get("mchid")?,
         name: row.try_get("name")?,
         key_mode: KeyMode::parse(&mode).ok_or_else(|| StoreError::Other(format!("bad key_mode {mode}")))?,
-        apiv3_key: row.try_get("apiv3_key")?,
+        apiv3_key: Secret::new(row.try_get("apiv3_key")?),
         created_at: row.try_get("created_at")?,
         fee_rule: row.try_get("fee_rule")?,
         bank_account: row.try_get("bank_account")?,
@@ -40,7 +41,7 @@ impl Store {
         .await?;
         row.map(|r| {
             Ok(PlatformKeyRecord {
-                private_key_pem: r.try_get("private_key_pem")?,
+                private_key_pem: Secret::new(r.try_get("private_key_pem")?),
                 certificate_pem: r.try_get("certificate_pem")?,
                 certificate_serial: r.try_get("certificate_serial")?,
                 public_key_id: r.try_get("public_key_id")?,
@@ -65,7 +66,7 @@ impl Store {
                 "INSERT INTO platform_keys (private_key_pem, certificate_pem, certificate_serial, public_key_id, created_at) \
                  VALUES ($1, $2, $3, $4, $5)",
             )
-            .bind(&key.private_key_pem)
+            .bind(key.private_key_pem.expose())
             .bind(&key.certificate_pem)
             .bind(&key.certificate_serial)
             .bind(&key.public_key_id)
@@ -84,7 +85,7 @@ impl Store {
             .bind(&m.mchid)
             .bind(&m.name)
             .bind(m.key_mode.as_str())
-            .bind(&m.apiv3_key)
+            .bind(m.apiv3_key.expose())
             .bind(m.created_at)
             .execute(&mut *tx)
             .await?;
@@ -220,37 +221,38 @@ impl Store {
 
     pub async fn create_session(&self, s: &Session) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO consumer_sessions (token, login, csrf, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(&s.token)
+            .bind(&s.token_sha256)
             .bind(&s.login)
-            .bind(&s.csrf)
+            .bind(s.csrf.expose())
             .bind(s.expires_at)
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
-    /// A session that has not expired at wall time `now`.
-    pub async fn session(&self, token: &str, now: i64) -> Result<Option<Session>, StoreError> {
+    /// A session, by the SHA-256 of its token, that has not expired at
+    /// wall time `now`.
+    pub async fn session(&self, token_sha256: &str, now: i64) -> Result<Option<Session>, StoreError> {
         let row = sqlx::query(
             "SELECT token, login, csrf, expires_at FROM consumer_sessions WHERE token = $1 AND expires_at > $2",
         )
-        .bind(token)
+        .bind(token_sha256)
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| {
             Ok(Session {
-                token: r.try_get("token")?,
+                token_sha256: r.try_get("token")?,
                 login: r.try_get("login")?,
-                csrf: r.try_get("csrf")?,
+                csrf: Secret::new(r.try_get("csrf")?),
                 expires_at: r.try_get("expires_at")?,
             })
         })
         .transpose()
     }
 
-    pub async fn delete_session(&self, token: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM consumer_sessions WHERE token = $1").bind(token).execute(&self.pool).await?;
+    pub async fn delete_session(&self, token_sha256: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM consumer_sessions WHERE token = $1").bind(token_sha256).execute(&self.pool).await?;
         Ok(())
     }
 

@@ -35,7 +35,7 @@ async fn world(s: &Store) {
         mchid: "1900000001".into(),
         name: "Shop".into(),
         key_mode: KeyMode::PublicKey,
-        apiv3_key: "k".repeat(32),
+        apiv3_key: "k".repeat(32).into(),
         certificate: MerchantCertificate {
             serial_no: "5157f09efdc096de15ebe81a47057a7232f1b8e1".into(),
             certificate_pem: "pem".into(),

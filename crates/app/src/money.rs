@@ -3,34 +3,36 @@
 //! ledger and the bills against each other.
 
 use koudai_domain::fees::{self, business_date, day_start, DEFAULT_SCHEDULE};
-use koudai_domain::ids;
+use koudai_domain::{ids, BusinessTime, WallTime};
 use koudai_protocol::bill::{self, parse_yuan, TradeBillType};
 use koudai_store::{Store, StoreError};
 
-use crate::bills::{flow_account, make_trade_bill};
-use crate::payments::{business_datetime, random};
+use crate::bills::{flow_account, make_trade_bill, DAY_S, HISTORY_DAYS};
+use crate::Rng;
 
 /// Loads the schedule shipped with Koudai (a no-op once loaded).
-pub async fn load_default_schedule(store: &Store, now: i64) -> Result<(), StoreError> {
-    store.load_fee_schedule(DEFAULT_SCHEDULE, now).await.map(|_| ())
+pub async fn load_default_schedule(store: &Store, now: WallTime) -> Result<(), StoreError> {
+    store.load_fee_schedule(DEFAULT_SCHEDULE, now.unix()).await.map(|_| ())
 }
 
 /// Settles and pays out every business day not yet run, up to the one
 /// business time `now` falls on; returns the days run.
-pub async fn settle_due_days(store: &Store, now: i64) -> Result<Vec<String>, StoreError> {
-    let today = fees::format_date(business_date(now));
-    store.settle_through(&today, now, |prefix| ids::voucher(prefix, business_datetime(now), &random())).await
+pub async fn settle_due_days(store: &Store, rng: &Rng, now: BusinessTime) -> Result<Vec<String>, StoreError> {
+    let today = fees::format_date(business_date(now.unix()));
+    store.settle_through(&today, now.unix(), |prefix| ids::voucher(prefix, now.datetime(), &rng.bytes())).await
 }
 
 /// Runs settlement and payouts for one business day (`YYYY-MM-DD`), even
 /// if it ran before (nothing is settled or paid out twice).
 pub async fn settle_day(
     store: &Store,
+    rng: &Rng,
     date: &str,
-    now: i64,
+    now: BusinessTime,
 ) -> Result<(Vec<koudai_store::Settled>, Vec<koudai_store::Payout>), StoreError> {
-    let settled = store.settle(date, now, || ids::voucher("S", business_datetime(now), &random())).await?;
-    let paid = store.pay_out(date, now, || ids::voucher("P", business_datetime(now), &random())).await?;
+    let voucher = |prefix| ids::voucher(prefix, now.datetime(), &rng.bytes());
+    let settled = store.settle(date, now.unix(), || voucher("S")).await?;
+    let paid = store.pay_out(date, now.unix(), || voucher("P")).await?;
     Ok((settled, paid))
 }
 
@@ -42,7 +44,7 @@ fn summary_fen(summary: &[String], i: usize) -> Option<i64> {
 /// (balanced entries, balances equal to postings, each payment and refund
 /// with exactly its entries), then every stored bill and every trade bill
 /// of the last three months against the ledger's totals for its day.
-pub async fn verify(store: &Store, now: i64) -> Result<Vec<String>, StoreError> {
+pub async fn verify(store: &Store, now: BusinessTime) -> Result<Vec<String>, StoreError> {
     let mut problems = store.ledger_problems().await?;
     for b in store.bills().await? {
         let label = format!("{} bill {} {} of {}", b.bill_kind, b.bill_type, b.bill_date, b.mchid);
@@ -63,7 +65,7 @@ pub async fn verify(store: &Store, now: i64) -> Result<Vec<String>, StoreError> 
                 problems.push(format!("{label}: unknown account type"));
                 continue;
             };
-            let lines = store.flow_lines(&b.mchid, account, start, start + 86_400).await?;
+            let lines = store.flow_lines(&b.mchid, account, start, start + DAY_S).await?;
             let net: i64 = lines.iter().map(|l| l.amount_fen).sum();
             match (summary_fen(&summary, 2), summary_fen(&summary, 4)) {
                 (Some(income), Some(expense)) if income - expense == net => {}
@@ -73,8 +75,8 @@ pub async fn verify(store: &Store, now: i64) -> Result<Vec<String>, StoreError> 
             check_trade_summary(store, &mut problems, &label, &b.mchid, start, &summary).await?;
         }
     }
-    for (mchid, start) in store.active_days(now - 92 * 86_400).await? {
-        if start + 86_400 > now {
+    for (mchid, start) in store.active_days(now.unix() - HISTORY_DAYS * DAY_S).await? {
+        if start + DAY_S > now.unix() {
             continue; // the day is not over
         }
         let (content, _) = make_trade_bill(store, &mchid, business_date(start), TradeBillType::All).await?;
@@ -95,7 +97,7 @@ async fn check_trade_summary(
     start: i64,
     summary: &[String],
 ) -> Result<(), StoreError> {
-    let t = store.day_totals(mchid, start, start + 86_400).await?;
+    let t = store.day_totals(mchid, start, start + DAY_S).await?;
     let count: Option<i64> = summary.first().and_then(|c| c.parse().ok());
     let got = (count, summary_fen(summary, 1), summary_fen(summary, 2), summary_fen(summary, 4));
     let want = (Some(t.payment_count + t.refund_count), Some(t.payments), Some(t.refunds), Some(t.net_fees));

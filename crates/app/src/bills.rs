@@ -10,17 +10,39 @@ use koudai_domain::refund::RefundStatus;
 use koudai_protocol::bill::{self, FlowRow, TradeBillType, TradeRefund, TradeRow};
 use koudai_protocol::times::format_bill_time;
 use koudai_protocol::wire::BillLink;
-use koudai_protocol::{ApiError, ErrorCode};
-use koudai_store::{FlowLine, NewBill, Store, StoreError, StoredBill, TradeLine};
+use koudai_store::{FlowLine, NewBill, Store, StoreError, TradeLine};
 
-use crate::api::ApiFailure;
-use crate::app::SharedState;
-use crate::demo::random_token;
+use crate::{App, Internal};
 
 /// How long a download URL works (wall seconds); WeChat says 5 minutes.
 const DOWNLOAD_VALID_S: i64 = 300;
 /// Bills exist for the last three months.
-const HISTORY_DAYS: i64 = 92;
+pub const HISTORY_DAYS: i64 = 92;
+/// One day in seconds.
+pub const DAY_S: i64 = 86_400;
+/// Letters and digits in a download token.
+const TOKEN_LEN: usize = 40;
+
+/// Why there is no bill to download.
+#[derive(Debug, thiserror::Error)]
+pub enum BillError {
+    #[error("the day has not ended on the business clock")]
+    DayNotOver,
+    #[error("the day is more than three months back")]
+    TooOld,
+    #[error("the day had nothing to bill")]
+    Empty,
+    #[error("no such download token, or it expired")]
+    TokenNotFound,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl From<StoreError> for BillError {
+    fn from(e: StoreError) -> Self {
+        BillError::Internal(e.into())
+    }
+}
 
 fn trade_row(l: &TradeLine) -> TradeRow {
     TradeRow {
@@ -103,7 +125,7 @@ pub async fn make_trade_bill(
     kind: TradeBillType,
 ) -> Result<(String, usize), StoreError> {
     let start = day_start(day);
-    let lines = store.trade_lines(mchid, start, start + 24 * 3600).await?;
+    let lines = store.trade_lines(mchid, start, start + DAY_S).await?;
     let rows: Vec<TradeRow> = lines.iter().map(trade_row).collect();
     let n = rows
         .iter()
@@ -124,121 +146,93 @@ pub async fn make_flow_bill(
     account: AccountKind,
 ) -> Result<(String, usize), StoreError> {
     let start = day_start(day);
-    let lines = store.flow_lines(mchid, account, start, start + 24 * 3600).await?;
+    let lines = store.flow_lines(mchid, account, start, start + DAY_S).await?;
     let rows: Vec<FlowRow> = lines.iter().map(flow_row).collect();
     Ok((bill::fund_flow_bill(&rows), rows.len()))
 }
 
-fn param(field: &str, message: &str) -> ApiFailure {
-    ApiError::with_message(ErrorCode::ParamError, message)
-        .detail(serde_json::json!({"field": field, "location": "query"}))
-        .into()
-}
-
-/// Checks `bill_date`: a past business day within the last three months.
-fn bill_day(state: &SharedState, bill_date: Option<&str>) -> Result<time::Date, ApiFailure> {
-    let raw = bill_date.filter(|s| !s.is_empty()).ok_or_else(|| param("bill_date", "参数“bill_date”是必填项"))?;
-    let day = fees::parse_date(raw).ok_or_else(|| param("bill_date", "bill_date 格式应为YYYY-MM-DD"))?;
-    let today = business_date(state.clock.business_now());
+/// Checks that `day` is a past business day within the last three months.
+fn check_day(app: &App, day: time::Date) -> Result<(), BillError> {
+    let today = business_date(app.clock.business_now().unix());
     if day >= today {
-        return Err(
-            ApiError::with_message(ErrorCode::NoStatisticalData, "账单日期须为已结束的自然日（次日生成）").into()
-        );
+        return Err(BillError::DayNotOver);
     }
     if (today - day).whole_days() > HISTORY_DAYS {
-        return Err(ApiError::with_message(ErrorCode::NoStatisticalData, "仅支持下载三个月内的账单").into());
+        return Err(BillError::TooOld);
     }
-    Ok(day)
-}
-
-fn tar_type(value: Option<&str>) -> Result<bool, ApiFailure> {
-    match value {
-        None | Some("") => Ok(false),
-        Some("GZIP") => Ok(true),
-        Some(_) => Err(param("tar_type", "tar_type 只能是 GZIP")),
-    }
+    Ok(())
 }
 
 async fn link(
-    state: &SharedState,
+    app: &App,
     mchid: &str,
     kind: &str,
     day: time::Date,
     bill_type: &str,
     gzip: bool,
     make: impl std::future::Future<Output = Result<(String, usize), StoreError>>,
-) -> Result<BillLink, ApiFailure> {
+) -> Result<BillLink, BillError> {
     let date = fees::format_date(day);
-    let stored = match state.store.bill(mchid, kind, &date, bill_type).await? {
+    let stored = match app.store.bill(mchid, kind, &date, bill_type).await? {
         Some(b) => b,
         None => {
             let (content, rows) = make.await?;
             if rows == 0 {
-                return Err(ApiError::with_message(ErrorCode::NoStatisticalData, "当日无账单数据").into());
+                return Err(BillError::Empty);
             }
             let hash = bill::sha1_hex(&content);
             let new = NewBill { mchid, kind, date: &date, bill_type, content: &content, sha1: &hash };
-            state.store.save_bill(&new, state.clock.wall_now()).await?
+            app.store.save_bill(&new, app.clock.wall_now().unix()).await?
         }
     };
-    let token = random_token(40);
-    state.store.create_bill_token(&token, stored.id, mchid, gzip, state.clock.wall_now() + DOWNLOAD_VALID_S).await?;
-    let mut download_url = format!("{}/v3/billdownload/file?token={token}", state.bill_download_base);
+    let token = app.rng.token(TOKEN_LEN);
+    let expires_at = app.clock.wall_now().plus(DOWNLOAD_VALID_S).unix();
+    app.store.create_bill_token(&token, stored.id, mchid, gzip, expires_at).await?;
+    let mut download_url = format!("{}/v3/billdownload/file?token={token}", app.config.bill_download_base);
     if gzip {
         download_url.push_str("&tartype=gzip");
     }
     Ok(BillLink { hash_type: "SHA1", hash_value: stored.sha1, download_url })
 }
 
-/// `GET /v3/bill/tradebill`.
+/// A trade bill of `mchid` for `day` (`GET /v3/bill/tradebill`).
 pub async fn trade_bill(
-    state: &SharedState,
+    app: &App,
     mchid: &str,
-    bill_date: Option<&str>,
-    bill_type: Option<&str>,
-    tar: Option<&str>,
-) -> Result<BillLink, ApiFailure> {
-    let day = bill_day(state, bill_date)?;
-    let kind = match bill_type.filter(|s| !s.is_empty()) {
-        None => TradeBillType::All,
-        Some(t) => {
-            TradeBillType::parse(t).ok_or_else(|| param("bill_type", "bill_type 只支持 ALL、SUCCESS、REFUND"))?
-        }
-    };
-    let gzip = tar_type(tar)?;
-    link(state, mchid, "trade", day, kind.as_str(), gzip, make_trade_bill(&state.store, mchid, day, kind)).await
+    day: time::Date,
+    kind: TradeBillType,
+    gzip: bool,
+) -> Result<BillLink, BillError> {
+    check_day(app, day)?;
+    link(app, mchid, "trade", day, kind.as_str(), gzip, make_trade_bill(&app.store, mchid, day, kind)).await
 }
 
-/// `GET /v3/bill/fundflowbill`.
+/// A fund-flow bill of `mchid` for `day` (`GET /v3/bill/fundflowbill`);
+/// `account_type` is one [`flow_account`] knows.
 pub async fn fund_flow_bill(
-    state: &SharedState,
+    app: &App,
     mchid: &str,
-    bill_date: Option<&str>,
-    account_type: Option<&str>,
-    tar: Option<&str>,
-) -> Result<BillLink, ApiFailure> {
-    let day = bill_day(state, bill_date)?;
-    let account_type = account_type.filter(|s| !s.is_empty()).unwrap_or("BASIC");
-    let account = flow_account(account_type).ok_or_else(|| {
-        param("account_type", "account_type 只支持 BASIC（已结算资金）、OPERATION（未结算资金）、DEPOSIT（保证金）")
-    })?;
-    let gzip = tar_type(tar)?;
-    link(state, mchid, "fundflow", day, account_type, gzip, make_flow_bill(&state.store, mchid, day, account)).await
+    day: time::Date,
+    account_type: &str,
+    account: AccountKind,
+    gzip: bool,
+) -> Result<BillLink, BillError> {
+    check_day(app, day)?;
+    link(app, mchid, "fundflow", day, account_type, gzip, make_flow_bill(&app.store, mchid, day, account)).await
 }
 
-/// `GET /v3/billdownload/file?token=…`: the bill bytes, gzipped if asked.
-pub async fn download(state: &SharedState, mchid: &str, token: Option<&str>) -> Result<(Vec<u8>, bool), ApiFailure> {
-    let token = token.filter(|t| !t.is_empty()).ok_or_else(|| param("token", "参数“token”是必填项"))?;
-    let (stored, gzip): (StoredBill, bool) =
-        state.store.bill_for_token(token, mchid, state.clock.wall_now()).await?.ok_or_else(|| {
-            ApiFailure::from(ApiError::with_message(ErrorCode::ResourceNotExists, "下载链接不存在或已过期"))
-        })?;
+/// The bytes behind a download token of `mchid`, gzipped if the token was
+/// made for gzip; `(bytes, gzipped)`.
+pub async fn download(app: &App, mchid: &str, token: &str) -> Result<(Vec<u8>, bool), BillError> {
+    let (stored, gzip) =
+        app.store.bill_for_token(token, mchid, app.clock.wall_now().unix()).await?.ok_or(BillError::TokenNotFound)?;
     if !gzip {
         return Ok((stored.content.into_bytes(), false));
     }
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    let zipped = encoder.write_all(stored.content.as_bytes()).and_then(|()| encoder.finish()).map_err(|e| {
-        ApiFailure { error: ApiError::new(ErrorCode::SystemError), mode: None, internal: Some(format!("gzip: {e}")) }
-    })?;
+    let zipped = encoder
+        .write_all(stored.content.as_bytes())
+        .and_then(|()| encoder.finish())
+        .map_err(|e| Internal::bug(format!("gzip: {e}")))?;
     Ok((zipped, true))
 }

@@ -2,13 +2,12 @@
 //! database, with its two identities: a self-signed certificate (certificate
 //! mode) and a `PUB_KEY_ID_…` (public-key mode).
 
-use anyhow::Context as _;
-use rand::RngCore;
-
-use koudai_domain::ids;
+use koudai_domain::{ids, Secret, WallTime};
 use koudai_protocol::cert::{self, CertInfo, CertRequest};
 use koudai_protocol::{PrivateKey, PublicKey};
 use koudai_store::{KeyMode, PlatformKeyRecord, Store};
+
+use crate::{Internal, Rng};
 
 /// The distinguished name of the platform certificate, also the issuer of
 /// the merchant certificates Koudai issues.
@@ -29,14 +28,13 @@ pub struct PlatformKeys {
 
 impl PlatformKeys {
     /// Loads the platform key, generating and storing it on first start.
-    pub async fn load_or_create(store: &Store, wall_now: i64) -> anyhow::Result<PlatformKeys> {
+    pub async fn load_or_create(store: &Store, rng: &Rng, wall_now: WallTime) -> Result<PlatformKeys, Internal> {
+        let wall_now = wall_now.unix();
         let record = match store.platform_key().await? {
             Some(r) => r,
             None => {
-                let key = PrivateKey::generate()?;
-                let mut serial = [0u8; 20];
-                rand::thread_rng().fill_bytes(&mut serial);
-                let serial = ids::certificate_serial(&serial);
+                let key = PrivateKey::generate().map_err(|e| Internal::bug(format!("platform key: {e}")))?;
+                let serial = ids::certificate_serial(&rng.bytes());
                 let certificate = cert::issue(
                     &CertRequest {
                         subject: PLATFORM_DN,
@@ -47,22 +45,24 @@ impl PlatformKeys {
                     },
                     &key,
                     None,
-                )?;
-                let mut id = [0u8; 30];
-                rand::thread_rng().fill_bytes(&mut id);
+                )
+                .map_err(|e| Internal::bug(format!("platform certificate: {e}")))?;
+                let private_key_pem = key.to_pem().map_err(|e| Internal::bug(format!("platform key: {e}")))?;
                 let record = PlatformKeyRecord {
-                    private_key_pem: key.to_pem()?,
+                    private_key_pem: Secret::new(private_key_pem),
                     certificate_pem: certificate.pem.clone(),
                     certificate_serial: certificate.serial_hex.clone(),
-                    public_key_id: ids::public_key_id(&id),
+                    public_key_id: ids::public_key_id(&rng.bytes()),
                     created_at: wall_now,
                 };
                 // If another node got there first, its key is the one used.
                 store.init_platform_key(&record).await?
             }
         };
-        let key = PrivateKey::from_pem(&record.private_key_pem).context("stored platform key")?;
-        let certificate = cert::parse_pem(&record.certificate_pem).context("stored platform certificate")?;
+        let key = PrivateKey::from_pem(record.private_key_pem.expose())
+            .map_err(|e| Internal::bug(format!("stored platform key: {e}")))?;
+        let certificate = cert::parse_pem(&record.certificate_pem)
+            .map_err(|e| Internal::bug(format!("stored platform certificate: {e}")))?;
         Ok(PlatformKeys { public_key: key.public_key(), key, certificate, public_key_id: record.public_key_id })
     }
 
@@ -77,20 +77,20 @@ impl PlatformKeys {
     /// Issues a merchant API certificate for `subject_key`.
     pub fn issue_merchant_certificate(
         &self,
+        rng: &Rng,
         mchid: &str,
         name: &str,
         subject_key: &PublicKey,
-        wall_now: i64,
-    ) -> anyhow::Result<CertInfo> {
-        let mut serial = [0u8; 20];
-        rand::thread_rng().fill_bytes(&mut serial);
-        let serial = ids::certificate_serial(&serial);
+        wall_now: WallTime,
+    ) -> Result<CertInfo, cert::CertError> {
+        let wall_now = wall_now.unix();
+        let serial = ids::certificate_serial(&rng.bytes());
         let safe_name: String = name.chars().filter(|c| c.is_alphanumeric() || *c == ' ').collect();
         let subject = format!(
             "CN={mchid},OU={},O=Koudai Merchant,C=CN",
             if safe_name.is_empty() { "merchant" } else { safe_name.as_str() }
         );
-        Ok(cert::issue(
+        cert::issue(
             &CertRequest {
                 subject: &subject,
                 subject_key,
@@ -100,6 +100,6 @@ impl PlatformKeys {
             },
             &self.key,
             Some(PLATFORM_DN),
-        )?)
+        )
     }
 }

@@ -1,0 +1,64 @@
+//! Background work inside `koudai serve`: delivering the callback outbox,
+//! finishing refunds whose processing time has passed, settling each
+//! business day as the business clock crosses midnight (China time),
+//! closing expired orders and purging expired sessions. One loop, woken by
+//! new work or every [`IDLE_POLL`]; it stops when its token is cancelled.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::App;
+
+/// How often the loop looks for due work when nothing wakes it.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+/// How often the periodic jobs (settlement, expiry, purges) run.
+const PERIODIC: Duration = Duration::from_secs(1);
+
+pub fn spawn(app: Arc<App>, stop: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last_periodic: Option<Instant> = None;
+        while !stop.is_cancelled() {
+            let sent = crate::outbox::deliver_due(&app).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "claiming notifications failed");
+                0
+            });
+            let finished = crate::refunds::finish_due(&app).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "finishing refunds failed");
+                0
+            });
+            if last_periodic.is_none_or(|t| t.elapsed() >= PERIODIC) {
+                last_periodic = Some(Instant::now());
+                periodic(&app).await;
+            }
+            if sent == 0 && finished == 0 {
+                tokio::select! {
+                    _ = app.wake.notified() => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                    _ = stop.cancelled() => {}
+                }
+            }
+        }
+    })
+}
+
+async fn periodic(app: &App) {
+    let now = app.clock.business_now();
+    match crate::money::settle_due_days(&app.store, &app.rng, now).await {
+        Ok(days) if days.is_empty() => {}
+        Ok(days) => tracing::info!(days = ?days, "settled business days"),
+        Err(e) => tracing::warn!(error = %e, "settlement failed"),
+    }
+    match app.store.expire_orders(now.unix()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(orders.closed = n, "closed expired orders"),
+        Err(e) => tracing::warn!(error = %e, "closing expired orders failed"),
+    }
+    match app.store.purge_sessions(app.clock.wall_now().unix()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(sessions.purged = n, "purged expired sessions"),
+        Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+    }
+}

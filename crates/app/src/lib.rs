@@ -1,0 +1,126 @@
+//! Koudai's use cases, with no HTTP in sight: what a payment, a refund, a
+//! bill, a settlement or a new merchant *is*, given a store, a clock and a
+//! source of randomness. Every surface (the `/v3` API, the sandbox API, the
+//! cashier pages, the CLI) and every background job calls in here; nothing
+//! in here knows which one called.
+//!
+//! [`App`] is the shared context. Each use case returns its own error enum
+//! ([`payments::PrepayError`], [`refunds::RefundError`], …) whose variants
+//! say what went wrong in business terms; how that is told to a client is
+//! the surface's business.
+
+pub mod bills;
+pub mod clock;
+pub mod error;
+pub mod jobs;
+pub mod keys;
+pub mod money;
+pub mod outbound;
+pub mod outbox;
+pub mod parties;
+pub mod payments;
+pub mod refunds;
+pub mod rng;
+
+use std::str::FromStr;
+
+use tokio::sync::Notify;
+
+use koudai_domain::Secret;
+use koudai_store::Store;
+
+pub use clock::Clock;
+pub use error::Internal;
+pub use keys::PlatformKeys;
+pub use rng::Rng;
+
+/// Whether the sandbox is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Demo world, sandbox API, movable business clock, http notify URLs.
+    Sandbox,
+    /// No demo data, no sandbox API, business clock = wall clock, https
+    /// only, callbacks never reach private addresses.
+    Live,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Sandbox => "sandbox",
+            Mode::Live => "live",
+        }
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Mode, String> {
+        match s {
+            "sandbox" => Ok(Mode::Sandbox),
+            "live" => Ok(Mode::Live),
+            other => Err(format!("unknown mode {other:?} (sandbox or live)")),
+        }
+    }
+}
+
+/// What the use cases need to know about where they run.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    pub mode: Mode,
+    /// The base URL clients reach this server at, without a trailing `/`.
+    pub base_url: String,
+    /// Base of bill `download_url`s (an SDK strips its own base from them).
+    pub bill_download_base: String,
+}
+
+/// The shared context of every use case and job.
+pub struct App {
+    pub store: Store,
+    pub clock: Clock,
+    pub rng: Rng,
+    pub platform: PlatformKeys,
+    pub config: AppConfig,
+    /// The bearer token of the sandbox API.
+    pub sandbox_token: Secret<String>,
+    /// Wakes the delivery job when a notification is enqueued or the
+    /// business clock moves.
+    pub wake: Notify,
+    /// The HTTP client callbacks go out with.
+    pub outbound: outbound::Outbound,
+    /// Callback deliveries by outcome, for `/metrics`.
+    pub deliveries: outbox::DeliveryCounters,
+}
+
+impl App {
+    /// Opens the application on a migrated store: loads the clock (mode
+    /// aware), the platform key (made on first start), the fee schedule
+    /// shipped with Koudai and the sandbox token.
+    pub async fn open(store: Store, config: AppConfig, rng: Rng, clock: Clock) -> Result<App, Internal> {
+        let platform = PlatformKeys::load_or_create(&store, &rng, clock.wall_now()).await?;
+        money::load_default_schedule(&store, clock.wall_now()).await?;
+        let sandbox_token = Secret::new(store.init_meta("sandbox_token", &rng.token(32)).await?);
+        let outbound = outbound::Outbound::new(config.mode)?;
+        Ok(App {
+            store,
+            clock,
+            rng,
+            platform,
+            config,
+            sandbox_token,
+            wake: Notify::new(),
+            outbound,
+            deliveries: outbox::DeliveryCounters::default(),
+        })
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.config.mode
+    }
+
+    /// Live mode accepts only https notify URLs.
+    pub fn require_https(&self) -> bool {
+        self.config.mode == Mode::Live
+    }
+}

@@ -1,0 +1,38 @@
+//! Koudai's HTTP surfaces. [`router`] is the only place that knows every
+//! surface; each surface owns its routes, its error type and the shape of
+//! its answers:
+//!
+//! - [`v3`]: the WeChat Pay APIv3 wire protocol, signed requests and
+//!   responses ([`v3::V3Error`]);
+//! - [`sandbox`]: the sandbox API, bearer-token protected, off in live mode;
+//! - [`web`]: the cashier pages and the JS bridge ([`web::PageError`]);
+//! - `/healthz` and `/metrics`.
+//!
+//! [`layers`] wraps all of them: request id, one access-log line and the
+//! metrics per request, internal causes of 5xx logged once, panics caught,
+//! body size and time limited.
+
+pub mod layers;
+pub mod metrics;
+pub mod sandbox;
+pub mod state;
+pub mod v3;
+pub mod web;
+
+use axum::routing::get;
+use axum::Router;
+
+pub use state::HttpState;
+
+/// Every route of the server, with the layers over all of them.
+pub fn router(state: HttpState) -> Router {
+    let routes = Router::new()
+        .merge(v3::routes(state.clone()))
+        .merge(web::routes())
+        .merge(sandbox::routes())
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics::scrape))
+        .fallback(v3::not_found)
+        .with_state(state.clone());
+    layers::apply(routes, state)
+}

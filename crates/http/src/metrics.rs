@@ -1,0 +1,117 @@
+//! `/metrics` in the Prometheus text format: requests by route and status,
+//! a latency histogram by route, the outbox's depth and the age of its
+//! oldest due notification, and callback deliveries by outcome.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use koudai_protocol::ErrorCode;
+
+use crate::layers::internal_error;
+use crate::HttpState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+/// 1 ms to about 16 s, doubling.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+/// The registry and the metrics the layers and the scrape update.
+#[derive(Debug)]
+pub struct HttpMetrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: HistogramFamily,
+    outbox_depth: Gauge,
+    outbox_oldest_due_age: Gauge,
+    deliveries: Family<OutcomeLabels, Counter>,
+}
+
+impl Default for HttpMetrics {
+    fn default() -> Self {
+        HttpMetrics::new()
+    }
+}
+
+impl HttpMetrics {
+    pub fn new() -> HttpMetrics {
+        let mut registry = Registry::with_prefix("koudai");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
+        let outbox_depth = Gauge::default();
+        let outbox_oldest_due_age = Gauge::default();
+        let deliveries = Family::<OutcomeLabels, Counter>::default();
+        registry.register("http_requests", "HTTP requests answered, by route and status", requests.clone());
+        registry.register("http_request_duration_seconds", "Time to answer, by route", latency.clone());
+        registry.register("outbox_pending", "Callbacks waiting to be delivered", outbox_depth.clone());
+        registry.register(
+            "outbox_oldest_due_age_seconds",
+            "How long the oldest due callback has waited (business seconds)",
+            outbox_oldest_due_age.clone(),
+        );
+        registry.register("callback_deliveries", "Callback delivery attempts, by outcome", deliveries.clone());
+        HttpMetrics { registry, requests, latency, outbox_depth, outbox_oldest_due_age, deliveries }
+    }
+
+    pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let route_labels = RouteLabels { method: method.to_owned(), route: route.to_owned() };
+        self.latency.get_or_create(&route_labels).observe(elapsed.as_secs_f64());
+        let labels = RequestLabels { method: method.to_owned(), route: route.to_owned(), status: status.to_string() };
+        self.requests.get_or_create(&labels).inc();
+    }
+}
+
+/// `GET /metrics`.
+pub async fn scrape(State(state): State<HttpState>) -> Response {
+    let app = &state.app;
+    let m = &state.metrics;
+    let (depth, oldest) = match app.store.outbox_depth().await {
+        Ok(v) => v,
+        Err(e) => return internal_error(ErrorCode::ServiceUnavailable, format!("reading the outbox depth: {e}")),
+    };
+    m.outbox_depth.set(depth);
+    let now = app.clock.business_now().unix();
+    m.outbox_oldest_due_age.set(oldest.map_or(0, |due| (now - due).max(0)));
+    for (outcome, total) in app.deliveries.snapshot() {
+        let counter = m.deliveries.get_or_create(&OutcomeLabels { outcome: outcome.to_owned() });
+        // The counters are kept by the delivery job; catch up with it.
+        let seen = counter.get();
+        if total > seen {
+            counter.inc_by(total - seen);
+        }
+    }
+    let mut text = String::new();
+    if let Err(e) = encode(&mut text, &m.registry) {
+        return internal_error(ErrorCode::SystemError, format!("encoding metrics: {e}"));
+    }
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
+}

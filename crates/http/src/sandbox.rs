@@ -1,0 +1,217 @@
+//! The sandbox API (`/sandbox/v1/…`): pay as a consumer, move the business
+//! clock, inspect callback deliveries, force refund outcomes. Bearer-token
+//! protected (compared in constant time), and absent in live mode. Errors
+//! use the `/v3` catalogue and shape, unsigned.
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq as _;
+
+use koudai_app::clock::AdvanceError;
+use koudai_app::{payments, refunds, App, Mode};
+use koudai_domain::refund::RefundStatus;
+use koudai_domain::FieldError;
+use koudai_protocol::{times, ErrorCode};
+use koudai_store::{OrderLocator, PayOutcome};
+
+use crate::v3::auth::{json_body, required};
+use crate::v3::V3Error;
+use crate::HttpState;
+
+/// The longest single clock advance: ten years.
+const MAX_ADVANCE_S: i64 = 10 * 365 * 86_400;
+
+pub fn routes() -> Router<HttpState> {
+    Router::new()
+        .route("/sandbox/v1/pay", post(pay))
+        .route("/sandbox/v1/clock", get(clock))
+        .route("/sandbox/v1/clock/advance", post(advance))
+        .route("/sandbox/v1/notifications", get(notifications))
+        .route("/sandbox/v1/refunds/{out_refund_no}/outcome", post(refund_outcome))
+}
+
+fn authorize(app: &App, headers: &HeaderMap) -> Result<(), V3Error> {
+    if app.mode() == Mode::Live {
+        return Err(V3Error::new(ErrorCode::NotFound));
+    }
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or("");
+    let expected = app.sandbox_token.expose().as_bytes();
+    if token.is_empty() || !bool::from(expected.ct_eq(token.as_bytes())) {
+        return Err(V3Error::new(ErrorCode::Unauthorized));
+    }
+    Ok(())
+}
+
+fn param(field: &str, message: &str) -> V3Error {
+    V3Error::body_field(FieldError::new(field, message))
+}
+
+fn ok_json<T: serde::Serialize>(value: &T) -> Result<Response, V3Error> {
+    let value = serde_json::to_value(value).map_err(|e| V3Error::bug(format!("serialising: {e}")))?;
+    Ok(Json(value).into_response())
+}
+
+#[derive(Deserialize)]
+struct PayBody {
+    consumer: Option<String>,
+    prepay_id: Option<String>,
+    code_url: Option<String>,
+    outcome: Option<String>,
+}
+
+/// `POST /sandbox/v1/pay` `{"prepay_id"|"code_url", "consumer", "outcome"?}`.
+async fn pay(State(state): State<HttpState>, headers: HeaderMap, body: axum::body::Bytes) -> Result<Response, V3Error> {
+    let app = &state.app;
+    authorize(app, &headers)?;
+    let b: PayBody = json_body(&body)?;
+    let consumer = required(b.consumer.filter(|s| !s.is_empty()), "consumer")?;
+    let locator = match (b.prepay_id, b.code_url) {
+        (Some(p), None) => OrderLocator::PrepayId(p),
+        (None, Some(url)) => {
+            let token = url
+                .strip_prefix("weixin://wxpay/bizpayurl?pr=")
+                .ok_or_else(|| param("code_url", "code_url 格式错误"))?;
+            OrderLocator::PayToken(token.to_owned())
+        }
+        _ => return Err(param("prepay_id", "prepay_id 与 code_url 必须且只能提供一个")),
+    };
+    let outcome = match b.outcome.as_deref() {
+        None | Some("SUCCESS") => PayOutcome::Success,
+        Some("PAYERROR") => PayOutcome::PayError,
+        Some(_) => return Err(param("outcome", "outcome 只能是 SUCCESS 或 PAYERROR")),
+    };
+    let order = payments::pay(app, locator, &consumer, outcome).await?;
+    let view = payments::transaction_view(&order, app.clock.business_now());
+    let mut out = json!({"trade_state": view.trade_state, "out_trade_no": order.out_trade_no});
+    if let Some(t) = &order.transaction_id {
+        out["transaction_id"] = json!(t);
+    }
+    ok_json(&out)
+}
+
+fn clock_json(app: &App) -> Value {
+    let now = app.clock.business_now().unix();
+    json!({"business_time": times::format_rfc3339(now), "business_unix": now, "offset_seconds": app.clock.offset_s()})
+}
+
+async fn clock(State(state): State<HttpState>, headers: HeaderMap) -> Result<Response, V3Error> {
+    authorize(&state.app, &headers)?;
+    ok_json(&clock_json(&state.app))
+}
+
+#[derive(Deserialize)]
+struct AdvanceBody {
+    seconds: Option<i64>,
+}
+
+/// `POST /sandbox/v1/clock/advance` `{"seconds": N}`: forward only; answers
+/// after settling the business days passed and finishing due refunds.
+async fn advance(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, V3Error> {
+    let app = &state.app;
+    authorize(app, &headers)?;
+    let b: AdvanceBody = json_body(&body)?;
+    let seconds = b.seconds.ok_or_else(|| param("seconds", "参数“seconds”是必填的整数"))?;
+    if !(0..=MAX_ADVANCE_S).contains(&seconds) {
+        return Err(param("seconds", "seconds 必须在0到十年之间：业务时钟只能前进"));
+    }
+    app.clock.advance(&app.store, seconds).await.map_err(|e| match e {
+        AdvanceError::Live => V3Error::new(ErrorCode::NotFound),
+        AdvanceError::Internal(e) => V3Error::internal(e),
+    })?;
+    // What the new time makes due happens before the answer: the days
+    // passed are settled and paid out, due refunds are finished (their
+    // callbacks queued), so a test can look at the result at once.
+    koudai_app::money::settle_due_days(&app.store, &app.rng, app.clock.business_now())
+        .await
+        .map_err(|e| V3Error::internal(e.into()))?;
+    refunds::finish_due(app).await?;
+    app.wake.notify_one();
+    ok_json(&clock_json(app))
+}
+
+#[derive(Deserialize)]
+struct NotificationQuery {
+    out_trade_no: Option<String>,
+    out_refund_no: Option<String>,
+    mchid: Option<String>,
+}
+
+/// `GET /sandbox/v1/notifications?out_trade_no=…|out_refund_no=…[&mchid=…]`.
+async fn notifications(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Query(q): Query<NotificationQuery>,
+) -> Result<Response, V3Error> {
+    let app = &state.app;
+    authorize(app, &headers)?;
+    let reference =
+        q.out_trade_no.filter(|s| !s.is_empty()).or(q.out_refund_no.filter(|s| !s.is_empty())).ok_or_else(|| {
+            V3Error::field(FieldError::new("out_trade_no", "参数“out_trade_no”或“out_refund_no”是必填项"), "query")
+        })?;
+    let list =
+        app.store.notifications_for(q.mchid.as_deref(), &reference).await.map_err(|e| V3Error::internal(e.into()))?;
+    let data: Vec<Value> = list
+        .into_iter()
+        .map(|(n, attempts)| {
+            json!({
+                "id": n.event_id,
+                "mchid": n.mchid,
+                "event_type": n.event_type,
+                "notify_url": n.notify_url,
+                "status": n.status.as_str(),
+                "next_attempt_at": times::format_rfc3339(n.next_attempt_at),
+                "created_at": times::format_rfc3339(n.created_at),
+                "attempts": attempts.iter().map(|a| json!({
+                    "attempt": a.attempt_no,
+                    "attempted_at": times::format_rfc3339(a.attempted_at),
+                    "http_status": a.http_status,
+                    "error": a.error,
+                    "duration_ms": a.duration_ms,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    ok_json(&json!({"data": data}))
+}
+
+#[derive(Deserialize)]
+struct OutcomeBody {
+    mchid: Option<String>,
+    status: Option<String>,
+}
+
+/// `POST /sandbox/v1/refunds/{out_refund_no}/outcome` `{"mchid", "status"}`:
+/// ends a `PROCESSING` refund now as `SUCCESS`, `ABNORMAL` or `CLOSED`, or
+/// closes an `ABNORMAL` one (its money goes back to the merchant).
+async fn refund_outcome(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(out_refund_no): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, V3Error> {
+    let app = &state.app;
+    authorize(app, &headers)?;
+    let b: OutcomeBody = json_body(&body)?;
+    let mchid = required(b.mchid.filter(|s| !s.is_empty()), "mchid")?;
+    let to = match b.status.as_deref() {
+        Some("SUCCESS") => RefundStatus::Success,
+        Some("ABNORMAL") => RefundStatus::Abnormal,
+        Some("CLOSED") => RefundStatus::Closed,
+        _ => return Err(param("status", "status 只能是 SUCCESS、ABNORMAL 或 CLOSED")),
+    };
+    ok_json(&refunds::force_outcome(app, &mchid, &out_refund_no, to).await?)
+}

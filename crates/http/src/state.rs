@@ -1,0 +1,33 @@
+//! What the HTTP surfaces share beyond the application: caches that exist
+//! only to answer requests faster, the request metrics, and the login
+//! throttle of the pages.
+
+use std::sync::Arc;
+
+use koudai_app::App;
+
+use crate::metrics::HttpMetrics;
+use crate::v3::auth::{MerchantKeys, Nonces};
+use crate::web::session::LoginThrottle;
+
+/// The state every handler receives. Cheap to clone.
+#[derive(Clone)]
+pub struct HttpState {
+    pub app: Arc<App>,
+    pub merchant_keys: Arc<MerchantKeys>,
+    pub nonces: Arc<Nonces>,
+    pub metrics: Arc<HttpMetrics>,
+    pub logins: Arc<LoginThrottle>,
+}
+
+impl HttpState {
+    pub fn new(app: Arc<App>) -> HttpState {
+        HttpState {
+            app,
+            merchant_keys: Arc::default(),
+            nonces: Arc::default(),
+            metrics: Arc::new(HttpMetrics::new()),
+            logins: Arc::default(),
+        }
+    }
+}

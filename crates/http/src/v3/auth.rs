@@ -1,0 +1,203 @@
+//! Request authentication exactly as §1 of the protocol notes describes:
+//! scheme and parameters, the 5-minute window on the wall clock, the
+//! merchant's certificate by serial (any case), the RSA signature over the
+//! raw request line and body, and nonce reuse.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, RwLock};
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::HeaderMap;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use koudai_domain::FieldError;
+use koudai_protocol::auth::{parse_authorization, request_message};
+use koudai_protocol::{ApiError, ErrorCode, PublicKey};
+use koudai_store::{KeyMode, Merchant};
+
+use super::sign::KeyModeSlot;
+use super::V3Error;
+use crate::layers::MAX_BODY_BYTES;
+use crate::HttpState;
+
+/// How far a request's timestamp may be from the wall clock.
+const TIMESTAMP_WINDOW_S: i64 = 300;
+/// Nonce memory is swept when it grows past this many entries.
+const NONCE_SWEEP_AT: usize = 100_000;
+
+/// Merchant public keys by `(mchid, SERIAL)`. Only keys are cached: a
+/// certificate never changes under its serial (rotation adds a serial),
+/// while the merchant row (APIv3 key, key mode) is read per request.
+#[derive(Default)]
+pub struct MerchantKeys(RwLock<HashMap<(String, String), PublicKey>>);
+
+/// `(mchid, nonce)` → wall time after which the nonce may be forgotten.
+#[derive(Default)]
+pub struct Nonces(Mutex<HashMap<(String, String), i64>>);
+
+/// A request whose `Authorization` verified against one of the merchant's
+/// certificates.
+pub struct Signed {
+    pub merchant: Merchant,
+    pub body: Bytes,
+    query: Option<String>,
+}
+
+impl Signed {
+    pub fn mode(&self) -> KeyMode {
+        self.merchant.key_mode
+    }
+
+    /// The query string, decoded into `T`; a `PARAM_ERROR` naming the
+    /// parameter at fault otherwise.
+    pub fn query<T: DeserializeOwned>(&self) -> Result<T, V3Error> {
+        let raw = self.query.as_deref().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            V3Error::field(FieldError::new(&field, format!("参数“{field}”不合法：{}", e.inner())), "query")
+        })
+    }
+
+    /// The body as JSON `T`; `PARAM_ERROR` with the JSON path at fault.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, V3Error> {
+        json_body(&self.body)
+    }
+}
+
+/// Reads `body` as JSON `T`, naming the path of the field at fault.
+pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, V3Error> {
+    typed(&json_value(body)?)
+}
+
+/// Reads `body` as a JSON value; `PARAM_ERROR` if it is not JSON.
+pub fn json_value(body: &[u8]) -> Result<serde_json::Value, V3Error> {
+    serde_json::from_slice(body).map_err(V3Error::not_json)
+}
+
+/// Reads a JSON value as `T`. Fields are `Option`s in the request types, so
+/// a missing field is reported by the handler by name; what fails here is a
+/// field of the wrong type, named by its path (`amount.total`).
+pub fn typed<T: DeserializeOwned>(value: &serde_json::Value) -> Result<T, V3Error> {
+    if !value.is_object() {
+        return Err(V3Error::body_field(FieldError::new("", "请求体必须是JSON对象")));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        V3Error::body_field(FieldError::new(&path, format!("字段{path}类型错误：{}", e.inner())))
+    })
+}
+
+/// A required field: present and not null.
+pub fn required<T>(value: Option<T>, field: &str) -> Result<T, V3Error> {
+    value.ok_or_else(|| V3Error::body_field(FieldError::missing(field)))
+}
+
+fn sign_error(message: &str, issue: &str, sign_information: Option<serde_json::Value>) -> V3Error {
+    let mut detail = json!({"field": "signature", "location": "authorization", "detail": {"issue": issue}});
+    if let (Some(info), Some(obj)) = (sign_information, detail.as_object_mut()) {
+        obj.insert("sign_information".into(), info);
+    }
+    V3Error { error: ApiError::with_message(ErrorCode::SignError, message).detail(detail), cause: None }
+}
+
+impl FromRequest<HttpState> for Signed {
+    type Rejection = V3Error;
+
+    async fn from_request(req: Request, state: &HttpState) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let target =
+            parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| parts.uri.path().to_owned());
+        let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
+            .await
+            .map_err(|_| V3Error::message(ErrorCode::ParamError, "请求体过大或不完整"))?;
+        let slot = parts.extensions.get::<KeyModeSlot>();
+        let merchant = authenticate(state, slot, parts.method.as_str(), &target, &parts.headers, &body).await?;
+        Ok(Signed { merchant, body, query: parts.uri.query().map(str::to_owned) })
+    }
+}
+
+async fn authenticate(
+    state: &HttpState,
+    slot: Option<&KeyModeSlot>,
+    method: &str,
+    target: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Merchant, V3Error> {
+    let header = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| sign_error("Http头缺少Authorization或格式错误", "authorization header missing", None))?;
+    let params = parse_authorization(header).map_err(|e| sign_error("Authorization不合法", &e.to_string(), None))?;
+    let ts: i64 = params.timestamp.parse().map_err(|_| {
+        sign_error("Http头Authorization中的timestamp不合法", "timestamp is not a number of seconds", None)
+    })?;
+    let now = state.app.clock.wall_now().unix();
+    if now.abs_diff(ts) > TIMESTAMP_WINDOW_S.unsigned_abs() {
+        return Err(sign_error(
+            "Http头Authorization中的timestamp与发起请求的时间不得超过5分钟",
+            "timestamp outside the 5-minute window",
+            None,
+        ));
+    }
+    let unknown =
+        || sign_error("Http头Authorization中的serial_no对应的商户证书不存在", "unknown mchid or serial_no", None);
+    let merchant = state.app.store.merchant(&params.mchid).await.map_err(|e| V3Error::internal(e.into()))?;
+    let merchant = merchant.ok_or_else(unknown)?;
+    if let Some(slot) = slot {
+        slot.set(merchant.key_mode);
+    }
+    let public_key = merchant_key(state, &params.mchid, &params.serial_no).await?.ok_or_else(unknown)?;
+    let message = request_message(method, target, &params.timestamp, &params.nonce_str, body);
+    if !public_key.verify(&message, &params.signature) {
+        let truncated: String = String::from_utf8_lossy(&message).chars().take(64).collect();
+        let info = json!({
+            "method": method,
+            "url": target,
+            "sign_message_length": message.len(),
+            "truncated_sign_message": truncated,
+        });
+        return Err(sign_error("签名错误，请检查后再试", "sign not match", Some(info)));
+    }
+    if !remember_nonce(state, &params.mchid, &params.nonce_str, now)? {
+        return Err(sign_error("Http头Authorization中的nonce_str已被使用", "nonce replayed", None));
+    }
+    Ok(merchant)
+}
+
+/// Records a nonce; false if it was seen within the window already.
+fn remember_nonce(state: &HttpState, mchid: &str, nonce: &str, now: i64) -> Result<bool, V3Error> {
+    let mut seen = state.nonces.0.lock().map_err(|_| V3Error::bug("the nonce memory's lock is poisoned"))?;
+    if seen.len() >= NONCE_SWEEP_AT {
+        seen.retain(|_, forget_at| *forget_at > now);
+    }
+    let key = (mchid.to_owned(), nonce.to_owned());
+    Ok(match seen.get(&key) {
+        Some(forget_at) if *forget_at > now => false,
+        _ => {
+            seen.insert(key, now + 2 * TIMESTAMP_WINDOW_S);
+            true
+        }
+    })
+}
+
+/// The public key of `(mchid, serial)`, cached after the first lookup.
+pub async fn merchant_key(state: &HttpState, mchid: &str, serial: &str) -> Result<Option<PublicKey>, V3Error> {
+    let key = (mchid.to_owned(), serial.to_ascii_uppercase());
+    let cache = &state.merchant_keys.0;
+    if let Some(hit) = cache.read().map_err(|_| V3Error::bug("the key cache's lock is poisoned"))?.get(&key) {
+        return Ok(Some(hit.clone()));
+    }
+    let Some(cert) =
+        state.app.store.merchant_certificate(mchid, serial).await.map_err(|e| V3Error::internal(e.into()))?
+    else {
+        return Ok(None);
+    };
+    let public_key = PublicKey::from_pem(&cert.public_key_pem)
+        .map_err(|e| V3Error::bug(format!("stored public key of {mchid}/{serial}: {e}")))?;
+    cache.write().map_err(|_| V3Error::bug("the key cache's lock is poisoned"))?.insert(key, public_key.clone());
+    Ok(Some(public_key))
+}

@@ -1,0 +1,133 @@
+//! Every mapping from a use case's error to the wire, pinned: status, code,
+//! message and detail. A change here is a change clients see.
+
+use serde_json::{json, Value};
+
+use koudai_app::bills::BillError;
+use koudai_app::payments::{CloseError, PayError, PrepayError};
+use koudai_app::refunds::{OutcomeError, RefundError};
+use koudai_app::Internal;
+use koudai_domain::refund::{RefundRefusal, RefundStatus};
+use koudai_domain::{FieldError, TradeState};
+use koudai_store::StoreError;
+
+use super::V3Error;
+
+/// `(status, body)` as the client sees it, and whether a cause is logged.
+fn wire(e: impl Into<V3Error>) -> (u16, Value, bool) {
+    let e = e.into();
+    let body = serde_json::from_slice(&e.error.body()).unwrap_or(Value::Null);
+    (e.error.status(), body, e.cause.is_some())
+}
+
+#[test]
+fn prepay_refusals() {
+    let cases: Vec<(PrepayError, u16, Value)> = vec![
+        (
+            PrepayError::Invalid(FieldError::missing("description")),
+            400,
+            json!({"code": "PARAM_ERROR", "message": "参数“description”是必填项", "detail": {"field": "description", "location": "body"}}),
+        ),
+        (PrepayError::MchidMismatch, 403, json!({"code": "NO_AUTH", "message": "请求中的mchid与签名的商户号不一致"})),
+        (PrepayError::MchNotExists, 400, json!({"code": "MCH_NOT_EXISTS", "message": "商户号不存在"})),
+        (
+            PrepayError::NoFeeRule("x".into()),
+            403,
+            json!({"code": "NO_AUTH", "message": "商户费率规则x不在现行费率表中，暂不能收款"}),
+        ),
+        (
+            PrepayError::DepositMissing { due_fen: 5_000_000, held_fen: 100 },
+            403,
+            json!({"code": "NO_AUTH", "message": "商户保证金未缴足：应缴50000.00元，已缴1.00元，缴足后方可收款"}),
+        ),
+        (
+            PrepayError::RuleLimit { max_fen: 300_000 },
+            403,
+            json!({"code": "RULE_LIMIT", "message": "交易金额超过商户单笔限额3000.00元", "detail": {"field": "amount.total", "location": "body"}}),
+        ),
+        (
+            PrepayError::AppidMchidNotMatch,
+            400,
+            json!({"code": "APPID_MCHID_NOT_MATCH", "message": "appid和mch_id不匹配"}),
+        ),
+        (
+            PrepayError::OpenidMismatch,
+            403,
+            json!({"code": "OPENID_MISMATCH", "message": "openid和appid不匹配", "detail": {"field": "payer.openid", "location": "body"}}),
+        ),
+        (PrepayError::OutTradeNoUsed, 403, json!({"code": "OUT_TRADE_NO_USED", "message": "商户订单号重复"})),
+        (PrepayError::OrderClosed, 400, json!({"code": "ORDER_CLOSED", "message": "订单已关闭"})),
+        (PrepayError::OrderPaid, 400, json!({"code": "ORDERPAID", "message": "该订单已支付"})),
+    ];
+    for (e, status, body) in cases {
+        let label = format!("{e:?}");
+        assert_eq!(wire(e), (status, body, false), "{label}");
+    }
+}
+
+#[test]
+fn internal_failures_are_generic_and_carry_their_cause() {
+    let busy = Internal::Store(StoreError::Unavailable("database is locked".into()));
+    assert_eq!(
+        wire(PrepayError::Internal(busy)),
+        (503, json!({"code": "SERVICE_UNAVAILABLE", "message": "服务不可用，请稍后重试"}), true)
+    );
+    let bug = Internal::bug("stored offset is not a number");
+    assert_eq!(
+        wire(PayError::Internal(bug)),
+        (500, json!({"code": "SYSTEM_ERROR", "message": "系统繁忙，请稍后重试"}), true)
+    );
+    let (_, body, _) = wire(RefundError::Internal(Internal::bug("secret detail")));
+    assert!(!body.to_string().contains("secret detail"), "a cause never reaches the client");
+}
+
+#[test]
+fn close_and_pay_refusals() {
+    assert_eq!(wire(CloseError::OrderNotExist).0, 404);
+    assert_eq!(wire(CloseError::OrderPaid).1["code"], "ORDERPAID");
+    assert_eq!(wire(CloseError::MchidMismatch).1["code"], "NO_AUTH");
+    assert_eq!(
+        wire(CloseError::NotAllowed(TradeState::Refund)).1,
+        json!({"code": "INVALID_REQUEST", "message": "订单状态为REFUND，不能关闭"})
+    );
+    assert_eq!(wire(PayError::NotEnough), (403, json!({"code": "NOT_ENOUGH", "message": "用户账户余额不足"}), false));
+    assert_eq!(wire(PayError::Closed).1["code"], "ORDER_CLOSED");
+    assert_eq!(wire(PayError::AlreadyPaid).1["code"], "ORDERPAID");
+    assert_eq!(wire(PayError::OrderNotExist).0, 404);
+    assert_eq!(wire(PayError::PayerMismatch).1["code"], "OPENID_MISMATCH");
+    assert_eq!(wire(PayError::ConsumerNotFound).1["detail"], json!({"field": "consumer", "location": "body"}));
+    assert_eq!(wire(PayError::NoFeeRule("r".into())).0, 403);
+}
+
+#[test]
+fn refund_refusals() {
+    assert_eq!(
+        wire(RefundError::OrderNotFound),
+        (404, json!({"code": "RESOURCE_NOT_EXISTS", "message": "订单不存在"}), false)
+    );
+    assert_eq!(wire(RefundError::NotPaid).1["message"], "订单未支付，不能退款");
+    assert_eq!(wire(RefundError::TotalMismatch { stated: 1, actual: 2 }).1["detail"]["field"], "amount.total");
+    let over = RefundRefusal::ExceedsRefundable { refundable_fen: 5 };
+    assert_eq!(wire(RefundError::Refused(over)).1["code"], "INVALID_REQUEST");
+    assert_eq!(wire(RefundError::TooMany).1["code"], "INVALID_REQUEST");
+    assert_eq!(wire(RefundError::TooLate).1["code"], "INVALID_REQUEST");
+    assert_eq!(
+        wire(RefundError::NotEnough),
+        (403, json!({"code": "NOT_ENOUGH", "message": "基本账户余额不足，请充值后重新发起"}), false)
+    );
+    assert_eq!(wire(RefundError::OutRefundNoUsed).1["detail"]["field"], "out_refund_no");
+    assert_eq!(wire(RefundError::RefundNotFound).1["message"], "退款单不存在");
+    assert_eq!(
+        wire(OutcomeError::NotAllowed { from: RefundStatus::Success, to: RefundStatus::Closed }).1["message"],
+        "退款单状态为SUCCESS，不能变为CLOSED"
+    );
+    assert_eq!(wire(OutcomeError::RefundNotFound).0, 404);
+}
+
+#[test]
+fn bill_refusals() {
+    assert_eq!(wire(BillError::DayNotOver).1["code"], "NO_STATISTICAL_DATA");
+    assert_eq!(wire(BillError::TooOld).0, 400);
+    assert_eq!(wire(BillError::Empty).1["message"], "当日无账单数据");
+    assert_eq!(wire(BillError::TokenNotFound).0, 404);
+}

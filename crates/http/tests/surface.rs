@@ -1,0 +1,203 @@
+//! The router in process (no socket), on a fixed clock and seeded
+//! randomness: authentication, response signing, request ids, metrics, the
+//! sandbox API's guard, and the cashier's session rules.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::{json, Value};
+
+use koudai_app::parties;
+use koudai_protocol::auth::{authorization_header, response_message};
+use koudai_store::KeyMode;
+use koudai_testkit::{Error, TestApp, TestMerchant, TestResponse};
+
+type R = Result<(), Error>;
+
+fn native_body(m: &TestMerchant, out_trade_no: &str, total: i64) -> String {
+    json!({
+        "appid": m.appid, "mchid": m.created.mchid, "description": "Green tea",
+        "out_trade_no": out_trade_no, "notify_url": "http://127.0.0.1:9/notify",
+        "amount": {"total": total, "currency": "CNY"}
+    })
+    .to_string()
+}
+
+/// Checks the `Wechatpay-*` headers of a response against the platform key.
+fn assert_signed(t: &TestApp, r: &TestResponse) {
+    let ts = r.header("wechatpay-timestamp").unwrap_or_default();
+    let nonce = r.header("wechatpay-nonce").unwrap_or_default();
+    let sig = r.header("wechatpay-signature").unwrap_or_default();
+    let message = response_message(ts, nonce, &r.body);
+    assert!(t.app.platform.public_key.verify(&message, sig), "response signature verifies");
+    assert_eq!(r.header("wechatpay-signature-type"), Some("WECHATPAY2-SHA256-RSA2048"));
+}
+
+async fn prepay(t: &TestApp, m: &TestMerchant, out_trade_no: &str) -> Result<TestResponse, Error> {
+    let body = native_body(m, out_trade_no, 1200);
+    t.send(t.signed(m, "POST", "/v3/pay/transactions/native", &body)?).await
+}
+
+#[tokio::test]
+async fn a_signed_prepay_is_answered_and_signed_in_the_merchants_key_mode() -> R {
+    let t = TestApp::sandbox().await?;
+    for mode in [KeyMode::PublicKey, KeyMode::Certificate] {
+        let m = t.merchant(mode).await?;
+        let r = prepay(&t, &m, &format!("KEYMODE{}", mode.as_str().len())).await?;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert!(r.json()["code_url"].as_str().unwrap_or("").starts_with("weixin://wxpay/bizpayurl?pr="));
+        assert_signed(&t, &r);
+        assert_eq!(r.header("wechatpay-serial"), Some(t.app.platform.serial_for(mode)));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn authentication_failures_are_sign_errors_and_are_signed_too() -> R {
+    let t = TestApp::sandbox().await?;
+    let m = t.merchant(KeyMode::PublicKey).await?;
+    let body = native_body(&m, "AUTH0001", 100);
+
+    let missing = t.send(TestApp::plain("POST", "/v3/pay/transactions/native", &body)?).await?;
+    assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(missing.json()["code"], "SIGN_ERROR");
+    assert_signed(&t, &missing);
+
+    // Signed over another body.
+    let mut req = t.signed(&m, "POST", "/v3/pay/transactions/native", "{}")?;
+    *req.body_mut() = Body::from(body.clone());
+    let tampered = t.send(req).await?;
+    assert_eq!(tampered.json()["detail"]["detail"]["issue"], "sign not match");
+    assert_eq!(tampered.json()["detail"]["sign_information"]["url"], "/v3/pay/transactions/native");
+    assert_eq!(tampered.header("wechatpay-serial"), Some(t.app.platform.public_key_id.as_str()));
+
+    // Replayed: the same nonce twice.
+    let now = t.app.clock.wall_now().unix();
+    let auth = authorization_header(
+        &m.key,
+        &m.created.mchid,
+        &m.created.serial_no,
+        "POST",
+        "/v3/pay/transactions/native",
+        now,
+        "same-nonce",
+        body.as_bytes(),
+    );
+    let send = |auth: String| {
+        Request::builder()
+            .method("POST")
+            .uri("/v3/pay/transactions/native")
+            .header("authorization", auth)
+            .body(Body::from(body.clone()))
+    };
+    assert_eq!(t.send(send(auth.clone())?).await?.status, StatusCode::OK);
+    let replay = t.send(send(auth)?).await?;
+    assert_eq!(replay.json()["detail"]["detail"]["issue"], "nonce replayed");
+
+    // Out of the 5-minute window, either way.
+    for skew in [-301, 301] {
+        let auth = authorization_header(
+            &m.key,
+            &m.created.mchid,
+            &m.created.serial_no,
+            "POST",
+            "/v3/pay/transactions/native",
+            now + skew,
+            &format!("n{skew}"),
+            body.as_bytes(),
+        );
+        let r = t.send(send(auth)?).await?;
+        assert_eq!(r.json()["detail"]["detail"]["issue"], "timestamp outside the 5-minute window");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_bodies_name_the_field() -> R {
+    let t = TestApp::sandbox().await?;
+    let m = t.merchant(KeyMode::PublicKey).await?;
+    let send = |body: &str| t.signed(&m, "POST", "/v3/pay/transactions/native", body);
+    let not_json = t.send(send("{oops")?).await?;
+    assert_eq!((not_json.status, not_json.json()["code"].clone()), (StatusCode::BAD_REQUEST, json!("PARAM_ERROR")));
+    let mut v: Value = serde_json::from_str(&native_body(&m, "FIELD001", 100))?;
+    v["amount"]["total"] = json!("12");
+    let wrong_type = t.send(send(&v.to_string())?).await?;
+    assert_eq!(wrong_type.json()["detail"]["field"], "amount.total");
+    v["amount"] = json!({"currency": "CNY"});
+    let missing = t.send(send(&v.to_string())?).await?;
+    assert_eq!(missing.json()["detail"], json!({"field": "amount.total", "location": "body"}));
+    assert_eq!(missing.json()["message"], "参数“amount.total”是必填项");
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() -> R {
+    let t = TestApp::sandbox().await?;
+    let m = t.merchant(KeyMode::PublicKey).await?;
+    let responses = [
+        t.send(TestApp::plain("GET", "/healthz", "")?).await?,
+        t.send(TestApp::plain("GET", "/no/such/path", "")?).await?,
+        t.send(TestApp::plain("GET", "/sandbox/v1/clock", "")?).await?,
+        t.send(TestApp::plain("GET", "/pay/native", "")?).await?,
+        t.send(TestApp::plain("GET", "/metrics", "")?).await?,
+        prepay(&t, &m, "RIDS0001").await?,
+    ];
+    let mut ids = std::collections::HashSet::new();
+    for r in &responses {
+        let id = r.header("request-id").unwrap_or_default().to_owned();
+        assert!(id.starts_with("KD") && id.len() == 32, "request id {id:?} on {:?}", r.status);
+        assert!(ids.insert(id), "ids are unique");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_sandbox_api_wants_its_token() -> R {
+    let t = TestApp::sandbox().await?;
+    let r = t.send(TestApp::plain("GET", "/sandbox/v1/clock", "")?).await?;
+    assert_eq!((r.status, r.json()["code"].clone()), (StatusCode::UNAUTHORIZED, json!("UNAUTHORIZED")));
+    let wrong =
+        Request::builder().uri("/sandbox/v1/clock").header("authorization", "Bearer nope").body(Body::empty())?;
+    assert_eq!(t.send(wrong).await?.status, StatusCode::UNAUTHORIZED);
+    let right = Request::builder()
+        .uri("/sandbox/v1/clock")
+        .header("authorization", format!("Bearer {}", t.app.sandbox_token.expose()))
+        .body(Body::empty())?;
+    let r = t.send(right).await?;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["business_unix"], json!(koudai_testkit::START_UNIX_S));
+    Ok(())
+}
+
+#[tokio::test]
+async fn metrics_move_after_a_payment() -> R {
+    let t = TestApp::sandbox().await?;
+    let m = t.merchant(KeyMode::PublicKey).await?;
+    let before = t.send(TestApp::plain("GET", "/metrics", "")?).await?.text();
+    assert!(before.contains("koudai_outbox_pending 0"), "{before}");
+    let code_url = prepay(&t, &m, "METR0001").await?.json()["code_url"].as_str().unwrap_or_default().to_owned();
+    let app = &t.app;
+    parties::create_consumer(&app.store, &app.rng, "carol", "carol-password", 10_000, app.clock.business_now()).await?;
+    let pay = Request::builder()
+        .method("POST")
+        .uri("/sandbox/v1/pay")
+        .header("authorization", format!("Bearer {}", app.sandbox_token.expose()))
+        .body(Body::from(json!({"code_url": code_url, "consumer": "carol"}).to_string()))?;
+    assert_eq!(t.send(pay).await?.status, StatusCode::OK);
+    let after = t.send(TestApp::plain("GET", "/metrics", "")?).await?;
+    assert!(after.header("content-type").unwrap_or_default().starts_with("application/openmetrics-text"));
+    let text = after.text();
+    assert!(text.contains("koudai_outbox_pending 1"), "the callback waits in the outbox:\n{text}");
+    assert!(
+        text.contains(
+            r#"koudai_http_requests_total{method="POST",route="/v3/pay/transactions/native",status="200"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"koudai_http_requests_total{method="POST",route="/sandbox/v1/pay",status="200"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains("koudai_http_request_duration_seconds_bucket"), "{text}");
+    assert!(text.contains("koudai_callback_deliveries_total{outcome=\"delivered\"} 0"), "{text}");
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! `koudai serve` as a value: open the database, build the application,
+//! bind, serve the router and run the jobs; stop gracefully.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use koudai_app::{App, AppConfig, Clock, Mode, Rng};
+use koudai_domain::Secret;
+use koudai_http::HttpState;
+use koudai_store::Store;
+
+/// What `koudai serve` needs to know.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// May carry a password: never printed.
+    pub database_url: Secret<String>,
+    pub mode: Mode,
+    /// The base URL clients reach this server at; `http://<listen>` if unset.
+    pub public_url: Option<String>,
+    /// Whether to create the demo world on first start (sandbox only).
+    pub demo: bool,
+    /// Base of the bills' `download_url`; the public URL if unset.
+    pub bill_download_base: Option<String>,
+}
+
+/// A running server.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    stop: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Opens the database (migrating it), loads or creates the platform key
+    /// and, in sandbox mode, the demo world; binds, and starts serving and
+    /// the jobs.
+    pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+        let store = Store::connect(config.database_url.expose()).await?;
+        store.migrate().await?;
+        let clock = Clock::load(&store, config.mode).await?;
+        let listener =
+            tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let base_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let base_url = base_url.trim_end_matches('/').to_owned();
+        let bill_download_base = config
+            .bill_download_base
+            .as_deref()
+            .map_or_else(|| base_url.clone(), |b| b.trim_end_matches('/').to_owned());
+        let app_config = AppConfig { mode: config.mode, base_url, bill_download_base };
+        let app = Arc::new(App::open(store, app_config, Rng::os(), clock).await?);
+        if config.mode == Mode::Sandbox && config.demo {
+            crate::demo::ensure(&app, &config.data_dir).await?;
+        }
+
+        let stop = CancellationToken::new();
+        let router = koudai_http::router(HttpState::new(Arc::clone(&app)));
+        let shutdown = stop.clone();
+        let http_task = tokio::spawn(async move {
+            let served = axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "http server failed");
+            }
+        });
+        let tasks = vec![http_task, koudai_app::jobs::spawn(Arc::clone(&app), stop.clone())];
+        Ok(Server { addr, app, stop, tasks })
+    }
+
+    /// Stops accepting requests, lets requests and deliveries in flight
+    /// finish, and closes the database.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.app.wake.notify_waiters();
+        for t in self.tasks {
+            if let Err(e) = t.await {
+                tracing::warn!(error = %e, "a task ended abnormally");
+            }
+        }
+        self.app.store.close().await;
+    }
+}

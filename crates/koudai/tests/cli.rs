@@ -1,0 +1,58 @@
+//! The command line as an operator meets it.
+
+use std::process::Command;
+
+fn koudai() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_koudai"));
+    c.env_remove("KOUDAI_DATABASE_URL").env_remove("KOUDAI_DATA_DIR").env("KOUDAI_LOG", "warn");
+    c
+}
+
+fn scratch_dir(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("koudai-cli-{name}-{}", std::process::id()))
+}
+
+#[test]
+fn ledger_commands_on_a_missing_data_dir_fail_and_create_nothing() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = scratch_dir("missing");
+    let _ = std::fs::remove_dir_all(&dir);
+    for sub in ["verify", "positions"] {
+        let out = koudai().args(["ledger", sub, "--data-dir"]).arg(&dir).output()?;
+        assert!(!out.status.success(), "ledger {sub} must fail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("no database at"), "ledger {sub}: {stderr}");
+        assert!(!dir.exists(), "ledger {sub} created {}", dir.display());
+    }
+    Ok(())
+}
+
+#[test]
+fn ledger_verify_on_an_empty_sqlite_file_does_not_migrate_it() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = scratch_dir("empty");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("koudai.db"), b"")?;
+    let out = koudai().args(["ledger", "verify", "--data-dir"]).arg(&dir).output()?;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no Koudai tables"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::metadata(dir.join("koudai.db"))?.len(), 0, "nothing was written");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[test]
+fn ledger_verify_passes_on_a_migrated_database() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = scratch_dir("migrated");
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = koudai().args(["migrate", "--data-dir"]).arg(&dir).output()?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = koudai().args(["ledger", "verify", "--data-dir"]).arg(&dir).output()?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ledger verified"));
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! Koudai in process, for tests: a [`TestApp`] is the real application on a
+//! scratch SQLite database (or PostgreSQL, when `TEST_DATABASE_URL` is set
+//! and asked for), with a fixed clock and seeded randomness, and the real
+//! router answered through `oneshot` without a socket.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt as _;
+use tower::ServiceExt as _;
+
+use koudai_app::parties::{self, CreatedMerchant, MerchantSpec};
+use koudai_app::{App, AppConfig, Clock, Mode, Rng};
+use koudai_http::HttpState;
+use koudai_protocol::auth::authorization_header;
+use koudai_protocol::PrivateKey;
+use koudai_store::{KeyMode, Store};
+
+/// The wall clock every test app starts at: 2026-11-24 12:00:00 +08:00.
+pub const START_UNIX_S: i64 = 1_795_492_800;
+
+/// A failure while setting a test up.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// The application and its router, in process.
+pub struct TestApp {
+    pub app: Arc<App>,
+    pub router: axum::Router,
+    /// Holds the scratch SQLite file while the app lives.
+    _dir: TempDir,
+}
+
+/// A merchant ready to sign requests.
+pub struct TestMerchant {
+    pub created: CreatedMerchant,
+    pub key: PrivateKey,
+    pub appid: String,
+}
+
+/// An answer of the router.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A directory removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl TestApp {
+    /// A sandbox app on a fresh SQLite file.
+    pub async fn sandbox() -> Result<TestApp, Error> {
+        TestApp::start(Mode::Sandbox, 7).await
+    }
+
+    /// An app in `mode` whose randomness is seeded with `seed`.
+    pub async fn start(mode: Mode, seed: u64) -> Result<TestApp, Error> {
+        let rng = Rng::seeded(seed);
+        let dir = std::env::temp_dir().join(format!("koudai-testkit-{}-{}", std::process::id(), Rng::os().token(12)));
+        std::fs::create_dir_all(&dir)?;
+        let url = format!("sqlite://{}?mode=rwc", dir.join("koudai.db").display());
+        let store = Store::connect(&url).await?;
+        store.migrate().await?;
+        let config =
+            AppConfig { mode, base_url: "http://koudai.test".into(), bill_download_base: "http://koudai.test".into() };
+        let app = Arc::new(App::open(store, config, rng, Clock::fixed(START_UNIX_S, mode)).await?);
+        let router = koudai_http::router(HttpState::new(Arc::clone(&app)));
+        Ok(TestApp { app, router, _dir: TempDir(dir) })
+    }
+
+    /// A merchant with a generated key, its deposit paid and an app bound.
+    pub async fn merchant(&self, key_mode: KeyMode) -> Result<TestMerchant, Error> {
+        let app = &self.app;
+        let now = app.clock.wall_now();
+        let spec = MerchantSpec { mchid: None, name: "Test Shop", key_mode, certificate_pem: None };
+        let created = parties::create_merchant(&app.store, &app.rng, &app.platform, spec, now).await?;
+        parties::pay_deposit(&app.store, &app.rng, &created.mchid, None, app.clock.business_now()).await?;
+        let appid = parties::create_app(&app.store, &app.rng, None, "Test App", &created.mchid, now).await?;
+        let pem = created.private_key_pem.as_ref().ok_or("a generated merchant has a key")?;
+        let key = PrivateKey::from_pem(pem.expose())?;
+        Ok(TestMerchant { created, key, appid })
+    }
+
+    /// Sends `req` through the router.
+    pub async fn send(&self, req: Request<Body>) -> Result<TestResponse, Error> {
+        let resp = self.router.clone().oneshot(req).await?;
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await?.to_bytes().to_vec();
+        Ok(TestResponse { status: parts.status, headers: parts.headers, body })
+    }
+
+    /// A request signed as `m` would sign it, now on the app's wall clock.
+    pub fn signed(&self, m: &TestMerchant, method: &str, target: &str, body: &str) -> Result<Request<Body>, Error> {
+        let nonce = self.app.rng.token(32);
+        let auth = authorization_header(
+            &m.key,
+            &m.created.mchid,
+            &m.created.serial_no,
+            method,
+            target,
+            self.app.clock.wall_now().unix(),
+            &nonce,
+            body.as_bytes(),
+        );
+        Ok(Request::builder()
+            .method(method)
+            .uri(target)
+            .header("authorization", auth)
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            .body(Body::from(body.to_owned()))?)
+    }
+
+    /// An unsigned request.
+    pub fn plain(method: &str, target: &str, body: &str) -> Result<Request<Body>, Error> {
+        Ok(Request::builder()
+            .method(method)
+            .uri(target)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_owned()))?)
+    }
+}
