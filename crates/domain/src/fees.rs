@@ -217,23 +217,18 @@ pub fn settles_on(paid_at: i64, cycle_days: i64) -> Date {
     business_date(paid_at).saturating_add(Duration::days(cycle_days))
 }
 
+const DATE: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
 /// `YYYY-MM-DD`.
 pub fn format_date(d: Date) -> String {
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    // A fixed numeric description cannot fail on a valid date.
+    d.format(DATE).unwrap_or_else(|_| "1970-01-01".to_owned())
 }
 
-/// Parses `YYYY-MM-DD` strictly.
+/// Parses `YYYY-MM-DD` strictly (four-digit year, two-digit month and day).
 pub fn parse_date(s: &str) -> Option<Date> {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i32> {
-        let part = s.get(r)?;
-        part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok())?
-    };
-    let month = time::Month::try_from(u8::try_from(num(5..7)?).ok()?).ok()?;
-    Date::from_calendar_date(num(0..4)?, month, u8::try_from(num(8..10)?).ok()?).ok()
+    (s.len() == 10).then(|| Date::parse(s, DATE).ok())?
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! `prepay_id` is `wx` + a 14-digit timestamp + 20 hex digits, a
 //! `transaction_id` is 28 digits starting `42000`.
 
+use time::macros::format_description;
 use time::OffsetDateTime;
 
 use crate::order::china_offset;
@@ -15,12 +16,11 @@ fn digits(random: &[u8], n: usize) -> String {
     random.iter().cycle().take(n).map(|b| char::from(b'0' + b % 10)).collect()
 }
 
+/// The first `n` lower-case hex digits of `random`.
 fn hex(random: &[u8], n: usize) -> String {
-    random.iter().flat_map(|b| [b >> 4, b & 0xF]).take(n).map(hex_digit).collect()
-}
-
-fn hex_digit(nibble: u8) -> char {
-    char::from_digit(u32::from(nibble), 16).unwrap_or('0')
+    let mut h = hex::encode(random);
+    h.truncate(n);
+    h
 }
 
 fn base62(random: &[u8], n: usize) -> String {
@@ -32,9 +32,12 @@ fn base62(random: &[u8], n: usize) -> String {
         .collect()
 }
 
+/// `yyyyMMddHHmmss` in Beijing time.
 fn compact_local(at: OffsetDateTime) -> String {
-    let t = at.to_offset(china_offset());
-    format!("{:04}{:02}{:02}{:02}{:02}{:02}", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second())
+    let format = format_description!("[year][month][day][hour][minute][second]");
+    // Formatting a valid date-time with a fixed numeric description cannot
+    // fail; the epoch's text stands in should it ever.
+    at.to_offset(china_offset()).format(format).unwrap_or_else(|_| "19700101000000".to_owned())
 }
 
 /// `wx` + `yyyyMMddHHmmss` (Beijing time) + 20 lower-case hex digits.
@@ -78,18 +81,7 @@ pub fn openid(random: &[u8; 27]) -> String {
 /// A random UUID (version 4) in its canonical text form, used as the `id` of
 /// a notification.
 pub fn uuid_v4(random: &[u8; 16]) -> String {
-    let mut b = *random;
-    b[6] = (b[6] & 0x0F) | 0x40;
-    b[8] = (b[8] & 0x3F) | 0x80;
-    let h = hex(&b, 32);
-    format!(
-        "{}-{}-{}-{}-{}",
-        h.get(0..8).unwrap_or(""),
-        h.get(8..12).unwrap_or(""),
-        h.get(12..16).unwrap_or(""),
-        h.get(16..20).unwrap_or(""),
-        h.get(20..32).unwrap_or("")
-    )
+    uuid::Builder::from_random_bytes(*random).into_uuid().hyphenated().to_string()
 }
 
 /// A merchant number: ten digits starting `19`, like the ones WeChat issues.
@@ -123,7 +115,7 @@ pub fn apiv3_key(random: &[u8; 32]) -> String {
 
 /// Upper-case hex of bytes, as certificate serials are written.
 pub fn upper_hex(bytes: &[u8]) -> String {
-    hex(bytes, bytes.len() * 2).to_ascii_uppercase()
+    hex::encode_upper(bytes)
 }
 
 #[cfg(test)]

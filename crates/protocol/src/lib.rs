@@ -12,7 +12,6 @@ pub mod bill;
 pub mod cert;
 pub mod crypto;
 pub mod error;
-pub mod fields;
 pub mod keys;
 pub mod sign;
 pub mod times;
