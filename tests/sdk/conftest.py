@@ -33,7 +33,7 @@ def backends():
 
 
 def scratch_postgres(admin_url):
-    name = "koudai_sdk_" + secrets.token_hex(6)
+    name = f"koudai_sdk_{os.environ.get('KOUDAI_TEST_RUN', 'manual')}_{secrets.token_hex(4)}"
     subprocess.run(["psql", admin_url, "-qc", f"CREATE DATABASE {name}"], check=True)
     return admin_url.rsplit("/", 1)[0] + "/" + name
 
