@@ -76,6 +76,18 @@ async fn observe(State(state): State<HttpState>, mut req: Request, next: Next) -
         Ok(resp) => resp,
         Err(_) => internal_error(ErrorCode::ServiceUnavailable, format!("no answer within {REQUEST_TIMEOUT:?}")),
     };
+    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        // The body limit answers before any surface does; say it in the
+        // catalogue's shape rather than as plain text.
+        let error = ApiError::with_message(ErrorCode::ParamError, format!("请求体超过{MAX_BODY_BYTES}字节"))
+            .detail(serde_json::json!({"location": "body"}));
+        resp = (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            [(axum::http::header::CONTENT_TYPE, "application/json; charset=utf-8")],
+            error.body(),
+        )
+            .into_response();
+    }
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("request-id", v);
     }

@@ -201,3 +201,32 @@ async fn metrics_move_after_a_payment() -> R {
     assert!(text.contains("koudai_callback_deliveries_total{outcome=\"delivered\"} 0"), "{text}");
     Ok(())
 }
+
+#[tokio::test]
+async fn hand_written_requests_over_a_socket_get_protocol_answers() -> R {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let t = TestApp::sandbox().await?;
+    let addr = t.listen().await?;
+    let exchange = |raw: &'static str| async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        s.write_all(raw.as_bytes()).await?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await?;
+        Ok::<String, Error>(String::from_utf8_lossy(&out).into_owned())
+    };
+    let unsigned = exchange("GET /v3/certificates HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
+    assert!(unsigned.starts_with("HTTP/1.1 401"), "{unsigned}");
+    assert!(unsigned.contains("\"code\":\"SIGN_ERROR\""), "{unsigned}");
+    assert!(unsigned.to_ascii_lowercase().contains("request-id: kd"), "{unsigned}");
+    let wrong_method =
+        exchange("DELETE /v3/pay/transactions/native HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
+    assert!(wrong_method.starts_with("HTTP/1.1 405"), "{wrong_method}");
+    assert!(wrong_method.contains("METHOD_NOT_ALLOWED"), "{wrong_method}");
+    let too_big = exchange(
+        "POST /v3/pay/transactions/native HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\nConnection: close\r\n\r\n",
+    )
+    .await?;
+    assert!(too_big.starts_with("HTTP/1.1 413"), "{too_big}");
+    assert!(too_big.contains("\"code\":\"PARAM_ERROR\""), "{too_big}");
+    Ok(())
+}

@@ -103,6 +103,17 @@ impl TestApp {
         Ok(TestMerchant { created, key, appid })
     }
 
+    /// Serves the router on `127.0.0.1:0` for clients that need a socket
+    /// (raw requests, SDKs); returns the address. The server stops when
+    /// the test's runtime ends.
+    pub async fn listen(&self) -> Result<std::net::SocketAddr, Error> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let router = self.router.clone();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Ok(addr)
+    }
+
     /// Sends `req` through the router.
     pub async fn send(&self, req: Request<Body>) -> Result<TestResponse, Error> {
         let resp = self.router.clone().oneshot(req).await?;
