@@ -5,8 +5,7 @@
 use std::io::Write as _;
 
 use koudai_domain::fees::{self, business_date, day_start, Rate};
-use koudai_domain::ledger::{movement, AccountKind};
-use koudai_domain::refund::RefundStatus;
+use koudai_domain::ledger::{AccountKind, MovementKind};
 use koudai_protocol::bill::{self, FlowRow, TradeBillType, TradeRefund, TradeRow};
 use koudai_protocol::times::format_bill_time;
 use koudai_protocol::wire::BillLink;
@@ -52,13 +51,13 @@ fn trade_row(l: &TradeLine) -> TradeRow {
         transaction_id: l.transaction_id.clone(),
         out_trade_no: l.out_trade_no.clone(),
         openid: l.openid.clone(),
-        trade_type: l.trade_type.clone(),
+        trade_type: l.trade_type.as_str().to_owned(),
         total_fen: l.total_fen,
         refund: l.refund.as_ref().map(|r| TradeRefund {
             refund_id: r.refund_id.clone(),
             out_refund_no: r.out_refund_no.clone(),
             refund_fen: r.refund_fen,
-            status: RefundStatus::parse(&r.status).map_or("PROCESSING", RefundStatus::bill_status),
+            status: r.status.bill_status(),
             applied_at: format_bill_time(r.created_at),
             succeeded_at: r.success_time.map(format_bill_time).unwrap_or_default(),
         }),
@@ -69,27 +68,31 @@ fn trade_row(l: &TradeLine) -> TradeRow {
     }
 }
 
-/// 业务名称 and 业务类型 of a posting.
-fn business_names(kind: &str, amount_fen: i64) -> (&'static str, &'static str) {
+/// 业务名称 and 业务类型 of a posting to a merchant account. Every kind is
+/// named, so that a new movement kind cannot reach a bill unnamed.
+fn business_names(kind: MovementKind, amount_fen: i64) -> (&'static str, &'static str) {
+    use MovementKind as M;
     match kind {
-        movement::PAYMENT => ("交易", "交易"),
-        movement::FEE => ("手续费", "扣除交易手续费"),
-        movement::REFUND => ("退款", "退款"),
-        movement::FEE_REFUND => ("手续费", "退还交易手续费"),
-        movement::REFUND_REVERSAL => ("退款", "退款关闭退回"),
-        movement::FEE_REFUND_REVERSAL => ("手续费", "退款关闭扣回手续费"),
-        movement::SETTLEMENT if amount_fen < 0 => ("结算", "结算转出"),
-        movement::SETTLEMENT => ("结算", "结算入账"),
-        movement::PAYOUT => ("提现", "提现到银行账户"),
-        movement::DEPOSIT_PAID => ("保证金", "缴纳保证金"),
-        movement::DEPOSIT_RELEASED if amount_fen < 0 => ("保证金", "释放保证金"),
-        movement::DEPOSIT_RELEASED => ("保证金", "保证金退回"),
-        _ => ("其他", "其他"),
+        M::Payment => ("交易", "交易"),
+        M::Fee => ("手续费", "扣除交易手续费"),
+        M::Refund => ("退款", "退款"),
+        M::FeeRefund => ("手续费", "退还交易手续费"),
+        M::RefundReversal => ("退款", "退款关闭退回"),
+        M::FeeRefundReversal => ("手续费", "退款关闭扣回手续费"),
+        M::Settlement if amount_fen < 0 => ("结算", "结算转出"),
+        M::Settlement => ("结算", "结算入账"),
+        M::Payout => ("提现", "提现到银行账户"),
+        M::DepositPaid => ("保证金", "缴纳保证金"),
+        M::DepositReleased if amount_fen < 0 => ("保证金", "释放保证金"),
+        M::DepositReleased => ("保证金", "保证金退回"),
+        // These post to consumer and platform accounts only, never to the
+        // merchant accounts a fund-flow bill covers.
+        M::TopUp | M::RefundSuccess | M::PayoutConfirmed => ("其他", "其他"),
     }
 }
 
 fn flow_row(l: &FlowLine) -> FlowRow {
-    let (name, kind) = business_names(&l.entry_kind, l.amount_fen);
+    let (name, kind) = business_names(l.entry_kind, l.amount_fen);
     FlowRow {
         time: format_bill_time(l.time),
         business_no: l.reference.clone(),

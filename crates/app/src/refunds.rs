@@ -28,7 +28,7 @@ pub fn refund_view(r: &Refund, o: &Order) -> wire::Refund {
         success_time: r.success_time.map(times::format_rfc3339),
         create_time: times::format_rfc3339(r.created_at),
         status: r.status.as_str(),
-        funds_account: r.funds_account.clone(),
+        funds_account: r.funds_account.as_str().to_owned(),
         amount: RefundAmount {
             total: o.total_fen,
             refund: r.refund_fen,

@@ -10,6 +10,9 @@
 //! has paid out. The chart of accounts is described in `docs/ledger.md`.
 
 use std::fmt;
+use std::str::FromStr;
+
+use crate::trade::UnknownValue;
 
 /// What an account is for. The owner (consumer, merchant) is kept beside it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,6 +78,22 @@ impl AccountKind {
     }
 }
 
+impl FromStr for AccountKind {
+    type Err = UnknownValue;
+
+    fn from_str(s: &str) -> Result<AccountKind, UnknownValue> {
+        AccountKind::parse(s).ok_or_else(|| UnknownValue::new("account kind", s))
+    }
+}
+
+impl TryFrom<String> for AccountKind {
+    type Error = UnknownValue;
+
+    fn try_from(s: String) -> Result<AccountKind, UnknownValue> {
+        s.parse()
+    }
+}
+
 /// The owner of the platform's own accounts.
 pub const PLATFORM: &str = "platform";
 
@@ -123,16 +142,97 @@ pub enum EntryError {
     Overflow,
 }
 
+/// What a journal entry records: one kind per money movement of the
+/// platform (see [`movement`]). The stored name is [`MovementKind::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MovementKind {
+    TopUp,
+    Payment,
+    Fee,
+    Refund,
+    FeeRefund,
+    RefundSuccess,
+    RefundReversal,
+    FeeRefundReversal,
+    Settlement,
+    Payout,
+    PayoutConfirmed,
+    DepositPaid,
+    DepositReleased,
+}
+
+impl MovementKind {
+    pub const ALL: [MovementKind; 13] = [
+        MovementKind::TopUp,
+        MovementKind::Payment,
+        MovementKind::Fee,
+        MovementKind::Refund,
+        MovementKind::FeeRefund,
+        MovementKind::RefundSuccess,
+        MovementKind::RefundReversal,
+        MovementKind::FeeRefundReversal,
+        MovementKind::Settlement,
+        MovementKind::Payout,
+        MovementKind::PayoutConfirmed,
+        MovementKind::DepositPaid,
+        MovementKind::DepositReleased,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MovementKind::TopUp => "wallet_top_up",
+            MovementKind::Payment => "payment",
+            MovementKind::Fee => "fee",
+            MovementKind::Refund => "refund",
+            MovementKind::FeeRefund => "fee_refund",
+            MovementKind::RefundSuccess => "refund_success",
+            MovementKind::RefundReversal => "refund_reversal",
+            MovementKind::FeeRefundReversal => "fee_refund_reversal",
+            MovementKind::Settlement => "settlement",
+            MovementKind::Payout => "payout",
+            MovementKind::PayoutConfirmed => "payout_confirmed",
+            MovementKind::DepositPaid => "deposit_paid",
+            MovementKind::DepositReleased => "deposit_released",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MovementKind> {
+        MovementKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl FromStr for MovementKind {
+    type Err = UnknownValue;
+
+    fn from_str(s: &str) -> Result<MovementKind, UnknownValue> {
+        MovementKind::parse(s).ok_or_else(|| UnknownValue::new("movement kind", s))
+    }
+}
+
+impl TryFrom<String> for MovementKind {
+    type Error = UnknownValue;
+
+    fn try_from(s: String) -> Result<MovementKind, UnknownValue> {
+        s.parse()
+    }
+}
+
+impl fmt::Display for MovementKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A balanced journal entry. The only way to build one is [`Entry::new`],
 /// which checks the double-entry rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    kind: &'static str,
+    kind: MovementKind,
     postings: Vec<Posting>,
 }
 
 impl Entry {
-    pub fn new(kind: &'static str, postings: Vec<Posting>) -> Result<Entry, EntryError> {
+    pub fn new(kind: MovementKind, postings: Vec<Posting>) -> Result<Entry, EntryError> {
         if postings.len() < 2 {
             return Err(EntryError::TooFewPostings);
         }
@@ -151,7 +251,7 @@ impl Entry {
 
     /// Moves `amount_fen` from one account to another.
     pub fn transfer(
-        kind: &'static str,
+        kind: MovementKind,
         from: AccountRef,
         to: AccountRef,
         amount_fen: i64,
@@ -160,7 +260,7 @@ impl Entry {
         Entry::new(kind, vec![Posting { account: from, amount_fen: negated }, Posting { account: to, amount_fen }])
     }
 
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> MovementKind {
         self.kind
     }
 
@@ -172,37 +272,7 @@ impl Entry {
 /// Every money movement of the platform as the journal entry that records
 /// it. The store posts exactly these; `docs/ledger.md` lists them.
 pub mod movement {
-    use super::{AccountKind as K, AccountRef, Entry, EntryError};
-
-    pub const TOP_UP: &str = "wallet_top_up";
-    pub const PAYMENT: &str = "payment";
-    pub const FEE: &str = "fee";
-    pub const REFUND: &str = "refund";
-    pub const FEE_REFUND: &str = "fee_refund";
-    pub const REFUND_SUCCESS: &str = "refund_success";
-    pub const REFUND_REVERSAL: &str = "refund_reversal";
-    pub const FEE_REFUND_REVERSAL: &str = "fee_refund_reversal";
-    pub const SETTLEMENT: &str = "settlement";
-    pub const PAYOUT: &str = "payout";
-    pub const PAYOUT_CONFIRMED: &str = "payout_confirmed";
-    pub const DEPOSIT_PAID: &str = "deposit_paid";
-    pub const DEPOSIT_RELEASED: &str = "deposit_released";
-
-    pub const ALL_KINDS: [&str; 13] = [
-        TOP_UP,
-        PAYMENT,
-        FEE,
-        REFUND,
-        FEE_REFUND,
-        REFUND_SUCCESS,
-        REFUND_REVERSAL,
-        FEE_REFUND_REVERSAL,
-        SETTLEMENT,
-        PAYOUT,
-        PAYOUT_CONFIRMED,
-        DEPOSIT_PAID,
-        DEPOSIT_RELEASED,
-    ];
+    use super::{AccountKind as K, AccountRef, Entry, EntryError, MovementKind as M};
 
     fn m(kind: K, mchid: &str) -> AccountRef {
         AccountRef::new(kind, mchid)
@@ -211,7 +281,7 @@ pub mod movement {
     /// Money from outside into a consumer's wallet.
     pub fn top_up(login: &str, amount_fen: i64) -> Result<Entry, EntryError> {
         Entry::transfer(
-            TOP_UP,
+            M::TopUp,
             AccountRef::platform(K::ExternalFunding),
             AccountRef::new(K::ConsumerWallet, login),
             amount_fen,
@@ -220,29 +290,29 @@ pub mod movement {
 
     /// A payment: the whole amount from the wallet to the merchant's pending funds.
     pub fn payment(login: &str, mchid: &str, total_fen: i64) -> Result<Entry, EntryError> {
-        Entry::transfer(PAYMENT, AccountRef::new(K::ConsumerWallet, login), m(K::MerchantPending, mchid), total_fen)
+        Entry::transfer(M::Payment, AccountRef::new(K::ConsumerWallet, login), m(K::MerchantPending, mchid), total_fen)
     }
 
     /// The fee on a payment, from the merchant's pending funds to fee income.
     pub fn fee(mchid: &str, fee_fen: i64) -> Result<Entry, EntryError> {
-        Entry::transfer(FEE, m(K::MerchantPending, mchid), AccountRef::platform(K::PlatformFeeIncome), fee_fen)
+        Entry::transfer(M::Fee, m(K::MerchantPending, mchid), AccountRef::platform(K::PlatformFeeIncome), fee_fen)
     }
 
     /// A refund leaving the merchant (`from` is its pending or available
     /// account) into refund clearing.
     pub fn refund(mchid: &str, from: K, refund_fen: i64) -> Result<Entry, EntryError> {
-        Entry::transfer(REFUND, m(from, mchid), AccountRef::platform(K::RefundClearing), refund_fen)
+        Entry::transfer(M::Refund, m(from, mchid), AccountRef::platform(K::RefundClearing), refund_fen)
     }
 
     /// The part of the fee a refund gives back to the merchant.
     pub fn fee_refund(mchid: &str, to: K, fee_back_fen: i64) -> Result<Entry, EntryError> {
-        Entry::transfer(FEE_REFUND, AccountRef::platform(K::PlatformFeeIncome), m(to, mchid), fee_back_fen)
+        Entry::transfer(M::FeeRefund, AccountRef::platform(K::PlatformFeeIncome), m(to, mchid), fee_back_fen)
     }
 
     /// A refund arriving in the consumer's wallet.
     pub fn refund_success(login: &str, refund_fen: i64) -> Result<Entry, EntryError> {
         Entry::transfer(
-            REFUND_SUCCESS,
+            M::RefundSuccess,
             AccountRef::platform(K::RefundClearing),
             AccountRef::new(K::ConsumerWallet, login),
             refund_fen,
@@ -251,33 +321,33 @@ pub mod movement {
 
     /// A closed refund's money going back to the merchant.
     pub fn refund_reversal(mchid: &str, to: K, refund_fen: i64) -> Result<Entry, EntryError> {
-        Entry::transfer(REFUND_REVERSAL, AccountRef::platform(K::RefundClearing), m(to, mchid), refund_fen)
+        Entry::transfer(M::RefundReversal, AccountRef::platform(K::RefundClearing), m(to, mchid), refund_fen)
     }
 
     /// A closed refund's fee share going back to fee income.
     pub fn fee_refund_reversal(mchid: &str, from: K, fee_back_fen: i64) -> Result<Entry, EntryError> {
-        Entry::transfer(FEE_REFUND_REVERSAL, m(from, mchid), AccountRef::platform(K::PlatformFeeIncome), fee_back_fen)
+        Entry::transfer(M::FeeRefundReversal, m(from, mchid), AccountRef::platform(K::PlatformFeeIncome), fee_back_fen)
     }
 
     /// Settled funds: pending to available.
     pub fn settlement(mchid: &str, amount_fen: i64) -> Result<Entry, EntryError> {
-        Entry::transfer(SETTLEMENT, m(K::MerchantPending, mchid), m(K::MerchantAvailable, mchid), amount_fen)
+        Entry::transfer(M::Settlement, m(K::MerchantPending, mchid), m(K::MerchantAvailable, mchid), amount_fen)
     }
 
     /// A payout sent to the merchant's bank.
     pub fn payout(mchid: &str, amount_fen: i64) -> Result<Entry, EntryError> {
-        Entry::transfer(PAYOUT, m(K::MerchantAvailable, mchid), AccountRef::platform(K::PayoutClearing), amount_fen)
+        Entry::transfer(M::Payout, m(K::MerchantAvailable, mchid), AccountRef::platform(K::PayoutClearing), amount_fen)
     }
 
     /// The bank confirmed a payout: the money has left the platform.
     pub fn payout_confirmed(mchid: &str, amount_fen: i64) -> Result<Entry, EntryError> {
-        Entry::transfer(PAYOUT_CONFIRMED, AccountRef::platform(K::PayoutClearing), m(K::PaidOut, mchid), amount_fen)
+        Entry::transfer(M::PayoutConfirmed, AccountRef::platform(K::PayoutClearing), m(K::PaidOut, mchid), amount_fen)
     }
 
     /// A deposit paid in from outside.
     pub fn deposit_paid(mchid: &str, amount_fen: i64) -> Result<Entry, EntryError> {
         Entry::transfer(
-            DEPOSIT_PAID,
+            M::DepositPaid,
             AccountRef::platform(K::ExternalFunding),
             m(K::MerchantDeposit, mchid),
             amount_fen,
@@ -286,7 +356,7 @@ pub mod movement {
 
     /// A deposit released to the merchant's available funds (paid out with them).
     pub fn deposit_released(mchid: &str, amount_fen: i64) -> Result<Entry, EntryError> {
-        Entry::transfer(DEPOSIT_RELEASED, m(K::MerchantDeposit, mchid), m(K::MerchantAvailable, mchid), amount_fen)
+        Entry::transfer(M::DepositReleased, m(K::MerchantDeposit, mchid), m(K::MerchantAvailable, mchid), amount_fen)
     }
 }
 
@@ -348,30 +418,39 @@ mod tests {
     #[test]
     fn an_entry_must_balance() {
         let p = |amount_fen| Posting { account: wallet("a"), amount_fen };
-        assert_eq!(Entry::new("x", vec![p(5), p(-4)]), Err(EntryError::Unbalanced(1)));
-        assert_eq!(Entry::new("x", vec![p(5)]), Err(EntryError::TooFewPostings));
-        assert_eq!(Entry::new("x", vec![p(0), p(0)]), Err(EntryError::ZeroPosting));
-        assert!(Entry::new("x", vec![p(5), p(-5)]).is_ok());
+        let x = MovementKind::TopUp;
+        assert_eq!(Entry::new(x, vec![p(5), p(-4)]), Err(EntryError::Unbalanced(1)));
+        assert_eq!(Entry::new(x, vec![p(5)]), Err(EntryError::TooFewPostings));
+        assert_eq!(Entry::new(x, vec![p(0), p(0)]), Err(EntryError::ZeroPosting));
+        assert!(Entry::new(x, vec![p(5), p(-5)]).is_ok());
     }
 
     #[test]
     fn kinds_round_trip() {
         for k in AccountKind::ALL {
             assert_eq!(AccountKind::parse(k.as_str()), Some(k));
+            assert_eq!(AccountKind::try_from(k.as_str().to_owned()), Ok(k));
         }
+        for k in MovementKind::ALL {
+            assert_eq!(k.as_str().parse::<MovementKind>(), Ok(k));
+        }
+        // The stored names are a contract with existing databases and docs/ledger.md.
+        assert_eq!(MovementKind::TopUp.as_str(), "wallet_top_up");
+        assert!("wallet_topup".parse::<MovementKind>().is_err());
+        assert!("Payment".parse::<AccountKind>().is_err());
     }
 
     proptest! {
         #[test]
         fn transfers_always_balance(amount in 1i64..i64::MAX) {
-            let e = Entry::transfer("t", wallet("a"), wallet("b"), amount).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let e = Entry::transfer(MovementKind::Payment, wallet("a"), wallet("b"), amount).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(e.postings().iter().map(|p| p.amount_fen).sum::<i64>(), 0);
         }
 
         #[test]
         fn any_accepted_entry_sums_to_zero(amounts in proptest::collection::vec(-1000i64..1000, 0..6)) {
             let postings: Vec<Posting> = amounts.iter().map(|&a| Posting { account: wallet("a"), amount_fen: a }).collect();
-            if let Ok(e) = Entry::new("p", postings) {
+            if let Ok(e) = Entry::new(MovementKind::Payment, postings) {
                 prop_assert_eq!(e.postings().iter().map(|p| p.amount_fen).sum::<i64>(), 0);
                 prop_assert!(e.postings().iter().all(|p| p.amount_fen != 0));
             }

@@ -2,8 +2,10 @@
 //! `out_refund_no` format.
 
 use std::fmt;
+use std::str::FromStr;
 
 use crate::order::FieldError;
+use crate::trade::UnknownValue;
 
 /// How long (business time) a refund to a wallet stays `PROCESSING`.
 pub const PROCESSING_S: i64 = 60;
@@ -65,7 +67,70 @@ impl RefundStatus {
     }
 }
 
+impl FromStr for RefundStatus {
+    type Err = UnknownValue;
+
+    fn from_str(s: &str) -> Result<RefundStatus, UnknownValue> {
+        RefundStatus::parse(s).ok_or_else(|| UnknownValue::new("refund status", s))
+    }
+}
+
+impl TryFrom<String> for RefundStatus {
+    type Error = UnknownValue;
+
+    fn try_from(s: String) -> Result<RefundStatus, UnknownValue> {
+        s.parse()
+    }
+}
+
 impl fmt::Display for RefundStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which of the merchant's funds a refund was taken from (`funds_account`
+/// of the refund).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FundsAccount {
+    /// Pending funds: the order was not settled yet.
+    Unsettled,
+    /// Available (settled) funds.
+    Available,
+}
+
+impl FundsAccount {
+    pub const ALL: [FundsAccount; 2] = [FundsAccount::Unsettled, FundsAccount::Available];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FundsAccount::Unsettled => "UNSETTLED",
+            FundsAccount::Available => "AVAILABLE",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FundsAccount> {
+        FundsAccount::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+}
+
+impl FromStr for FundsAccount {
+    type Err = UnknownValue;
+
+    fn from_str(s: &str) -> Result<FundsAccount, UnknownValue> {
+        FundsAccount::parse(s).ok_or_else(|| UnknownValue::new("funds_account", s))
+    }
+}
+
+impl TryFrom<String> for FundsAccount {
+    type Error = UnknownValue;
+
+    fn try_from(s: String) -> Result<FundsAccount, UnknownValue> {
+        s.parse()
+    }
+}
+
+impl fmt::Display for FundsAccount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -138,7 +203,13 @@ mod tests {
         assert!(transition(Abnormal, Success).is_err());
         for s in RefundStatus::ALL {
             assert_eq!(RefundStatus::parse(s.as_str()), Some(s));
+            assert_eq!(RefundStatus::try_from(s.as_str().to_owned()), Ok(s));
         }
+        for f in FundsAccount::ALL {
+            assert_eq!(f.as_str().parse::<FundsAccount>(), Ok(f));
+        }
+        assert!("FAIL".parse::<RefundStatus>().is_err());
+        assert!("BASIC".parse::<FundsAccount>().is_err());
     }
 
     #[test]

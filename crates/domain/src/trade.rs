@@ -1,6 +1,25 @@
 //! Trade states and types, and the transitions between states.
 
 use std::fmt;
+use std::str::FromStr;
+
+/// A string, read from the database or received, that names none of an
+/// enum's values. Stored values are only ever written from `as_str()`, so
+/// meeting one means corrupted data or a newer binary's value: an error,
+/// never a silent default.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} {value:?}")]
+pub struct UnknownValue {
+    /// What was being parsed (`trade_state`, `movement kind`, …).
+    pub what: &'static str,
+    pub value: String,
+}
+
+impl UnknownValue {
+    pub fn new(what: &'static str, value: impl Into<String>) -> UnknownValue {
+        UnknownValue { what, value: value.into() }
+    }
+}
 
 /// The seven `trade_state` values of WeChat Pay APIv3 (§3.3 of the protocol notes).
 ///
@@ -76,6 +95,22 @@ impl TradeState {
     }
 }
 
+impl FromStr for TradeState {
+    type Err = UnknownValue;
+
+    fn from_str(s: &str) -> Result<TradeState, UnknownValue> {
+        TradeState::parse(s).ok_or_else(|| UnknownValue::new("trade_state", s))
+    }
+}
+
+impl TryFrom<String> for TradeState {
+    type Error = UnknownValue;
+
+    fn try_from(s: String) -> Result<TradeState, UnknownValue> {
+        s.parse()
+    }
+}
+
 impl fmt::Display for TradeState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -144,6 +179,8 @@ pub enum TradeType {
 }
 
 impl TradeType {
+    pub const ALL: [TradeType; 4] = [TradeType::Jsapi, TradeType::Native, TradeType::App, TradeType::H5];
+
     pub fn as_str(self) -> &'static str {
         match self {
             TradeType::Jsapi => "JSAPI",
@@ -154,7 +191,23 @@ impl TradeType {
     }
 
     pub fn parse(s: &str) -> Option<TradeType> {
-        [TradeType::Jsapi, TradeType::Native, TradeType::App, TradeType::H5].into_iter().find(|t| t.as_str() == s)
+        TradeType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+impl FromStr for TradeType {
+    type Err = UnknownValue;
+
+    fn from_str(s: &str) -> Result<TradeType, UnknownValue> {
+        TradeType::parse(s).ok_or_else(|| UnknownValue::new("trade_type", s))
+    }
+}
+
+impl TryFrom<String> for TradeType {
+    type Error = UnknownValue;
+
+    fn try_from(s: String) -> Result<TradeType, UnknownValue> {
+        s.parse()
     }
 }
 
@@ -195,8 +248,11 @@ mod tests {
 
     #[test]
     fn trade_types_round_trip() {
-        for t in [TradeType::Jsapi, TradeType::Native, TradeType::App, TradeType::H5] {
+        for t in TradeType::ALL {
             assert_eq!(TradeType::parse(t.as_str()), Some(t));
+            assert_eq!(TradeType::try_from(t.as_str().to_owned()), Ok(t));
         }
+        assert_eq!("H5".parse::<TradeType>(), Err(UnknownValue::new("trade_type", "H5")));
+        assert!("notpay".parse::<TradeState>().is_err());
     }
 }

@@ -55,7 +55,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let bound = 2.0 * rsa.signs_per_s;
     let mut results = vec![bench_backend("sqlite", None, &args).await?];
     if let Some(admin) = &args.postgres_url {
-        let url = koudai_store::scratch_postgres_database(admin, "koudai_bench").await?;
+        let url = koudai_store::testing::scratch_postgres_database(admin, "koudai_bench").await?;
         results.push(bench_backend("postgres", Some(url), &args).await?);
     }
     println!(
@@ -120,7 +120,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 /// transaction with one balanced entry of two postings, the floor-checked
 /// conditional UPDATEs included. Returns (entries, elapsed).
 async fn ledger_rate(admin: &str, args: &BenchArgs) -> anyhow::Result<(usize, Duration)> {
-    let url = koudai_store::scratch_postgres_database(admin, "koudai_bench").await?;
+    let url = koudai_store::testing::scratch_postgres_database(admin, "koudai_bench").await?;
     let store = koudai_store::Store::connect(&url).await?;
     store.migrate().await?;
     for i in 0..64 {
@@ -154,7 +154,7 @@ async fn ledger_rate(admin: &str, args: &BenchArgs) -> anyhow::Result<(usize, Du
 /// pgbench's built-in TPC-B-like script on its own scratch database of the
 /// same server, for 10 seconds with the same number of clients.
 async fn pgbench_tps(admin: &str, clients: usize) -> anyhow::Result<f64> {
-    let url = koudai_store::scratch_postgres_database(admin, "koudai_bench").await?;
+    let url = koudai_store::testing::scratch_postgres_database(admin, "koudai_bench").await?;
     let init = tokio::process::Command::new("pgbench")
         .args(["-i", "-q", "-s", "1", &url])
         .output()

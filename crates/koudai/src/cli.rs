@@ -256,7 +256,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             .await?;
             // The one line on stdout: scripts read the address from it.
             println!("koudai listening on http://{}", server.addr);
-            tracing::info!(addr = %server.addr, mode = mode.as_str(), database = ?server.app.store.backend(), "koudai serving");
+            let transport = server.app.store.transport().await?;
+            tracing::info!(addr = %server.addr, mode = mode.as_str(), database = ?server.app.store.backend(), database.transport = transport, "koudai serving");
             shutdown_signal().await;
             tracing::info!("shutting down");
             server.stop().await;

@@ -2,9 +2,11 @@
 //! day, the postings of one of its accounts, the bill snapshots once made,
 //! their download tokens, and the ledger's own totals that a bill must match.
 
-use sqlx::Row;
+use sqlx::{FromRow, Row};
 
-use koudai_domain::ledger::{movement, AccountKind};
+use koudai_domain::ledger::{AccountKind, MovementKind};
+use koudai_domain::refund::RefundStatus;
+use koudai_domain::TradeType;
 
 use crate::{Store, StoreError};
 
@@ -18,7 +20,7 @@ pub struct TradeLine {
     pub transaction_id: String,
     pub out_trade_no: String,
     pub openid: String,
-    pub trade_type: String,
+    pub trade_type: TradeType,
     pub description: String,
     pub attach: Option<String>,
     pub total_fen: i64,
@@ -33,17 +35,21 @@ pub struct RefundLine {
     pub refund_id: String,
     pub out_refund_no: String,
     pub refund_fen: i64,
-    pub status: String,
+    pub status: RefundStatus,
     pub created_at: i64,
     pub success_time: Option<i64>,
 }
 
 /// One posting to a merchant account, for the fund-flow bill.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct FlowLine {
+    #[sqlx(rename = "id")]
     pub posting_id: i64,
+    /// When its journal entry was made.
+    #[sqlx(rename = "created_at")]
     pub time: i64,
-    pub entry_kind: String,
+    #[sqlx(rename = "kind", try_from = "String")]
+    pub entry_kind: MovementKind,
     pub reference: String,
     pub voucher: Option<String>,
     pub amount_fen: i64,
@@ -73,7 +79,7 @@ pub struct NewBill<'a> {
 }
 
 /// A bill snapshot.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StoredBill {
     pub id: i64,
     pub mchid: String,
@@ -86,18 +92,6 @@ pub struct StoredBill {
 
 const BILL_COLUMNS: &str = "b.id, b.mchid, b.bill_kind, b.bill_date, b.bill_type, b.content, b.sha1";
 
-fn stored_bill(r: &sqlx::any::AnyRow) -> Result<StoredBill, StoreError> {
-    Ok(StoredBill {
-        id: r.try_get("id")?,
-        mchid: r.try_get("mchid")?,
-        bill_kind: r.try_get("bill_kind")?,
-        bill_date: r.try_get("bill_date")?,
-        bill_type: r.try_get("bill_type")?,
-        content: r.try_get("content")?,
-        sha1: r.try_get("sha1")?,
-    })
-}
-
 const ORDER_FIELDS: &str = "o.appid, o.mchid, o.transaction_id, o.out_trade_no, o.payer_openid, o.trade_type, \
     o.description, o.attach, o.total_fen, o.fee_rate_ppm, o.fee_fen";
 
@@ -109,7 +103,7 @@ fn trade_line(row: &sqlx::any::AnyRow, time: i64, fee_fen: i64) -> Result<TradeL
         transaction_id: row.try_get::<Option<String>, _>("transaction_id")?.unwrap_or_default(),
         out_trade_no: row.try_get("out_trade_no")?,
         openid: row.try_get::<Option<String>, _>("payer_openid")?.unwrap_or_default(),
-        trade_type: row.try_get("trade_type")?,
+        trade_type: TradeType::try_from(row.try_get::<String, _>("trade_type")?)?,
         description: row.try_get("description")?,
         attach: row.try_get("attach")?,
         total_fen: row.try_get("total_fen")?,
@@ -156,7 +150,7 @@ impl Store {
                 refund_id: row.try_get("refund_id")?,
                 out_refund_no: row.try_get("out_refund_no")?,
                 refund_fen: row.try_get("refund_fen")?,
-                status: row.try_get("status")?,
+                status: RefundStatus::try_from(row.try_get::<String, _>("status")?)?,
                 created_at: created,
                 success_time: row.try_get("refund_success_time")?,
             });
@@ -173,7 +167,7 @@ impl Store {
         from: i64,
         to: i64,
     ) -> Result<Vec<FlowLine>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT p.id, e.created_at, e.kind, e.reference, e.voucher, p.amount_fen, p.balance_after_fen \
              FROM postings p JOIN journal_entries e ON e.id = p.entry_id JOIN ledger_accounts a ON a.id = p.account_id \
              WHERE a.kind = $1 AND a.owner = $2 AND e.created_at >= $3 AND e.created_at < $4 ORDER BY p.id",
@@ -183,20 +177,7 @@ impl Store {
         .bind(from)
         .bind(to)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(FlowLine {
-                    posting_id: r.try_get("id")?,
-                    time: r.try_get("created_at")?,
-                    entry_kind: r.try_get("kind")?,
-                    reference: r.try_get("reference")?,
-                    voucher: r.try_get("voucher")?,
-                    amount_fen: r.try_get("amount_fen")?,
-                    balance_after_fen: r.try_get("balance_after_fen")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     /// The ledger's totals for a merchant over `[from, to)`, from postings
@@ -216,18 +197,26 @@ impl Store {
         .await?;
         let mut t = DayTotals::default();
         for (kind, sum, count) in rows {
-            match kind.as_str() {
-                movement::PAYMENT => {
+            match MovementKind::try_from(kind)? {
+                MovementKind::Payment => {
                     t.payments = sum;
                     t.payment_count = count;
                 }
-                movement::REFUND => {
+                MovementKind::Refund => {
                     t.refunds = -sum;
                     t.refund_count = count;
                 }
-                movement::FEE => t.net_fees -= sum,
-                movement::FEE_REFUND => t.net_fees -= sum,
-                _ => {}
+                MovementKind::Fee | MovementKind::FeeRefund => t.net_fees -= sum,
+                // Named one by one, so that a new kind must be placed here.
+                MovementKind::TopUp
+                | MovementKind::RefundSuccess
+                | MovementKind::RefundReversal
+                | MovementKind::FeeRefundReversal
+                | MovementKind::Settlement
+                | MovementKind::Payout
+                | MovementKind::PayoutConfirmed
+                | MovementKind::DepositPaid
+                | MovementKind::DepositReleased => {}
             }
         }
         Ok(t)
@@ -242,8 +231,8 @@ impl Store {
              WHERE a.kind IN ($1, $5) AND e.kind IN ($2, $3) AND e.created_at >= $4",
         )
         .bind(AccountKind::MerchantPending.as_str())
-        .bind(movement::PAYMENT)
-        .bind(movement::REFUND)
+        .bind(MovementKind::Payment.as_str())
+        .bind(MovementKind::Refund.as_str())
         .bind(since)
         .bind(AccountKind::MerchantAvailable.as_str())
         .fetch_all(&self.pool)
@@ -283,7 +272,7 @@ impl Store {
         date: &str,
         bill_type: &str,
     ) -> Result<Option<StoredBill>, StoreError> {
-        let row = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {BILL_COLUMNS} FROM bills b WHERE b.mchid = $1 AND b.bill_kind = $2 AND b.bill_date = $3 AND b.bill_type = $4"
         ))
         .bind(mchid)
@@ -291,15 +280,12 @@ impl Store {
         .bind(date)
         .bind(bill_type)
         .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(stored_bill).transpose()
+        .await?)
     }
 
     /// Every stored bill, for verification.
     pub async fn bills(&self) -> Result<Vec<StoredBill>, StoreError> {
-        let rows =
-            sqlx::query(&format!("SELECT {BILL_COLUMNS} FROM bills b ORDER BY b.id")).fetch_all(&self.pool).await?;
-        rows.iter().map(stored_bill).collect()
+        Ok(sqlx::query_as(&format!("SELECT {BILL_COLUMNS} FROM bills b ORDER BY b.id")).fetch_all(&self.pool).await?)
     }
 
     /// A download token for a bill, valid until wall time `expires_at`.
@@ -345,6 +331,6 @@ impl Store {
         .await?;
         let Some(r) = row else { return Ok(None) };
         let gzip: i64 = r.try_get("gzip")?;
-        Ok(Some((stored_bill(&r)?, gzip != 0)))
+        Ok(Some((StoredBill::from_row(&r)?, gzip != 0)))
     }
 }

@@ -17,6 +17,14 @@ pub enum StoreError {
     Other(String),
 }
 
+/// A stored status or kind that no enum value names: corrupted data, or a
+/// value written by a newer binary.
+impl From<koudai_domain::trade::UnknownValue> for StoreError {
+    fn from(e: koudai_domain::trade::UnknownValue) -> Self {
+        StoreError::Other(e.to_string())
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e {
@@ -28,11 +36,8 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::Conflict(db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned()))
             }
             sqlx::Error::Database(db) => {
-                // SQLITE_BUSY (5) / SQLITE_LOCKED (6) after busy_timeout, and
-                // PostgreSQL's serialization/deadlock/too-many-connections
-                // classes, are load, not bugs.
                 let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-                if ["5", "6", "40001", "40P01", "53300", "57P03"].contains(&code.as_str()) {
+                if is_load(&code) {
                     StoreError::Unavailable(db.message().to_owned())
                 } else {
                     StoreError::Other(db.message().to_owned())
@@ -40,5 +45,57 @@ impl From<sqlx::Error> for StoreError {
             }
             other => StoreError::Other(other.to_string()),
         }
+    }
+}
+
+/// PostgreSQL SQLSTATEs that mean load, not a bug: serialization failure,
+/// deadlock, too many connections, and a server still starting up.
+const POSTGRES_LOAD: [&str; 4] = ["40001", "40P01", "53300", "57P03"];
+
+/// Whether a database error code means "busy, try again" rather than a bug.
+///
+/// PostgreSQL reports a SQLSTATE: always five characters. sqlx-sqlite reports
+/// SQLite's *extended* result code as a decimal number (at most four digits),
+/// whose low byte is the primary code: `SQLITE_BUSY` (5) and `SQLITE_LOCKED`
+/// (6) come as 5, 6, 261 (`BUSY_RECOVERY`), 517 (`BUSY_SNAPSHOT`), 773
+/// (`BUSY_TIMEOUT`), 262 (`LOCKED_SHAREDCACHE`), 518 (`LOCKED_VTAB`) and so
+/// on, all of which mean another connection holds the lock.
+pub(crate) fn is_load(code: &str) -> bool {
+    if code.len() == 5 {
+        return POSTGRES_LOAD.contains(&code);
+    }
+    match code.parse::<u32>() {
+        Ok(extended) => matches!(extended & 0xff, 5 | 6),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_load;
+
+    #[test]
+    fn sqlite_busy_and_locked_are_load_in_every_extended_form() {
+        for code in ["5", "6", "261", "517", "773", "262", "518"] {
+            assert!(is_load(code), "{code}");
+        }
+        // SQLITE_ERROR, SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_FOREIGNKEY,
+        // SQLITE_IOERR_READ, SQLITE_CORRUPT: bugs or damage, not load.
+        for code in ["1", "2067", "787", "266", "11"] {
+            assert!(!is_load(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn postgres_load_states_only() {
+        for code in ["40001", "40P01", "53300", "57P03"] {
+            assert!(is_load(code), "{code}");
+        }
+        // unique_violation, undefined_table, and a numeric SQLSTATE whose value
+        // would read as SQLITE_BUSY (22021 & 0xff == 5) if taken for SQLite's.
+        for code in ["23505", "42P01", "22021", ""] {
+            assert!(!is_load(code), "{code}");
+        }
+        assert!(!is_load("busy"));
     }
 }

@@ -5,9 +5,10 @@
 //! at or above zero, so concurrent debits can never overdraw it, on either
 //! engine, without reading the balance first.
 
-use koudai_domain::ledger::{movement, AccountKind, AccountRef, Entry};
+use koudai_domain::ledger::{movement, AccountKind, AccountRef, Entry, MovementKind};
+use koudai_domain::refund::RefundStatus;
 
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, WriteTx};
 
 /// Why an entry could not be posted.
 #[derive(Debug, thiserror::Error)]
@@ -34,13 +35,14 @@ impl From<sqlx::Error> for PostError {
     }
 }
 
-/// Posts an entry inside `tx`. `reference` is the business number it
-/// belongs to (`transaction_id`, `refund_id`, a settlement or payout
-/// number); `voucher` the merchant's own number (`out_trade_no`,
-/// `out_refund_no`) where there is one. Every posting records the balance
-/// it left, for the fund-flow bill.
-pub(crate) async fn post(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+/// Posts an entry inside `tx`, to be committed with whatever else the
+/// caller writes there. `reference` is the business number it belongs to
+/// (`transaction_id`, `refund_id`, a settlement or payout number); `voucher`
+/// the merchant's own number (`out_trade_no`, `out_refund_no`) where there is
+/// one. Every posting records the balance it left, for the fund-flow bill.
+/// Returns the journal entry's id.
+pub async fn post(
+    tx: &mut WriteTx,
     entry: &Entry,
     reference: &str,
     voucher: Option<&str>,
@@ -49,7 +51,7 @@ pub(crate) async fn post(
     let entry_id: i64 = sqlx::query_scalar(
         "INSERT INTO journal_entries (kind, reference, voucher, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
     )
-    .bind(entry.kind())
+    .bind(entry.kind().as_str())
     .bind(reference)
     .bind(voucher)
     .bind(now)
@@ -105,13 +107,13 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().filter_map(|(k, v)| AccountKind::parse(&k).map(|k| (k, v))).collect())
+        rows.into_iter().map(|(k, v)| Ok((AccountKind::try_from(k)?, v))).collect()
     }
 
     /// Puts money into a consumer's wallet from outside the platform.
     pub async fn top_up(&self, login: &str, amount_fen: i64, reference: &str, now: i64) -> Result<i64, StoreError> {
         let entry = movement::top_up(login, amount_fen).map_err(|e| StoreError::Other(e.to_string()))?;
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.write().await?;
         let exists: Option<String> = sqlx::query_scalar("SELECT login FROM consumers WHERE login = $1")
             .bind(login)
             .fetch_optional(&mut *tx)
@@ -145,8 +147,12 @@ impl Store {
             if balance != sum {
                 problems.push(format!("account {kind}:{owner} has balance {balance} but its postings sum to {sum}"));
             }
-            if balance < 0 && AccountKind::parse(&kind).is_some_and(|k| !k.may_go_negative()) {
-                problems.push(format!("account {kind}:{owner} is below zero ({balance})"));
+            match AccountKind::parse(&kind) {
+                None => problems.push(format!("account {kind}:{owner} is of an unknown kind")),
+                Some(k) if balance < 0 && !k.may_go_negative() => {
+                    problems.push(format!("account {kind}:{owner} is below zero ({balance})"))
+                }
+                Some(_) => {}
             }
         }
         self.movement_problems(&mut problems).await?;
@@ -164,12 +170,17 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        let mut entries: HashMap<(String, String), (i64, i64)> = HashMap::new();
+        let mut entries: HashMap<(String, MovementKind), (i64, i64)> = HashMap::new();
         for (reference, kind, count, sum) in rows {
-            entries.insert((reference, kind), (count, sum));
+            match MovementKind::parse(&kind) {
+                Some(k) => {
+                    entries.insert((reference, k), (count, sum));
+                }
+                None => problems.push(format!("{reference}: {count} entries of unknown kind {kind}")),
+            }
         }
-        let mut expect = |problems: &mut Vec<String>, reference: &str, kind: &str, amount: i64| {
-            let got = entries.remove(&(reference.to_owned(), kind.to_owned()));
+        let mut expect = |problems: &mut Vec<String>, reference: &str, kind: MovementKind, amount: i64| {
+            let got = entries.remove(&(reference.to_owned(), kind));
             let want = (amount != 0).then_some((1, amount));
             if got != want {
                 problems.push(format!(
@@ -187,27 +198,30 @@ impl Store {
                 .fetch_all(&self.pool)
                 .await?;
         for (transaction_id, total, fee) in &orders {
-            expect(problems, transaction_id, movement::PAYMENT, *total);
-            expect(problems, transaction_id, movement::FEE, *fee);
+            expect(problems, transaction_id, MovementKind::Payment, *total);
+            expect(problems, transaction_id, MovementKind::Fee, *fee);
         }
         let refunds: Vec<(String, i64, i64, String)> =
             sqlx::query_as("SELECT refund_id, refund_fen, fee_refund_fen, status FROM refunds")
                 .fetch_all(&self.pool)
                 .await?;
         for (refund_id, amount, fee_back, status) in &refunds {
-            let success = status == "SUCCESS";
-            let closed = status == "CLOSED";
-            expect(problems, refund_id, movement::REFUND, *amount);
-            expect(problems, refund_id, movement::FEE_REFUND, *fee_back);
-            expect(problems, refund_id, movement::REFUND_SUCCESS, if success { *amount } else { 0 });
-            expect(problems, refund_id, movement::REFUND_REVERSAL, if closed { *amount } else { 0 });
-            expect(problems, refund_id, movement::FEE_REFUND_REVERSAL, if closed { *fee_back } else { 0 });
+            let Some(status) = RefundStatus::parse(status) else {
+                problems.push(format!("refund {refund_id} has the unknown status {status}"));
+                continue;
+            };
+            let success = status == RefundStatus::Success;
+            let closed = status == RefundStatus::Closed;
+            expect(problems, refund_id, MovementKind::Refund, *amount);
+            expect(problems, refund_id, MovementKind::FeeRefund, *fee_back);
+            expect(problems, refund_id, MovementKind::RefundSuccess, if success { *amount } else { 0 });
+            expect(problems, refund_id, MovementKind::RefundReversal, if closed { *amount } else { 0 });
+            expect(problems, refund_id, MovementKind::FeeRefundReversal, if closed { *fee_back } else { 0 });
         }
         // Payment and refund entries whose order or refund is missing.
         for ((reference, kind), _) in entries {
-            if [movement::PAYMENT, movement::FEE, movement::REFUND, movement::FEE_REFUND, movement::REFUND_SUCCESS]
-                .contains(&kind.as_str())
-            {
+            use MovementKind as M;
+            if [M::Payment, M::Fee, M::Refund, M::FeeRefund, M::RefundSuccess].contains(&kind) {
                 problems.push(format!("{kind} entry {reference} belongs to no paid order or refund"));
             }
         }
@@ -226,8 +240,10 @@ impl Store {
             }
         }
         let in_flight: i64 = sqlx::query_scalar(
-            "SELECT CAST(COALESCE(SUM(refund_fen), 0) AS BIGINT) FROM refunds WHERE status IN ('PROCESSING', 'ABNORMAL')",
+            "SELECT CAST(COALESCE(SUM(refund_fen), 0) AS BIGINT) FROM refunds WHERE status IN ($1, $2)",
         )
+        .bind(RefundStatus::Processing.as_str())
+        .bind(RefundStatus::Abnormal.as_str())
         .fetch_one(&self.pool)
         .await?;
         let clearing = self.balance(&AccountRef::platform(AccountKind::RefundClearing)).await?;
@@ -253,9 +269,10 @@ impl Store {
         }
         let standing: Vec<(String, i64, i64)> = sqlx::query_as(
             "SELECT o.out_trade_no, o.refunded_fen, CAST(COALESCE(SUM(r.refund_fen), 0) AS BIGINT) FROM orders o \
-             LEFT JOIN refunds r ON r.order_id = o.id AND r.status <> 'CLOSED' GROUP BY o.id, o.out_trade_no, o.refunded_fen \
+             LEFT JOIN refunds r ON r.order_id = o.id AND r.status <> $1 GROUP BY o.id, o.out_trade_no, o.refunded_fen \
              HAVING o.refunded_fen <> COALESCE(SUM(r.refund_fen), 0)",
         )
+        .bind(RefundStatus::Closed.as_str())
         .fetch_all(&self.pool)
         .await?;
         for (no, refunded, sum) in standing {

@@ -9,20 +9,37 @@
 //! database transaction together with the state change that causes it and,
 //! where a merchant must hear of it, the outbox row of its notification.
 //!
+//! Transactions are opened only by [`Store::write`] and [`Store::read`]: on
+//! SQLite a transaction that begins as a reader and later writes fails with
+//! `SQLITE_BUSY_SNAPSHOT`, so whether it may write is fixed by its type
+//! (`src/tx.rs` explains). The writes a use case may need to compose into one
+//! commit are functions over a [`WriteTx`]: [`ledger::post`],
+//! [`notifications::enqueue`] and [`parties::insert_merchant_certificate`]:
+//!
+//! ```text
+//! let mut tx = store.write().await?;
+//! koudai_store::ledger::post(&mut tx, &entry, reference, None, now).await?;
+//! koudai_store::notifications::enqueue(&mut tx, &notification).await?;
+//! tx.commit().await?; // or drop `tx`: nothing of either is kept
+//! ```
+//!
 //! The store makes no business decisions beyond enforcing them atomically:
 //! state transitions come from `koudai_domain::trade`, balances are kept by
 //! the ledger rule of `koudai_domain::ledger`.
 
 mod bills;
 mod error;
-mod ledger;
+pub mod ledger;
 mod migrate;
 mod models;
 mod money;
-mod notifications;
+pub mod notifications;
 mod orders;
-mod parties;
+pub mod parties;
 mod refunds;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod tx;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -34,9 +51,10 @@ pub use bills::*;
 pub use error::StoreError;
 pub use ledger::PostError;
 pub use models::*;
-pub use money::{Payout, Settled, Standing};
+pub use money::{Payout, PayoutStatus, Settled, Standing};
 pub use orders::{CloseError, CreateOutcome, PayError};
 pub use refunds::{Refund, RefundCreated, RefundError, RefundNotifier, RefundRequest, RefundTarget};
+pub use tx::{ReadTx, WriteTx};
 
 /// Connections to SQLite: one writer at a time anyway, a few readers.
 const SQLITE_POOL: u32 = 4;
@@ -148,6 +166,20 @@ impl Store {
         self.backend
     }
 
+    /// How this node reaches its database, for the start-up log and for
+    /// operators checking `sslmode`: `"tls"` or `"plain"` on PostgreSQL (as
+    /// the server sees this connection), `"local file"` on SQLite.
+    pub async fn transport(&self) -> Result<&'static str, StoreError> {
+        if self.backend == Backend::Sqlite {
+            return Ok("local file");
+        }
+        let ssl: Option<String> =
+            sqlx::query_scalar("SELECT CAST(ssl AS TEXT) FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(if ssl.as_deref() == Some("true") { "tls" } else { "plain" })
+    }
+
     /// Applies the migrations this binary knows and the database lacks.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         migrate::run(&self.pool, self.backend).await
@@ -182,14 +214,15 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// Starts a transaction that will write. On SQLite it takes the write
-    /// lock at once (`BEGIN IMMEDIATE`), so two writers never deadlock on
-    /// upgrading a read lock.
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        })
+    /// Starts a transaction that may write: the only way the store opens
+    /// one (see [`WriteTx`] for why).
+    pub async fn write(&self) -> Result<WriteTx, StoreError> {
+        WriteTx::begin(&self.pool, self.backend).await
+    }
+
+    /// Starts a transaction that only reads (see [`ReadTx`]).
+    pub async fn read(&self) -> Result<ReadTx, StoreError> {
+        ReadTx::begin(&self.pool, self.backend).await
     }
 
     /// A value of the `meta` table.
@@ -226,12 +259,11 @@ impl Store {
     /// Adds `delta_s` to an integer `meta` value atomically and returns the
     /// new value (the sandbox business-clock offset).
     pub async fn add_to_meta(&self, key: &str, delta_s: i64) -> Result<i64, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let current: Option<String> =
-            sqlx::query_scalar(&format!("SELECT value FROM meta WHERE key = $1{}", self.backend.for_update()))
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let mut tx = self.write().await?;
+        let current: Option<String> = sqlx::query_scalar(&tx.lock("SELECT value FROM meta WHERE key = $1"))
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
         let value = current
             .map(|v| v.parse::<i64>().map_err(|_| StoreError::Other(format!("meta {key} is not an integer"))))
             .transpose()?
@@ -267,39 +299,6 @@ pub fn redact(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
-}
-
-/// Creates a fresh, empty PostgreSQL database on the server of `admin_url`
-/// and returns its URL; for tests and benchmarks that must not share state.
-pub async fn scratch_postgres_database(admin_url: &str, prefix: &str) -> Result<String, StoreError> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    sqlx::any::install_default_drivers();
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    let name = format!("{prefix}_{}_{}_{}", std::process::id(), nanos, COUNTER.fetch_add(1, Ordering::Relaxed));
-    let pool = AnyPoolOptions::new().max_connections(1).connect(admin_url).await?;
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&pool).await?;
-    pool.close().await;
-    let base = match admin_url.rfind('/') {
-        Some(i) if i > admin_url.find("://").map_or(0, |s| s + 2) => admin_url.get(..i).unwrap_or(admin_url),
-        _ => admin_url,
-    };
-    Ok(format!("{base}/{name}"))
-}
-
-/// Creates a SQLite database URL in a fresh directory under the system
-/// temporary directory; for tests and benchmarks.
-pub fn scratch_sqlite_url(prefix: &str) -> Result<String, StoreError> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).map_err(|e| StoreError::Other(e.to_string()))?;
-    Ok(format!("sqlite://{}?mode=rwc", dir.join("koudai.db").display()))
 }
 
 #[cfg(test)]

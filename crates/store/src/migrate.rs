@@ -153,6 +153,8 @@ mod tests {
             include_str!("parties.rs"),
             include_str!("refunds.rs"),
             include_str!("lib.rs"),
+            include_str!("testing.rs"),
+            include_str!("tx.rs"),
         ];
         for src in sources {
             for (i, _) in src.match_indices("SUM(").chain(src.match_indices("AVG(")) {

@@ -1,11 +1,13 @@
 //! Records the store reads and writes. Times are Unix seconds: business time
 //! for orders and notifications, wall time for sessions and leases.
 
+use koudai_domain::trade::UnknownValue;
 use koudai_domain::{Secret, TradeState, TradeType};
 
 /// The platform's signing key and its two identities.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PlatformKeyRecord {
+    #[sqlx(try_from = "String")]
     pub private_key_pem: Secret<String>,
     pub certificate_pem: String,
     /// Upper-case hex.
@@ -40,7 +42,23 @@ impl KeyMode {
     }
 }
 
-#[derive(Debug, Clone)]
+impl std::str::FromStr for KeyMode {
+    type Err = UnknownValue;
+
+    fn from_str(s: &str) -> Result<KeyMode, UnknownValue> {
+        KeyMode::parse(s).ok_or_else(|| UnknownValue::new("key_mode", s))
+    }
+}
+
+impl TryFrom<String> for KeyMode {
+    type Error = UnknownValue;
+
+    fn try_from(s: String) -> Result<KeyMode, UnknownValue> {
+        s.parse()
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MerchantCertificate {
     /// Upper-case hex.
     pub serial_no: String,
@@ -49,11 +67,13 @@ pub struct MerchantCertificate {
     pub not_after: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Merchant {
     pub mchid: String,
     pub name: String,
+    #[sqlx(try_from = "String")]
     pub key_mode: KeyMode,
+    #[sqlx(try_from = "String")]
     pub apiv3_key: Secret<String>,
     pub created_at: i64,
     /// The fee-schedule rule (category or `settlement_id`) it is under.
@@ -72,30 +92,33 @@ pub struct NewMerchant {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Consumer {
     pub login: String,
     pub password_hash: String,
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Session {
     /// Hex SHA-256 of the cookie's token: the token itself is never stored,
     /// so a copy of the database opens no session.
+    #[sqlx(rename = "token")]
     pub token_sha256: String,
     pub login: String,
+    #[sqlx(try_from = "String")]
     pub csrf: Secret<String>,
     pub expires_at: i64,
 }
 
 /// An order as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Order {
     pub id: i64,
     pub mchid: String,
     pub appid: String,
     pub out_trade_no: String,
+    #[sqlx(try_from = "String")]
     pub trade_type: TradeType,
     pub description: String,
     pub attach: Option<String>,
@@ -106,7 +129,8 @@ pub struct Order {
     pub params_digest: String,
     pub time_expire: i64,
     pub created_at: i64,
-    /// The state last written; see [`Order::state_at`].
+    /// The state last written (`trade_state`); see [`Order::state_at`].
+    #[sqlx(rename = "trade_state", try_from = "String")]
     pub stored_state: TradeState,
     pub transaction_id: Option<String>,
     pub success_time: Option<i64>,
@@ -225,7 +249,23 @@ impl NotificationStatus {
     }
 }
 
-#[derive(Debug, Clone)]
+impl std::str::FromStr for NotificationStatus {
+    type Err = UnknownValue;
+
+    fn from_str(s: &str) -> Result<NotificationStatus, UnknownValue> {
+        NotificationStatus::parse(s).ok_or_else(|| UnknownValue::new("notification status", s))
+    }
+}
+
+impl TryFrom<String> for NotificationStatus {
+    type Error = UnknownValue;
+
+    fn try_from(s: String) -> Result<NotificationStatus, UnknownValue> {
+        s.parse()
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Notification {
     pub id: i64,
     pub event_id: String,
@@ -234,6 +274,7 @@ pub struct Notification {
     pub event_type: String,
     pub notify_url: String,
     pub body: String,
+    #[sqlx(try_from = "String")]
     pub status: NotificationStatus,
     pub attempts: i64,
     pub next_attempt_at: i64,
@@ -241,7 +282,7 @@ pub struct Notification {
 }
 
 /// One delivery attempt, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Attempt {
     pub attempt_no: i64,
     pub attempted_at: i64,

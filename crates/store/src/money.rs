@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use koudai_domain::fees::{self, FeeRule, FeeSchedule};
 use koudai_domain::ledger::{movement, AccountKind, AccountRef, Entry, EntryError};
+use koudai_domain::trade::UnknownValue;
 
 use crate::ledger::post;
 use crate::{Store, StoreError};
@@ -15,17 +16,18 @@ pub(crate) fn entry_error(e: EntryError) -> StoreError {
 }
 
 impl Store {
-    /// The schedule in force at business time `now`, read inside `tx`.
+    /// The schedule in force at business time `now`, read inside the
+    /// transaction (read or write) that `conn` belongs to.
     pub(crate) async fn schedule_in(
         &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        conn: &mut sqlx::AnyConnection,
         now: i64,
     ) -> Result<Option<Arc<FeeSchedule>>, StoreError> {
         let version: Option<String> = sqlx::query_scalar(
             "SELECT version FROM fee_schedules WHERE effective_from <= $1 ORDER BY effective_from DESC, version DESC LIMIT 1",
         )
         .bind(now)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *conn)
         .await?;
         let Some(version) = version else { return Ok(None) };
         if let Some(hit) = self.schedules.read().ok().and_then(|m| m.get(&version).cloned()) {
@@ -33,7 +35,7 @@ impl Store {
         }
         let body: String = sqlx::query_scalar("SELECT body FROM fee_schedules WHERE version = $1")
             .bind(&version)
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *conn)
             .await?;
         let parsed =
             Arc::new(FeeSchedule::parse(&body).map_err(|e| StoreError::Other(format!("stored fee schedule: {e}")))?);
@@ -72,6 +74,44 @@ pub struct Settled {
     pub order_count: i64,
 }
 
+/// Where a payout is: sent to the bank, then confirmed by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PayoutStatus {
+    Sent,
+    Confirmed,
+}
+
+impl PayoutStatus {
+    pub const ALL: [PayoutStatus; 2] = [PayoutStatus::Sent, PayoutStatus::Confirmed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayoutStatus::Sent => "SENT",
+            PayoutStatus::Confirmed => "CONFIRMED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PayoutStatus> {
+        PayoutStatus::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+impl std::str::FromStr for PayoutStatus {
+    type Err = UnknownValue;
+
+    fn from_str(s: &str) -> Result<PayoutStatus, UnknownValue> {
+        PayoutStatus::parse(s).ok_or_else(|| UnknownValue::new("payout status", s))
+    }
+}
+
+impl TryFrom<String> for PayoutStatus {
+    type Error = UnknownValue;
+
+    fn try_from(s: String) -> Result<PayoutStatus, UnknownValue> {
+        s.parse()
+    }
+}
+
 /// A payout sent (and confirmed by the simulated bank).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payout {
@@ -87,7 +127,7 @@ impl Store {
     /// (a version, once loaded, is history).
     pub async fn load_fee_schedule(&self, body: &str, now: i64) -> Result<FeeSchedule, StoreError> {
         let schedule = FeeSchedule::parse(body).map_err(|e| StoreError::Other(e.to_string()))?;
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.write().await?;
         let existing: Option<String> = sqlx::query_scalar("SELECT body FROM fee_schedules WHERE version = $1")
             .bind(&schedule.version)
             .fetch_optional(&mut *tx)
@@ -118,16 +158,16 @@ impl Store {
 
     /// The schedule in force at business time `now`.
     pub async fn fee_schedule_at(&self, now: i64) -> Result<Option<Arc<FeeSchedule>>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.read().await?;
         let s = self.schedule_in(&mut tx, now).await?;
-        tx.rollback().await?;
+        tx.finish().await?;
         Ok(s)
     }
 
     /// Puts a merchant under a fee rule (a category or `settlement_id`); the
     /// rule must exist in the schedule in force.
     pub async fn set_fee_rule(&self, mchid: &str, rule: &str, now: i64) -> Result<FeeRule, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.write().await?;
         let schedule = self.schedule_in(&mut tx, now).await?.ok_or(StoreError::NotFound)?;
         let found = schedule
             .rule(rule)
@@ -162,7 +202,7 @@ impl Store {
 
     /// A merchant's fee rule, deposit and bank account at business time `now`.
     pub async fn standing(&self, mchid: &str, now: i64) -> Result<Option<Standing>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.read().await?;
         let row: Option<(String, Option<String>, Option<i64>)> = sqlx::query_as(
             "SELECT m.fee_rule, m.bank_account, a.balance_fen FROM merchants m \
              LEFT JOIN ledger_accounts a ON a.kind = $2 AND a.owner = m.mchid WHERE m.mchid = $1",
@@ -175,7 +215,7 @@ impl Store {
             return Ok(None);
         };
         let schedule = self.schedule_in(&mut tx, now).await?;
-        tx.rollback().await?;
+        tx.finish().await?;
         Ok(Some(Standing {
             mchid: mchid.to_owned(),
             rule: schedule.as_ref().and_then(|s| s.rule(&fee_rule_id).cloned()),
@@ -194,7 +234,7 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         let entry = entry.map_err(entry_error)?;
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.write().await?;
         let exists: Option<String> = sqlx::query_scalar("SELECT mchid FROM merchants WHERE mchid = $1")
             .bind(mchid)
             .fetch_optional(&mut *tx)
@@ -241,11 +281,10 @@ impl Store {
         .await?;
         let mut out = Vec::new();
         for mchid in mchids {
-            let mut tx = self.begin_write().await?;
-            let due: Vec<(i64, i64)> = sqlx::query_as(&format!(
+            let mut tx = self.write().await?;
+            let due: Vec<(i64, i64)> = sqlx::query_as(&tx.lock(
                 "SELECT id, pending_fen FROM orders WHERE mchid = $1 AND settled_on IS NULL AND settles_on IS NOT NULL \
-                 AND settles_on <= $2 ORDER BY id{}",
-                self.backend.for_update()
+                 AND settles_on <= $2 ORDER BY id",
             ))
             .bind(&mchid)
             .bind(date)
@@ -307,15 +346,13 @@ impl Store {
         .await?;
         let mut out = Vec::new();
         for (mchid, bank_account) in candidates {
-            let mut tx = self.begin_write().await?;
-            let available: Option<i64> = sqlx::query_scalar(&format!(
-                "SELECT balance_fen FROM ledger_accounts WHERE kind = $1 AND owner = $2{}",
-                self.backend.for_update()
-            ))
-            .bind(AccountKind::MerchantAvailable.as_str())
-            .bind(&mchid)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let mut tx = self.write().await?;
+            let available: Option<i64> =
+                sqlx::query_scalar(&tx.lock("SELECT balance_fen FROM ledger_accounts WHERE kind = $1 AND owner = $2"))
+                    .bind(AccountKind::MerchantAvailable.as_str())
+                    .bind(&mchid)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             let amount = available.unwrap_or(0);
             if amount <= 0 {
                 tx.rollback().await?;
@@ -324,13 +361,14 @@ impl Store {
             let no = payout_no();
             let inserted: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO payouts (payout_no, mchid, payout_date, bank_account, amount_fen, status, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, 'SENT', $6) ON CONFLICT (mchid, payout_date) DO NOTHING RETURNING id",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (mchid, payout_date) DO NOTHING RETURNING id",
             )
             .bind(&no)
             .bind(&mchid)
             .bind(date)
             .bind(&bank_account)
             .bind(amount)
+            .bind(PayoutStatus::Sent.as_str())
             .bind(now)
             .fetch_optional(&mut *tx)
             .await?;
@@ -350,20 +388,22 @@ impl Store {
     /// money leaves the platform.
     pub async fn confirm_payouts(&self, now: i64) -> Result<u64, StoreError> {
         let sent: Vec<(i64, String, String, i64)> =
-            sqlx::query_as("SELECT id, payout_no, mchid, amount_fen FROM payouts WHERE status = 'SENT' ORDER BY id")
+            sqlx::query_as("SELECT id, payout_no, mchid, amount_fen FROM payouts WHERE status = $1 ORDER BY id")
+                .bind(PayoutStatus::Sent.as_str())
                 .fetch_all(&self.pool)
                 .await?;
         let mut n = 0;
         for (id, no, mchid, amount) in sent {
-            let mut tx = self.begin_write().await?;
-            let updated = sqlx::query(
-                "UPDATE payouts SET status = 'CONFIRMED', confirmed_at = $1 WHERE id = $2 AND status = 'SENT'",
-            )
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            let mut tx = self.write().await?;
+            let updated =
+                sqlx::query("UPDATE payouts SET status = $1, confirmed_at = $2 WHERE id = $3 AND status = $4")
+                    .bind(PayoutStatus::Confirmed.as_str())
+                    .bind(now)
+                    .bind(id)
+                    .bind(PayoutStatus::Sent.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
             if updated == 0 {
                 tx.rollback().await?;
                 continue;

@@ -2,36 +2,17 @@
 //! they announce, claimed by delivery workers under a lease, and an attempt
 //! row for every delivery try.
 
-use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::models::*;
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, WriteTx};
 
 const COLUMNS: &str =
     "id, event_id, mchid, reference, event_type, notify_url, body, status, attempts, next_attempt_at, created_at";
 
-fn notification_from(row: &AnyRow) -> Result<Notification, StoreError> {
-    let status: String = row.try_get("status")?;
-    Ok(Notification {
-        id: row.try_get("id")?,
-        event_id: row.try_get("event_id")?,
-        mchid: row.try_get("mchid")?,
-        reference: row.try_get("reference")?,
-        event_type: row.try_get("event_type")?,
-        notify_url: row.try_get("notify_url")?,
-        body: row.try_get("body")?,
-        status: NotificationStatus::parse(&status).ok_or_else(|| StoreError::Other(format!("bad status {status}")))?,
-        attempts: row.try_get("attempts")?,
-        next_attempt_at: row.try_get("next_attempt_at")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-pub(crate) async fn enqueue(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    n: &NewNotification,
-) -> Result<(), StoreError> {
+/// Puts a notification in the outbox inside `tx`, so that it is sent if and
+/// only if the state change it announces commits with it.
+pub async fn enqueue(tx: &mut WriteTx, n: &NewNotification) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO notifications (event_id, mchid, reference, event_type, notify_url, body, status, attempts, next_attempt_at, lease_until, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 0, $9)",
@@ -63,11 +44,10 @@ impl Store {
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<Notification>, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let sql = format!(
+        let mut tx = self.write().await?;
+        let sql = tx.lock_skip_locked(
             "SELECT id FROM notifications WHERE status = $1 AND next_attempt_at <= $2 AND lease_until <= $3 \
-             ORDER BY next_attempt_at, id LIMIT $4{}",
-            self.backend.for_update_skip_locked()
+             ORDER BY next_attempt_at, id LIMIT $4",
         );
         let ids: Vec<i64> = sqlx::query_scalar(&sql)
             .bind(NotificationStatus::Pending.as_str())
@@ -78,13 +58,13 @@ impl Store {
             .await?;
         let mut claimed = Vec::with_capacity(ids.len());
         for id in ids {
-            let row =
-                sqlx::query(&format!("UPDATE notifications SET lease_until = $1 WHERE id = $2 RETURNING {COLUMNS}"))
+            claimed.push(
+                sqlx::query_as(&format!("UPDATE notifications SET lease_until = $1 WHERE id = $2 RETURNING {COLUMNS}"))
                     .bind(lease_until)
                     .bind(id)
                     .fetch_one(&mut *tx)
-                    .await?;
-            claimed.push(notification_from(&row)?);
+                    .await?,
+            );
         }
         tx.commit().await?;
         Ok(claimed)
@@ -97,7 +77,7 @@ impl Store {
         attempt: &Attempt,
         after: AfterAttempt,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.write().await?;
         sqlx::query(
             "INSERT INTO notification_attempts (notification_id, attempt_no, attempted_at, http_status, error, duration_ms) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -135,9 +115,9 @@ impl Store {
         mchid: Option<&str>,
         reference: &str,
     ) -> Result<Vec<(Notification, Vec<Attempt>)>, StoreError> {
-        let rows = match mchid {
+        let notifications: Vec<Notification> = match mchid {
             Some(m) => {
-                sqlx::query(&format!(
+                sqlx::query_as(&format!(
                     "SELECT {COLUMNS} FROM notifications WHERE mchid = $1 AND reference = $2 ORDER BY id"
                 ))
                 .bind(m)
@@ -146,33 +126,21 @@ impl Store {
                 .await?
             }
             None => {
-                sqlx::query(&format!("SELECT {COLUMNS} FROM notifications WHERE reference = $1 ORDER BY id"))
+                sqlx::query_as(&format!("SELECT {COLUMNS} FROM notifications WHERE reference = $1 ORDER BY id"))
                     .bind(reference)
                     .fetch_all(&self.pool)
                     .await?
             }
         };
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let n = notification_from(r)?;
-            let attempts = sqlx::query(
+        let mut out = Vec::with_capacity(notifications.len());
+        for n in notifications {
+            let attempts = sqlx::query_as(
                 "SELECT attempt_no, attempted_at, http_status, error, duration_ms FROM notification_attempts \
                  WHERE notification_id = $1 ORDER BY attempt_no",
             )
             .bind(n.id)
             .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|a| {
-                Ok(Attempt {
-                    attempt_no: a.try_get("attempt_no")?,
-                    attempted_at: a.try_get("attempted_at")?,
-                    http_status: a.try_get("http_status")?,
-                    error: a.try_get("error")?,
-                    duration_ms: a.try_get("duration_ms")?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+            .await?;
             out.push((n, attempts));
         }
         Ok(out)

@@ -1,68 +1,22 @@
 //! Orders: placing (idempotent on `out_trade_no`), finding, closing, paying
 //! and expiring them.
 
-use sqlx::any::AnyRow;
-use sqlx::Row;
-
 use koudai_domain::fees;
 use koudai_domain::ledger::movement;
 use koudai_domain::trade::{self, TransitionError};
-use koudai_domain::{TradeState, TradeType};
+use koudai_domain::TradeState;
 
 use crate::ledger::{post, PostError};
 use crate::models::*;
 use crate::parties::ensure_openid_in;
 use crate::{Store, StoreError};
 
-const COLUMNS: &str = "id, mchid, appid, out_trade_no, trade_type, description, attach, notify_url, total_fen, \
+/// The columns of [`Order`], for queries that select or return a whole order.
+pub(crate) const COLUMNS: &str =
+    "id, mchid, appid, out_trade_no, trade_type, description, attach, notify_url, total_fen, \
     payer_openid, device_id, params_digest, time_expire, created_at, trade_state, transaction_id, success_time, \
     payer_login, prepay_id, prepay_expires_at, pay_token, fee_rule, fee_rate_ppm, fee_fen, refunded_fen, \
     fee_refunded_fen, refund_count, pending_fen, settles_on, settled_on";
-
-fn order_from(row: &AnyRow) -> Result<Order, StoreError> {
-    let tt: String = row.try_get("trade_type")?;
-    let ts: String = row.try_get("trade_state")?;
-    Ok(Order {
-        id: row.try_get("id")?,
-        mchid: row.try_get("mchid")?,
-        appid: row.try_get("appid")?,
-        out_trade_no: row.try_get("out_trade_no")?,
-        trade_type: TradeType::parse(&tt).ok_or_else(|| StoreError::Other(format!("bad trade_type {tt}")))?,
-        description: row.try_get("description")?,
-        attach: row.try_get("attach")?,
-        notify_url: row.try_get("notify_url")?,
-        total_fen: row.try_get("total_fen")?,
-        payer_openid: row.try_get("payer_openid")?,
-        device_id: row.try_get("device_id")?,
-        params_digest: row.try_get("params_digest")?,
-        time_expire: row.try_get("time_expire")?,
-        created_at: row.try_get("created_at")?,
-        stored_state: TradeState::parse(&ts).ok_or_else(|| StoreError::Other(format!("bad trade_state {ts}")))?,
-        transaction_id: row.try_get("transaction_id")?,
-        success_time: row.try_get("success_time")?,
-        payer_login: row.try_get("payer_login")?,
-        prepay_id: row.try_get("prepay_id")?,
-        prepay_expires_at: row.try_get("prepay_expires_at")?,
-        pay_token: row.try_get("pay_token")?,
-        fee_rule: row.try_get("fee_rule")?,
-        fee_rate_ppm: row.try_get("fee_rate_ppm")?,
-        fee_fen: row.try_get("fee_fen")?,
-        refunded_fen: row.try_get("refunded_fen")?,
-        fee_refunded_fen: row.try_get("fee_refunded_fen")?,
-        refund_count: row.try_get("refund_count")?,
-        pending_fen: row.try_get("pending_fen")?,
-        settles_on: row.try_get("settles_on")?,
-        settled_on: row.try_get("settled_on")?,
-    })
-}
-
-pub(crate) fn order_columns() -> &'static str {
-    COLUMNS
-}
-
-pub(crate) fn order_row(row: &AnyRow) -> Result<Order, StoreError> {
-    order_from(row)
-}
 
 /// The result of placing an order.
 #[derive(Debug, Clone)]
@@ -132,7 +86,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
              ON CONFLICT (mchid, out_trade_no) DO NOTHING RETURNING {COLUMNS}"
         );
-        let row = sqlx::query(&sql)
+        let row: Option<Order> = sqlx::query_as(&sql)
             .bind(&o.mchid)
             .bind(&o.appid)
             .bind(&o.out_trade_no)
@@ -153,7 +107,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         match row {
-            Some(r) => Ok(CreateOutcome::Created(order_from(&r)?)),
+            Some(o) => Ok(CreateOutcome::Created(o)),
             None => self
                 .order_by_out_trade_no(&o.mchid, &o.out_trade_no)
                 .await?
@@ -164,24 +118,23 @@ impl Store {
 
     /// Gives an order a new `prepay_id` (the old one expired) and returns it.
     pub async fn renew_prepay_id(&self, order_id: i64, prepay_id: &str, expires_at: i64) -> Result<Order, StoreError> {
-        let row = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "UPDATE orders SET prepay_id = $1, prepay_expires_at = $2 WHERE id = $3 RETURNING {COLUMNS}"
         ))
         .bind(prepay_id)
         .bind(expires_at)
         .bind(order_id)
         .fetch_one(&self.pool)
-        .await?;
-        order_from(&row)
+        .await?)
     }
 
     async fn order_where(&self, clause: &str, a: &str, b: Option<&str>) -> Result<Option<Order>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM orders WHERE {clause}");
-        let mut q = sqlx::query(&sql).bind(a);
+        let mut q = sqlx::query_as(&sql).bind(a);
         if let Some(b) = b {
             q = q.bind(b);
         }
-        q.fetch_optional(&self.pool).await?.as_ref().map(order_from).transpose()
+        Ok(q.fetch_optional(&self.pool).await?)
     }
 
     pub async fn order_by_out_trade_no(&self, mchid: &str, out_trade_no: &str) -> Result<Option<Order>, StoreError> {
@@ -205,22 +158,25 @@ impl Store {
 
     /// Closes an unpaid order (closing a closed one again is fine).
     pub async fn close_order(&self, mchid: &str, out_trade_no: &str, now: i64) -> Result<Order, CloseError> {
-        let mut tx = self.begin_write().await?;
-        let sql =
-            format!("SELECT {COLUMNS} FROM orders WHERE mchid = $1 AND out_trade_no = $2{}", self.backend.for_update());
-        let row = sqlx::query(&sql).bind(mchid).bind(out_trade_no).fetch_optional(&mut *tx).await?;
-        let order = order_from(&row.ok_or(CloseError::NotFound)?)?;
+        let mut tx = self.write().await?;
+        let sql = tx.lock(&format!("SELECT {COLUMNS} FROM orders WHERE mchid = $1 AND out_trade_no = $2"));
+        let order: Order = sqlx::query_as(&sql)
+            .bind(mchid)
+            .bind(out_trade_no)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(CloseError::NotFound)?;
         let next = trade::close(order.state_at(now)).map_err(|e| match e {
             TransitionError::AlreadyPaid => CloseError::AlreadyPaid,
             TransitionError::Closed | TransitionError::NotAllowed(_) => CloseError::NotAllowed(order.stored_state),
         })?;
-        let row = sqlx::query(&format!("UPDATE orders SET trade_state = $1 WHERE id = $2 RETURNING {COLUMNS}"))
+        let closed = sqlx::query_as(&format!("UPDATE orders SET trade_state = $1 WHERE id = $2 RETURNING {COLUMNS}"))
             .bind(next.as_str())
             .bind(order.id)
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(order_from(&row)?)
+        Ok(closed)
     }
 
     /// Pays an order from a consumer's wallet: in one transaction the order
@@ -232,14 +188,14 @@ impl Store {
     where
         F: FnOnce(&Order) -> Result<NewNotification, String>,
     {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.write().await?;
         let (clause, key) = match &cmd.locator {
             OrderLocator::PrepayId(p) => ("prepay_id = $1", p),
             OrderLocator::PayToken(t) => ("pay_token = $1", t),
         };
-        let sql = format!("SELECT {COLUMNS} FROM orders WHERE {clause}{}", self.backend.for_update());
-        let row = sqlx::query(&sql).bind(key).fetch_optional(&mut *tx).await?;
-        let order = order_from(&row.ok_or(PayError::OrderNotFound)?)?;
+        let sql = tx.lock(&format!("SELECT {COLUMNS} FROM orders WHERE {clause}"));
+        let order: Order =
+            sqlx::query_as(&sql).bind(key).fetch_optional(&mut *tx).await?.ok_or(PayError::OrderNotFound)?;
         let consumer: Option<String> = sqlx::query_scalar("SELECT login FROM consumers WHERE login = $1")
             .bind(&cmd.consumer_login)
             .fetch_optional(&mut *tx)
@@ -274,13 +230,14 @@ impl Store {
         };
 
         if next == TradeState::PayError {
-            let row = sqlx::query(&format!("UPDATE orders SET trade_state = $1 WHERE id = $2 RETURNING {COLUMNS}"))
-                .bind(next.as_str())
-                .bind(order.id)
-                .fetch_one(&mut *tx)
-                .await?;
+            let failed =
+                sqlx::query_as(&format!("UPDATE orders SET trade_state = $1 WHERE id = $2 RETURNING {COLUMNS}"))
+                    .bind(next.as_str())
+                    .bind(order.id)
+                    .fetch_one(&mut *tx)
+                    .await?;
             tx.commit().await?;
-            return Ok(order_from(&row)?);
+            return Ok(failed);
         }
 
         // The fee rule in force now decides the fee and the settlement day.
@@ -308,7 +265,7 @@ impl Store {
             post(&mut tx, &entry, &cmd.transaction_id, voucher, cmd.now).await.map_err(insufficient)?;
         }
 
-        let row = sqlx::query(&format!(
+        let paid: Order = sqlx::query_as(&format!(
             "UPDATE orders SET trade_state = $1, transaction_id = $2, success_time = $3, payer_login = $4, payer_openid = $5, \
              fee_rule = $6, fee_rate_ppm = $7, fee_fen = $8, pending_fen = $9, settles_on = $10 \
              WHERE id = $11 RETURNING {COLUMNS}"
@@ -326,7 +283,6 @@ impl Store {
         .bind(order.id)
         .fetch_one(&mut *tx)
         .await?;
-        let paid = order_from(&row)?;
         let n = notification(&paid).map_err(PayError::Notification)?;
         crate::notifications::enqueue(&mut tx, &n).await?;
         tx.commit().await?;

@@ -1,66 +1,30 @@
 //! The platform key, merchants and their certificates, apps, consumers,
 //! openids and consumer sessions.
 
-use koudai_domain::Secret;
-use sqlx::any::AnyRow;
-use sqlx::Row;
-
 use crate::models::*;
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, WriteTx};
 
-fn merchant_from(row: &AnyRow) -> Result<Merchant, StoreError> {
-    let mode: String = row.try_get("key_mode")?;
-    Ok(Merchant {
-        mchid: row.try_get("mchid")?,
-        name: row.try_get("name")?,
-        key_mode: KeyMode::parse(&mode).ok_or_else(|| StoreError::Other(format!("bad key_mode {mode}")))?,
-        apiv3_key: Secret::new(row.try_get("apiv3_key")?),
-        created_at: row.try_get("created_at")?,
-        fee_rule: row.try_get("fee_rule")?,
-        bank_account: row.try_get("bank_account")?,
-    })
-}
-
-fn cert_from(row: &AnyRow) -> Result<MerchantCertificate, StoreError> {
-    Ok(MerchantCertificate {
-        serial_no: row.try_get("serial_no")?,
-        certificate_pem: row.try_get("certificate_pem")?,
-        public_key_pem: row.try_get("public_key_pem")?,
-        not_after: row.try_get("not_after")?,
-    })
-}
+const MERCHANT_COLUMNS: &str = "mchid, name, key_mode, apiv3_key, created_at, fee_rule, bank_account";
+const CERTIFICATE_COLUMNS: &str = "serial_no, certificate_pem, public_key_pem, not_after";
 
 impl Store {
     /// The platform key, if one was generated.
     pub async fn platform_key(&self) -> Result<Option<PlatformKeyRecord>, StoreError> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT private_key_pem, certificate_pem, certificate_serial, public_key_id, created_at \
              FROM platform_keys ORDER BY id DESC LIMIT 1",
         )
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            Ok(PlatformKeyRecord {
-                private_key_pem: Secret::new(r.try_get("private_key_pem")?),
-                certificate_pem: r.try_get("certificate_pem")?,
-                certificate_serial: r.try_get("certificate_serial")?,
-                public_key_id: r.try_get("public_key_id")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .transpose()
+        .await?)
     }
 
     /// Stores the first platform key. If another node stored one first, that
     /// one wins and is returned.
     pub async fn init_platform_key(&self, key: &PlatformKeyRecord) -> Result<PlatformKeyRecord, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let existing: Option<i64> = sqlx::query_scalar(&format!(
-            "SELECT id FROM platform_keys ORDER BY id LIMIT 1{}",
-            self.backend.for_update()
-        ))
-        .fetch_optional(&mut *tx)
-        .await?;
+        let mut tx = self.write().await?;
+        let existing: Option<i64> = sqlx::query_scalar(&tx.lock("SELECT id FROM platform_keys ORDER BY id LIMIT 1"))
+            .fetch_optional(&mut *tx)
+            .await?;
         if existing.is_none() {
             sqlx::query(
                 "INSERT INTO platform_keys (private_key_pem, certificate_pem, certificate_serial, public_key_id, created_at) \
@@ -80,7 +44,7 @@ impl Store {
 
     /// Registers a merchant with its first API certificate.
     pub async fn create_merchant(&self, m: &NewMerchant) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.write().await?;
         sqlx::query("INSERT INTO merchants (mchid, name, key_mode, apiv3_key, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(&m.mchid)
             .bind(&m.name)
@@ -89,36 +53,30 @@ impl Store {
             .bind(m.created_at)
             .execute(&mut *tx)
             .await?;
-        insert_cert(&mut tx, &m.mchid, &m.certificate).await?;
+        insert_merchant_certificate(&mut tx, &m.mchid, &m.certificate).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Adds another API certificate to a merchant (key rotation).
     pub async fn add_merchant_certificate(&self, mchid: &str, cert: &MerchantCertificate) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        insert_cert(&mut tx, mchid, cert).await?;
+        let mut tx = self.write().await?;
+        insert_merchant_certificate(&mut tx, mchid, cert).await?;
         tx.commit().await?;
         Ok(())
     }
 
     pub async fn merchant(&self, mchid: &str) -> Result<Option<Merchant>, StoreError> {
-        sqlx::query("SELECT mchid, name, key_mode, apiv3_key, created_at, fee_rule, bank_account FROM merchants WHERE mchid = $1")
+        Ok(sqlx::query_as(&format!("SELECT {MERCHANT_COLUMNS} FROM merchants WHERE mchid = $1"))
             .bind(mchid)
             .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(merchant_from)
-            .transpose()
+            .await?)
     }
 
     pub async fn merchants(&self) -> Result<Vec<Merchant>, StoreError> {
-        sqlx::query("SELECT mchid, name, key_mode, apiv3_key, created_at, fee_rule, bank_account FROM merchants ORDER BY created_at, mchid")
+        Ok(sqlx::query_as(&format!("SELECT {MERCHANT_COLUMNS} FROM merchants ORDER BY created_at, mchid"))
             .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(merchant_from)
-            .collect()
+            .await?)
     }
 
     /// A merchant's API certificate by serial; serials match case-insensitively.
@@ -127,17 +85,13 @@ impl Store {
         mchid: &str,
         serial_no: &str,
     ) -> Result<Option<MerchantCertificate>, StoreError> {
-        sqlx::query(
-            "SELECT serial_no, certificate_pem, public_key_pem, not_after FROM merchant_certificates \
-             WHERE mchid = $1 AND serial_no = $2",
-        )
+        Ok(sqlx::query_as(&format!(
+            "SELECT {CERTIFICATE_COLUMNS} FROM merchant_certificates WHERE mchid = $1 AND serial_no = $2"
+        ))
         .bind(mchid)
         .bind(serial_no.to_ascii_uppercase())
         .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(cert_from)
-        .transpose()
+        .await?)
     }
 
     pub async fn create_app(&self, appid: &str, name: &str, now: i64) -> Result<(), StoreError> {
@@ -188,23 +142,15 @@ impl Store {
     }
 
     pub async fn consumer(&self, login: &str) -> Result<Option<Consumer>, StoreError> {
-        let row = sqlx::query("SELECT login, password_hash, created_at FROM consumers WHERE login = $1")
+        Ok(sqlx::query_as("SELECT login, password_hash, created_at FROM consumers WHERE login = $1")
             .bind(login)
             .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| {
-            Ok(Consumer {
-                login: r.try_get("login")?,
-                password_hash: r.try_get("password_hash")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .transpose()
+            .await?)
     }
 
     /// The consumer's openid for an app, created from `fresh` if there is none.
     pub async fn ensure_openid(&self, login: &str, appid: &str, fresh: &str) -> Result<String, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.write().await?;
         let openid = ensure_openid_in(&mut tx, login, appid, fresh).await?;
         tx.commit().await?;
         Ok(openid)
@@ -212,11 +158,10 @@ impl Store {
 
     /// Every openid of a consumer, as `(appid, openid)`.
     pub async fn openids_of(&self, login: &str) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query("SELECT appid, openid FROM openids WHERE login = $1 ORDER BY appid")
+        Ok(sqlx::query_as("SELECT appid, openid FROM openids WHERE login = $1 ORDER BY appid")
             .bind(login)
             .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|r| Ok((r.try_get("appid")?, r.try_get("openid")?))).collect()
+            .await?)
     }
 
     pub async fn create_session(&self, s: &Session) -> Result<(), StoreError> {
@@ -233,22 +178,13 @@ impl Store {
     /// A session, by the SHA-256 of its token, that has not expired at
     /// wall time `now`.
     pub async fn session(&self, token_sha256: &str, now: i64) -> Result<Option<Session>, StoreError> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT token, login, csrf, expires_at FROM consumer_sessions WHERE token = $1 AND expires_at > $2",
         )
         .bind(token_sha256)
         .bind(now)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            Ok(Session {
-                token_sha256: r.try_get("token")?,
-                login: r.try_get("login")?,
-                csrf: Secret::new(r.try_get("csrf")?),
-                expires_at: r.try_get("expires_at")?,
-            })
-        })
-        .transpose()
+        .await?)
     }
 
     pub async fn delete_session(&self, token_sha256: &str) -> Result<(), StoreError> {
@@ -266,8 +202,10 @@ impl Store {
     }
 }
 
-async fn insert_cert(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+/// Adds an API certificate to a merchant inside `tx`; the serial is stored
+/// in upper case, as lookups expect.
+pub async fn insert_merchant_certificate(
+    tx: &mut WriteTx,
     mchid: &str,
     c: &MerchantCertificate,
 ) -> Result<(), StoreError> {
@@ -286,7 +224,7 @@ async fn insert_cert(
 }
 
 pub(crate) async fn ensure_openid_in(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut WriteTx,
     login: &str,
     appid: &str,
     fresh: &str,
@@ -327,12 +265,11 @@ impl Store {
 impl Store {
     /// All API certificates of a merchant.
     pub async fn merchant_certificates(&self, mchid: &str) -> Result<Vec<MerchantCertificate>, StoreError> {
-        sqlx::query("SELECT serial_no, certificate_pem, public_key_pem, not_after FROM merchant_certificates WHERE mchid = $1 ORDER BY not_after DESC")
-            .bind(mchid)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(cert_from)
-            .collect()
+        Ok(sqlx::query_as(&format!(
+            "SELECT {CERTIFICATE_COLUMNS} FROM merchant_certificates WHERE mchid = $1 ORDER BY not_after DESC"
+        ))
+        .bind(mchid)
+        .fetch_all(&self.pool)
+        .await?)
     }
 }

@@ -4,25 +4,22 @@
 //! to the merchant, or `ABNORMAL` left in clearing — each step one
 //! transaction with its journal entries and its notification.
 
-use sqlx::any::AnyRow;
-use sqlx::Row;
-
 use koudai_domain::fees::fee_refund_fen;
 use koudai_domain::ledger::{movement, AccountKind};
-use koudai_domain::refund::{self, RefundRefusal, RefundStatus, MAX_REFUNDS_PER_ORDER, REFUND_WINDOW_S};
+use koudai_domain::refund::{self, FundsAccount, RefundRefusal, RefundStatus, MAX_REFUNDS_PER_ORDER, REFUND_WINDOW_S};
 use koudai_domain::{trade, TradeState};
 
 use crate::ledger::{post, PostError};
 use crate::models::*;
 use crate::money::entry_error;
-use crate::orders::{order_columns, order_row};
+use crate::orders::COLUMNS as ORDER_COLUMNS;
 use crate::{Store, StoreError};
 
 const COLUMNS: &str = "id, refund_id, mchid, out_refund_no, order_id, reason, notify_url, refund_fen, fee_refund_fen, \
     funds_account, status, params_digest, created_at, due_at, success_time, closed_at";
 
 /// A refund as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Refund {
     pub id: i64,
     pub refund_id: String,
@@ -33,36 +30,16 @@ pub struct Refund {
     pub notify_url: String,
     pub refund_fen: i64,
     pub fee_refund_fen: i64,
-    /// `UNSETTLED` (taken from pending funds) or `AVAILABLE`.
-    pub funds_account: String,
+    /// Taken from pending (`UNSETTLED`) or available funds.
+    #[sqlx(try_from = "String")]
+    pub funds_account: FundsAccount,
+    #[sqlx(try_from = "String")]
     pub status: RefundStatus,
     pub params_digest: String,
     pub created_at: i64,
     pub due_at: i64,
     pub success_time: Option<i64>,
     pub closed_at: Option<i64>,
-}
-
-fn refund_from(row: &AnyRow) -> Result<Refund, StoreError> {
-    let status: String = row.try_get("status")?;
-    Ok(Refund {
-        id: row.try_get("id")?,
-        refund_id: row.try_get("refund_id")?,
-        mchid: row.try_get("mchid")?,
-        out_refund_no: row.try_get("out_refund_no")?,
-        order_id: row.try_get("order_id")?,
-        reason: row.try_get("reason")?,
-        notify_url: row.try_get("notify_url")?,
-        refund_fen: row.try_get("refund_fen")?,
-        fee_refund_fen: row.try_get("fee_refund_fen")?,
-        funds_account: row.try_get("funds_account")?,
-        status: RefundStatus::parse(&status).ok_or_else(|| StoreError::Other(format!("bad refund status {status}")))?,
-        params_digest: row.try_get("params_digest")?,
-        created_at: row.try_get("created_at")?,
-        due_at: row.try_get("due_at")?,
-        success_time: row.try_get("success_time")?,
-        closed_at: row.try_get("closed_at")?,
-    })
 }
 
 /// How a refund names its order.
@@ -140,34 +117,34 @@ impl Store {
     /// Creates a refund, or returns the existing one with this
     /// `out_refund_no` (the caller compares `params_digest`).
     pub async fn create_refund(&self, r: &RefundRequest) -> Result<RefundCreated, RefundError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.write().await?;
         let (clause, key) = match &r.target {
             RefundTarget::OutTradeNo(n) => ("out_trade_no = $2", n),
             RefundTarget::TransactionId(t) => ("transaction_id = $2", t),
         };
-        let sql = format!(
-            "SELECT {} FROM orders WHERE mchid = $1 AND {clause}{}",
-            order_columns(),
-            self.backend.for_update()
-        );
-        let row = sqlx::query(&sql).bind(&r.mchid).bind(key).fetch_optional(&mut *tx).await?;
-        let order = order_row(&row.ok_or(RefundError::OrderNotFound)?)?;
+        let sql = tx.lock(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE mchid = $1 AND {clause}"));
+        let order: Order = sqlx::query_as(&sql)
+            .bind(&r.mchid)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(RefundError::OrderNotFound)?;
 
         // Looked up under the order's lock, so two requests with the same
         // out_refund_no cannot both create.
-        let existing = sqlx::query(&format!("SELECT {COLUMNS} FROM refunds WHERE mchid = $1 AND out_refund_no = $2"))
-            .bind(&r.mchid)
-            .bind(&r.out_refund_no)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if let Some(row) = existing {
-            let refund = refund_from(&row)?;
-            let of = sqlx::query(&format!("SELECT {} FROM orders WHERE id = $1", order_columns()))
+        let existing: Option<Refund> =
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM refunds WHERE mchid = $1 AND out_refund_no = $2"))
+                .bind(&r.mchid)
+                .bind(&r.out_refund_no)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(refund) = existing {
+            let of = sqlx::query_as(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
                 .bind(refund.order_id)
                 .fetch_one(&mut *tx)
                 .await?;
             tx.rollback().await?;
-            return Ok(RefundCreated::Existing(refund, order_row(&of)?));
+            return Ok(RefundCreated::Existing(refund, of));
         }
 
         let next = trade::refund(order.state_at(r.now)).map_err(|_| RefundError::NotPaid)?;
@@ -199,10 +176,9 @@ impl Store {
         post(&mut tx, &e, refund_id, voucher, r.now).await.map_err(not_enough)?;
 
         let pending_change = if from == AccountKind::MerchantPending { r.refund_fen - fee_back } else { 0 };
-        let row = sqlx::query(&format!(
+        let order: Order = sqlx::query_as(&format!(
             "UPDATE orders SET trade_state = $1, refunded_fen = refunded_fen + $2, fee_refunded_fen = fee_refunded_fen + $3, \
-             refund_count = refund_count + 1, pending_fen = pending_fen - $4 WHERE id = $5 RETURNING {}",
-            order_columns()
+             refund_count = refund_count + 1, pending_fen = pending_fen - $4 WHERE id = $5 RETURNING {ORDER_COLUMNS}"
         ))
         .bind(next.as_str())
         .bind(r.refund_fen)
@@ -211,9 +187,9 @@ impl Store {
         .bind(order.id)
         .fetch_one(&mut *tx)
         .await?;
-        let order = order_row(&row)?;
-        let funds_account = if from == AccountKind::MerchantPending { "UNSETTLED" } else { "AVAILABLE" };
-        let row = sqlx::query(&format!(
+        let funds_account =
+            if from == AccountKind::MerchantPending { FundsAccount::Unsettled } else { FundsAccount::Available };
+        let refund: Refund = sqlx::query_as(&format!(
             "INSERT INTO refunds (refund_id, mchid, out_refund_no, order_id, reason, notify_url, refund_fen, fee_refund_fen, \
              funds_account, status, params_digest, created_at, due_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {COLUMNS}"
@@ -226,14 +202,13 @@ impl Store {
         .bind(r.notify_url.as_deref().unwrap_or(&order.notify_url))
         .bind(r.refund_fen)
         .bind(fee_back)
-        .bind(funds_account)
+        .bind(funds_account.as_str())
         .bind(RefundStatus::Processing.as_str())
         .bind(&r.params_digest)
         .bind(r.now)
         .bind(r.now + refund::PROCESSING_S)
         .fetch_one(&mut *tx)
         .await?;
-        let refund = refund_from(&row)?;
         tx.commit().await?;
         Ok(RefundCreated::Created(refund, order))
     }
@@ -244,34 +219,34 @@ impl Store {
         mchid: &str,
         out_refund_no: &str,
     ) -> Result<Option<(Refund, Order)>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM refunds WHERE mchid = $1 AND out_refund_no = $2"))
-            .bind(mchid)
-            .bind(out_refund_no)
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let refund = refund_from(&row)?;
-        let order = sqlx::query(&format!("SELECT {} FROM orders WHERE id = $1", order_columns()))
+        let refund: Option<Refund> =
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM refunds WHERE mchid = $1 AND out_refund_no = $2"))
+                .bind(mchid)
+                .bind(out_refund_no)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(refund) = refund else { return Ok(None) };
+        let order = sqlx::query_as(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
             .bind(refund.order_id)
             .fetch_one(&self.pool)
             .await?;
-        Ok(Some((refund, order_row(&order)?)))
+        Ok(Some((refund, order)))
     }
 
     /// The refunds of an order, oldest first.
     pub async fn refunds_of_order(&self, order_id: i64) -> Result<Vec<Refund>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM refunds WHERE order_id = $1 ORDER BY id"))
+        Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM refunds WHERE order_id = $1 ORDER BY id"))
             .bind(order_id)
             .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(refund_from).collect()
+            .await?)
     }
 
     /// `(id, mchid)` of `PROCESSING` refunds due at business time `now`.
     pub async fn due_refunds(&self, now: i64, limit: i64) -> Result<Vec<(i64, String)>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT id, mchid FROM refunds WHERE status = 'PROCESSING' AND due_at <= $1 ORDER BY due_at, id LIMIT $2",
+            "SELECT id, mchid FROM refunds WHERE status = $1 AND due_at <= $2 ORDER BY due_at, id LIMIT $3",
         )
+        .bind(RefundStatus::Processing.as_str())
         .bind(now)
         .bind(limit)
         .fetch_all(&self.pool)
@@ -288,22 +263,20 @@ impl Store {
         now: i64,
         notification: Box<RefundNotifier<'_>>,
     ) -> Result<Option<(Refund, Order)>, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM refunds WHERE id = $1{}", self.backend.for_update()))
+        let mut tx = self.write().await?;
+        let refund: Refund = sqlx::query_as(&tx.lock(&format!("SELECT {COLUMNS} FROM refunds WHERE id = $1")))
             .bind(id)
             .fetch_optional(&mut *tx)
-            .await?;
-        let refund = refund_from(&row.ok_or(StoreError::NotFound)?)?;
+            .await?
+            .ok_or(StoreError::NotFound)?;
         if refund::transition(refund.status, to).is_err() {
             tx.rollback().await?;
             return Ok(None);
         }
-        let row =
-            sqlx::query(&format!("SELECT {} FROM orders WHERE id = $1{}", order_columns(), self.backend.for_update()))
-                .bind(refund.order_id)
-                .fetch_one(&mut *tx)
-                .await?;
-        let mut order = order_row(&row)?;
+        let mut order: Order = sqlx::query_as(&tx.lock(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1")))
+            .bind(refund.order_id)
+            .fetch_one(&mut *tx)
+            .await?;
         let reference = refund.refund_id.as_str();
         let voucher = Some(refund.out_refund_no.as_str());
         match to {
@@ -331,10 +304,9 @@ impl Store {
                 };
                 let state_after =
                     if order.refunded_fen - refund.refund_fen == 0 { TradeState::Success } else { TradeState::Refund };
-                let row = sqlx::query(&format!(
+                order = sqlx::query_as(&format!(
                     "UPDATE orders SET trade_state = $1, refunded_fen = refunded_fen - $2, fee_refunded_fen = fee_refunded_fen - $3, \
-                     pending_fen = pending_fen + $4 WHERE id = $5 RETURNING {}",
-                    order_columns()
+                     pending_fen = pending_fen + $4 WHERE id = $5 RETURNING {ORDER_COLUMNS}"
                 ))
                 .bind(state_after.as_str())
                 .bind(refund.refund_fen)
@@ -343,11 +315,10 @@ impl Store {
                 .bind(order.id)
                 .fetch_one(&mut *tx)
                 .await?;
-                order = order_row(&row)?;
             }
             RefundStatus::Abnormal | RefundStatus::Processing => {}
         }
-        let row = sqlx::query(&format!(
+        let refund: Refund = sqlx::query_as(&format!(
             "UPDATE refunds SET status = $1, success_time = $2, closed_at = $3 WHERE id = $4 RETURNING {COLUMNS}"
         ))
         .bind(to.as_str())
@@ -356,7 +327,6 @@ impl Store {
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
-        let refund = refund_from(&row)?;
         if to.event().is_some() {
             let n = notification(&refund, &order).map_err(StoreError::Other)?;
             crate::notifications::enqueue(&mut tx, &n).await?;
