@@ -84,7 +84,16 @@ stories!(
     refunds_finish_settle_and_pay_out,
     composed_writes_commit_or_vanish_together,
     parties_and_sessions_read_back,
+    an_edited_migration_is_refused,
 );
+
+/// A migration whose SQL changed after it was applied stops the start: the
+/// change would otherwise be silently ignored on this database.
+async fn an_edited_migration_is_refused(s: Store) {
+    s.tamper_with_migration(1).await.unwrap_or_else(|e| panic!("{e}"));
+    let err = s.migrate().await.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("migration 1 (init) was edited"), "migrate must refuse, got {err:?}");
+}
 
 /// A schedule in force since 1970, so the story's small timestamps have one.
 pub const TEST_SCHEDULE: &str = r#"{"version":"test","effective_from":"1970-01-01T08:00:00+08:00","rules":[
