@@ -6,7 +6,7 @@ use koudai_domain::order::{self, FieldError, PREPAY_VALID_S};
 use koudai_domain::{ids, BusinessTime, TradeState, TradeType};
 use koudai_protocol::times;
 use koudai_protocol::wire::{Amount, Payer, SceneInfo, Transaction};
-use koudai_store::{CreateOutcome, Merchant, NewOrderRecord, Order, OrderLocator, PayCommand, PayOutcome};
+use koudai_store::{CreateOutcome, Merchant, NewOrderRecord, Order, OrderLocator, PayCommand, PayOutcome, Standing};
 
 use crate::outbox::{self, Event};
 use crate::{App, Internal};
@@ -78,8 +78,10 @@ pub async fn prepay(app: &App, merchant: &Merchant, cmd: PrepayCommand) -> Resul
             Some(_) => PrepayError::MchidMismatch,
         });
     }
-    check_standing(app, &cmd.mchid, cmd.total_fen, now).await?;
-    if !app.store.app_bound(&cmd.appid, &cmd.mchid).await? {
+    let (standing, app_bound) =
+        app.store.standing_for_app(&cmd.mchid, &cmd.appid, now.unix()).await?.ok_or(PrepayError::MchNotExists)?;
+    check_standing(&standing, cmd.total_fen)?;
+    if !app_bound {
         return Err(PrepayError::AppidMchidNotMatch);
     }
     if let Some(openid) = &cmd.payer_openid {
@@ -133,8 +135,7 @@ pub fn code_url(pay_token: &str) -> String {
 
 /// A merchant takes payments only with its deposit paid in full and a fee
 /// rule the schedule in force knows; the rule may cap single payments.
-async fn check_standing(app: &App, mchid: &str, total_fen: i64, now: BusinessTime) -> Result<(), PrepayError> {
-    let standing = app.store.standing(mchid, now.unix()).await?.ok_or(PrepayError::MchNotExists)?;
+fn check_standing(standing: &Standing, total_fen: i64) -> Result<(), PrepayError> {
     let Some(rule) = &standing.rule else {
         return Err(PrepayError::NoFeeRule(standing.fee_rule_id.clone()));
     };

@@ -58,22 +58,28 @@ pub async fn post(
     .fetch_one(&mut **tx)
     .await?;
     for p in entry.postings() {
-        sqlx::query("INSERT INTO ledger_accounts (kind, owner, balance_fen) VALUES ($1, $2, 0) ON CONFLICT (kind, owner) DO NOTHING")
-            .bind(p.account.kind.as_str())
-            .bind(&p.account.owner)
-            .execute(&mut **tx)
-            .await?;
         let sql = if p.account.kind.may_go_negative() {
             "UPDATE ledger_accounts SET balance_fen = balance_fen + $1 WHERE kind = $2 AND owner = $3 RETURNING id, balance_fen"
         } else {
             "UPDATE ledger_accounts SET balance_fen = balance_fen + $1 WHERE kind = $2 AND owner = $3 AND balance_fen + $1 >= 0 RETURNING id, balance_fen"
         };
-        let row: Option<(i64, i64)> = sqlx::query_as(sql)
-            .bind(p.amount_fen)
+        let update = || {
+            sqlx::query_as::<_, (i64, i64)>(sql).bind(p.amount_fen).bind(p.account.kind.as_str()).bind(&p.account.owner)
+        };
+        // The account almost always exists: update first, and create it only
+        // when the update found nothing (a new account, or a floor refusal;
+        // creating is then a no-op and the second update tells which).
+        let mut row = update().fetch_optional(&mut **tx).await?;
+        if row.is_none() {
+            sqlx::query(
+                "INSERT INTO ledger_accounts (kind, owner, balance_fen) VALUES ($1, $2, 0) ON CONFLICT (kind, owner) DO NOTHING",
+            )
             .bind(p.account.kind.as_str())
             .bind(&p.account.owner)
-            .fetch_optional(&mut **tx)
+            .execute(&mut **tx)
             .await?;
+            row = update().fetch_optional(&mut **tx).await?;
+        }
         let (account_id, balance_after) = row.ok_or_else(|| PostError::Insufficient(p.account.clone()))?;
         sqlx::query(
             "INSERT INTO postings (entry_id, account_id, amount_fen, balance_after_fen) VALUES ($1, $2, $3, $4)",

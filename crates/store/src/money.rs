@@ -202,28 +202,76 @@ impl Store {
 
     /// A merchant's fee rule, deposit and bank account at business time `now`.
     pub async fn standing(&self, mchid: &str, now: i64) -> Result<Option<Standing>, StoreError> {
-        let mut tx = self.read().await?;
-        let row: Option<(String, Option<String>, Option<i64>)> = sqlx::query_as(
-            "SELECT m.fee_rule, m.bank_account, a.balance_fen FROM merchants m \
+        Ok(self.standing_for_app(mchid, "", now).await?.map(|(standing, _)| standing))
+    }
+
+    /// The merchant's standing, and whether `appid` is bound to it: what a
+    /// prepay must know, in one statement (one consistent snapshot without a
+    /// transaction, and one round trip on the hottest path there is).
+    pub async fn standing_for_app(
+        &self,
+        mchid: &str,
+        appid: &str,
+        now: i64,
+    ) -> Result<Option<(Standing, bool)>, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            fee_rule: String,
+            bank_account: Option<String>,
+            deposit_fen: Option<i64>,
+            schedule_version: Option<String>,
+            app_bound: i64,
+        }
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT m.fee_rule, m.bank_account, a.balance_fen AS deposit_fen, \
+             (SELECT version FROM fee_schedules WHERE effective_from <= $3 \
+              ORDER BY effective_from DESC, version DESC LIMIT 1) AS schedule_version, \
+             (SELECT COUNT(*) FROM app_merchants b WHERE b.appid = $4 AND b.mchid = m.mchid) AS app_bound \
+             FROM merchants m \
              LEFT JOIN ledger_accounts a ON a.kind = $2 AND a.owner = m.mchid WHERE m.mchid = $1",
         )
         .bind(mchid)
         .bind(AccountKind::MerchantDeposit.as_str())
-        .fetch_optional(&mut *tx)
+        .bind(now)
+        .bind(appid)
+        .fetch_optional(&self.pool)
         .await?;
-        let Some((fee_rule_id, bank_account, held)) = row else {
+        let Some(Row { fee_rule: fee_rule_id, bank_account, deposit_fen: held, schedule_version: version, app_bound }) =
+            row
+        else {
             return Ok(None);
         };
-        let schedule = self.schedule_in(&mut tx, now).await?;
-        tx.finish().await?;
-        Ok(Some(Standing {
+        let schedule = match version {
+            Some(v) => Some(self.schedule_version(&v).await?),
+            None => None,
+        };
+        let standing = Standing {
             mchid: mchid.to_owned(),
             rule: schedule.as_ref().and_then(|s| s.rule(&fee_rule_id).cloned()),
             schedule_version: schedule.map(|s| s.version.clone()),
             fee_rule_id,
             deposit_held_fen: held.unwrap_or(0),
             bank_account,
-        }))
+        };
+        Ok(Some((standing, app_bound > 0)))
+    }
+
+    /// A loaded schedule version, parsed once per process (a version never
+    /// changes once loaded).
+    async fn schedule_version(&self, version: &str) -> Result<Arc<FeeSchedule>, StoreError> {
+        if let Some(hit) = self.schedules.read().ok().and_then(|m| m.get(version).cloned()) {
+            return Ok(hit);
+        }
+        let body: String = sqlx::query_scalar("SELECT body FROM fee_schedules WHERE version = $1")
+            .bind(version)
+            .fetch_one(&self.pool)
+            .await?;
+        let parsed =
+            Arc::new(FeeSchedule::parse(&body).map_err(|e| StoreError::Other(format!("stored fee schedule: {e}")))?);
+        if let Ok(mut m) = self.schedules.write() {
+            m.insert(version.to_owned(), Arc::clone(&parsed));
+        }
+        Ok(parsed)
     }
 
     async fn merchant_entry(

@@ -27,11 +27,19 @@ const TIMESTAMP_WINDOW_S: i64 = 300;
 /// Nonce memory is swept when it grows past this many entries.
 const NONCE_SWEEP_AT: usize = 100_000;
 
-/// Merchant public keys by `(mchid, SERIAL)`. Only keys are cached: a
-/// certificate never changes under its serial (rotation adds a serial),
-/// while the merchant row (APIv3 key, key mode) is read per request.
+/// How long a merchant row is reused (wall milliseconds): long enough to
+/// spare the database a query on every request, short enough that a changed
+/// APIv3 key or key mode is seen within seconds on every node.
+const MERCHANT_TTL_MS: i64 = 5_000;
+
+/// Merchant public keys by `(mchid, SERIAL)`, kept for good: a certificate
+/// never changes under its serial (rotation adds a serial). Merchant rows by
+/// `mchid`, kept for [`MERCHANT_TTL_MS`].
 #[derive(Default)]
-pub struct MerchantKeys(RwLock<HashMap<(String, String), PublicKey>>);
+pub struct MerchantKeys {
+    keys: RwLock<HashMap<(String, String), PublicKey>>,
+    rows: RwLock<HashMap<String, (Merchant, i64)>>,
+}
 
 /// `(mchid, nonce)` → wall time after which the nonce may be forgotten.
 #[derive(Default)]
@@ -145,8 +153,7 @@ async fn authenticate(
     }
     let unknown =
         || sign_error("Http头Authorization中的serial_no对应的商户证书不存在", "unknown mchid or serial_no", None);
-    let merchant = state.app.store.merchant(&params.mchid).await.map_err(|e| V3Error::internal(e.into()))?;
-    let merchant = merchant.ok_or_else(unknown)?;
+    let merchant = merchant_row(state, &params.mchid).await?.ok_or_else(unknown)?;
     if let Some(slot) = slot {
         slot.set(merchant.key_mode);
     }
@@ -184,11 +191,37 @@ fn remember_nonce(state: &HttpState, mchid: &str, nonce: &str, now: i64) -> Resu
     })
 }
 
+fn poisoned() -> V3Error {
+    V3Error::bug("the merchant cache's lock is poisoned")
+}
+
+/// The merchant row of `mchid`, at most [`MERCHANT_TTL_MS`] old.
+async fn merchant_row(state: &HttpState, mchid: &str) -> Result<Option<Merchant>, V3Error> {
+    let now_ms = state.app.clock.wall_now_ms();
+    let rows = &state.merchant_keys.rows;
+    if let Some((m, at)) = rows.read().map_err(|_| poisoned())?.get(mchid) {
+        if now_ms - at < MERCHANT_TTL_MS {
+            return Ok(Some(m.clone()));
+        }
+    }
+    let fresh = state.app.store.merchant(mchid).await.map_err(|e| V3Error::internal(e.into()))?;
+    let mut rows = rows.write().map_err(|_| poisoned())?;
+    match &fresh {
+        Some(m) => {
+            rows.insert(mchid.to_owned(), (m.clone(), now_ms));
+        }
+        None => {
+            rows.remove(mchid);
+        }
+    }
+    Ok(fresh)
+}
+
 /// The public key of `(mchid, serial)`, cached after the first lookup.
 pub async fn merchant_key(state: &HttpState, mchid: &str, serial: &str) -> Result<Option<PublicKey>, V3Error> {
     let key = (mchid.to_owned(), serial.to_ascii_uppercase());
-    let cache = &state.merchant_keys.0;
-    if let Some(hit) = cache.read().map_err(|_| V3Error::bug("the key cache's lock is poisoned"))?.get(&key) {
+    let cache = &state.merchant_keys.keys;
+    if let Some(hit) = cache.read().map_err(|_| poisoned())?.get(&key) {
         return Ok(Some(hit.clone()));
     }
     let Some(cert) =
@@ -198,6 +231,6 @@ pub async fn merchant_key(state: &HttpState, mchid: &str, serial: &str) -> Resul
     };
     let public_key = PublicKey::from_pem(&cert.public_key_pem)
         .map_err(|e| V3Error::bug(format!("stored public key of {mchid}/{serial}: {e}")))?;
-    cache.write().map_err(|_| V3Error::bug("the key cache's lock is poisoned"))?.insert(key, public_key.clone());
+    cache.write().map_err(|_| poisoned())?.insert(key, public_key.clone());
     Ok(Some(public_key))
 }
