@@ -248,7 +248,6 @@ impl Store {
 
     /// Saves a bill snapshot unless one exists; returns the one that holds.
     pub async fn save_bill(&self, b: &NewBill<'_>, now: i64) -> Result<StoredBill, StoreError> {
-        let _turn = self.turn().await;
         let NewBill { mchid, kind, date, bill_type, content, sha1 } = *b;
         sqlx::query(
             "INSERT INTO bills (mchid, bill_kind, bill_date, bill_type, content, sha1, created_at) \
@@ -298,7 +297,6 @@ impl Store {
         gzip: bool,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        let _turn = self.turn().await;
         sqlx::query("DELETE FROM bill_downloads WHERE expires_at < $1")
             .bind(expires_at - 24 * 3600)
             .execute(&self.pool)

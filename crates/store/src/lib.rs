@@ -99,12 +99,6 @@ pub struct Store {
     /// Parsed fee schedules by version. A loaded version never changes, so
     /// every node can keep what it parsed; only the version in force is
     /// looked up per payment.
-    /// SQLite admits one writer at a time. Writers of this process queue
-    /// here, so the one that is next starts the moment the last commits;
-    /// without it they would meet in SQLite's busy handler, which sleeps in
-    /// millisecond steps while the CPU idles. (Other processes on the same
-    /// file still wait through `busy_timeout`.) Unused on PostgreSQL.
-    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
     schedules: std::sync::Arc<
         std::sync::RwLock<std::collections::HashMap<String, std::sync::Arc<koudai_domain::fees::FeeSchedule>>>,
     >,
@@ -165,7 +159,7 @@ impl Store {
                     .await?
             }
         };
-        Ok(Store { pool, backend, schedules: Default::default(), writer: Default::default() })
+        Ok(Store { pool, backend, schedules: Default::default() })
     }
 
     pub fn backend(&self) -> Backend {
@@ -223,23 +217,12 @@ impl Store {
     /// Starts a transaction that may write: the only way the store opens
     /// one (see [`WriteTx`] for why).
     pub async fn write(&self) -> Result<WriteTx, StoreError> {
-        let turn = self.turn().await;
-        WriteTx::begin(&self.pool, self.backend, turn).await
+        WriteTx::begin(&self.pool, self.backend).await
     }
 
     /// Starts a transaction that only reads (see [`ReadTx`]).
     pub async fn read(&self) -> Result<ReadTx, StoreError> {
         ReadTx::begin(&self.pool, self.backend).await
-    }
-
-    /// This process's turn to write on SQLite (see `writer`); a single
-    /// autocommit write statement takes it too, so that it queues here
-    /// rather than in SQLite's sleeping busy handler. `None` on PostgreSQL.
-    pub(crate) async fn turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        match self.backend {
-            Backend::Sqlite => Some(std::sync::Arc::clone(&self.writer).lock_owned().await),
-            Backend::Postgres => None,
-        }
     }
 
     /// A value of the `meta` table.

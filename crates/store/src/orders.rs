@@ -118,7 +118,6 @@ impl Store {
 
     /// Gives an order a new `prepay_id` (the old one expired) and returns it.
     pub async fn renew_prepay_id(&self, order_id: i64, prepay_id: &str, expires_at: i64) -> Result<Order, StoreError> {
-        let _turn = self.turn().await;
         Ok(sqlx::query_as(&format!(
             "UPDATE orders SET prepay_id = $1, prepay_expires_at = $2 WHERE id = $3 RETURNING {COLUMNS}"
         ))
@@ -292,7 +291,6 @@ impl Store {
 
     /// Writes down the closure of unpaid orders whose time has passed.
     pub async fn expire_orders(&self, now: i64) -> Result<u64, StoreError> {
-        let _turn = self.turn().await;
         Ok(sqlx::query("UPDATE orders SET trade_state = $1 WHERE trade_state IN ($2, $3, $4) AND time_expire <= $5")
             .bind(TradeState::Closed.as_str())
             .bind(TradeState::NotPay.as_str())

@@ -165,7 +165,6 @@ impl Store {
     }
 
     pub async fn create_session(&self, s: &Session) -> Result<(), StoreError> {
-        let _turn = self.turn().await;
         sqlx::query("INSERT INTO consumer_sessions (token, login, csrf, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(&s.token_sha256)
             .bind(&s.login)
@@ -189,14 +188,12 @@ impl Store {
     }
 
     pub async fn delete_session(&self, token_sha256: &str) -> Result<(), StoreError> {
-        let _turn = self.turn().await;
         sqlx::query("DELETE FROM consumer_sessions WHERE token = $1").bind(token_sha256).execute(&self.pool).await?;
         Ok(())
     }
 
     /// Removes sessions that expired before wall time `now`.
     pub async fn purge_sessions(&self, now: i64) -> Result<u64, StoreError> {
-        let _turn = self.turn().await;
         Ok(sqlx::query("DELETE FROM consumer_sessions WHERE expires_at <= $1")
             .bind(now)
             .execute(&self.pool)

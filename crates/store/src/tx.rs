@@ -36,9 +36,6 @@ use crate::{Backend, StoreError};
 pub struct WriteTx {
     inner: sqlx::Transaction<'static, sqlx::Any>,
     backend: Backend,
-    /// This process's turn to write (SQLite); declared after `inner` so it
-    /// is released only once the transaction has ended.
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl std::fmt::Debug for WriteTx {
@@ -48,16 +45,12 @@ impl std::fmt::Debug for WriteTx {
 }
 
 impl WriteTx {
-    pub(crate) async fn begin(
-        pool: &AnyPool,
-        backend: Backend,
-        turn: Option<tokio::sync::OwnedMutexGuard<()>>,
-    ) -> Result<WriteTx, StoreError> {
+    pub(crate) async fn begin(pool: &AnyPool, backend: Backend) -> Result<WriteTx, StoreError> {
         let inner = match backend {
             Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => pool.begin().await?,
         };
-        Ok(WriteTx { inner, backend, _turn: turn })
+        Ok(WriteTx { inner, backend })
     }
 
     /// The engine this transaction runs on.
