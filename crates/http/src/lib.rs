@@ -12,8 +12,10 @@
 //! metrics per request, internal causes of 5xx logged once, panics caught,
 //! body size and time limited.
 
+pub mod cache;
 pub mod layers;
 pub mod metrics;
+pub mod ops;
 pub mod sandbox;
 pub mod state;
 pub mod v3;
@@ -30,8 +32,8 @@ pub fn router(state: HttpState) -> Router {
         .merge(v3::routes(state.clone()))
         .merge(web::routes())
         .merge(sandbox::routes())
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics::scrape))
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
         .fallback(v3::not_found)
         .with_state(state.clone());
     layers::apply(routes, state)

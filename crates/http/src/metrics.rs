@@ -1,12 +1,9 @@
-//! `/metrics` in the Prometheus text format: requests by route and status,
+//! The metrics `/metrics` serves (see `ops`), in the Prometheus text format: requests by route and status,
 //! a latency histogram by route, the outbox's depth and the age of its
 //! oldest due notification, and callback deliveries by outcome.
 
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -14,11 +11,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-
-use koudai_protocol::ErrorCode;
-
-use crate::layers::internal_error;
-use crate::HttpState;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -82,36 +74,36 @@ impl HttpMetrics {
         HttpMetrics { registry, requests, latency, outbox_depth, outbox_oldest_due_age, deliveries }
     }
 
+    /// Brings the gauges and the delivery counters up to date and encodes
+    /// everything in the Prometheus text format. `outbox` is `(pending,
+    /// oldest due)`, `now` business seconds, `deliveries` the delivery job's
+    /// counters by outcome.
+    pub fn encode(
+        &self,
+        outbox: (i64, Option<i64>),
+        now: i64,
+        deliveries: &[(&'static str, u64)],
+    ) -> Result<String, std::fmt::Error> {
+        let (depth, oldest) = outbox;
+        self.outbox_depth.set(depth);
+        self.outbox_oldest_due_age.set(oldest.map_or(0, |due| (now - due).max(0)));
+        for (outcome, total) in deliveries {
+            let counter = self.deliveries.get_or_create(&OutcomeLabels { outcome: (*outcome).to_owned() });
+            // The counters are kept by the delivery job; catch up with it.
+            let seen = counter.get();
+            if *total > seen {
+                counter.inc_by(total - seen);
+            }
+        }
+        let mut text = String::new();
+        encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         let route_labels = RouteLabels { method: method.to_owned(), route: route.to_owned() };
         self.latency.get_or_create(&route_labels).observe(elapsed.as_secs_f64());
         let labels = RequestLabels { method: method.to_owned(), route: route.to_owned(), status: status.to_string() };
         self.requests.get_or_create(&labels).inc();
     }
-}
-
-/// `GET /metrics`.
-pub async fn scrape(State(state): State<HttpState>) -> Response {
-    let app = &state.app;
-    let m = &state.metrics;
-    let (depth, oldest) = match app.store.outbox_depth().await {
-        Ok(v) => v,
-        Err(e) => return internal_error(ErrorCode::ServiceUnavailable, format!("reading the outbox depth: {e}")),
-    };
-    m.outbox_depth.set(depth);
-    let now = app.clock.business_now().unix();
-    m.outbox_oldest_due_age.set(oldest.map_or(0, |due| (now - due).max(0)));
-    for (outcome, total) in app.deliveries.snapshot() {
-        let counter = m.deliveries.get_or_create(&OutcomeLabels { outcome: outcome.to_owned() });
-        // The counters are kept by the delivery job; catch up with it.
-        let seen = counter.get();
-        if total > seen {
-            counter.inc_by(total - seen);
-        }
-    }
-    let mut text = String::new();
-    if let Err(e) = encode(&mut text, &m.registry) {
-        return internal_error(ErrorCode::SystemError, format!("encoding metrics: {e}"));
-    }
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
 }

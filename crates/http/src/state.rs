@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use koudai_app::App;
 
+use crate::cache::{LoginThrottle, MerchantKeys, Nonces};
 use crate::metrics::HttpMetrics;
-use crate::v3::auth::{MerchantKeys, Nonces};
-use crate::web::session::LoginThrottle;
 
 /// The state every handler receives. Cheap to clone.
 #[derive(Clone)]

@@ -3,9 +3,6 @@
 //! merchant's certificate by serial (any case), the RSA signature over the
 //! raw request line and body, and nonce reuse.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, RwLock};
-
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::HeaderMap;
@@ -17,8 +14,8 @@ use koudai_protocol::auth::{parse_authorization, request_message};
 use koudai_protocol::{ApiError, ErrorCode, PublicKey};
 use koudai_store::{KeyMode, Merchant};
 
+use super::error::V3Error;
 use super::sign::KeyModeSlot;
-use super::V3Error;
 use crate::layers::MAX_BODY_BYTES;
 use crate::HttpState;
 
@@ -31,19 +28,6 @@ const NONCE_SWEEP_AT: usize = 100_000;
 /// spare the database a query on every request, short enough that a changed
 /// APIv3 key or key mode is seen within seconds on every node.
 const MERCHANT_TTL_MS: i64 = 5_000;
-
-/// Merchant public keys by `(mchid, SERIAL)`, kept for good: a certificate
-/// never changes under its serial (rotation adds a serial). Merchant rows by
-/// `mchid`, kept for [`MERCHANT_TTL_MS`].
-#[derive(Default)]
-pub struct MerchantKeys {
-    keys: RwLock<HashMap<(String, String), PublicKey>>,
-    rows: RwLock<HashMap<String, (Merchant, i64)>>,
-}
-
-/// `(mchid, nonce)` → wall time after which the nonce may be forgotten.
-#[derive(Default)]
-pub struct Nonces(Mutex<HashMap<(String, String), i64>>);
 
 /// A request whose `Authorization` verified against one of the merchant's
 /// certificates.

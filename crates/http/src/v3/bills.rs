@@ -11,8 +11,8 @@ use koudai_domain::FieldError;
 use koudai_protocol::bill::TradeBillType;
 
 use super::auth::Signed;
+use super::error::V3Error;
 use super::payments::ok;
-use super::V3Error;
 use crate::HttpState;
 
 #[derive(Deserialize)]

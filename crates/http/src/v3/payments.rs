@@ -12,7 +12,7 @@ use koudai_protocol::{crypto, times};
 use koudai_store::Order;
 
 use super::auth::{json_value, required, typed, Signed};
-use super::V3Error;
+use super::error::V3Error;
 use crate::HttpState;
 
 #[derive(Deserialize)]
@@ -189,7 +189,7 @@ fn query_mchid(req: &Signed) -> Result<(), V3Error> {
     match q.mchid.as_deref() {
         None | Some("") => Err(V3Error::field(FieldError::missing("mchid"), "query")),
         Some(m) if m != req.merchant.mchid => {
-            Err(V3Error::message(koudai_protocol::ErrorCode::NoAuth, super::MCHID_MISMATCH))
+            Err(V3Error::message(koudai_protocol::ErrorCode::NoAuth, super::error::MCHID_MISMATCH))
         }
         Some(_) => Ok(()),
     }

@@ -9,8 +9,8 @@ use koudai_domain::{order, refund, FieldError};
 use koudai_store::RefundTarget;
 
 use super::auth::{json_value, required, typed, Signed};
+use super::error::V3Error;
 use super::payments::{ok, params_digest};
-use super::V3Error;
 use crate::HttpState;
 
 #[derive(Deserialize)]

@@ -22,8 +22,8 @@ use koudai_protocol::auth::jsapi_pay_message;
 use koudai_protocol::PublicKey;
 use koudai_store::{Order, OrderLocator, PayOutcome, Session};
 
+use super::page::{render, yuan, PageError};
 use super::session::{self, csrf_matches};
-use super::{render, yuan, PageError};
 use crate::v3::V3Error;
 use crate::HttpState;
 

@@ -4,9 +4,6 @@
 //! failed logins per login, so that neither guessing nor argon2's cost can
 //! be used against the server.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use subtle::ConstantTimeEq as _;
 
@@ -19,11 +16,6 @@ use koudai_store::Session;
 pub const SESSION_TTL_S: i64 = 24 * 3600;
 /// Letters and digits in session and CSRF tokens.
 const TOKEN_LEN: usize = 32;
-/// Failed logins allowed per login within [`THROTTLE_WINDOW_S`].
-const MAX_FAILURES: u32 = 5;
-const THROTTLE_WINDOW_S: i64 = 15 * 60;
-/// The throttle forgets expired entries when it grows past this.
-const THROTTLE_SWEEP_AT: usize = 10_000;
 
 /// The session cookie's name: `__Host-` (Secure, Path=/, no Domain) in live
 /// mode; plain in the sandbox, which is served over http.
@@ -73,41 +65,6 @@ pub fn csrf_matches(session: &Session, submitted: &str) -> bool {
     !submitted.is_empty() && bool::from(expected.ct_eq(submitted.as_bytes()))
 }
 
-/// Failed logins per login: `(failures, first failure at)` in wall seconds.
-#[derive(Default)]
-pub struct LoginThrottle(Mutex<HashMap<String, (u32, i64)>>);
-
-impl LoginThrottle {
-    /// Whether `login` may try a password now.
-    pub fn allows(&self, login: &str, now: i64) -> Result<bool, Internal> {
-        let map = self.0.lock().map_err(|_| Internal::bug("the login throttle's lock is poisoned"))?;
-        Ok(match map.get(login) {
-            Some((failures, since)) => *failures < MAX_FAILURES || now - since >= THROTTLE_WINDOW_S,
-            None => true,
-        })
-    }
-
-    /// Records a wrong password for `login`.
-    pub fn failed(&self, login: &str, now: i64) -> Result<(), Internal> {
-        let mut map = self.0.lock().map_err(|_| Internal::bug("the login throttle's lock is poisoned"))?;
-        if map.len() >= THROTTLE_SWEEP_AT {
-            map.retain(|_, (_, since)| now - *since < THROTTLE_WINDOW_S);
-        }
-        let entry = map.entry(login.to_owned()).or_insert((0, now));
-        if now - entry.1 >= THROTTLE_WINDOW_S {
-            *entry = (0, now);
-        }
-        entry.0 += 1;
-        Ok(())
-    }
-
-    /// Forgets `login`'s failures after a correct password.
-    pub fn succeeded(&self, login: &str) -> Result<(), Internal> {
-        self.0.lock().map_err(|_| Internal::bug("the login throttle's lock is poisoned"))?.remove(login);
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,20 +93,5 @@ mod tests {
         let d = token_digest("secret-token");
         assert_eq!(d.len(), 64);
         assert!(!d.contains("secret"));
-    }
-
-    #[test]
-    fn five_failures_lock_a_login_for_the_window() {
-        let t = LoginThrottle::default();
-        let ok = |r: Result<bool, Internal>| r.unwrap_or_else(|e| panic!("{e}"));
-        for i in 0..MAX_FAILURES {
-            assert!(ok(t.allows("alice", 1000 + i64::from(i))));
-            t.failed("alice", 1000 + i64::from(i)).unwrap_or_else(|e| panic!("{e}"));
-        }
-        assert!(!ok(t.allows("alice", 1010)));
-        assert!(ok(t.allows("bob", 1010)), "other logins are not affected");
-        assert!(ok(t.allows("alice", 1000 + THROTTLE_WINDOW_S)), "the lock ends with the window");
-        t.succeeded("alice").unwrap_or_else(|e| panic!("{e}"));
-        assert!(ok(t.allows("alice", 1011)));
     }
 }

@@ -1,0 +1,85 @@
+//! The caches and counters the surfaces keep between requests: merchant
+//! keys and rows (`v3::auth`), the nonces seen (replay protection), and the
+//! failed logins of the pages. Data only, so that `state` can hold them
+//! without importing the surfaces that use them.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, RwLock};
+
+use koudai_app::Internal;
+use koudai_protocol::PublicKey;
+use koudai_store::Merchant;
+
+/// Merchant public keys by `(mchid, SERIAL)`, kept for good: a certificate
+/// never changes under its serial (rotation adds a serial). Merchant rows by
+/// `mchid`, kept for a few seconds (`v3::auth`).
+#[derive(Default)]
+pub struct MerchantKeys {
+    pub(crate) keys: RwLock<HashMap<(String, String), PublicKey>>,
+    pub(crate) rows: RwLock<HashMap<String, (Merchant, i64)>>,
+}
+
+/// `(mchid, nonce)` → wall time after which the nonce may be forgotten.
+#[derive(Default)]
+pub struct Nonces(pub(crate) Mutex<HashMap<(String, String), i64>>);
+
+/// Failed logins allowed per login within [`THROTTLE_WINDOW_S`].
+const MAX_FAILURES: u32 = 5;
+const THROTTLE_WINDOW_S: i64 = 15 * 60;
+/// The throttle forgets expired entries when it grows past this.
+const THROTTLE_SWEEP_AT: usize = 10_000;
+
+/// Failed logins per login: `(failures, first failure at)` in wall seconds.
+#[derive(Default)]
+pub struct LoginThrottle(Mutex<HashMap<String, (u32, i64)>>);
+
+impl LoginThrottle {
+    /// Whether `login` may try a password now.
+    pub fn allows(&self, login: &str, now: i64) -> Result<bool, Internal> {
+        let map = self.0.lock().map_err(|_| Internal::bug("the login throttle's lock is poisoned"))?;
+        Ok(match map.get(login) {
+            Some((failures, since)) => *failures < MAX_FAILURES || now - since >= THROTTLE_WINDOW_S,
+            None => true,
+        })
+    }
+
+    /// Records a wrong password for `login`.
+    pub fn failed(&self, login: &str, now: i64) -> Result<(), Internal> {
+        let mut map = self.0.lock().map_err(|_| Internal::bug("the login throttle's lock is poisoned"))?;
+        if map.len() >= THROTTLE_SWEEP_AT {
+            map.retain(|_, (_, since)| now - *since < THROTTLE_WINDOW_S);
+        }
+        let entry = map.entry(login.to_owned()).or_insert((0, now));
+        if now - entry.1 >= THROTTLE_WINDOW_S {
+            *entry = (0, now);
+        }
+        entry.0 += 1;
+        Ok(())
+    }
+
+    /// Forgets `login`'s failures after a correct password.
+    pub fn succeeded(&self, login: &str) -> Result<(), Internal> {
+        self.0.lock().map_err(|_| Internal::bug("the login throttle's lock is poisoned"))?.remove(login);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn five_failures_lock_a_login_for_the_window() {
+        let t = LoginThrottle::default();
+        let ok = |r: Result<bool, Internal>| r.unwrap_or_else(|e| panic!("{e}"));
+        for i in 0..MAX_FAILURES {
+            assert!(ok(t.allows("alice", 1000 + i64::from(i))));
+            t.failed("alice", 1000 + i64::from(i)).unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert!(!ok(t.allows("alice", 1010)));
+        assert!(ok(t.allows("bob", 1010)), "other logins are not affected");
+        assert!(ok(t.allows("alice", 1000 + THROTTLE_WINDOW_S)), "the lock ends with the window");
+        t.succeeded("alice").unwrap_or_else(|e| panic!("{e}"));
+        assert!(ok(t.allows("alice", 1011)));
+    }
+}
