@@ -57,3 +57,16 @@ async fn live_mode_has_no_sandbox_api() -> Result<(), Error> {
     assert_eq!(t.app.clock.business_now().unix(), t.app.clock.wall_now().unix());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_live_clock_ignores_a_sandbox_offset_and_a_corrupt_offset_is_an_error() -> Result<(), Error> {
+    use koudai_app::Clock;
+    let t = TestApp::sandbox().await?;
+    let store = &t.app.store;
+    assert_eq!(t.app.clock.advance(store, 86_400).await.ok(), Some(86_400));
+    assert_eq!(Clock::load(store, Mode::Sandbox).await?.offset_s(), 86_400, "the sandbox keeps its offset");
+    assert_eq!(Clock::load(store, Mode::Live).await?.offset_s(), 0, "a live node runs on the wall clock");
+    store.set_meta("business_clock_offset_s", "yesterday").await?;
+    assert!(Clock::load(store, Mode::Sandbox).await.is_err(), "a corrupt offset is not silently zero");
+    Ok(())
+}
