@@ -10,87 +10,40 @@
 //! has paid out. The chart of accounts is described in `docs/ledger.md`.
 
 use std::fmt;
-use std::str::FromStr;
 
-use crate::trade::UnknownValue;
-
-/// What an account is for. The owner (consumer, merchant) is kept beside it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AccountKind {
-    /// A consumer's wallet balance.
-    ConsumerWallet,
-    /// A merchant's takings that have not been settled yet (net of fees and
-    /// of refunds taken from them).
-    MerchantPending,
-    /// A merchant's settled funds, waiting for the next payout.
-    MerchantAvailable,
-    /// A merchant's deposit.
-    MerchantDeposit,
-    /// Fees the platform has earned (owner `platform`).
-    PlatformFeeIncome,
-    /// Refunds taken from a merchant and not yet in the consumer's wallet
-    /// (owner `platform`).
-    RefundClearing,
-    /// Payouts sent to a bank and not yet confirmed by it (owner `platform`).
-    PayoutClearing,
-    /// Everything ever paid out to a merchant's bank account (owner: the
-    /// `mchid`); money that has left the platform.
-    PaidOut,
-    /// Money that entered the platform from outside it (top-ups, deposits);
-    /// its balance is the negative of all money ever brought in.
-    ExternalFunding,
+crate::text_enum! {
+    /// What an account is for. The owner (consumer, merchant) is kept beside it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum AccountKind: "account kind" {
+        /// A consumer's wallet balance.
+        ConsumerWallet = "consumer_wallet",
+        /// A merchant's takings that have not been settled yet (net of fees and
+        /// of refunds taken from them).
+        MerchantPending = "merchant_pending",
+        /// A merchant's settled funds, waiting for the next payout.
+        MerchantAvailable = "merchant_available",
+        /// A merchant's deposit.
+        MerchantDeposit = "merchant_deposit",
+        /// Fees the platform has earned (owner `platform`).
+        PlatformFeeIncome = "platform_fee_income",
+        /// Refunds taken from a merchant and not yet in the consumer's wallet
+        /// (owner `platform`).
+        RefundClearing = "refund_clearing",
+        /// Payouts sent to a bank and not yet confirmed by it (owner `platform`).
+        PayoutClearing = "payout_clearing",
+        /// Everything ever paid out to a merchant's bank account (owner: the
+        /// `mchid`); money that has left the platform.
+        PaidOut = "paid_out",
+        /// Money that entered the platform from outside it (top-ups, deposits);
+        /// its balance is the negative of all money ever brought in.
+        ExternalFunding = "external_funding",
+    }
 }
 
 impl AccountKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccountKind::ConsumerWallet => "consumer_wallet",
-            AccountKind::MerchantPending => "merchant_pending",
-            AccountKind::MerchantAvailable => "merchant_available",
-            AccountKind::MerchantDeposit => "merchant_deposit",
-            AccountKind::PlatformFeeIncome => "platform_fee_income",
-            AccountKind::RefundClearing => "refund_clearing",
-            AccountKind::PayoutClearing => "payout_clearing",
-            AccountKind::PaidOut => "paid_out",
-            AccountKind::ExternalFunding => "external_funding",
-        }
-    }
-
-    pub const ALL: [AccountKind; 9] = [
-        AccountKind::ConsumerWallet,
-        AccountKind::MerchantPending,
-        AccountKind::MerchantAvailable,
-        AccountKind::MerchantDeposit,
-        AccountKind::PlatformFeeIncome,
-        AccountKind::RefundClearing,
-        AccountKind::PayoutClearing,
-        AccountKind::PaidOut,
-        AccountKind::ExternalFunding,
-    ];
-
-    pub fn parse(s: &str) -> Option<AccountKind> {
-        AccountKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
     /// Whether the balance may go below zero.
     pub fn may_go_negative(self) -> bool {
         matches!(self, AccountKind::ExternalFunding)
-    }
-}
-
-impl FromStr for AccountKind {
-    type Err = UnknownValue;
-
-    fn from_str(s: &str) -> Result<AccountKind, UnknownValue> {
-        AccountKind::parse(s).ok_or_else(|| UnknownValue::new("account kind", s))
-    }
-}
-
-impl TryFrom<String> for AccountKind {
-    type Error = UnknownValue;
-
-    fn try_from(s: String) -> Result<AccountKind, UnknownValue> {
-        s.parse()
     }
 }
 
@@ -142,84 +95,24 @@ pub enum EntryError {
     Overflow,
 }
 
-/// What a journal entry records: one kind per money movement of the
-/// platform (see [`movement`]). The stored name is [`MovementKind::as_str`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MovementKind {
-    TopUp,
-    Payment,
-    Fee,
-    Refund,
-    FeeRefund,
-    RefundSuccess,
-    RefundReversal,
-    FeeRefundReversal,
-    Settlement,
-    Payout,
-    PayoutConfirmed,
-    DepositPaid,
-    DepositReleased,
-}
-
-impl MovementKind {
-    pub const ALL: [MovementKind; 13] = [
-        MovementKind::TopUp,
-        MovementKind::Payment,
-        MovementKind::Fee,
-        MovementKind::Refund,
-        MovementKind::FeeRefund,
-        MovementKind::RefundSuccess,
-        MovementKind::RefundReversal,
-        MovementKind::FeeRefundReversal,
-        MovementKind::Settlement,
-        MovementKind::Payout,
-        MovementKind::PayoutConfirmed,
-        MovementKind::DepositPaid,
-        MovementKind::DepositReleased,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MovementKind::TopUp => "wallet_top_up",
-            MovementKind::Payment => "payment",
-            MovementKind::Fee => "fee",
-            MovementKind::Refund => "refund",
-            MovementKind::FeeRefund => "fee_refund",
-            MovementKind::RefundSuccess => "refund_success",
-            MovementKind::RefundReversal => "refund_reversal",
-            MovementKind::FeeRefundReversal => "fee_refund_reversal",
-            MovementKind::Settlement => "settlement",
-            MovementKind::Payout => "payout",
-            MovementKind::PayoutConfirmed => "payout_confirmed",
-            MovementKind::DepositPaid => "deposit_paid",
-            MovementKind::DepositReleased => "deposit_released",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<MovementKind> {
-        MovementKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
-
-impl FromStr for MovementKind {
-    type Err = UnknownValue;
-
-    fn from_str(s: &str) -> Result<MovementKind, UnknownValue> {
-        MovementKind::parse(s).ok_or_else(|| UnknownValue::new("movement kind", s))
-    }
-}
-
-impl TryFrom<String> for MovementKind {
-    type Error = UnknownValue;
-
-    fn try_from(s: String) -> Result<MovementKind, UnknownValue> {
-        s.parse()
-    }
-}
-
-impl fmt::Display for MovementKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+crate::text_enum! {
+    /// What a journal entry records: one kind per money movement of the
+    /// platform (see [`movement`]). The stored name is [`MovementKind::as_str`].
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum MovementKind: "movement kind" {
+        TopUp = "wallet_top_up",
+        Payment = "payment",
+        Fee = "fee",
+        Refund = "refund",
+        FeeRefund = "fee_refund",
+        RefundSuccess = "refund_success",
+        RefundReversal = "refund_reversal",
+        FeeRefundReversal = "fee_refund_reversal",
+        Settlement = "settlement",
+        Payout = "payout",
+        PayoutConfirmed = "payout_confirmed",
+        DepositPaid = "deposit_paid",
+        DepositReleased = "deposit_released",
     }
 }
 

@@ -13,6 +13,7 @@ pub mod order;
 pub mod refund;
 pub mod schedule;
 pub mod secret;
+pub mod text;
 pub mod trade;
 
 pub use clock::{BusinessTime, WallTime};

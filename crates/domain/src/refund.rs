@@ -1,11 +1,7 @@
 //! Refunds: their states, the rules a refund request must meet, and the
 //! `out_refund_no` format.
 
-use std::fmt;
-use std::str::FromStr;
-
 use crate::order::FieldError;
-use crate::trade::UnknownValue;
 
 /// How long (business time) a refund to a wallet stays `PROCESSING`.
 pub const PROCESSING_S: i64 = 60;
@@ -14,32 +10,18 @@ pub const MAX_REFUNDS_PER_ORDER: i64 = 50;
 /// An order can be refunded up to a year after payment.
 pub const REFUND_WINDOW_S: i64 = 365 * 24 * 3600;
 
-/// The `status` of a refund (`refund_status` in its notification).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RefundStatus {
-    Processing,
-    Success,
-    Closed,
-    Abnormal,
+crate::text_enum! {
+    /// The `status` of a refund (`refund_status` in its notification).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum RefundStatus: "refund status" {
+        Processing = "PROCESSING",
+        Success = "SUCCESS",
+        Closed = "CLOSED",
+        Abnormal = "ABNORMAL",
+    }
 }
 
 impl RefundStatus {
-    pub const ALL: [RefundStatus; 4] =
-        [RefundStatus::Processing, RefundStatus::Success, RefundStatus::Closed, RefundStatus::Abnormal];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RefundStatus::Processing => "PROCESSING",
-            RefundStatus::Success => "SUCCESS",
-            RefundStatus::Closed => "CLOSED",
-            RefundStatus::Abnormal => "ABNORMAL",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<RefundStatus> {
-        RefundStatus::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
     /// The 退款状态 column of a bill, which has its own vocabulary.
     pub fn bill_status(self) -> &'static str {
         match self {
@@ -67,72 +49,15 @@ impl RefundStatus {
     }
 }
 
-impl FromStr for RefundStatus {
-    type Err = UnknownValue;
-
-    fn from_str(s: &str) -> Result<RefundStatus, UnknownValue> {
-        RefundStatus::parse(s).ok_or_else(|| UnknownValue::new("refund status", s))
-    }
-}
-
-impl TryFrom<String> for RefundStatus {
-    type Error = UnknownValue;
-
-    fn try_from(s: String) -> Result<RefundStatus, UnknownValue> {
-        s.parse()
-    }
-}
-
-impl fmt::Display for RefundStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Which of the merchant's funds a refund was taken from (`funds_account`
-/// of the refund).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FundsAccount {
-    /// Pending funds: the order was not settled yet.
-    Unsettled,
-    /// Available (settled) funds.
-    Available,
-}
-
-impl FundsAccount {
-    pub const ALL: [FundsAccount; 2] = [FundsAccount::Unsettled, FundsAccount::Available];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FundsAccount::Unsettled => "UNSETTLED",
-            FundsAccount::Available => "AVAILABLE",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<FundsAccount> {
-        FundsAccount::ALL.into_iter().find(|f| f.as_str() == s)
-    }
-}
-
-impl FromStr for FundsAccount {
-    type Err = UnknownValue;
-
-    fn from_str(s: &str) -> Result<FundsAccount, UnknownValue> {
-        FundsAccount::parse(s).ok_or_else(|| UnknownValue::new("funds_account", s))
-    }
-}
-
-impl TryFrom<String> for FundsAccount {
-    type Error = UnknownValue;
-
-    fn try_from(s: String) -> Result<FundsAccount, UnknownValue> {
-        s.parse()
-    }
-}
-
-impl fmt::Display for FundsAccount {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+crate::text_enum! {
+    /// Which of the merchant's funds a refund was taken from (`funds_account`
+    /// of the refund).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum FundsAccount: "funds_account" {
+        /// Pending funds: the order was not settled yet.
+        Unsettled = "UNSETTLED",
+        /// Available (settled) funds.
+        Available = "AVAILABLE",
     }
 }
 

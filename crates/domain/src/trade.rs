@@ -1,70 +1,27 @@
 //! Trade states and types, and the transitions between states.
 
-use std::fmt;
-use std::str::FromStr;
+pub use crate::text::UnknownValue;
 
-/// A string, read from the database or received, that names none of an
-/// enum's values. Stored values are only ever written from `as_str()`, so
-/// meeting one means corrupted data or a newer binary's value: an error,
-/// never a silent default.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {what} {value:?}")]
-pub struct UnknownValue {
-    /// What was being parsed (`trade_state`, `movement kind`, …).
-    pub what: &'static str,
-    pub value: String,
-}
-
-impl UnknownValue {
-    pub fn new(what: &'static str, value: impl Into<String>) -> UnknownValue {
-        UnknownValue { what, value: value.into() }
+crate::text_enum! {
+    /// The seven `trade_state` values of WeChat Pay APIv3 (§3.3 of the protocol notes).
+    ///
+    /// Koudai reaches `NOTPAY`, `SUCCESS`, `CLOSED`, `PAYERROR` and `REFUND`.
+    /// `USERPAYING` and `REVOKED` belong to code-pay (scanning the consumer's
+    /// code at a till), which Koudai does not offer yet; they still parse so that
+    /// stored data and clients stay forward compatible.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum TradeState: "trade_state" {
+        Success = "SUCCESS",
+        Refund = "REFUND",
+        NotPay = "NOTPAY",
+        Closed = "CLOSED",
+        Revoked = "REVOKED",
+        UserPaying = "USERPAYING",
+        PayError = "PAYERROR",
     }
-}
-
-/// The seven `trade_state` values of WeChat Pay APIv3 (§3.3 of the protocol notes).
-///
-/// Koudai reaches `NOTPAY`, `SUCCESS`, `CLOSED`, `PAYERROR` and `REFUND`.
-/// `USERPAYING` and `REVOKED` belong to code-pay (scanning the consumer's
-/// code at a till), which Koudai does not offer yet; they still parse so that
-/// stored data and clients stay forward compatible.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TradeState {
-    Success,
-    Refund,
-    NotPay,
-    Closed,
-    Revoked,
-    UserPaying,
-    PayError,
 }
 
 impl TradeState {
-    pub const ALL: [TradeState; 7] = [
-        TradeState::Success,
-        TradeState::Refund,
-        TradeState::NotPay,
-        TradeState::Closed,
-        TradeState::Revoked,
-        TradeState::UserPaying,
-        TradeState::PayError,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TradeState::Success => "SUCCESS",
-            TradeState::Refund => "REFUND",
-            TradeState::NotPay => "NOTPAY",
-            TradeState::Closed => "CLOSED",
-            TradeState::Revoked => "REVOKED",
-            TradeState::UserPaying => "USERPAYING",
-            TradeState::PayError => "PAYERROR",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<TradeState> {
-        TradeState::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-
     /// The `trade_state_desc` WeChat shows for this state.
     pub fn description(self) -> &'static str {
         match self {
@@ -92,28 +49,6 @@ impl TradeState {
         } else {
             self
         }
-    }
-}
-
-impl FromStr for TradeState {
-    type Err = UnknownValue;
-
-    fn from_str(s: &str) -> Result<TradeState, UnknownValue> {
-        TradeState::parse(s).ok_or_else(|| UnknownValue::new("trade_state", s))
-    }
-}
-
-impl TryFrom<String> for TradeState {
-    type Error = UnknownValue;
-
-    fn try_from(s: String) -> Result<TradeState, UnknownValue> {
-        s.parse()
-    }
-}
-
-impl fmt::Display for TradeState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -168,46 +103,15 @@ pub fn refund(state: TradeState) -> Result<TradeState, TransitionError> {
     }
 }
 
-/// How the order was placed; the wire name is what `trade_type` shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TradeType {
-    Jsapi,
-    Native,
-    App,
-    /// H5 orders are `MWEB` on the wire.
-    H5,
-}
-
-impl TradeType {
-    pub const ALL: [TradeType; 4] = [TradeType::Jsapi, TradeType::Native, TradeType::App, TradeType::H5];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TradeType::Jsapi => "JSAPI",
-            TradeType::Native => "NATIVE",
-            TradeType::App => "APP",
-            TradeType::H5 => "MWEB",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<TradeType> {
-        TradeType::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-}
-
-impl FromStr for TradeType {
-    type Err = UnknownValue;
-
-    fn from_str(s: &str) -> Result<TradeType, UnknownValue> {
-        TradeType::parse(s).ok_or_else(|| UnknownValue::new("trade_type", s))
-    }
-}
-
-impl TryFrom<String> for TradeType {
-    type Error = UnknownValue;
-
-    fn try_from(s: String) -> Result<TradeType, UnknownValue> {
-        s.parse()
+crate::text_enum! {
+    /// How the order was placed; the wire name is what `trade_type` shows.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum TradeType: "trade_type" {
+        Jsapi = "JSAPI",
+        Native = "NATIVE",
+        App = "APP",
+        /// H5 orders are `MWEB` on the wire.
+        H5 = "MWEB",
     }
 }
 

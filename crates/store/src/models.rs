@@ -1,7 +1,6 @@
 //! Records the store reads and writes. Times are Unix seconds: business time
 //! for orders and notifications, wall time for sessions and leases.
 
-use koudai_domain::trade::UnknownValue;
 use koudai_domain::{Secret, TradeState, TradeType};
 
 /// The platform's signing key and its two identities.
@@ -16,45 +15,14 @@ pub struct PlatformKeyRecord {
     pub created_at: i64,
 }
 
-/// How the platform signs what it sends a merchant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyMode {
-    /// Platform certificate (`Wechatpay-Serial` = certificate serial).
-    Certificate,
-    /// WeChat Pay public key (`Wechatpay-Serial` = `PUB_KEY_ID_…`).
-    PublicKey,
-}
-
-impl KeyMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyMode::Certificate => "certificate",
-            KeyMode::PublicKey => "public_key",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<KeyMode> {
-        match s {
-            "certificate" => Some(KeyMode::Certificate),
-            "public_key" => Some(KeyMode::PublicKey),
-            _ => None,
-        }
-    }
-}
-
-impl std::str::FromStr for KeyMode {
-    type Err = UnknownValue;
-
-    fn from_str(s: &str) -> Result<KeyMode, UnknownValue> {
-        KeyMode::parse(s).ok_or_else(|| UnknownValue::new("key_mode", s))
-    }
-}
-
-impl TryFrom<String> for KeyMode {
-    type Error = UnknownValue;
-
-    fn try_from(s: String) -> Result<KeyMode, UnknownValue> {
-        s.parse()
+koudai_domain::text_enum! {
+    /// How the platform signs what it sends a merchant.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum KeyMode: "key_mode" {
+        /// Platform certificate (`Wechatpay-Serial` = certificate serial).
+        Certificate = "certificate",
+        /// WeChat Pay public key (`Wechatpay-Serial` = `PUB_KEY_ID_…`).
+        PublicKey = "public_key",
     }
 }
 
@@ -223,45 +191,12 @@ pub struct NewNotification {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotificationStatus {
-    Pending,
-    Delivered,
-    Failed,
-}
-
-impl NotificationStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NotificationStatus::Pending => "PENDING",
-            NotificationStatus::Delivered => "DELIVERED",
-            NotificationStatus::Failed => "FAILED",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<NotificationStatus> {
-        match s {
-            "PENDING" => Some(NotificationStatus::Pending),
-            "DELIVERED" => Some(NotificationStatus::Delivered),
-            "FAILED" => Some(NotificationStatus::Failed),
-            _ => None,
-        }
-    }
-}
-
-impl std::str::FromStr for NotificationStatus {
-    type Err = UnknownValue;
-
-    fn from_str(s: &str) -> Result<NotificationStatus, UnknownValue> {
-        NotificationStatus::parse(s).ok_or_else(|| UnknownValue::new("notification status", s))
-    }
-}
-
-impl TryFrom<String> for NotificationStatus {
-    type Error = UnknownValue;
-
-    fn try_from(s: String) -> Result<NotificationStatus, UnknownValue> {
-        s.parse()
+koudai_domain::text_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum NotificationStatus: "notification status" {
+        Pending = "PENDING",
+        Delivered = "DELIVERED",
+        Failed = "FAILED",
     }
 }
 

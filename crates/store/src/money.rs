@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use koudai_domain::fees::{self, FeeRule, FeeSchedule};
 use koudai_domain::ledger::{movement, AccountKind, AccountRef, Entry, EntryError};
-use koudai_domain::trade::UnknownValue;
 
 use crate::ledger::post;
 use crate::{Store, StoreError};
@@ -74,41 +73,12 @@ pub struct Settled {
     pub order_count: i64,
 }
 
-/// Where a payout is: sent to the bank, then confirmed by it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PayoutStatus {
-    Sent,
-    Confirmed,
-}
-
-impl PayoutStatus {
-    pub const ALL: [PayoutStatus; 2] = [PayoutStatus::Sent, PayoutStatus::Confirmed];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PayoutStatus::Sent => "SENT",
-            PayoutStatus::Confirmed => "CONFIRMED",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<PayoutStatus> {
-        PayoutStatus::ALL.into_iter().find(|p| p.as_str() == s)
-    }
-}
-
-impl std::str::FromStr for PayoutStatus {
-    type Err = UnknownValue;
-
-    fn from_str(s: &str) -> Result<PayoutStatus, UnknownValue> {
-        PayoutStatus::parse(s).ok_or_else(|| UnknownValue::new("payout status", s))
-    }
-}
-
-impl TryFrom<String> for PayoutStatus {
-    type Error = UnknownValue;
-
-    fn try_from(s: String) -> Result<PayoutStatus, UnknownValue> {
-        s.parse()
+koudai_domain::text_enum! {
+    /// Where a payout is: sent to the bank, then confirmed by it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum PayoutStatus: "payout status" {
+        Sent = "SENT",
+        Confirmed = "CONFIRMED",
     }
 }
 
