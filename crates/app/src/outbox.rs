@@ -119,13 +119,21 @@ async fn deliver_one(app: &App, n: Notification) {
     let attempt_no = n.attempts + 1;
     let attempted_at = app.clock.business_now().unix();
     let started = Instant::now();
-    let headers = SignedHeaders::new(
+    let headers = match SignedHeaders::new(
         &app.platform.key,
         app.platform.serial_for(mode),
         app.clock.wall_now().unix(),
         app.rng.token(32),
         n.body.as_bytes(),
-    );
+    ) {
+        Ok(h) => h,
+        Err(e) => {
+            // Nothing unsigned ever leaves; the lease expires and the row is
+            // claimed again.
+            tracing::error!(notification.id = n.id, error = %e, "signing a callback failed");
+            return;
+        }
+    };
     let (http_status, error, refused) = match app.outbound.post(&n.notify_url) {
         Err(refusal) => (None, Some(truncate(&refusal.to_string(), ERROR_TEXT_MAX)), true),
         Ok(request) => {

@@ -81,7 +81,7 @@ async fn authentication_failures_are_sign_errors_and_are_signed_too() -> R {
         now,
         "same-nonce",
         body.as_bytes(),
-    );
+    )?;
     let send = |auth: String| {
         Request::builder()
             .method("POST")
@@ -104,7 +104,7 @@ async fn authentication_failures_are_sign_errors_and_are_signed_too() -> R {
             now + skew,
             &format!("n{skew}"),
             body.as_bytes(),
-        );
+        )?;
         let r = t.send(send(auth)?).await?;
         assert_eq!(r.json()["detail"]["detail"]["issue"], "timestamp outside the 5-minute window");
     }

@@ -192,7 +192,7 @@ fn rsa_rates(budget: Duration) -> anyhow::Result<RsaRates> {
     let mut signs = 0u64;
     let mut sig = String::new();
     while started.elapsed() < half {
-        sig = key.sign(message);
+        sig = key.sign(message)?;
         signs += 1;
     }
     let signs_per_s = signs as f64 / started.elapsed().as_secs_f64();
@@ -243,7 +243,7 @@ async fn bench_backend(
     let key = PrivateKey::from_pem(m.private_key_pem.as_ref().context("bench key")?.expose())?;
 
     let path = NATIVE_PATH;
-    let requests = presign(&key, &m, &appid, "BENCH", args.orders, "http://127.0.0.1:9/notify", 1, now.unix());
+    let requests = presign(&key, &m, &appid, "BENCH", args.orders, "http://127.0.0.1:9/notify", 1, now.unix())?;
     let url = format!("http://{}{path}", server.addr);
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
     let queue = Arc::new(std::sync::Mutex::new(requests));
@@ -301,7 +301,7 @@ fn presign(
     notify_url: &str,
     total_fen: i64,
     now: i64,
-) -> Vec<(String, String)> {
+) -> anyhow::Result<Vec<(String, String)>> {
     (0..n)
         .map(|i| {
             let body = serde_json::json!({
@@ -312,8 +312,8 @@ fn presign(
             .to_string();
             let nonce = Rng::os().token(32);
             let auth =
-                authorization_header(key, &m.mchid, &m.serial_no, "POST", NATIVE_PATH, now, &nonce, body.as_bytes());
-            (body, auth)
+                authorization_header(key, &m.mchid, &m.serial_no, "POST", NATIVE_PATH, now, &nonce, body.as_bytes())?;
+            Ok((body, auth))
         })
         .collect()
 }
@@ -351,7 +351,7 @@ async fn full_cycles(
 
     let now = state.clock.wall_now();
     let path = NATIVE_PATH;
-    let requests = presign(key, m, appid, "CYCLE", n, &notify_url, 100, now.unix());
+    let requests = presign(key, m, appid, "CYCLE", n, &notify_url, 100, now.unix())?;
     let base = format!("http://{}", server.addr);
     let token = state.sandbox_token.expose().clone();
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;

@@ -109,12 +109,12 @@ pub fn authorization_header(
     timestamp: i64,
     nonce: &str,
     body: &[u8],
-) -> String {
+) -> Result<String, crate::keys::KeyError> {
     let ts = timestamp.to_string();
-    let signature = key.sign(&request_message(method, request_target, &ts, nonce, body));
-    format!(
+    let signature = key.sign(&request_message(method, request_target, &ts, nonce, body))?;
+    Ok(format!(
         "{SIGNATURE_TYPE} mchid=\"{mchid}\",nonce_str=\"{nonce}\",signature=\"{signature}\",timestamp=\"{ts}\",serial_no=\"{serial_no}\""
-    )
+    ))
 }
 
 #[cfg(test)]
@@ -167,7 +167,8 @@ mod tests {
             1_700_000_000,
             "abc",
             b"{}",
-        );
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let p = parse_authorization(&h).unwrap_or_else(|e| panic!("{e}"));
         let msg = request_message("POST", "/v3/pay/transactions/native", &p.timestamp, &p.nonce_str, b"{}");
         assert!(key.public_key().verify(&msg, &p.signature));

@@ -21,6 +21,8 @@ pub enum KeyError {
     Decrypt,
     #[error("RSA-OAEP encryption failed: the plaintext is too long for the key")]
     Encrypt,
+    #[error("RSA signing failed")]
+    Sign,
 }
 
 /// A private key that signs and decrypts.
@@ -61,11 +63,10 @@ impl PrivateKey {
         PublicKey { key: self.key.public_key().clone() }
     }
 
-    /// RSA-PKCS1v15-SHA256 over `message`, base64.
-    pub fn sign(&self, message: &[u8]) -> String {
-        // Signing with a key that loaded fails only if memory runs out; the
-        // empty signature then fails every verification.
-        B64.encode(self.key.sign_pkcs1_sha256(message).unwrap_or_default())
+    /// RSA-PKCS1v15-SHA256 over `message`, base64. Fails only if the
+    /// library does (out of memory); callers must not send anything then.
+    pub fn sign(&self, message: &[u8]) -> Result<String, KeyError> {
+        Ok(B64.encode(self.key.sign_pkcs1_sha256(message).map_err(|_| KeyError::Sign)?))
     }
 
     /// Decrypts RSA-OAEP (SHA-1, MGF1-SHA-1) `ciphertext`, as APIv3 sensitive
@@ -137,7 +138,7 @@ pub(crate) mod tests {
     #[test]
     fn signatures_verify_and_tampering_is_caught() {
         let key = test_key();
-        let sig = key.sign(b"hello\n");
+        let sig = key.sign(b"hello\n").unwrap_or_else(|e| panic!("{e}"));
         assert!(key.public_key().verify(b"hello\n", &sig));
         assert!(!key.public_key().verify(b"hello!\n", &sig));
         assert!(!key.public_key().verify(b"hello\n", "bm90IGEgc2lnbmF0dXJl"));
@@ -230,7 +231,7 @@ GwIDAQAB
     fn signatures_match_openssl() {
         let key = fixed_key();
         // PKCS#1 v1.5 is deterministic: the same bytes as OpenSSL.
-        assert_eq!(key.sign(MESSAGE), OPENSSL_SIGNATURE);
+        assert_eq!(key.sign(MESSAGE).ok().as_deref(), Some(OPENSSL_SIGNATURE));
         assert!(key.public_key().verify(MESSAGE, OPENSSL_SIGNATURE));
         assert!(!test_key().public_key().verify(MESSAGE, OPENSSL_SIGNATURE));
     }

@@ -16,10 +16,16 @@ pub struct SignedHeaders {
 impl SignedHeaders {
     /// Signs `timestamp\nnonce\nbody\n` with `key`; `serial` names the key
     /// (a certificate serial or a `PUB_KEY_ID_…`).
-    pub fn new(key: &PrivateKey, serial: &str, timestamp_s: i64, nonce: String, body: &[u8]) -> SignedHeaders {
+    pub fn new(
+        key: &PrivateKey,
+        serial: &str,
+        timestamp_s: i64,
+        nonce: String,
+        body: &[u8],
+    ) -> Result<SignedHeaders, crate::keys::KeyError> {
         let timestamp = timestamp_s.to_string();
-        let signature = key.sign(&response_message(&timestamp, &nonce, body));
-        SignedHeaders { timestamp, nonce, signature, serial: serial.to_owned() }
+        let signature = key.sign(&response_message(&timestamp, &nonce, body))?;
+        Ok(SignedHeaders { timestamp, nonce, signature, serial: serial.to_owned() })
     }
 
     /// `(header name, value)`, names in lower case.
@@ -42,7 +48,8 @@ mod tests {
     #[test]
     fn the_signature_verifies_over_the_response_message() {
         let key = test_key();
-        let h = SignedHeaders::new(key, "PUB_KEY_ID_0114", 1_700_000_000, "n0nce".into(), b"{\"a\":1}");
+        let h = SignedHeaders::new(key, "PUB_KEY_ID_0114", 1_700_000_000, "n0nce".into(), b"{\"a\":1}")
+            .unwrap_or_else(|e| panic!("{e}"));
         let pairs = h.pairs();
         let get = |name: &str| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| *v).unwrap_or_default();
         assert_eq!(get("wechatpay-timestamp"), "1700000000");

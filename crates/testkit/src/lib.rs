@@ -134,7 +134,7 @@ impl TestApp {
             self.app.clock.wall_now().unix(),
             &nonce,
             body.as_bytes(),
-        );
+        )?;
         Ok(Request::builder()
             .method(method)
             .uri(target)

@@ -61,13 +61,16 @@ pub async fn sign_responses(State(state): State<HttpState>, mut req: Request, ne
     };
     let app = &state.app;
     let mode = slot.get().unwrap_or(hint);
-    let signed = SignedHeaders::new(
+    let signed = match SignedHeaders::new(
         &app.platform.key,
         app.platform.serial_for(mode),
         app.clock.wall_now().unix(),
         app.rng.token(32),
         &bytes,
-    );
+    ) {
+        Ok(s) => s,
+        Err(e) => return internal_error(ErrorCode::SystemError, format!("signing the response: {e}")),
+    };
     let h = &mut parts.headers;
     for (name, value) in FIXED_HEADERS {
         h.insert(name, HeaderValue::from_static(value));
