@@ -36,7 +36,10 @@ pub struct Outbound {
 impl Outbound {
     pub fn new(mode: Mode) -> Result<Outbound, Internal> {
         let public_only = mode == Mode::Live;
+        // No proxy from the environment (`HTTPS_PROXY` …): a proxy would
+        // resolve the merchant's host itself, past the address check.
         let mut builder = reqwest::Client::builder()
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
@@ -90,15 +93,33 @@ impl reqwest::dns::Resolve for PublicOnlyResolver {
 }
 
 /// Whether an address is on the public internet: not loopback, private
-/// (RFC 1918, ULA), link-local, shared (CGNAT), documentation, benchmarking,
-/// multicast, broadcast or unspecified. IPv4-mapped IPv6 is judged as IPv4.
+/// (RFC 1918, ULA, site-local), link-local, shared (CGNAT), documentation,
+/// benchmarking, multicast, broadcast or unspecified. IPv6 forms that carry
+/// an IPv4 address (mapped, compatible, NAT64 `64:ff9b::/96`, 6to4
+/// `2002::/16`) are judged by the IPv4 address they carry.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+        IpAddr::V6(v6) => match embedded_v4(v6) {
             Some(v4) => is_public_v4(v4),
             None => is_public_v6(v6),
         },
+    }
+}
+
+/// The IPv4 address an IPv6 address stands for, if it is one of the forms
+/// that carry one.
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let o = ip.octets();
+    let tail = |a: usize| Some(Ipv4Addr::new(*o.get(a)?, *o.get(a + 1)?, *o.get(a + 2)?, *o.get(a + 3)?));
+    match s {
+        [0, 0, 0, 0, 0, 0xffff, _, _] => tail(12),
+        // IPv4-compatible (deprecated), but not `::` and `::1`.
+        [0, 0, 0, 0, 0, 0, hi, _] if hi != 0 => tail(12),
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => tail(12),
+        [0x2002, _, _, _, _, _, _, _] => tail(2),
+        _ => None,
     }
 }
 
@@ -125,6 +146,7 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00
         || (first & 0xffc0) == 0xfe80
+        || (first & 0xffc0) == 0xfec0
         || first == 0x2001 && ip.segments().get(1).copied() == Some(0x0db8))
 }
 
@@ -151,11 +173,23 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "2001:db8::1",
+            "::10.0.0.1",
+            "64:ff9b::7f00:1",
+            "fec0::1",
+            "2002:c0a8:0101::1",
         ] {
             let ip: IpAddr = a.parse().unwrap_or_else(|e| panic!("{a}: {e}"));
             assert!(!is_public(ip), "{a} should not be public");
         }
-        for a in ["8.8.8.8", "1.1.1.1", "203.0.114.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for a in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "203.0.114.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             let ip: IpAddr = a.parse().unwrap_or_else(|e| panic!("{a}: {e}"));
             assert!(is_public(ip), "{a} should be public");
         }

@@ -144,7 +144,9 @@ async fn deliver_one(app: &App, n: Notification) {
             }
             match request.body(n.body.clone()).send().await {
                 Ok(resp) => (Some(i64::from(resp.status().as_u16())), None, false),
-                Err(e) => (None, Some(truncate(&error_chain(&e), ERROR_TEXT_MAX)), false),
+                // A host name that resolved to a private address is refused
+                // by the resolver: count it as refused, not as a failure.
+                Err(e) => (None, Some(truncate(&error_chain(&e), ERROR_TEXT_MAX)), refused_by_resolver(&e)),
             }
         }
     };
@@ -182,6 +184,17 @@ async fn deliver_one(app: &App, n: Notification) {
             tracing::warn!(notification.id = n.id, attempt = attempt_no, "callback failed; retries exhausted")
         }
     }
+}
+
+fn refused_by_resolver(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.downcast_ref::<crate::outbound::Refused>().is_some() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// An error and its sources, `: `-separated (reqwest hides the useful part

@@ -151,7 +151,11 @@ pub fn hash_password(rng: &Rng, password: &str) -> Result<String, Internal> {
 /// an error, not a wrong password.
 pub fn verify_password(password: &str, hash: &str) -> Result<bool, Internal> {
     let parsed = PasswordHash::new(hash).map_err(|e| Internal::bug(format!("stored password hash: {e}")))?;
-    Ok(argon2()?.verify_password(password.as_bytes(), &parsed).is_ok())
+    match argon2()?.verify_password(password.as_bytes(), &parsed) {
+        Ok(()) => Ok(true),
+        Err(argon2::password_hash::Error::Password) => Ok(false),
+        Err(e) => Err(Internal::bug(format!("checking a password against its stored hash: {e}"))),
+    }
 }
 
 /// Creates a consumer, optionally with an opening balance. Both are business

@@ -29,35 +29,37 @@ const THROTTLE_WINDOW_S: i64 = 15 * 60;
 /// The throttle forgets expired entries when it grows past this.
 const THROTTLE_SWEEP_AT: usize = 10_000;
 
-/// Failed logins per login: `(failures, first failure at)` in wall seconds.
+/// Password attempts per login: `(attempts, first attempt at)` in wall
+/// seconds. An attempt is counted *before* its password is checked, so
+/// requests sent in parallel cannot get past the limit together; a correct
+/// password clears the count.
 #[derive(Default)]
 pub struct LoginThrottle(Mutex<HashMap<String, (u32, i64)>>);
 
 impl LoginThrottle {
-    /// Whether `login` may try a password now.
-    pub fn allows(&self, login: &str, now: i64) -> Result<bool, Internal> {
-        let map = self.0.lock().map_err(|_| Internal::bug("the login throttle's lock is poisoned"))?;
-        Ok(match map.get(login) {
-            Some((failures, since)) => *failures < MAX_FAILURES || now - since >= THROTTLE_WINDOW_S,
-            None => true,
-        })
-    }
-
-    /// Records a wrong password for `login`.
-    pub fn failed(&self, login: &str, now: i64) -> Result<(), Internal> {
+    /// Counts an attempt by `login`; false if it has had its
+    /// [`MAX_FAILURES`] attempts in the current window already.
+    pub fn attempt(&self, login: &str, now: i64) -> Result<bool, Internal> {
         let mut map = self.0.lock().map_err(|_| Internal::bug("the login throttle's lock is poisoned"))?;
         if map.len() >= THROTTLE_SWEEP_AT {
             map.retain(|_, (_, since)| now - *since < THROTTLE_WINDOW_S);
+        }
+        if map.len() >= THROTTLE_SWEEP_AT {
+            // A flood of distinct logins: keep only those that are locked.
+            map.retain(|_, (attempts, _)| *attempts >= MAX_FAILURES);
         }
         let entry = map.entry(login.to_owned()).or_insert((0, now));
         if now - entry.1 >= THROTTLE_WINDOW_S {
             *entry = (0, now);
         }
+        if entry.0 >= MAX_FAILURES {
+            return Ok(false);
+        }
         entry.0 += 1;
-        Ok(())
+        Ok(true)
     }
 
-    /// Forgets `login`'s failures after a correct password.
+    /// Forgets `login`'s attempts after a correct password.
     pub fn succeeded(&self, login: &str) -> Result<(), Internal> {
         self.0.lock().map_err(|_| Internal::bug("the login throttle's lock is poisoned"))?.remove(login);
         Ok(())
@@ -69,17 +71,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn five_failures_lock_a_login_for_the_window() {
+    fn five_attempts_lock_a_login_for_the_window() {
         let t = LoginThrottle::default();
         let ok = |r: Result<bool, Internal>| r.unwrap_or_else(|e| panic!("{e}"));
         for i in 0..MAX_FAILURES {
-            assert!(ok(t.allows("alice", 1000 + i64::from(i))));
-            t.failed("alice", 1000 + i64::from(i)).unwrap_or_else(|e| panic!("{e}"));
+            assert!(ok(t.attempt("alice", 1000 + i64::from(i))), "attempt {i}");
         }
-        assert!(!ok(t.allows("alice", 1010)));
-        assert!(ok(t.allows("bob", 1010)), "other logins are not affected");
-        assert!(ok(t.allows("alice", 1000 + THROTTLE_WINDOW_S)), "the lock ends with the window");
+        assert!(!ok(t.attempt("alice", 1010)), "the sixth attempt is refused before any password is checked");
+        assert!(ok(t.attempt("bob", 1010)), "other logins are not affected");
+        assert!(ok(t.attempt("alice", 1000 + THROTTLE_WINDOW_S)), "the lock ends with the window");
         t.succeeded("alice").unwrap_or_else(|e| panic!("{e}"));
-        assert!(ok(t.allows("alice", 1011)));
+        for _ in 0..MAX_FAILURES {
+            assert!(ok(t.attempt("alice", 2000)));
+        }
+    }
+
+    #[test]
+    fn a_flood_of_logins_stays_bounded() {
+        let t = LoginThrottle::default();
+        for i in 0..(THROTTLE_SWEEP_AT + 10) {
+            let _ = t.attempt(&format!("user{i}"), 5);
+        }
+        let len = t.0.lock().map(|m| m.len()).unwrap_or(usize::MAX);
+        assert!(len <= THROTTLE_SWEEP_AT, "{len} entries");
     }
 }

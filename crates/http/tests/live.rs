@@ -70,3 +70,22 @@ async fn a_live_clock_ignores_a_sandbox_offset_and_a_corrupt_offset_is_an_error(
     assert!(Clock::load(store, Mode::Sandbox).await.is_err(), "a corrupt offset is not silently zero");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_host_name_that_resolves_inside_is_refused_too() -> Result<(), Error> {
+    let t = TestApp::start(Mode::Live, 13).await?;
+    let m = t.merchant(KeyMode::PublicKey).await?;
+    let app = &t.app;
+    let body = json!({
+        "appid": m.appid, "mchid": m.created.mchid, "description": "tea", "out_trade_no": "LIVE000002",
+        "notify_url": "https://localhost:9/notify", "amount": {"total": 100}
+    })
+    .to_string();
+    let r = t.send(t.signed(&m, "POST", "/v3/pay/transactions/native", &body)?).await?;
+    let token = r.json()["code_url"].as_str().unwrap_or_default().rsplit('=').next().unwrap_or_default().to_owned();
+    parties::create_consumer(&app.store, &app.rng, "erin", "erin-password", 1_000, app.clock.business_now()).await?;
+    payments::pay(app, OrderLocator::PayToken(token), "erin", PayOutcome::Success).await?;
+    assert_eq!(outbox::deliver_due(app).await?, 1);
+    assert_eq!(app.deliveries.snapshot(), [("delivered", 0), ("failed", 0), ("refused", 1), ("given_up", 0)]);
+    Ok(())
+}

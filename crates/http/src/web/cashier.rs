@@ -27,6 +27,8 @@ use super::session::{self, csrf_matches};
 use crate::v3::V3Error;
 use crate::HttpState;
 
+/// The longest login a consumer can have (`parties::create_consumer`).
+const MAX_LOGIN_LEN: usize = 64;
 /// Smallest side of the QR code, in pixels.
 const QR_MIN_PX: u32 = 180;
 
@@ -353,17 +355,25 @@ async fn log_in(
     password: &str,
 ) -> Result<Result<axum_extra::extract::cookie::Cookie<'static>, (StatusCode, String)>, PageError> {
     let app = &state.app;
-    let now = app.clock.wall_now().unix();
-    if !state.logins.allows(login, now)? {
+    let wrong = || Ok(Err((StatusCode::UNAUTHORIZED, "账号或密码错误".to_owned())));
+    // Logins are at most 64 characters; anything longer cannot exist and
+    // must not fill the throttle's memory.
+    if login.is_empty() || login.len() > MAX_LOGIN_LEN {
+        return wrong();
+    }
+    if !state.logins.attempt(login, app.clock.wall_now().unix())? {
         return Ok(Err((StatusCode::TOO_MANY_REQUESTS, "密码错误次数过多，请15分钟后再试".to_owned())));
     }
-    let valid = match app.store.consumer(login).await? {
-        Some(c) => verify_password(password, &c.password_hash)?,
-        None => false,
+    let Some(consumer) = app.store.consumer(login).await? else {
+        return wrong();
     };
+    // Argon2 costs ~20 MiB and tens of milliseconds: off the async threads.
+    let password = password.to_owned();
+    let valid = tokio::task::spawn_blocking(move || verify_password(&password, &consumer.password_hash))
+        .await
+        .map_err(|e| koudai_app::Internal::bug(format!("password check: {e}")))??;
     if !valid {
-        state.logins.failed(login, now)?;
-        return Ok(Err((StatusCode::UNAUTHORIZED, "账号或密码错误".to_owned())));
+        return wrong();
     }
     state.logins.succeeded(login)?;
     let (_, cookie) = session::start(app, login).await?;
