@@ -53,7 +53,7 @@ impl DataArgs {
     }
 
     /// The database for commands that only read: it must exist already;
-    /// nothing is created or migrated (read-only means read-only).
+    /// nothing is created, migrated or written (read-only means read-only).
     async fn existing_store(&self) -> anyhow::Result<Store> {
         let url = match &self.database_url {
             Some(url) => url.clone(),
@@ -65,7 +65,7 @@ impl DataArgs {
                 sqlite_url(&self.data_dir, "ro")
             }
         };
-        let store = Store::connect(&url).await?;
+        let store = Store::connect_read_only(&url).await?;
         if !store.is_migrated().await? {
             store.close().await;
             anyhow::bail!("the database has no Koudai tables; run `koudai migrate` or `koudai serve` first");

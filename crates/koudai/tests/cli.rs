@@ -56,3 +56,17 @@ fn ledger_verify_passes_on_a_migrated_database() -> Result<(), Box<dyn std::erro
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+#[test]
+fn ledger_verify_with_a_database_url_creates_nothing_either() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = scratch_dir("url");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("other.db");
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+    let out = koudai().args(["ledger", "verify", "--database-url", &url]).output()?;
+    assert!(!out.status.success(), "verify must fail on a missing database");
+    assert!(!file.exists(), "ledger verify created {}", file.display());
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

@@ -114,6 +114,18 @@ impl Store {
     /// Connects to `postgres://…` or `sqlite://…` (a SQLite file is created
     /// if missing). Does not migrate; call [`Store::migrate`].
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Store::open(url, false).await
+    }
+
+    /// Connects for reading only (`ledger verify`, `ledger positions`):
+    /// SQLite is opened `mode=ro` (a missing file is an error, not created,
+    /// and the journal mode is left alone), PostgreSQL sessions are
+    /// `default_transaction_read_only`. Nothing can be written through it.
+    pub async fn connect_read_only(url: &str) -> Result<Store, StoreError> {
+        Store::open(&read_only_url(url), true).await
+    }
+
+    async fn open(url: &str, read_only: bool) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
@@ -131,9 +143,7 @@ impl Store {
             // beside it. busy_timeout makes a second connection wait for the
             // write lock instead of failing at once.
             Backend::Sqlite => {
-                // A read-only open (`mode=ro`, for `ledger verify`) cannot
-                // switch the journal mode, and needs not.
-                let read_only = url.contains("mode=ro");
+                // A read-only open cannot switch the journal mode, and needs not.
                 AnyPoolOptions::new()
                     .max_connections(SQLITE_POOL)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -155,6 +165,14 @@ impl Store {
                 AnyPoolOptions::new()
                     .max_connections(POSTGRES_POOL)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .after_connect(move |conn, _meta| {
+                        Box::pin(async move {
+                            if read_only {
+                                conn.execute("SET default_transaction_read_only = on").await?;
+                            }
+                            Ok(())
+                        })
+                    })
                     .connect_with(options)
                     .await?
             }
@@ -283,6 +301,17 @@ impl Store {
 }
 
 /// A database URL with any password replaced by `***`, for messages.
+/// `url` with SQLite's `mode` parameter set to `ro`; other URLs unchanged.
+fn read_only_url(url: &str) -> String {
+    if !url.starts_with("sqlite:") {
+        return url.to_owned();
+    }
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut params: Vec<&str> = query.split('&').filter(|p| !p.is_empty() && !p.starts_with("mode=")).collect();
+    params.push("mode=ro");
+    format!("{base}?{}", params.join("&"))
+}
+
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
@@ -303,6 +332,14 @@ pub fn redact(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn read_only_urls() {
+        assert_eq!(super::read_only_url("sqlite:///d/k.db?mode=rwc"), "sqlite:///d/k.db?mode=ro");
+        assert_eq!(super::read_only_url("sqlite:///d/k.db"), "sqlite:///d/k.db?mode=ro");
+        assert_eq!(super::read_only_url("sqlite://k.db?cache=shared&mode=rw"), "sqlite://k.db?cache=shared&mode=ro");
+        assert_eq!(super::read_only_url("postgres://h/db?sslmode=require"), "postgres://h/db?sslmode=require");
+    }
+
     #[test]
     fn passwords_are_redacted() {
         assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
