@@ -33,8 +33,9 @@ struct DataArgs {
     #[arg(long, env = "KOUDAI_DATABASE_URL", global = true, hide_env_values = true)]
     database_url: Option<String>,
     /// sandbox (movable business clock, demo world, sandbox API) or live.
-    #[arg(long, env = "KOUDAI_MODE", default_value = "sandbox", global = true)]
-    mode: Mode,
+    /// Default: the mode the database was last served in, else sandbox.
+    #[arg(long, env = "KOUDAI_MODE", global = true)]
+    mode: Option<Mode>,
 }
 
 impl DataArgs {
@@ -48,7 +49,8 @@ impl DataArgs {
         std::fs::create_dir_all(&self.data_dir).with_context(|| format!("creating {}", self.data_dir.display()))?;
         let store = Store::connect(self.url().expose()).await?;
         store.migrate().await?;
-        koudai_app::money::load_default_schedule(&store, Clock::load(&store, self.mode).await?.wall_now()).await?;
+        let mode = crate::server::database_mode(&store, self.mode).await?;
+        koudai_app::money::load_default_schedule(&store, Clock::load(&store, mode).await?.wall_now()).await?;
         Ok(store)
     }
 
@@ -243,7 +245,7 @@ pub fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve { data, listen, public_url, no_demo, bill_download_base } => {
-            let mode = data.mode;
+            let mode = data.mode.unwrap_or(Mode::Sandbox);
             let server = Server::start(ServerConfig {
                 database_url: data.url(),
                 data_dir: data.data_dir,
@@ -270,13 +272,19 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Admin { data, command } => {
             let store = data.store().await?;
-            let result = admin(&store, data.mode, command).await;
+            let result = match crate::server::database_mode(&store, data.mode).await {
+                Ok(mode) => admin(&store, mode, command).await,
+                Err(e) => Err(e.into()),
+            };
             store.close().await;
             result
         }
         Command::Ledger { data, command } => {
             let store = data.existing_store().await?;
-            let result = ledger(&store, data.mode, command).await;
+            let result = match crate::server::database_mode(&store, data.mode).await {
+                Ok(mode) => ledger(&store, mode, command).await,
+                Err(e) => Err(e.into()),
+            };
             store.close().await;
             result
         }

@@ -14,6 +14,39 @@ use koudai_domain::Secret;
 use koudai_http::HttpState;
 use koudai_store::Store;
 
+/// Where the mode a database is served in is recorded.
+const MODE_KEY: &str = "mode";
+
+/// Why a command may not run in the mode asked for.
+#[derive(Debug, thiserror::Error)]
+pub enum ModeError {
+    #[error(
+        "this database is served in live mode; it is never run as a sandbox \
+         (no sandbox API or movable clock on real money). Use --mode live."
+    )]
+    LiveAsSandbox,
+    #[error("the recorded mode {0:?} is neither sandbox nor live")]
+    Unknown(String),
+    #[error(transparent)]
+    Store(#[from] koudai_store::StoreError),
+}
+
+/// The mode to run a command in on `store`: the one asked for, else the one
+/// the database was last served in, else sandbox. A database served in live
+/// mode is never opened as a sandbox.
+pub async fn database_mode(store: &Store, asked: Option<Mode>) -> Result<Mode, ModeError> {
+    let recorded = match store.meta(MODE_KEY).await? {
+        None => None,
+        Some(m) => Some(m.parse::<Mode>().map_err(|_| ModeError::Unknown(m))?),
+    };
+    match (asked, recorded) {
+        (Some(Mode::Sandbox), Some(Mode::Live)) => Err(ModeError::LiveAsSandbox),
+        (Some(mode), _) => Ok(mode),
+        (None, Some(mode)) => Ok(mode),
+        (None, None) => Ok(Mode::Sandbox),
+    }
+}
+
 /// What `koudai serve` needs to know.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -47,6 +80,10 @@ impl Server {
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
         let store = Store::connect(config.database_url.expose()).await?;
         store.migrate().await?;
+        database_mode(&store, Some(config.mode)).await?;
+        if store.meta(MODE_KEY).await?.as_deref() != Some(config.mode.as_str()) {
+            store.set_meta(MODE_KEY, config.mode.as_str()).await?;
+        }
         let clock = Clock::load(&store, config.mode).await?;
         let listener =
             tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;

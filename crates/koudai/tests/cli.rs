@@ -70,3 +70,39 @@ fn ledger_verify_with_a_database_url_creates_nothing_either() -> Result<(), Box<
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+#[test]
+fn a_database_served_live_is_never_opened_as_a_sandbox() -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::BufRead as _;
+    let dir = scratch_dir("live");
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut server = koudai()
+        .args(["serve", "--mode", "live", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let mut line = String::new();
+    if let Some(out) = server.stdout.take() {
+        std::io::BufReader::new(out).read_line(&mut line)?;
+    }
+    server.kill()?;
+    server.wait()?;
+    assert!(line.starts_with("koudai listening on"), "{line:?}");
+
+    let refused = koudai()
+        .args(["admin", "top-up", "--login", "x", "--amount-fen", "1", "--mode", "sandbox", "--data-dir"])
+        .arg(&dir)
+        .output()?;
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("served in live mode"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    // Without --mode, commands take the recorded one.
+    let verify = koudai().args(["ledger", "verify", "--data-dir"]).arg(&dir).output()?;
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
