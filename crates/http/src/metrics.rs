@@ -46,6 +46,7 @@ pub struct HttpMetrics {
     outbox_depth: Gauge,
     outbox_oldest_due_age: Gauge,
     deliveries: Family<OutcomeLabels, Counter>,
+    scraping: std::sync::Mutex<()>,
 }
 
 impl Default for HttpMetrics {
@@ -71,7 +72,15 @@ impl HttpMetrics {
             outbox_oldest_due_age.clone(),
         );
         registry.register("callback_deliveries", "Callback delivery attempts, by outcome", deliveries.clone());
-        HttpMetrics { registry, requests, latency, outbox_depth, outbox_oldest_due_age, deliveries }
+        HttpMetrics {
+            registry,
+            requests,
+            latency,
+            outbox_depth,
+            outbox_oldest_due_age,
+            deliveries,
+            scraping: std::sync::Mutex::new(()),
+        }
     }
 
     /// Brings the gauges and the delivery counters up to date and encodes
@@ -84,6 +93,8 @@ impl HttpMetrics {
         now: i64,
         deliveries: &[(&'static str, u64)],
     ) -> Result<String, std::fmt::Error> {
+        // One scrape at a time: the delivery counters catch up by difference.
+        let _one = self.scraping.lock().map_err(|_| std::fmt::Error)?;
         let (depth, oldest) = outbox;
         self.outbox_depth.set(depth);
         self.outbox_oldest_due_age.set(oldest.map_or(0, |due| (now - due).max(0)));
@@ -101,6 +112,12 @@ impl HttpMetrics {
     }
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        // Any method name is accepted on the wire; only the standard ones
+        // become label values, so clients cannot mint series.
+        let method = match method {
+            "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" => method,
+            _ => "OTHER",
+        };
         let route_labels = RouteLabels { method: method.to_owned(), route: route.to_owned() };
         self.latency.get_or_create(&route_labels).observe(elapsed.as_secs_f64());
         let labels = RequestLabels { method: method.to_owned(), route: route.to_owned(), status: status.to_string() };

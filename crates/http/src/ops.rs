@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use koudai_protocol::ErrorCode;
 
 use crate::layers::internal_error;
-use crate::HttpState;
+use crate::state::HttpState;
 
 /// `GET /healthz`: the process answers.
 pub async fn healthz() -> &'static str {

@@ -19,9 +19,9 @@ use koudai_domain::FieldError;
 use koudai_protocol::{times, ErrorCode};
 use koudai_store::{OrderLocator, PayOutcome};
 
-use crate::v3::auth::{json_body, required};
+use crate::state::HttpState;
+use crate::v3::auth::{json_body, required_text};
 use crate::v3::V3Error;
-use crate::HttpState;
 
 /// The longest single clock advance: ten years.
 const MAX_ADVANCE_S: i64 = 10 * 365 * 86_400;
@@ -74,7 +74,7 @@ async fn pay(State(state): State<HttpState>, headers: HeaderMap, body: axum::bod
     let app = &state.app;
     authorize(app, &headers)?;
     let b: PayBody = json_body(&body)?;
-    let consumer = required(b.consumer.filter(|s| !s.is_empty()), "consumer")?;
+    let consumer = required_text(b.consumer, "consumer")?;
     let locator = match (b.prepay_id, b.code_url) {
         (Some(p), None) => OrderLocator::PrepayId(p),
         (None, Some(url)) => {
@@ -206,7 +206,7 @@ async fn refund_outcome(
     let app = &state.app;
     authorize(app, &headers)?;
     let b: OutcomeBody = json_body(&body)?;
-    let mchid = required(b.mchid.filter(|s| !s.is_empty()), "mchid")?;
+    let mchid = required_text(b.mchid, "mchid")?;
     let to = match b.status.as_deref() {
         Some("SUCCESS") => RefundStatus::Success,
         Some("ABNORMAL") => RefundStatus::Abnormal,

@@ -226,7 +226,30 @@ async fn hand_written_requests_over_a_socket_get_protocol_answers() -> R {
         "POST /v3/pay/transactions/native HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\nConnection: close\r\n\r\n",
     )
     .await?;
-    assert!(too_big.starts_with("HTTP/1.1 413"), "{too_big}");
+    // Over the /v3 limit (1 MiB): the catalogue's PARAM_ERROR, signed.
+    assert!(too_big.starts_with("HTTP/1.1 400"), "{too_big}");
     assert!(too_big.contains("\"code\":\"PARAM_ERROR\""), "{too_big}");
+    assert!(too_big.to_ascii_lowercase().contains("wechatpay-signature:"), "{too_big}");
+    // Over the ceiling of every surface (4 MiB): refused before any surface.
+    let huge =
+        exchange("POST /sandbox/v1/pay HTTP/1.1\r\nHost: x\r\nContent-Length: 9000000\r\nConnection: close\r\n\r\n")
+            .await?;
+    assert!(huge.starts_with("HTTP/1.1 413"), "{huge}");
+    assert!(huge.contains("\"code\":\"PARAM_ERROR\""), "{huge}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_empty_string_is_a_missing_field() -> R {
+    let t = TestApp::sandbox().await?;
+    let m = t.merchant(KeyMode::PublicKey).await?;
+    for field in ["appid", "mchid", "description", "out_trade_no", "notify_url"] {
+        let mut v: Value = serde_json::from_str(&native_body(&m, "EMPTY0001", 100))?;
+        v[field] = json!("");
+        let r = t.send(t.signed(&m, "POST", "/v3/pay/transactions/native", &v.to_string())?).await?;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{field}: {}", r.text());
+        assert_eq!(r.json()["detail"], json!({"field": field, "location": "body"}), "{field}");
+        assert_eq!(r.json()["message"], format!("参数“{field}”是必填项"));
+    }
     Ok(())
 }

@@ -62,38 +62,6 @@ pub fn sha1(data: &[u8]) -> [u8; 20] {
     out
 }
 
-/// Streaming SHA-256.
-#[derive(Clone)]
-pub struct Sha256(digest::Context);
-
-impl Sha256 {
-    pub fn new() -> Sha256 {
-        Sha256(digest::Context::new(&digest::SHA256))
-    }
-
-    pub fn update(&mut self, data: &[u8]) {
-        self.0.update(data);
-    }
-
-    pub fn finish(self) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        out.copy_from_slice(self.0.finish().as_ref());
-        out
-    }
-}
-
-impl Default for Sha256 {
-    fn default() -> Sha256 {
-        Sha256::new()
-    }
-}
-
-impl std::fmt::Debug for Sha256 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Sha256")
-    }
-}
-
 // ---------------------------------------------------------------------------
 // AES-256-GCM
 
@@ -272,10 +240,6 @@ mod tests {
     fn digests_match_known_answers() {
         assert_eq!(hex(&sha256(b"abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert_eq!(hex(&sha1(b"abc")), "a9993e364706816aba3e25717850c26c9cd0d89d");
-        let mut s = Sha256::new();
-        s.update(b"a");
-        s.update(b"bc");
-        assert_eq!(s.finish(), sha256(b"abc"));
     }
 
     #[test]

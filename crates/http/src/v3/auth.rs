@@ -16,8 +16,8 @@ use koudai_store::{KeyMode, Merchant};
 
 use super::error::V3Error;
 use super::sign::KeyModeSlot;
-use crate::layers::MAX_BODY_BYTES;
-use crate::HttpState;
+use super::MAX_BODY_BYTES;
+use crate::state::HttpState;
 
 /// How far a request's timestamp may be from the wall clock.
 const TIMESTAMP_WINDOW_S: i64 = 300;
@@ -85,6 +85,12 @@ pub fn typed<T: DeserializeOwned>(value: &serde_json::Value) -> Result<T, V3Erro
 /// A required field: present and not null.
 pub fn required<T>(value: Option<T>, field: &str) -> Result<T, V3Error> {
     value.ok_or_else(|| V3Error::body_field(FieldError::missing(field)))
+}
+
+/// A required text field: present, not null and not empty (`""` counts as
+/// missing, as it does for WeChat).
+pub fn required_text(value: Option<String>, field: &str) -> Result<String, V3Error> {
+    required(value.filter(|s| !s.is_empty()), field)
 }
 
 fn sign_error(message: &str, issue: &str, sign_information: Option<serde_json::Value>) -> V3Error {

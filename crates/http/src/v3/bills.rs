@@ -13,7 +13,7 @@ use koudai_protocol::bill::TradeBillType;
 use super::auth::Signed;
 use super::error::V3Error;
 use super::payments::ok;
-use crate::HttpState;
+use crate::state::HttpState;
 
 #[derive(Deserialize)]
 struct BillQuery {

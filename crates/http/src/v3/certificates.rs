@@ -11,7 +11,7 @@ use koudai_store::KeyMode;
 use super::auth::Signed;
 use super::error::V3Error;
 use super::payments::ok;
-use crate::HttpState;
+use crate::state::HttpState;
 
 /// Length of the AEAD nonce WeChat uses.
 const NONCE_LEN: usize = 12;

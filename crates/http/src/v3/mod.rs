@@ -14,13 +14,16 @@ pub mod sign;
 
 pub use error::V3Error;
 
+/// Largest request body of the `/v3` surface.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
 use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
 
 use koudai_protocol::ErrorCode;
 
-use crate::HttpState;
+use crate::state::HttpState;
 
 pub fn routes(state: HttpState) -> Router<HttpState> {
     Router::new()
@@ -37,6 +40,7 @@ pub fn routes(state: HttpState) -> Router<HttpState> {
         .route("/v3/bill/tradebill", get(bills::trade_bill))
         .route("/v3/bill/fundflowbill", get(bills::fund_flow_bill))
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state, sign::sign_responses))
         // The bill file itself is not signed (§6.2); the request is.
         .route("/v3/billdownload/file", get(bills::download))

@@ -11,9 +11,9 @@ use koudai_domain::{ids, order, FieldError, TradeType};
 use koudai_protocol::{crypto, times};
 use koudai_store::Order;
 
-use super::auth::{json_value, required, typed, Signed};
+use super::auth::{json_value, required, required_text, typed, Signed};
 use super::error::V3Error;
-use crate::HttpState;
+use crate::state::HttpState;
 
 #[derive(Deserialize)]
 struct PrepayBody {
@@ -69,13 +69,13 @@ fn prepay_command(trade_type: TradeType, raw: &[u8], require_https: bool) -> Res
     let value = json_value(raw)?;
     let b: PrepayBody = typed(&value)?;
     let field = V3Error::body_field;
-    let appid = required(b.appid, "appid")?;
-    let mchid = required(b.mchid, "mchid")?;
-    let description = required(b.description, "description")?;
+    let appid = required_text(b.appid, "appid")?;
+    let mchid = required_text(b.mchid, "mchid")?;
+    let description = required_text(b.description, "description")?;
     order::check_length("description", &description, 1, 127).map_err(field)?;
-    let out_trade_no = required(b.out_trade_no, "out_trade_no")?;
+    let out_trade_no = required_text(b.out_trade_no, "out_trade_no")?;
     order::check_out_trade_no(&out_trade_no).map_err(field)?;
-    let notify_url = required(b.notify_url, "notify_url")?;
+    let notify_url = required_text(b.notify_url, "notify_url")?;
     order::check_notify_url(&notify_url, require_https).map_err(field)?;
     let amount = required(b.amount, "amount")?;
     let total_fen = required(amount.total, "amount.total")?;
@@ -98,9 +98,9 @@ fn prepay_command(trade_type: TradeType, raw: &[u8], require_https: bool) -> Res
         TradeType::Jsapi if payer_openid.is_none() => return Err(field(FieldError::missing("payer.openid"))),
         TradeType::H5 => {
             let scene = required(b.scene_info, "scene_info")?;
-            required(scene.payer_client_ip, "scene_info.payer_client_ip")?;
+            required_text(scene.payer_client_ip, "scene_info.payer_client_ip")?;
             let h5 = required(scene.h5_info, "scene_info.h5_info")?;
-            let kind = required(h5.kind, "scene_info.h5_info.type")?;
+            let kind = required_text(h5.kind, "scene_info.h5_info.type")?;
             if !["Wap", "iOS", "Android"].contains(&kind.as_str()) {
                 return Err(field(FieldError::new("scene_info.h5_info.type", "场景类型只能是iOS、Android或Wap")));
             }
@@ -234,7 +234,7 @@ pub async fn close(
     req: Signed,
 ) -> Result<Response, V3Error> {
     let body: CloseBody = req.json()?;
-    let mchid = required(body.mchid, "mchid")?;
+    let mchid = required_text(body.mchid, "mchid")?;
     payments::close(&state.app, &req.merchant, &mchid, &out_trade_no).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -8,10 +8,10 @@ use koudai_app::refunds::{self, RefundCommand};
 use koudai_domain::{order, refund, FieldError};
 use koudai_store::RefundTarget;
 
-use super::auth::{json_value, required, typed, Signed};
+use super::auth::{json_value, required, required_text, typed, Signed};
 use super::error::V3Error;
 use super::payments::{ok, params_digest};
-use crate::HttpState;
+use crate::state::HttpState;
 
 #[derive(Deserialize)]
 struct RefundBody {
@@ -49,7 +49,7 @@ fn refund_command(raw: &[u8], require_https: bool) -> Result<RefundCommand, V3Er
             return Err(field(FieldError::new("out_trade_no", "transaction_id 和 out_trade_no 必须二选一填写")));
         }
     };
-    let out_refund_no = required(b.out_refund_no, "out_refund_no")?;
+    let out_refund_no = required_text(b.out_refund_no, "out_refund_no")?;
     refund::check_out_refund_no(&out_refund_no).map_err(field)?;
     if let Some(r) = &b.reason {
         order::check_length("reason", r, 0, 80).map_err(field)?;

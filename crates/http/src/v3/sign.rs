@@ -10,14 +10,16 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use koudai_protocol::sign::SignedHeaders;
 use koudai_protocol::ErrorCode;
 use koudai_store::KeyMode;
 
 use crate::layers::{internal_error, MAX_BODY_BYTES};
-use crate::HttpState;
+
+use super::error::V3Error;
+use crate::state::HttpState;
 
 /// Where the extractor leaves the merchant's key mode for the signer.
 #[derive(Clone, Default)]
@@ -53,7 +55,14 @@ pub async fn sign_responses(State(state): State<HttpState>, mut req: Request, ne
     let hint = mode_hint(req.headers());
     let slot = KeyModeSlot::default();
     req.extensions_mut().insert(slot.clone());
-    let resp = next.run(req).await;
+    let mut resp = next.run(req).await;
+    if resp.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        // The surface's body limit answered before the handler: say it as
+        // the catalogue does, and sign it like every other answer.
+        resp = V3Error::message(ErrorCode::ParamError, "请求体过大或不完整")
+            .detail(serde_json::json!({"location": "body"}))
+            .into_response();
+    }
     let (mut parts, body) = resp.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,

@@ -24,8 +24,8 @@ use koudai_store::{Order, OrderLocator, PayOutcome, Session};
 
 use super::page::{render, yuan, PageError};
 use super::session::{self, csrf_matches};
+use crate::state::HttpState;
 use crate::v3::V3Error;
-use crate::HttpState;
 
 /// The longest login a consumer can have (`parties::create_consumer`).
 const MAX_LOGIN_LEN: usize = 64;

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use crate::HttpState;
+use crate::state::HttpState;
 
 pub use page::PageError;
 
