@@ -109,7 +109,12 @@ pub async fn deliver_due(app: &Arc<App>) -> Result<usize, StoreError> {
 async fn deliver_one(app: &App, n: Notification) {
     let mode = match app.store.merchant(&n.mchid).await {
         Ok(Some(m)) => m.key_mode,
-        Ok(None) => KeyMode::Certificate,
+        Ok(None) => {
+            // A notification always belongs to a merchant (the payment that
+            // made it checked); sign in certificate mode and say so.
+            tracing::error!(notification.id = n.id, mchid = %n.mchid, "a notification's merchant does not exist");
+            KeyMode::Certificate
+        }
         Err(e) => {
             // Leave the lease to expire; the row will be claimed again.
             tracing::warn!(notification.id = n.id, error = %e, "loading merchant for delivery failed");

@@ -244,6 +244,11 @@ async fn show(app: &App, jar: &CookieJar, checkout: Checkout) -> Result<Response
 /// Finds the order; for JSAPI, first checks `paySign` with the merchant's
 /// certificates, refusing a request the merchant did not sign.
 async fn load(app: &App, checkout: &Checkout) -> Result<Order, PageError> {
+    if let Checkout::Jsapi(p) = checkout {
+        if p.prepay_id().is_none() {
+            return Err(PageError::BadRequest("支付验证失败：package 应为 prepay_id=…".into()));
+        }
+    }
     let order = app
         .store
         .order_by_locator(&checkout.locator())
