@@ -15,6 +15,8 @@ use crate::{Backend, Store, StoreError};
 /// The name carries the test run's id from `KOUDAI_TEST_RUN` (`manual`
 /// without one): `scripts/test` drops exactly the databases of its own run
 /// when it ends, and those of runs older than a day.
+// The clock only makes the name unique; it is not a time of business.
+#[allow(clippy::disallowed_methods)]
 pub async fn scratch_postgres_database(admin_url: &str, prefix: &str) -> Result<String, StoreError> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
