@@ -220,12 +220,16 @@ enum AdminCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Colours only for a person at a terminal, never in files or pipes.
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("KOUDAI_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let filter = EnvFilter::try_from_env("KOUDAI_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("KOUDAI_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        // One JSON object per line, with the request's span (and so its
+        // `request.id`) on every line, for log shippers.
+        logs.json().with_current_span(true).with_span_list(false).init();
+    } else {
+        // Colours only for a person at a terminal, never in files or pipes.
+        logs.with_ansi(std::io::stderr().is_terminal()).init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
