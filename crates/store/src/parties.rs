@@ -122,15 +122,6 @@ impl Store {
         Ok(())
     }
 
-    pub async fn app_bound(&self, appid: &str, mchid: &str) -> Result<bool, StoreError> {
-        let n: Option<String> = sqlx::query_scalar("SELECT appid FROM app_merchants WHERE appid = $1 AND mchid = $2")
-            .bind(appid)
-            .bind(mchid)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(n.is_some())
-    }
-
     pub async fn create_consumer(&self, login: &str, password_hash: &str, now: i64) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO consumers (login, password_hash, created_at) VALUES ($1, $2, $3)")
             .bind(login)
