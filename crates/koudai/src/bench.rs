@@ -56,7 +56,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut results = vec![bench_backend("sqlite", None, &args).await?];
     if let Some(admin) = &args.postgres_url {
         let url = koudai_store::testing::scratch_postgres_database(admin, "koudai_bench").await?;
-        results.push(bench_backend("postgres", Some(url), &args).await?);
+        let figures = bench_backend("postgres", Some(url.clone()), &args).await;
+        koudai_store::testing::drop_postgres_database(admin, &url).await?;
+        results.push(figures?);
     }
     println!(
         "RSA-2048 (aws-lc), one core: {:.0} signs/s, {:.0} verifies/s; bound = 2 cores x signs/s = {bound:.0}/s",
@@ -148,6 +150,7 @@ async fn ledger_rate(admin: &str, args: &BenchArgs) -> anyhow::Result<(usize, Du
         bail!("ledger problems after the run: {problems:?}");
     }
     store.close().await;
+    koudai_store::testing::drop_postgres_database(admin, &url).await?;
     Ok((per_task * args.concurrency, elapsed))
 }
 
@@ -166,7 +169,9 @@ async fn pgbench_tps(admin: &str, clients: usize) -> anyhow::Result<f64> {
     let run = tokio::process::Command::new("pgbench")
         .args(["-c", &clients.to_string(), "-j", "2", "-T", "10", &url])
         .output()
-        .await?;
+        .await;
+    koudai_store::testing::drop_postgres_database(admin, &url).await?;
+    let run = run?;
     let out = String::from_utf8_lossy(&run.stdout);
     out.lines()
         .find_map(|l| {

@@ -36,12 +36,32 @@ pub async fn scratch_postgres_database(admin_url: &str, prefix: &str) -> Result<
 }
 
 /// The test run's id, if it is a plain lower-case identifier (it becomes part
-/// of an unquoted database name).
+/// of an unquoted database name); otherwise `r<unix seconds>xmanual`, which
+/// `scripts/test` drops once it is a day old.
+// The clock only dates a name for clean-up; it is not a time of business.
+#[allow(clippy::disallowed_methods)]
 fn test_run() -> String {
     match std::env::var("KOUDAI_TEST_RUN") {
         Ok(run) if !run.is_empty() && run.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) => run,
-        _ => "manual".to_owned(),
+        _ => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            format!("r{now}xmanual")
+        }
     }
+}
+
+/// Drops a database made by [`scratch_postgres_database`] (its URL), from
+/// the server at `admin_url`.
+pub async fn drop_postgres_database(admin_url: &str, url: &str) -> Result<(), StoreError> {
+    let name = url.rsplit('/').next().and_then(|n| n.split('?').next()).unwrap_or("");
+    if !name.starts_with("koudai") || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(StoreError::Other(format!("not a scratch database: {name:?}")));
+    }
+    sqlx::any::install_default_drivers();
+    let pool = AnyPoolOptions::new().max_connections(1).connect(admin_url).await?;
+    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&pool).await?;
+    pool.close().await;
+    Ok(())
 }
 
 /// Creates a SQLite database URL in a fresh directory under the system
