@@ -124,6 +124,8 @@ struct CheckoutPage {
     hidden: Vec<(&'static str, String)>,
     payer: Option<Payer>,
     overlay: bool,
+    /// Whether to point at the sandbox's demo accounts.
+    sandbox: bool,
 }
 
 #[derive(Template)]
@@ -194,6 +196,7 @@ async fn checkout_page(
         hidden: checkout.hidden_fields(),
         payer,
         overlay: checkout.in_overlay(),
+        sandbox: app.mode() == koudai_app::Mode::Sandbox,
     };
     Ok(render(status, &page))
 }
