@@ -8,7 +8,7 @@
 use koudai_domain::ledger::{movement, AccountKind, AccountRef, Entry, MovementKind};
 use koudai_domain::refund::RefundStatus;
 
-use crate::{Store, StoreError, WriteTx};
+use crate::{Backend, Store, StoreError, WriteTx};
 
 /// Why an entry could not be posted.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +33,30 @@ impl From<sqlx::Error> for PostError {
     fn from(e: sqlx::Error) -> Self {
         PostError::Store(e.into())
     }
+}
+
+/// Locks, in one canonical order (kind, then owner), every existing account
+/// that `entries` will post to. A transaction that posts several entries
+/// calls this first: two transactions touching the same accounts then lock
+/// them in the same order and cannot deadlock (a payment posts merchant
+/// pending then fee income, a refund's fee share the other way round).
+/// SQLite needs nothing: its write transactions hold the whole database.
+pub async fn lock_accounts(tx: &mut WriteTx, entries: &[&Entry]) -> Result<(), StoreError> {
+    if tx.backend() == Backend::Sqlite {
+        return Ok(());
+    }
+    let mut accounts: Vec<&AccountRef> = entries.iter().flat_map(|e| e.postings().iter().map(|p| &p.account)).collect();
+    accounts.sort_by(|a, b| (a.kind.as_str(), a.owner.as_str()).cmp(&(b.kind.as_str(), b.owner.as_str())));
+    accounts.dedup();
+    let sql = tx.lock("SELECT id FROM ledger_accounts WHERE kind = $1 AND owner = $2");
+    for account in accounts {
+        sqlx::query_scalar::<_, i64>(&sql)
+            .bind(account.kind.as_str())
+            .bind(&account.owner)
+            .fetch_optional(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Posts an entry inside `tx`, to be committed with whatever else the

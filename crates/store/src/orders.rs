@@ -2,11 +2,11 @@
 //! and expiring them.
 
 use koudai_domain::fees;
-use koudai_domain::ledger::movement;
+use koudai_domain::ledger::{movement, Entry};
 use koudai_domain::trade::{self, TransitionError};
 use koudai_domain::TradeState;
 
-use crate::ledger::{post, PostError};
+use crate::ledger::{lock_accounts, post, PostError};
 use crate::models::*;
 use crate::parties::ensure_openid_in;
 use crate::{Store, StoreError};
@@ -258,11 +258,13 @@ impl Store {
             PostError::Store(s) => PayError::Store(s),
         };
         let voucher = Some(order.out_trade_no.as_str());
-        let entry = movement::payment(&login, &order.mchid, order.total_fen).map_err(crate::money::entry_error)?;
-        post(&mut tx, &entry, &cmd.transaction_id, voucher, cmd.now).await.map_err(insufficient)?;
-        if fee > 0 {
-            let entry = movement::fee(&order.mchid, fee).map_err(crate::money::entry_error)?;
-            post(&mut tx, &entry, &cmd.transaction_id, voucher, cmd.now).await.map_err(insufficient)?;
+        let payment = movement::payment(&login, &order.mchid, order.total_fen).map_err(crate::money::entry_error)?;
+        let fee_entry =
+            if fee > 0 { Some(movement::fee(&order.mchid, fee).map_err(crate::money::entry_error)?) } else { None };
+        let entries: Vec<&Entry> = std::iter::once(&payment).chain(fee_entry.as_ref()).collect();
+        lock_accounts(&mut tx, &entries).await?;
+        for entry in entries {
+            post(&mut tx, entry, &cmd.transaction_id, voucher, cmd.now).await.map_err(insufficient)?;
         }
 
         let paid: Order = sqlx::query_as(&format!(

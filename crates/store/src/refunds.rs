@@ -5,11 +5,11 @@
 //! transaction with its journal entries and its notification.
 
 use koudai_domain::fees::fee_refund_fen;
-use koudai_domain::ledger::{movement, AccountKind};
+use koudai_domain::ledger::{movement, AccountKind, Entry};
 use koudai_domain::refund::{self, FundsAccount, RefundRefusal, RefundStatus, MAX_REFUNDS_PER_ORDER, REFUND_WINDOW_S};
 use koudai_domain::{trade, TradeState};
 
-use crate::ledger::{post, PostError};
+use crate::ledger::{lock_accounts, post, PostError};
 use crate::models::*;
 use crate::money::entry_error;
 use crate::orders::COLUMNS as ORDER_COLUMNS;
@@ -168,12 +168,17 @@ impl Store {
             PostError::Store(s) => RefundError::Store(s),
         };
         // The fee share first, so the merchant needs only refund − fee share.
-        if fee_back > 0 {
-            let e = movement::fee_refund(&order.mchid, from, fee_back).map_err(entry_error)?;
-            post(&mut tx, &e, refund_id, voucher, r.now).await.map_err(not_enough)?;
+        let fee_share = if fee_back > 0 {
+            Some(movement::fee_refund(&order.mchid, from, fee_back).map_err(entry_error)?)
+        } else {
+            None
+        };
+        let refund_entry = movement::refund(&order.mchid, from, r.refund_fen).map_err(entry_error)?;
+        let entries: Vec<&Entry> = fee_share.iter().chain(std::iter::once(&refund_entry)).collect();
+        lock_accounts(&mut tx, &entries).await?;
+        for e in entries {
+            post(&mut tx, e, refund_id, voucher, r.now).await.map_err(not_enough)?;
         }
-        let e = movement::refund(&order.mchid, from, r.refund_fen).map_err(entry_error)?;
-        post(&mut tx, &e, refund_id, voucher, r.now).await.map_err(not_enough)?;
 
         let pending_change = if from == AccountKind::MerchantPending { r.refund_fen - fee_back } else { 0 };
         let order: Order = sqlx::query_as(&format!(
@@ -290,12 +295,20 @@ impl Store {
             }
             RefundStatus::Closed => {
                 let to_account = merchant_account(&order);
-                let e = movement::refund_reversal(&order.mchid, to_account, refund.refund_fen).map_err(entry_error)?;
-                post(&mut tx, &e, reference, voucher, now).await?;
-                if refund.fee_refund_fen > 0 {
-                    let e = movement::fee_refund_reversal(&order.mchid, to_account, refund.fee_refund_fen)
-                        .map_err(entry_error)?;
-                    post(&mut tx, &e, reference, voucher, now).await?;
+                let reversal =
+                    movement::refund_reversal(&order.mchid, to_account, refund.refund_fen).map_err(entry_error)?;
+                let fee_reversal = if refund.fee_refund_fen > 0 {
+                    Some(
+                        movement::fee_refund_reversal(&order.mchid, to_account, refund.fee_refund_fen)
+                            .map_err(entry_error)?,
+                    )
+                } else {
+                    None
+                };
+                let entries: Vec<&Entry> = std::iter::once(&reversal).chain(fee_reversal.as_ref()).collect();
+                lock_accounts(&mut tx, &entries).await?;
+                for e in entries {
+                    post(&mut tx, e, reference, voucher, now).await?;
                 }
                 let pending_change = if to_account == AccountKind::MerchantPending {
                     refund.refund_fen - refund.fee_refund_fen
