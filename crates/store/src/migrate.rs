@@ -52,21 +52,50 @@ pub(crate) fn known() -> i64 {
     i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
 }
 
+/// The PostgreSQL advisory lock that serialises migrations across nodes
+/// (any fixed number; this one spells "koudai" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6b6f_7564_6169;
+
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
+    // Everything on one connection: on PostgreSQL it holds a session-level
+    // advisory lock from before the bookkeeping tables are created until the
+    // last migration is in, so nodes starting at once on a fresh database
+    // take turns instead of racing on the catalog. On SQLite the file's
+    // own write lock serialises them.
+    let mut conn = pool.acquire().await?;
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT CAST(1 AS BIGINT) FROM (SELECT pg_advisory_lock($1)) AS locked")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let result = apply(&mut conn, backend).await;
+    if backend == Backend::Postgres {
+        let unlocked = sqlx::query("SELECT CAST(1 AS BIGINT) FROM (SELECT pg_advisory_unlock($1)) AS unlocked")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await;
+        if unlocked.is_err() {
+            // Never hand a connection that may still hold the lock back to
+            // the pool: closing it releases the lock.
+            conn.detach();
+        }
+    }
+    result
+}
+
+async fn apply(conn: &mut sqlx::AnyConnection, backend: Backend) -> Result<(), StoreError> {
+    use sqlx::Connection as _;
     sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL)")
-        .execute(pool)
+        .execute(&mut *conn)
         .await?;
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS schema_migration_checksums (version BIGINT PRIMARY KEY, checksum TEXT NOT NULL)",
     )
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     for m in MIGRATIONS {
-        let mut tx = pool.begin().await?;
-        if backend == Backend::Postgres {
-            // Two nodes starting at once must not both apply a migration.
-            sqlx::raw_sql("LOCK TABLE schema_migrations IN EXCLUSIVE MODE").execute(&mut *tx).await?;
-        }
+        let mut tx = conn.begin().await?;
         let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
             .bind(m.version)
             .fetch_optional(&mut *tx)

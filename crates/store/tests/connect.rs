@@ -54,3 +54,28 @@ async fn read_only_connections_cannot_write() -> Result<(), Box<dyn std::error::
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn nodes_migrating_a_fresh_database_at_once_all_succeed() -> Result<(), Box<dyn std::error::Error>> {
+    let Ok(admin) = std::env::var("TEST_DATABASE_URL") else {
+        if std::env::var_os("CI").is_some() {
+            return Err("TEST_DATABASE_URL is not set in CI".into());
+        }
+        eprintln!("note: TEST_DATABASE_URL unset; the concurrent migration test is skipped");
+        return Ok(());
+    };
+    for _ in 0..5 {
+        let url = koudai_store::testing::scratch_postgres_database(&admin, "koudai_store_test").await?;
+        let (a, b, c) = (Store::connect(&url).await?, Store::connect(&url).await?, Store::connect(&url).await?);
+        let (ra, rb, rc) = tokio::join!(a.migrate(), b.migrate(), c.migrate());
+        ra?;
+        rb?;
+        rc?;
+        assert!(a.is_migrated().await?);
+        for s in [a, b, c] {
+            s.close().await;
+        }
+        koudai_store::testing::drop_postgres_database(&admin, &url).await?;
+    }
+    Ok(())
+}
