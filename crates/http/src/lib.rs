@@ -13,6 +13,7 @@
 //! body size and time limited.
 
 pub mod cache;
+pub mod hygiene;
 pub mod layers;
 pub mod metrics;
 pub mod ops;

@@ -33,6 +33,15 @@ pub fn routes() -> Router<HttpState> {
         .route("/sandbox/v1/clock/advance", post(advance))
         .route("/sandbox/v1/notifications", get(notifications))
         .route("/sandbox/v1/refunds/{out_refund_no}/outcome", post(refund_outcome))
+        .route_layer(axum::middleware::from_fn(clean_uri))
+}
+
+/// Paths and queries the databases could not store are refused first.
+async fn clean_uri(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match crate::v3::auth::clean_uri(req.uri()) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
 }
 
 fn authorize(app: &App, headers: &HeaderMap) -> Result<(), V3Error> {

@@ -77,10 +77,31 @@ impl TestApp {
 
     /// An app in `mode` whose randomness is seeded with `seed`.
     pub async fn start(mode: Mode, seed: u64) -> Result<TestApp, Error> {
+        TestApp::start_on(None, mode, seed).await
+    }
+
+    /// A sandbox app on a scratch PostgreSQL database, or `None` (with a
+    /// note) when `TEST_DATABASE_URL` is unset outside CI.
+    pub async fn sandbox_on_postgres() -> Result<Option<TestApp>, Error> {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(admin) => {
+                let url = koudai_store::testing::scratch_postgres_database(&admin, "koudai_testkit").await?;
+                Ok(Some(TestApp::start_on(Some(url), Mode::Sandbox, 7).await?))
+            }
+            Err(_) if std::env::var_os("CI").is_some() => Err("TEST_DATABASE_URL is not set in CI".into()),
+            Err(_) => {
+                use std::io::Write as _;
+                let _ = writeln!(std::io::stderr(), "note: TEST_DATABASE_URL unset; PostgreSQL case skipped");
+                Ok(None)
+            }
+        }
+    }
+
+    async fn start_on(database_url: Option<String>, mode: Mode, seed: u64) -> Result<TestApp, Error> {
         let rng = Rng::seeded(seed);
         let dir = std::env::temp_dir().join(format!("koudai-testkit-{}-{}", std::process::id(), Rng::os().token(12)));
         std::fs::create_dir_all(&dir)?;
-        let url = format!("sqlite://{}?mode=rwc", dir.join("koudai.db").display());
+        let url = database_url.unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.join("koudai.db").display()));
         let store = Store::connect(&url).await?;
         store.migrate().await?;
         let config =

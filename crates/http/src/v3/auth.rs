@@ -17,6 +17,7 @@ use koudai_store::{KeyMode, Merchant};
 use super::error::V3Error;
 use super::sign::KeyModeSlot;
 use super::MAX_BODY_BYTES;
+use crate::hygiene;
 use crate::state::HttpState;
 
 /// How far a request's timestamp may be from the wall clock.
@@ -66,7 +67,25 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, V3Error> {
 
 /// Reads `body` as a JSON value; `PARAM_ERROR` if it is not JSON.
 pub fn json_value(body: &[u8]) -> Result<serde_json::Value, V3Error> {
-    serde_json::from_slice(body).map_err(V3Error::not_json)
+    let value = serde_json::from_slice(body).map_err(V3Error::not_json)?;
+    hygiene::check_json(&value).map_err(|field| {
+        V3Error::body_field(FieldError::new(&field, format!("字段{field}含有不允许的字符（U+0000）")))
+    })?;
+    Ok(value)
+}
+
+/// Refuses a request whose path or query holds a character no database
+/// column may hold: the path's resource cannot exist (404), a query
+/// parameter is a `PARAM_ERROR`.
+pub fn clean_uri(uri: &axum::http::Uri) -> Result<(), V3Error> {
+    match hygiene::check_uri(uri) {
+        Ok(()) => Ok(()),
+        Err(hygiene::BadUri::Path) => Err(V3Error::new(ErrorCode::NotFound)),
+        Err(hygiene::BadUri::Query) => {
+            Err(V3Error::message(ErrorCode::ParamError, "查询参数含有不允许的字符（U+0000）")
+                .detail(json!({"location": "query"})))
+        }
+    }
 }
 
 /// Reads a JSON value as `T`. Fields are `Option`s in the request types, so
@@ -106,6 +125,7 @@ impl FromRequest<HttpState> for Signed {
 
     async fn from_request(req: Request, state: &HttpState) -> Result<Self, Self::Rejection> {
         let (parts, body) = req.into_parts();
+        clean_uri(&parts.uri)?;
         let target =
             parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| parts.uri.path().to_owned());
         let body = axum::body::to_bytes(body, MAX_BODY_BYTES)

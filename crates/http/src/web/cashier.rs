@@ -305,6 +305,12 @@ async fn confirm(
     Form(f): Form<ConfirmForm>,
 ) -> Result<Response, PageError> {
     let app = &state.app;
+    let j = &f.jsapi;
+    let fields = [&f.kind, &f.pr, &f.prepay_id, &f.csrf, &f.login, &f.password, &j.app_id, &j.time_stamp];
+    let more = [&j.nonce_str, &j.package, &j.sign_type, &j.pay_sign];
+    if crate::hygiene::any_forbidden(fields.iter().chain(more.iter()).map(|s| s.as_str())) {
+        return Err(PageError::BadRequest("表单含有不允许的字符".into()));
+    }
     let checkout = match f.kind.as_str() {
         "native" => Checkout::Native { token: f.pr.clone() },
         "h5" => Checkout::H5 { prepay_id: f.prepay_id.clone() },

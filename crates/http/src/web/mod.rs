@@ -17,7 +17,7 @@ pub use page::PageError;
 
 pub fn routes() -> Router<HttpState> {
     Router::new()
-        .merge(cashier::routes())
+        .merge(cashier::routes().route_layer(axum::middleware::from_fn(clean_uri)))
         .route("/static/app.css", get(|| asset("text/css; charset=utf-8", include_str!("../../static/app.css"))))
         .route(
             "/static/jsbridge.js",
@@ -27,6 +27,15 @@ pub fn routes() -> Router<HttpState> {
             "/static/cashier.js",
             get(|| asset("application/javascript; charset=utf-8", include_str!("../../static/cashier.js"))),
         )
+}
+
+/// A link whose path or query holds a character no database column may
+/// hold cannot lead to an order.
+async fn clean_uri(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match crate::hygiene::check_uri(req.uri()) {
+        Ok(()) => next.run(req).await,
+        Err(_) => PageError::NotFound("订单不存在或支付链接已失效".into()).into_response(),
+    }
 }
 
 async fn asset(content_type: &'static str, body: &'static str) -> Response {
