@@ -253,3 +253,34 @@ async fn an_empty_string_is_a_missing_field() -> R {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_request_stamped_at_the_windows_edge_cannot_be_replayed_later() -> R {
+    let t = TestApp::sandbox().await?;
+    let m = t.merchant(KeyMode::PublicKey).await?;
+    let body = native_body(&m, "EDGE000001", 100);
+    let now = t.app.clock.wall_now().unix();
+    // Stamped 300 s ahead: admitted until now + 600.
+    let auth = authorization_header(
+        &m.key,
+        &m.created.mchid,
+        &m.created.serial_no,
+        "POST",
+        "/v3/pay/transactions/native",
+        now + 300,
+        "edge-nonce",
+        body.as_bytes(),
+    )?;
+    let send = |auth: String| {
+        Request::builder()
+            .method("POST")
+            .uri("/v3/pay/transactions/native")
+            .header("authorization", auth)
+            .body(Body::from(body.clone()))
+    };
+    assert_eq!(t.send(send(auth.clone())?).await?.status, StatusCode::OK);
+    t.app.clock.set_wall(now + 600);
+    let replay = t.send(send(auth)?).await?;
+    assert_eq!(replay.json()["detail"]["detail"]["issue"], "nonce replayed", "{}", replay.text());
+    Ok(())
+}

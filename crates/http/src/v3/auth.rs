@@ -179,14 +179,17 @@ async fn authenticate(
         });
         return Err(sign_error("签名错误，请检查后再试", "sign not match", Some(info)));
     }
-    if !remember_nonce(state, &params.mchid, &params.nonce_str, now)? {
+    if !remember_nonce(state, &params.mchid, &params.nonce_str, ts, now)? {
         return Err(sign_error("Http头Authorization中的nonce_str已被使用", "nonce replayed", None));
     }
     Ok(merchant)
 }
 
-/// Records a nonce; false if it was seen within the window already.
-fn remember_nonce(state: &HttpState, mchid: &str, nonce: &str, now: i64) -> Result<bool, V3Error> {
+/// Records a nonce; false if it was seen within the window already. A nonce
+/// is kept until its request's timestamp (`ts`) has left the window for
+/// good — ten minutes after `ts` — so the same request can never come back
+/// inside the window, not even one stamped at the window's far edge.
+fn remember_nonce(state: &HttpState, mchid: &str, nonce: &str, ts: i64, now: i64) -> Result<bool, V3Error> {
     let mut seen = state.nonces.0.lock().map_err(|_| V3Error::bug("the nonce memory's lock is poisoned"))?;
     if seen.len() >= NONCE_SWEEP_AT {
         seen.retain(|_, forget_at| *forget_at > now);
@@ -195,7 +198,7 @@ fn remember_nonce(state: &HttpState, mchid: &str, nonce: &str, now: i64) -> Resu
     Ok(match seen.get(&key) {
         Some(forget_at) if *forget_at > now => false,
         _ => {
-            seen.insert(key, now + 2 * TIMESTAMP_WINDOW_S);
+            seen.insert(key, ts.saturating_add(2 * TIMESTAMP_WINDOW_S).max(now));
             true
         }
     })
