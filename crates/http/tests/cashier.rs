@@ -141,3 +141,31 @@ async fn a_missing_order_is_a_404_page() -> R {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_jsapi_order_opens_only_through_the_bridge_and_pages_refuse_framing() -> R {
+    let t = TestApp::sandbox().await?;
+    let app = &t.app;
+    let m = t.merchant(KeyMode::PublicKey).await?;
+    parties::create_consumer(&app.store, &app.rng, "hal", "hal-password", 100_000, app.clock.business_now()).await?;
+    let openid = parties::openid_for(&app.store, &app.rng, "hal", &m.appid).await?;
+    let body = json!({
+        "appid": m.appid, "mchid": m.created.mchid, "description": "Pu'er", "out_trade_no": "JSAPI00001",
+        "notify_url": "http://127.0.0.1:9/notify", "amount": {"total": 500}, "payer": {"openid": openid}
+    })
+    .to_string();
+    let r = t.send(t.signed(&m, "POST", "/v3/pay/transactions/jsapi", &body)?).await?;
+    let prepay_id = r.json()["prepay_id"].as_str().unwrap_or_default().to_owned();
+    assert!(prepay_id.starts_with("wx"), "{}", r.text());
+    // Its prepay_id on the H5 cashier would skip the merchant's paySign.
+    let h5 = t.send(TestApp::plain("GET", &format!("/pay/h5?prepay_id={prepay_id}"), "")?).await?;
+    assert_eq!(h5.status, StatusCode::NOT_FOUND);
+    assert_eq!(h5.header("x-frame-options"), Some("DENY"));
+    assert!(h5.header("content-security-policy").unwrap_or_default().contains("frame-ancestors 'none'"));
+    // The overlay may be framed by the merchant's page; it still wants paySign.
+    let overlay = t.send(TestApp::plain("GET", &format!("/pay/jsapi?package=prepay_id%3D{prepay_id}"), "")?).await?;
+    assert_eq!(overlay.status, StatusCode::BAD_REQUEST);
+    assert_eq!(overlay.header("x-frame-options"), None);
+    assert!(overlay.header("content-security-policy").unwrap_or_default().contains("frame-ancestors *"));
+    Ok(())
+}

@@ -17,7 +17,7 @@ use koudai_app::parties::verify_password;
 use koudai_app::payments::{self, PayError};
 use koudai_app::App;
 use koudai_domain::ledger::{AccountKind, AccountRef};
-use koudai_domain::TradeState;
+use koudai_domain::{TradeState, TradeType};
 use koudai_protocol::auth::jsapi_pay_message;
 use koudai_protocol::PublicKey;
 use koudai_store::{Order, OrderLocator, PayOutcome, Session};
@@ -38,6 +38,9 @@ pub fn routes() -> Router<HttpState> {
         .route("/pay/h5", get(h5_page))
         .route("/pay/jsapi", get(jsapi_page))
         .route("/pay/confirm", post(confirm))
+        // The JSAPI overlay's own form target, so that everything under
+        // `/pay/jsapi` (and only that) may be framed by merchants' pages.
+        .route("/pay/jsapi/confirm", post(confirm))
 }
 
 /// Which cashier a page or form belongs to, and the reference it carries.
@@ -257,6 +260,18 @@ async fn load(app: &App, checkout: &Checkout) -> Result<Order, PageError> {
         .order_by_locator(&checkout.locator())
         .await?
         .ok_or_else(|| PageError::NotFound("订单不存在或支付链接已失效".into()))?;
+    // A prepay id opens only the cashier of its own trade type: a JSAPI
+    // order is paid through the bridge, with the merchant's paySign, or not
+    // at all.
+    let matches = matches!(
+        (checkout, order.trade_type),
+        (Checkout::Native { .. }, TradeType::Native)
+            | (Checkout::H5 { .. }, TradeType::H5)
+            | (Checkout::Jsapi(_), TradeType::Jsapi)
+    );
+    if !matches {
+        return Err(PageError::NotFound("订单不存在或支付链接已失效".into()));
+    }
     if let Checkout::Jsapi(p) = checkout {
         verify_pay_sign(app, p, &order).await?;
     }
@@ -378,18 +393,35 @@ async fn log_in(
     if !state.logins.attempt(login, app.clock.wall_now().unix())? {
         return Ok(Err((StatusCode::TOO_MANY_REQUESTS, "密码错误次数过多，请15分钟后再试".to_owned())));
     }
-    let Some(consumer) = app.store.consumer(login).await? else {
-        return wrong();
+    // An unknown login is checked against a dummy hash, so the answer takes
+    // as long as for a wrong password: timing does not tell who exists.
+    let consumer = app.store.consumer(login).await?;
+    let exists = consumer.is_some();
+    let hash = match consumer {
+        Some(c) => c.password_hash,
+        None => dummy_hash()?,
     };
     // Argon2 costs ~20 MiB and tens of milliseconds: off the async threads.
     let password = password.to_owned();
-    let valid = tokio::task::spawn_blocking(move || verify_password(&password, &consumer.password_hash))
+    let valid = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
         .await
         .map_err(|e| koudai_app::Internal::bug(format!("password check: {e}")))??;
-    if !valid {
+    if !(valid && exists) {
         return wrong();
     }
     state.logins.succeeded(login)?;
     let (_, cookie) = session::start(app, login).await?;
     Ok(Ok(cookie))
+}
+
+/// A hash no password matches, made once per process with the same
+/// parameters as real ones.
+fn dummy_hash() -> Result<String, koudai_app::Internal> {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if let Some(h) = DUMMY.get() {
+        return Ok(h.clone());
+    }
+    let rng = koudai_app::Rng::os();
+    let hash = koudai_app::parties::hash_password(&rng, &rng.token(32))?;
+    Ok(DUMMY.get_or_init(|| hash).clone())
 }

@@ -17,7 +17,11 @@ pub use page::PageError;
 
 pub fn routes() -> Router<HttpState> {
     Router::new()
-        .merge(cashier::routes().route_layer(axum::middleware::from_fn(clean_uri)))
+        .merge(
+            cashier::routes()
+                .route_layer(axum::middleware::from_fn(clean_uri))
+                .layer(axum::middleware::from_fn(page_headers)),
+        )
         .route("/static/app.css", get(|| asset("text/css; charset=utf-8", include_str!("../../static/app.css"))))
         .route(
             "/static/jsbridge.js",
@@ -27,6 +31,29 @@ pub fn routes() -> Router<HttpState> {
             "/static/cashier.js",
             get(|| asset("application/javascript; charset=utf-8", include_str!("../../static/cashier.js"))),
         )
+}
+
+/// The pages' content policy: our own styles, scripts and forms only, no
+/// plugins, no inline script. Pages under `/pay/jsapi` are the JSAPI
+/// overlay and must be framed by merchants' pages (any origin); every other
+/// page refuses to be framed at all.
+const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
+                   form-action 'self'; base-uri 'none'";
+
+async fn page_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let overlay = req.uri().path().starts_with("/pay/jsapi");
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    let frame = if overlay { "frame-ancestors *" } else { "frame-ancestors 'none'" };
+    if let Ok(v) = header::HeaderValue::from_str(&format!("{CSP}; {frame}")) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    if !overlay {
+        h.insert(header::X_FRAME_OPTIONS, header::HeaderValue::from_static("DENY"));
+    }
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));
+    resp
 }
 
 /// A link whose path or query holds a character no database column may
