@@ -86,6 +86,16 @@ impl Clock {
         self.offset_s.load(Ordering::SeqCst)
     }
 
+    /// Re-reads the sandbox offset from the database, so that a clock moved
+    /// on another node is seen here too (the jobs loop calls this every
+    /// second). Live clocks have no offset to read.
+    pub async fn refresh(&self, store: &Store) -> Result<(), Internal> {
+        if self.mode == Mode::Sandbox {
+            self.offset_s.store(stored_offset(store).await?, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
     /// Moves business time forward by `seconds` (sandbox only) and returns
     /// the new offset.
     pub async fn advance(&self, store: &Store, seconds: i64) -> Result<i64, AdvanceError> {

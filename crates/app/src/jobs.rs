@@ -1,7 +1,8 @@
 //! Background work inside `koudai serve`: delivering the callback outbox,
 //! finishing refunds whose processing time has passed, settling each
 //! business day as the business clock crosses midnight (China time),
-//! closing expired orders and purging expired sessions. One loop, woken by
+//! closing expired orders, purging expired sessions, and re-reading the
+//! business clock (another node may have moved it). One loop, woken by
 //! new work or every [`IDLE_POLL`]; it stops when its token is cancelled.
 
 use std::sync::Arc;
@@ -45,6 +46,10 @@ pub fn spawn(app: Arc<App>, stop: CancellationToken) -> JoinHandle<()> {
 }
 
 async fn periodic(app: &App) {
+    // Another node may have moved the sandbox clock.
+    if let Err(e) = app.clock.refresh(&app.store).await {
+        tracing::warn!(error = %e, "re-reading the business clock failed");
+    }
     let now = app.clock.business_now();
     match crate::money::settle_due_days(&app.store, &app.rng, now).await {
         Ok(days) if days.is_empty() => {}

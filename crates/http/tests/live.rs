@@ -89,3 +89,16 @@ async fn a_host_name_that_resolves_inside_is_refused_too() -> Result<(), Error> 
     assert_eq!(app.deliveries.snapshot(), [("delivered", 0), ("failed", 0), ("refused", 1), ("given_up", 0)]);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_clock_moved_on_one_node_is_seen_by_another_after_a_refresh() -> Result<(), Error> {
+    use koudai_app::Clock;
+    let t = TestApp::sandbox().await?;
+    let store = &t.app.store;
+    let other_node = Clock::load(store, Mode::Sandbox).await?;
+    t.app.clock.advance(store, 3_600).await.map_err(|e| e.to_string())?;
+    assert_eq!(other_node.offset_s(), 0, "the other node has not looked yet");
+    other_node.refresh(store).await?;
+    assert_eq!(other_node.offset_s(), 3_600);
+    Ok(())
+}
