@@ -91,6 +91,13 @@ pub fn check_notify_url(value: &str, require_https: bool) -> Result<(), FieldErr
     if value.contains('?') {
         return Err(FieldError::new("notify_url", "通知地址不能携带参数"));
     }
+    // A URL the callback client could never send to is refused now, not at
+    // the first delivery: it must parse as a URL, with a host, and carry no
+    // spaces or control characters (which parsing would quietly encode).
+    let parsed = url::Url::parse(value).ok().filter(|u| u.host_str().is_some_and(|h| !h.is_empty()));
+    if parsed.is_none() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(FieldError::new("notify_url", "通知地址不是合法的URL"));
+    }
     Ok(())
 }
 
@@ -146,6 +153,10 @@ mod tests {
         assert!(check_notify_url("https://a.example/n?x=1", false).is_err());
         assert!(check_notify_url("ftp://a", false).is_err());
         assert!(check_notify_url("https://", false).is_err());
+        for unreachable in ["http://a b/n", "http://[::1/n", "http://a\u{1}b/n", "http://a/n\t", "http:// /n"] {
+            assert!(check_notify_url(unreachable, false).is_err(), "{unreachable:?}");
+        }
+        assert!(check_notify_url("http://[::1]:9000/n", false).is_ok());
     }
 
     #[test]

@@ -284,3 +284,40 @@ async fn a_request_stamped_at_the_windows_edge_cannot_be_replayed_later() -> R {
     assert_eq!(replay.json()["detail"]["detail"]["issue"], "nonce replayed", "{}", replay.text());
     Ok(())
 }
+
+#[tokio::test]
+async fn duplicate_keys_unreachable_urls_and_overflowing_sums_are_refused() -> R {
+    let t = TestApp::sandbox().await?;
+    let m = t.merchant(KeyMode::PublicKey).await?;
+    let base = native_body(&m, "DUPKEY0001", 100);
+    let top = base.replacen("{", r#"{"amount":{"total":1},"#, 1);
+    let r = t.send(t.signed(&m, "POST", "/v3/pay/transactions/native", &top)?).await?;
+    assert_eq!(
+        (r.status, r.json()["detail"]["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("amount")),
+        "{}",
+        r.text()
+    );
+    let nested = base.replace(r#""total":100"#, r#""total":100,"total":1"#);
+    let r = t.send(t.signed(&m, "POST", "/v3/pay/transactions/native", &nested)?).await?;
+    assert_eq!(r.json()["detail"]["field"], "amount.total", "{}", r.text());
+
+    let mut v: Value = serde_json::from_str(&base)?;
+    v["notify_url"] = json!("http://a b/notify");
+    let r = t.send(t.signed(&m, "POST", "/v3/pay/transactions/native", &v.to_string())?).await?;
+    assert_eq!(r.json()["detail"]["field"], "notify_url", "{}", r.text());
+
+    let refund = json!({
+        "out_trade_no": "DUPKEY0001", "out_refund_no": "OVERFLOW01",
+        "amount": {"refund": 1, "total": 100, "currency": "CNY",
+                   "from": [{"account": "AVAILABLE", "amount": i64::MAX}, {"account": "AVAILABLE", "amount": 2}]}
+    });
+    let r = t.send(t.signed(&m, "POST", "/v3/refund/domestic/refunds", &refund.to_string())?).await?;
+    assert_eq!(
+        (r.status, r.json()["detail"]["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("amount.from")),
+        "{}",
+        r.text()
+    );
+    Ok(())
+}

@@ -67,7 +67,23 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, V3Error> {
 
 /// Reads `body` as a JSON value; `PARAM_ERROR` if it is not JSON.
 pub fn json_value(body: &[u8]) -> Result<serde_json::Value, V3Error> {
-    let value = serde_json::from_slice(body).map_err(V3Error::not_json)?;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = match serde_path_to_error::deserialize::<_, hygiene::UniqueKeys>(&mut de) {
+        Ok(hygiene::UniqueKeys(v)) => v,
+        Err(e) => {
+            let message = e.inner().to_string();
+            return Err(match message.split_once(hygiene::DUPLICATE_KEY) {
+                Some((_, rest)) => {
+                    let key = rest.split(" at line").next().unwrap_or(rest);
+                    let parent = e.path().to_string();
+                    let field = if parent == "." { key.to_owned() } else { format!("{parent}.{key}") };
+                    V3Error::body_field(FieldError::new(&field, format!("字段{field}重复出现")))
+                }
+                None => V3Error::not_json(e.inner()),
+            });
+        }
+    };
+    de.end().map_err(V3Error::not_json)?;
     hygiene::check_json(&value).map_err(|field| {
         V3Error::body_field(FieldError::new(&field, format!("字段{field}含有不允许的字符（U+0000）")))
     })?;

@@ -76,7 +76,11 @@ fn refund_command(raw: &[u8], require_https: bool) -> Result<RefundCommand, V3Er
         let mut sum = 0i64;
         for (i, item) in list.iter().enumerate() {
             match (item.account.as_deref(), item.amount) {
-                (Some("AVAILABLE" | "UNAVAILABLE"), Some(p)) if p > 0 => sum = sum.saturating_add(p),
+                (Some("AVAILABLE" | "UNAVAILABLE"), Some(p)) if p > 0 => {
+                    sum = sum
+                        .checked_add(p)
+                        .ok_or_else(|| field(FieldError::new("amount.from", "amount.from 各项之和超出范围")))?;
+                }
                 _ => {
                     return Err(field(FieldError::new(
                         &format!("amount.from[{i}]"),
