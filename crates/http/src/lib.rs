@@ -18,6 +18,7 @@ pub mod layers;
 pub mod metrics;
 pub mod ops;
 pub mod sandbox;
+pub mod serve;
 pub mod state;
 pub mod v3;
 pub mod web;

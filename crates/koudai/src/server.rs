@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use koudai_app::{App, AppConfig, Clock, Mode, Rng};
 use koudai_domain::Secret;
+use koudai_http::serve::ConnLimits;
 use koudai_http::HttpState;
 use koudai_store::Store;
 
@@ -102,13 +103,7 @@ impl Server {
 
         let stop = CancellationToken::new();
         let router = koudai_http::router(HttpState::new(Arc::clone(&app)));
-        let shutdown = stop.clone();
-        let http_task = tokio::spawn(async move {
-            let served = axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "http server failed");
-            }
-        });
+        let http_task = tokio::spawn(koudai_http::serve::serve(listener, router, ConnLimits::default(), stop.clone()));
         let tasks = vec![http_task, koudai_app::jobs::spawn(Arc::clone(&app), stop.clone())];
         Ok(Server { addr, app, stop, tasks })
     }

@@ -128,10 +128,16 @@ impl TestApp {
     /// (raw requests, SDKs); returns the address. The server stops when
     /// the test's runtime ends.
     pub async fn listen(&self) -> Result<std::net::SocketAddr, Error> {
+        self.listen_with(koudai_http::serve::ConnLimits::default()).await
+    }
+
+    /// Like [`TestApp::listen`], with the given connection limits.
+    pub async fn listen_with(&self, limits: koudai_http::serve::ConnLimits) -> Result<std::net::SocketAddr, Error> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let router = self.router.clone();
-        tokio::spawn(async move { axum::serve(listener, router).await });
+        let stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(koudai_http::serve::serve(listener, router, limits, stop));
         Ok(addr)
     }
 

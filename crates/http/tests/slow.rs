@@ -1,0 +1,51 @@
+//! Slow and greedy clients: a connection that never finishes its headers is
+//! closed after the header-read limit, and connections over the cap get an
+//! immediate 503 instead of exhausting the server.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use koudai_http::serve::ConnLimits;
+use koudai_testkit::{Error, TestApp};
+
+#[tokio::test]
+async fn a_slowloris_connection_is_closed_after_the_header_limit() -> Result<(), Error> {
+    let t = TestApp::sandbox().await?;
+    let addr = t.listen_with(ConnLimits { header_read: Duration::from_millis(500), max_connections: 8 }).await?;
+    let mut slow = TcpStream::connect(addr).await?;
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await?;
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    // The server gives up on the headers and closes (possibly after a 408).
+    tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut buf)).await??;
+    assert!(started.elapsed() < Duration::from_secs(3), "closed after {:?}", started.elapsed());
+    // A well-behaved client is still served.
+    let mut ok = TcpStream::connect(addr).await?;
+    ok.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
+    let mut answer = String::new();
+    ok.read_to_string(&mut answer).await?;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_get_an_immediate_503() -> Result<(), Error> {
+    let t = TestApp::sandbox().await?;
+    let addr = t.listen_with(ConnLimits { header_read: Duration::from_secs(10), max_connections: 2 }).await?;
+    // Two idle connections hold both slots.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = TcpStream::connect(addr).await?;
+        c.write_all(b"GET /healthz HTTP/1.1\r\n").await?;
+        held.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut third = TcpStream::connect(addr).await?;
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(2), third.read_to_string(&mut answer)).await??;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    drop(held);
+    Ok(())
+}
