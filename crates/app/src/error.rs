@@ -22,6 +22,6 @@ impl Internal {
     /// Whether retrying later may work (database busy or unreachable): a
     /// 503, not a 500.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Internal::Store(StoreError::Unavailable(_)))
+        matches!(self, Internal::Store(StoreError::Unavailable(_) | StoreError::Contended(_)))
     }
 }

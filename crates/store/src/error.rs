@@ -12,6 +12,11 @@ pub enum StoreError {
     /// The database cannot be reached or is overloaded; retrying may work.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The transaction lost a race with another one (PostgreSQL deadlock or
+    /// serialization failure) and was rolled back; running it again is safe.
+    /// The store retries these itself a few times before giving up.
+    #[error("transaction lost a race: {0}")]
+    Contended(String),
     /// Anything else: a bug or corrupted data.
     #[error("database error: {0}")]
     Other(String),
@@ -37,7 +42,9 @@ impl From<sqlx::Error> for StoreError {
             }
             sqlx::Error::Database(db) => {
                 let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-                if is_load(&code) {
+                if code == "40001" || code == "40P01" {
+                    StoreError::Contended(db.message().to_owned())
+                } else if is_load(&code) {
                     StoreError::Unavailable(db.message().to_owned())
                 } else {
                     StoreError::Other(db.message().to_owned())
@@ -70,6 +77,40 @@ pub(crate) fn is_load(code: &str) -> bool {
     }
 }
 
+/// Errors that may say "this transaction lost a race".
+pub(crate) trait Contention {
+    fn contended(&self) -> bool;
+}
+
+impl Contention for StoreError {
+    fn contended(&self) -> bool {
+        matches!(self, StoreError::Contended(_))
+    }
+}
+
+/// How many times a contended transaction is run in all.
+const ATTEMPTS: u32 = 3;
+
+/// Runs `attempt` again when it lost a race (at most [`ATTEMPTS`] runs in
+/// all). Each run is one whole transaction that rolled back, so running it
+/// again cannot double anything.
+pub(crate) async fn retrying<T, E, Fut>(mut attempt: impl FnMut() -> Fut) -> Result<T, E>
+where
+    E: Contention,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut run = 1;
+    loop {
+        match attempt().await {
+            Err(e) if e.contended() && run < ATTEMPTS => {
+                tracing::debug!(attempt = run, "transaction lost a race; running it again");
+                run += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_load;
@@ -97,5 +138,37 @@ mod tests {
             assert!(!is_load(code), "{code}");
         }
         assert!(!is_load("busy"));
+    }
+
+    #[tokio::test]
+    async fn a_contended_transaction_is_run_again_a_bounded_number_of_times() {
+        use super::{retrying, StoreError};
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let runs = AtomicU32::new(0);
+        let twice_then_ok = retrying(|| async {
+            if runs.fetch_add(1, Ordering::SeqCst) < 2 {
+                Err(StoreError::Contended("deadlock detected".into()))
+            } else {
+                Ok(7)
+            }
+        })
+        .await;
+        assert_eq!((twice_then_ok.ok(), runs.load(Ordering::SeqCst)), (Some(7), 3));
+        let runs = AtomicU32::new(0);
+        let always: Result<(), StoreError> = retrying(|| async {
+            runs.fetch_add(1, Ordering::SeqCst);
+            Err(StoreError::Contended("deadlock detected".into()))
+        })
+        .await;
+        assert!(matches!(always, Err(StoreError::Contended(_))));
+        assert_eq!(runs.load(Ordering::SeqCst), 3, "three runs in all, then the error");
+        let runs = AtomicU32::new(0);
+        let other: Result<(), StoreError> = retrying(|| async {
+            runs.fetch_add(1, Ordering::SeqCst);
+            Err(StoreError::Other("bug".into()))
+        })
+        .await;
+        assert!(other.is_err());
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "other errors are not retried");
     }
 }

@@ -51,6 +51,12 @@ pub enum PayError {
     Store(#[from] StoreError),
 }
 
+impl crate::error::Contention for PayError {
+    fn contended(&self) -> bool {
+        matches!(self, PayError::Store(StoreError::Contended(_)))
+    }
+}
+
 impl From<sqlx::Error> for PayError {
     fn from(e: sqlx::Error) -> Self {
         PayError::Store(e.into())
@@ -184,9 +190,19 @@ impl Store {
     /// balance credited (one balanced journal entry), and the
     /// `TRANSACTION.SUCCESS` notification that `notification` builds from the
     /// paid order enters the outbox. Any failure leaves nothing behind.
+    ///
+    /// A transaction that lost a race on PostgreSQL is run again (a few
+    /// times), which is why `notification` may be called more than once.
     pub async fn pay_order<F>(&self, cmd: &PayCommand, notification: F) -> Result<Order, PayError>
     where
-        F: FnOnce(&Order) -> Result<NewNotification, String>,
+        F: Fn(&Order) -> Result<NewNotification, String>,
+    {
+        crate::error::retrying(|| self.pay_order_once(cmd, &notification)).await
+    }
+
+    async fn pay_order_once<F>(&self, cmd: &PayCommand, notification: &F) -> Result<Order, PayError>
+    where
+        F: Fn(&Order) -> Result<NewNotification, String>,
     {
         let mut tx = self.write().await?;
         let (clause, key) = match &cmd.locator {

@@ -96,6 +96,12 @@ pub enum RefundError {
     Store(#[from] StoreError),
 }
 
+impl crate::error::Contention for RefundError {
+    fn contended(&self) -> bool {
+        matches!(self, RefundError::Store(StoreError::Contended(_)))
+    }
+}
+
 impl From<sqlx::Error> for RefundError {
     fn from(e: sqlx::Error) -> Self {
         RefundError::Store(e.into())
@@ -103,7 +109,7 @@ impl From<sqlx::Error> for RefundError {
 }
 
 /// Builds the notification of a refund that reached a final state.
-pub type RefundNotifier<'a> = dyn FnOnce(&Refund, &Order) -> Result<NewNotification, String> + Send + 'a;
+pub type RefundNotifier<'a> = dyn Fn(&Refund, &Order) -> Result<NewNotification, String> + Send + Sync + 'a;
 
 fn merchant_account(order: &Order) -> AccountKind {
     if order.settled_on.is_some() {
@@ -117,6 +123,10 @@ impl Store {
     /// Creates a refund, or returns the existing one with this
     /// `out_refund_no` (the caller compares `params_digest`).
     pub async fn create_refund(&self, r: &RefundRequest) -> Result<RefundCreated, RefundError> {
+        crate::error::retrying(|| self.create_refund_once(r)).await
+    }
+
+    async fn create_refund_once(&self, r: &RefundRequest) -> Result<RefundCreated, RefundError> {
         let mut tx = self.write().await?;
         let (clause, key) = match &r.target {
             RefundTarget::OutTradeNo(n) => ("out_trade_no = $2", n),
@@ -267,6 +277,16 @@ impl Store {
         to: RefundStatus,
         now: i64,
         notification: Box<RefundNotifier<'_>>,
+    ) -> Result<Option<(Refund, Order)>, StoreError> {
+        crate::error::retrying(|| self.finish_refund_once(id, to, now, &*notification)).await
+    }
+
+    async fn finish_refund_once(
+        &self,
+        id: i64,
+        to: RefundStatus,
+        now: i64,
+        notification: &RefundNotifier<'_>,
     ) -> Result<Option<(Refund, Order)>, StoreError> {
         let mut tx = self.write().await?;
         let refund: Refund = sqlx::query_as(&tx.lock(&format!("SELECT {COLUMNS} FROM refunds WHERE id = $1")))

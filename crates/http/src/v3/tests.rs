@@ -72,6 +72,8 @@ fn internal_failures_are_generic_and_carry_their_cause() {
         wire(PrepayError::Internal(busy)),
         (503, json!({"code": "SERVICE_UNAVAILABLE", "message": "服务不可用，请稍后重试"}), true)
     );
+    let lost = Internal::Store(StoreError::Contended("deadlock detected".into()));
+    assert_eq!(wire(PayError::Internal(lost)).0, 503, "a race lost even after retries is a try-again");
     let bug = Internal::bug("stored offset is not a number");
     assert_eq!(
         wire(PayError::Internal(bug)),
