@@ -61,6 +61,10 @@ async fn periodic(app: &App) {
         Ok(n) => tracing::info!(orders.closed = n, "closed expired orders"),
         Err(e) => tracing::warn!(error = %e, "closing expired orders failed"),
     }
+    match app.store.purge_nonces(app.clock.wall_now().unix()).await {
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "purging old nonces failed"),
+    }
     match app.store.purge_sessions(app.clock.wall_now().unix()).await {
         Ok(0) => {}
         Ok(n) => tracing::debug!(sessions.purged = n, "purged expired sessions"),

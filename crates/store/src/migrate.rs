@@ -27,6 +27,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_money.sql"),
         postgres: include_str!("../migrations/postgres/0002_money.sql"),
     },
+    Migration {
+        version: 3,
+        name: "nonces",
+        sqlite: include_str!("../migrations/sqlite/0003_nonces.sql"),
+        postgres: include_str!("../migrations/postgres/0003_nonces.sql"),
+    },
 ];
 
 /// FNV-1a over the SQL text, as 16 hex digits. It detects edits, which is

@@ -156,4 +156,32 @@ impl Store {
                 .await?;
         Ok((row.try_get("n")?, row.try_get("oldest")?))
     }
+
+    /// Records that `mchid` used `nonce`, to be remembered until wall time
+    /// `forget_at`; false if it is remembered already (a replay). One
+    /// statement, so two nodes receiving the same request at once cannot both
+    /// accept it.
+    pub async fn remember_nonce(&self, mchid: &str, nonce: &str, forget_at: i64, now: i64) -> Result<bool, StoreError> {
+        let fresh: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO request_nonces (mchid, nonce, forget_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (mchid, nonce) DO UPDATE SET forget_at = excluded.forget_at \
+             WHERE request_nonces.forget_at <= $4 RETURNING forget_at",
+        )
+        .bind(mchid)
+        .bind(nonce)
+        .bind(forget_at)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(fresh.is_some())
+    }
+
+    /// Forgets nonces whose time has passed; returns how many.
+    pub async fn purge_nonces(&self, now: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM request_nonces WHERE forget_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
 }

@@ -195,7 +195,7 @@ async fn authenticate(
         });
         return Err(sign_error("签名错误，请检查后再试", "sign not match", Some(info)));
     }
-    if !remember_nonce(state, &params.mchid, &params.nonce_str, ts, now)? {
+    if !remember_nonce(state, &params.mchid, &params.nonce_str, ts, now).await? {
         return Err(sign_error("Http头Authorization中的nonce_str已被使用", "nonce replayed", None));
     }
     Ok(merchant)
@@ -205,7 +205,15 @@ async fn authenticate(
 /// is kept until its request's timestamp (`ts`) has left the window for
 /// good — ten minutes after `ts` — so the same request can never come back
 /// inside the window, not even one stamped at the window's far edge.
-fn remember_nonce(state: &HttpState, mchid: &str, nonce: &str, ts: i64, now: i64) -> Result<bool, V3Error> {
+///
+/// On PostgreSQL the nonces live in the database, so every node (and a
+/// restarted one) refuses a replay; one SQLite process keeps them in memory.
+async fn remember_nonce(state: &HttpState, mchid: &str, nonce: &str, ts: i64, now: i64) -> Result<bool, V3Error> {
+    let forget_at = ts.saturating_add(2 * TIMESTAMP_WINDOW_S).max(now);
+    let store = &state.app.store;
+    if store.backend() == koudai_store::Backend::Postgres {
+        return store.remember_nonce(mchid, nonce, forget_at, now).await.map_err(|e| V3Error::internal(e.into()));
+    }
     let mut seen = state.nonces.0.lock().map_err(|_| V3Error::bug("the nonce memory's lock is poisoned"))?;
     if seen.len() >= NONCE_SWEEP_AT {
         seen.retain(|_, forget_at| *forget_at > now);
@@ -214,7 +222,7 @@ fn remember_nonce(state: &HttpState, mchid: &str, nonce: &str, ts: i64, now: i64
     Ok(match seen.get(&key) {
         Some(forget_at) if *forget_at > now => false,
         _ => {
-            seen.insert(key, ts.saturating_add(2 * TIMESTAMP_WINDOW_S).max(now));
+            seen.insert(key, forget_at);
             true
         }
     })
