@@ -23,8 +23,12 @@ pub struct MerchantKeys {
 #[derive(Default)]
 pub struct Nonces(pub(crate) Mutex<HashMap<(String, String), i64>>);
 
-/// Failed logins allowed per login within [`THROTTLE_WINDOW_S`].
+/// Password attempts allowed per login within [`THROTTLE_WINDOW_S`].
 const MAX_FAILURES: u32 = 5;
+/// Password attempts allowed per client address within the window, across
+/// logins: enough for a family or an office behind one address, too few to
+/// try one password against many logins.
+pub const MAX_ATTEMPTS_PER_ADDRESS: u32 = 30;
 const THROTTLE_WINDOW_S: i64 = 15 * 60;
 /// The throttle forgets expired entries when it grows past this.
 const THROTTLE_SWEEP_AT: usize = 10_000;
@@ -33,26 +37,41 @@ const THROTTLE_SWEEP_AT: usize = 10_000;
 /// seconds. An attempt is counted *before* its password is checked, so
 /// requests sent in parallel cannot get past the limit together; a correct
 /// password clears the count.
-#[derive(Default)]
-pub struct LoginThrottle(Mutex<HashMap<String, (u32, i64)>>);
+pub struct LoginThrottle {
+    attempts: Mutex<HashMap<String, (u32, i64)>>,
+    max: u32,
+}
+
+impl Default for LoginThrottle {
+    /// Per login: [`MAX_FAILURES`].
+    fn default() -> LoginThrottle {
+        LoginThrottle::with_max(MAX_FAILURES)
+    }
+}
 
 impl LoginThrottle {
-    /// Counts an attempt by `login`; false if it has had its
-    /// [`MAX_FAILURES`] attempts in the current window already.
+    /// A throttle allowing `max` attempts per key and window.
+    pub fn with_max(max: u32) -> LoginThrottle {
+        LoginThrottle { attempts: Mutex::default(), max }
+    }
+
+    /// Counts an attempt by `login`; false if it has had its `max` attempts
+    /// in the current window already.
     pub fn attempt(&self, login: &str, now: i64) -> Result<bool, Internal> {
-        let mut map = self.0.lock().map_err(|_| Internal::bug("the login throttle's lock is poisoned"))?;
+        let max = self.max;
+        let mut map = self.attempts.lock().map_err(|_| Internal::bug("the login throttle's lock is poisoned"))?;
         if map.len() >= THROTTLE_SWEEP_AT {
             map.retain(|_, (_, since)| now - *since < THROTTLE_WINDOW_S);
         }
         if map.len() >= THROTTLE_SWEEP_AT {
             // A flood of distinct logins: keep only those that are locked.
-            map.retain(|_, (attempts, _)| *attempts >= MAX_FAILURES);
+            map.retain(|_, (attempts, _)| *attempts >= max);
         }
         let entry = map.entry(login.to_owned()).or_insert((0, now));
         if now - entry.1 >= THROTTLE_WINDOW_S {
             *entry = (0, now);
         }
-        if entry.0 >= MAX_FAILURES {
+        if entry.0 >= max {
             return Ok(false);
         }
         entry.0 += 1;
@@ -61,7 +80,7 @@ impl LoginThrottle {
 
     /// Forgets `login`'s attempts after a correct password.
     pub fn succeeded(&self, login: &str) -> Result<(), Internal> {
-        self.0.lock().map_err(|_| Internal::bug("the login throttle's lock is poisoned"))?.remove(login);
+        self.attempts.lock().map_err(|_| Internal::bug("the login throttle's lock is poisoned"))?.remove(login);
         Ok(())
     }
 }
@@ -92,7 +111,7 @@ mod tests {
         for i in 0..(THROTTLE_SWEEP_AT + 10) {
             let _ = t.attempt(&format!("user{i}"), 5);
         }
-        let len = t.0.lock().map(|m| m.len()).unwrap_or(usize::MAX);
+        let len = t.attempts.lock().map(|m| m.len()).unwrap_or(usize::MAX);
         assert!(len <= THROTTLE_SWEEP_AT, "{len} entries");
     }
 }

@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
 
 /// Connection limits.
 #[derive(Debug, Clone, Copy)]
@@ -51,7 +52,7 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ConnLimits, st
             accepted = listener.accept() => accepted,
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
-        let (mut stream, _peer) = match accepted {
+        let (mut stream, peer) = match accepted {
             Ok(c) => c,
             Err(e) => {
                 // Out of file descriptors or similar: say so, breathe, go on.
@@ -67,7 +68,13 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ConnLimits, st
             });
             continue;
         };
-        let service = TowerToHyperService::new(router.clone());
+        // The client's address, for limits per address (`ConnectInfo`).
+        let service = TowerToHyperService::new(router.clone().map_request(
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                req
+            },
+        ));
         let stop = stop.clone();
         connections.spawn(async move {
             let _slot = slot;

@@ -16,7 +16,10 @@ pub struct HttpState {
     pub merchant_keys: Arc<MerchantKeys>,
     pub nonces: Arc<Nonces>,
     pub metrics: Arc<HttpMetrics>,
+    /// Password attempts per login.
     pub logins: Arc<LoginThrottle>,
+    /// Password attempts per client address, across logins.
+    pub login_addresses: Arc<LoginThrottle>,
 }
 
 impl HttpState {
@@ -27,6 +30,7 @@ impl HttpState {
             nonces: Arc::default(),
             metrics: Arc::new(HttpMetrics::new()),
             logins: Arc::default(),
+            login_addresses: Arc::new(LoginThrottle::with_max(crate::cache::MAX_ATTEMPTS_PER_ADDRESS)),
         }
     }
 }

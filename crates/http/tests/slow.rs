@@ -49,3 +49,36 @@ async fn connections_over_the_cap_get_an_immediate_503() -> Result<(), Error> {
     drop(held);
     Ok(())
 }
+
+#[tokio::test]
+async fn one_address_cannot_try_a_password_against_many_logins() -> Result<(), Error> {
+    use koudai_store::KeyMode;
+    let t = TestApp::sandbox().await?;
+    let m = t.merchant(KeyMode::PublicKey).await?;
+    let body = serde_json::json!({
+        "appid": m.appid, "mchid": m.created.mchid, "description": "tea", "out_trade_no": "SPRAY00001",
+        "notify_url": "http://127.0.0.1:9/n", "amount": {"total": 100}
+    })
+    .to_string();
+    let r = t.send(t.signed(&m, "POST", "/v3/pay/transactions/native", &body)?).await?;
+    let token = r.json()["code_url"].as_str().unwrap_or_default().rsplit('=').next().unwrap_or_default().to_owned();
+    let addr = t.listen().await?;
+    let mut statuses = Vec::new();
+    for i in 0..=koudai_http::cache::MAX_ATTEMPTS_PER_ADDRESS {
+        let form = format!("kind=native&pr={token}&login=user{i}&password=guess");
+        let raw = format!(
+            "POST /pay/confirm HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{form}",
+            form.len()
+        );
+        let mut c = TcpStream::connect(addr).await?;
+        c.write_all(raw.as_bytes()).await?;
+        let mut answer = String::new();
+        c.read_to_string(&mut answer).await?;
+        statuses.push(answer.get(9..12).unwrap_or("").to_owned());
+    }
+    let last = statuses.pop().unwrap_or_default();
+    assert!(statuses.iter().all(|s| s == "401"), "{statuses:?}");
+    assert_eq!(last, "429", "the address is out of attempts, whatever the login");
+    Ok(())
+}

@@ -316,6 +316,7 @@ struct ConfirmForm {
 
 async fn confirm(
     State(state): State<HttpState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     jar: CookieJar,
     Form(f): Form<ConfirmForm>,
 ) -> Result<Response, PageError> {
@@ -345,7 +346,7 @@ async fn confirm(
             }
             s.login.clone()
         }
-        _ => match log_in(&state, &f.login, &f.password).await? {
+        _ => match log_in(&state, peer.map(|p| (p.0).0.ip()), &f.login, &f.password).await? {
             Err(notice) => return checkout_page(app, &checkout, &order, None, Some(notice)).await,
             Ok(cookie) => {
                 jar = jar.add(cookie);
@@ -380,6 +381,7 @@ async fn confirm(
 /// session and returns its cookie, on failure the notice to show.
 async fn log_in(
     state: &HttpState,
+    address: Option<std::net::IpAddr>,
     login: &str,
     password: &str,
 ) -> Result<Result<axum_extra::extract::cookie::Cookie<'static>, (StatusCode, String)>, PageError> {
@@ -390,8 +392,18 @@ async fn log_in(
     if login.is_empty() || login.len() > MAX_LOGIN_LEN {
         return wrong();
     }
-    if !state.logins.attempt(login, app.clock.wall_now().unix())? {
-        return Ok(Err((StatusCode::TOO_MANY_REQUESTS, "密码错误次数过多，请15分钟后再试".to_owned())));
+    let now = app.clock.wall_now().unix();
+    let too_many = || Ok(Err((StatusCode::TOO_MANY_REQUESTS, "密码错误次数过多，请15分钟后再试".to_owned())));
+    // Per address first (one password against many logins), then per login
+    // (many passwords against one). Behind a proxy every client shares the
+    // proxy's address; the per-address limit is generous for that reason.
+    if let Some(ip) = address {
+        if !state.login_addresses.attempt(&ip.to_string(), now)? {
+            return too_many();
+        }
+    }
+    if !state.logins.attempt(login, now)? {
+        return too_many();
     }
     // An unknown login is checked against a dummy hash, so the answer takes
     // as long as for a wrong password: timing does not tell who exists.
