@@ -64,6 +64,16 @@ pub struct ServerConfig {
     pub bill_download_base: Option<String>,
 }
 
+/// Raises the soft limit on open files to the hard limit where the OS
+/// allows, so the connection cap (900) is what limits connections, not the
+/// common default of 1024 descriptors; logs what it got.
+fn raise_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(open_files.limit = limit, "file descriptor limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the file descriptor limit"),
+    }
+}
+
 /// A running server.
 pub struct Server {
     pub addr: SocketAddr,
@@ -77,6 +87,7 @@ impl Server {
     /// and, in sandbox mode, the demo world; binds, and starts serving and
     /// the jobs.
     pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
+        raise_file_limit();
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
         let store = Store::connect(config.database_url.expose()).await?;
