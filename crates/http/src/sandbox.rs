@@ -44,7 +44,27 @@ async fn clean_uri(req: axum::extract::Request, next: axum::middleware::Next) ->
     }
 }
 
-fn authorize(app: &App, headers: &HeaderMap) -> Result<(), V3Error> {
+/// What a sandbox token may act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Scope {
+    /// The operator's token: the whole sandbox.
+    Platform,
+    /// A merchant's token: its own orders, refunds and callbacks (and the
+    /// shared business clock).
+    Merchant(String),
+}
+
+impl Scope {
+    /// Whether this token may act for `mchid`.
+    fn covers(&self, mchid: &str) -> bool {
+        match self {
+            Scope::Platform => true,
+            Scope::Merchant(own) => own == mchid,
+        }
+    }
+}
+
+async fn authorize(app: &App, headers: &HeaderMap) -> Result<Scope, V3Error> {
     if app.mode() == Mode::Live {
         return Err(V3Error::new(ErrorCode::NotFound));
     }
@@ -54,11 +74,16 @@ fn authorize(app: &App, headers: &HeaderMap) -> Result<(), V3Error> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .unwrap_or("");
-    let expected = app.sandbox_token.expose().as_bytes();
-    if token.is_empty() || !bool::from(expected.ct_eq(token.as_bytes())) {
+    if token.is_empty() {
         return Err(V3Error::new(ErrorCode::Unauthorized));
     }
-    Ok(())
+    if bool::from(app.sandbox_token.expose().as_bytes().ct_eq(token.as_bytes())) {
+        return Ok(Scope::Platform);
+    }
+    match app.store.merchant_of_sandbox_token(token).await.map_err(|e| V3Error::internal(e.into()))? {
+        Some(mchid) => Ok(Scope::Merchant(mchid)),
+        None => Err(V3Error::new(ErrorCode::Unauthorized)),
+    }
 }
 
 fn param(field: &str, message: &str) -> V3Error {
@@ -81,7 +106,7 @@ struct PayBody {
 /// `POST /sandbox/v1/pay` `{"prepay_id"|"code_url", "consumer", "outcome"?}`.
 async fn pay(State(state): State<HttpState>, headers: HeaderMap, body: axum::body::Bytes) -> Result<Response, V3Error> {
     let app = &state.app;
-    authorize(app, &headers)?;
+    let scope = authorize(app, &headers).await?;
     let b: PayBody = json_body(&body)?;
     let consumer = required_text(b.consumer, "consumer")?;
     let locator = match (b.prepay_id, b.code_url) {
@@ -99,6 +124,11 @@ async fn pay(State(state): State<HttpState>, headers: HeaderMap, body: axum::bod
         Some("PAYERROR") => PayOutcome::PayError,
         Some(_) => return Err(param("outcome", "outcome 只能是 SUCCESS 或 PAYERROR")),
     };
+    // Another merchant's order does not exist for this token.
+    let owner = app.store.order_by_locator(&locator).await.map_err(|e| V3Error::internal(e.into()))?;
+    if !owner.is_some_and(|o| scope.covers(&o.mchid)) {
+        return Err(V3Error::new(ErrorCode::OrderNotExist));
+    }
     let order = payments::pay(app, locator, &consumer, outcome).await?;
     let view = payments::transaction_view(&order, app.clock.business_now());
     let mut out = json!({"trade_state": view.trade_state, "out_trade_no": order.out_trade_no});
@@ -114,7 +144,7 @@ fn clock_json(app: &App) -> Value {
 }
 
 async fn clock(State(state): State<HttpState>, headers: HeaderMap) -> Result<Response, V3Error> {
-    authorize(&state.app, &headers)?;
+    authorize(&state.app, &headers).await?;
     ok_json(&clock_json(&state.app))
 }
 
@@ -131,7 +161,7 @@ async fn advance(
     body: axum::body::Bytes,
 ) -> Result<Response, V3Error> {
     let app = &state.app;
-    authorize(app, &headers)?;
+    authorize(app, &headers).await?;
     let b: AdvanceBody = json_body(&body)?;
     let seconds = b.seconds.ok_or_else(|| param("seconds", "参数“seconds”是必填的整数"))?;
     if !(0..=MAX_ADVANCE_S).contains(&seconds) {
@@ -166,13 +196,19 @@ async fn notifications(
     Query(q): Query<NotificationQuery>,
 ) -> Result<Response, V3Error> {
     let app = &state.app;
-    authorize(app, &headers)?;
+    let scope = authorize(app, &headers).await?;
     let reference =
         q.out_trade_no.filter(|s| !s.is_empty()).or(q.out_refund_no.filter(|s| !s.is_empty())).ok_or_else(|| {
             V3Error::field(FieldError::new("out_trade_no", "参数“out_trade_no”或“out_refund_no”是必填项"), "query")
         })?;
+    // A merchant's token sees its own callbacks only.
+    let mchid = match (&scope, q.mchid) {
+        (Scope::Platform, asked) => asked,
+        (Scope::Merchant(own), Some(asked)) if &asked != own => return ok_json(&json!({"data": []})),
+        (Scope::Merchant(own), _) => Some(own.clone()),
+    };
     let list =
-        app.store.notifications_for(q.mchid.as_deref(), &reference).await.map_err(|e| V3Error::internal(e.into()))?;
+        app.store.notifications_for(mchid.as_deref(), &reference).await.map_err(|e| V3Error::internal(e.into()))?;
     let data: Vec<Value> = list
         .into_iter()
         .map(|(n, attempts)| {
@@ -213,9 +249,12 @@ async fn refund_outcome(
     body: axum::body::Bytes,
 ) -> Result<Response, V3Error> {
     let app = &state.app;
-    authorize(app, &headers)?;
+    let scope = authorize(app, &headers).await?;
     let b: OutcomeBody = json_body(&body)?;
     let mchid = required_text(b.mchid, "mchid")?;
+    if !scope.covers(&mchid) {
+        return Err(V3Error::message(ErrorCode::ResourceNotExists, "退款单不存在"));
+    }
     let to = match b.status.as_deref() {
         Some("SUCCESS") => RefundStatus::Success,
         Some("ABNORMAL") => RefundStatus::Abnormal,

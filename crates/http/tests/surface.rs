@@ -321,3 +321,43 @@ async fn duplicate_keys_unreachable_urls_and_overflowing_sums_are_refused() -> R
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_merchants_sandbox_token_acts_on_its_own_orders_only() -> R {
+    let t = TestApp::sandbox().await?;
+    let app = &t.app;
+    let (a, b) = (t.merchant(KeyMode::PublicKey).await?, t.merchant(KeyMode::PublicKey).await?);
+    let token_a = app.store.merchant_sandbox_token(&a.created.mchid, &app.rng.token(32)).await?;
+    parties::create_consumer(&app.store, &app.rng, "ivy", "ivy-password", 100_000, app.clock.business_now()).await?;
+    let code_url = |r: TestResponse| r.json()["code_url"].as_str().unwrap_or_default().to_owned();
+    let order_a = code_url(prepay(&t, &a, "SCOPEA0001").await?);
+    let order_b = code_url(prepay(&t, &b, "SCOPEB0001").await?);
+    let pay = |code_url: &str| {
+        Request::builder()
+            .method("POST")
+            .uri("/sandbox/v1/pay")
+            .header("authorization", format!("Bearer {token_a}"))
+            .body(Body::from(json!({"code_url": code_url, "consumer": "ivy"}).to_string()))
+    };
+    let other = t.send(pay(&order_b)?).await?;
+    assert_eq!((other.status, other.json()["code"].clone()), (StatusCode::NOT_FOUND, json!("ORDER_NOT_EXIST")));
+    assert_eq!(t.send(pay(&order_a)?).await?.status, StatusCode::OK);
+    let peek = |no: &str| {
+        Request::builder()
+            .uri(format!("/sandbox/v1/notifications?out_trade_no={no}"))
+            .header("authorization", format!("Bearer {token_a}"))
+            .body(Body::empty())
+    };
+    let own = t.send(peek("SCOPEA0001")?).await?;
+    assert_eq!(own.json()["data"].as_array().map(Vec::len), Some(1), "{}", own.text());
+    // The platform token still sees and does everything.
+    let platform = Request::builder()
+        .method("POST")
+        .uri("/sandbox/v1/pay")
+        .header("authorization", format!("Bearer {}", app.sandbox_token.expose()))
+        .body(Body::from(json!({"code_url": order_b, "consumer": "ivy"}).to_string()))?;
+    assert_eq!(t.send(platform).await?.status, StatusCode::OK);
+    let theirs = t.send(peek("SCOPEB0001")?).await?;
+    assert_eq!(theirs.json()["data"], json!([]), "another merchant's callbacks are invisible");
+    Ok(())
+}

@@ -211,6 +211,12 @@ enum AdminCommand {
         #[arg(long)]
         file: PathBuf,
     },
+    /// Print a merchant's own sandbox token (made on first use): it acts on
+    /// that merchant's orders, refunds and callbacks only.
+    SandboxToken {
+        #[arg(long)]
+        mchid: String,
+    },
     /// Run settlement and payouts for a business day (YYYY-MM-DD; default today).
     Settle {
         #[arg(long)]
@@ -390,6 +396,13 @@ async fn admin(store: &Store, mode: Mode, command: AdminCommand) -> anyhow::Resu
                 "{}",
                 serde_json::json!({"version": s.version, "effective_from": koudai_protocol::times::format_rfc3339(s.effective_from), "rules": s.rules.len()})
             );
+        }
+        AdminCommand::SandboxToken { mchid } => {
+            if store.merchant(&mchid).await?.is_none() {
+                anyhow::bail!("no merchant {mchid}");
+            }
+            let token = store.merchant_sandbox_token(&mchid, &rng.token(32)).await?;
+            println!("{}", serde_json::json!({"mchid": mchid, "sandbox_token": token}));
         }
         AdminCommand::Settle { date } => {
             let date = date.unwrap_or_else(|| {

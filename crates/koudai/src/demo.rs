@@ -32,6 +32,14 @@ pub async fn ensure(state: &App, data_dir: &Path) -> anyhow::Result<()> {
             for mchid in mchids {
                 ready_to_take_payments(state, &mchid).await?;
             }
+            // Worlds made before merchants had their own sandbox tokens.
+            if let Some(merchants) = v["merchants"].as_array_mut() {
+                for m in merchants {
+                    if let Some(mchid) = m["mchid"].as_str().map(str::to_owned) {
+                        m["sandbox_token"] = json!(merchant_token(state, &mchid).await?);
+                    }
+                }
+            }
             write(&file, &serde_json::to_string_pretty(&v)?)?;
         }
         return Ok(());
@@ -68,6 +76,7 @@ pub async fn ensure(state: &App, data_dir: &Path) -> anyhow::Result<()> {
             "private_key_path": format!("{mdir}/apiclient_key.pem"),
             "certificate_path": format!("{mdir}/apiclient_cert.pem"),
             "apiv3_key": m.apiv3_key.expose(),
+            "sandbox_token": merchant_token(state, &m.mchid).await?,
         }));
         appids.push(appid);
     }
@@ -114,6 +123,12 @@ async fn ready_to_take_payments(state: &App, mchid: &str) -> anyhow::Result<()> 
         state.store.set_bank_account(mchid, &format!("6222{mchid}")).await?;
     }
     Ok(())
+}
+
+/// The merchant's own sandbox token: acts on its orders, refunds and
+/// callbacks only (the platform token in `sandbox_token` acts on all).
+async fn merchant_token(state: &App, mchid: &str) -> anyhow::Result<String> {
+    Ok(state.store.merchant_sandbox_token(mchid, &state.rng.token(32)).await?)
 }
 
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {

@@ -63,6 +63,9 @@ const POSTGRES_POOL: u32 = 16;
 /// How long a request waits for a connection before "unavailable".
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Where merchants' sandbox tokens are kept in `meta`.
+const SANDBOX_TOKEN_PREFIX: &str = "sandbox_token:";
+
 /// Which database engine a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -272,6 +275,22 @@ impl Store {
             .execute(&self.pool)
             .await?;
         self.meta(key).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// The sandbox token of merchant `mchid`, made from `fresh` the first
+    /// time it is asked for.
+    pub async fn merchant_sandbox_token(&self, mchid: &str, fresh: &str) -> Result<String, StoreError> {
+        self.init_meta(&format!("{SANDBOX_TOKEN_PREFIX}{mchid}"), fresh).await
+    }
+
+    /// The merchant whose sandbox token `token` is, if any.
+    pub async fn merchant_of_sandbox_token(&self, token: &str) -> Result<Option<String>, StoreError> {
+        let key: Option<String> = sqlx::query_scalar("SELECT key FROM meta WHERE value = $1 AND key LIKE $2")
+            .bind(token)
+            .bind(format!("{SANDBOX_TOKEN_PREFIX}%"))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(key.and_then(|k| k.strip_prefix(SANDBOX_TOKEN_PREFIX).map(str::to_owned)))
     }
 
     /// Adds `delta_s` to an integer `meta` value atomically and returns the
