@@ -8,83 +8,112 @@ use serde_json::json;
 
 use koudai_app::parties::{self, MerchantSpec};
 use koudai_app::App;
+use koudai_domain::ids;
 use koudai_domain::ledger::{AccountKind, AccountRef};
+use koudai_protocol::{cert, crypto, PrivateKey};
 use koudai_store::KeyMode;
 
 /// Opening balance of each demo consumer: 10,000.00 CNY.
 const DEMO_BALANCE_FEN: i64 = 1_000_000;
 
-/// Creates the demo world if the database has no merchants yet; on every
+/// Makes sure the demo world exists and `demo.json` describes it; on every
 /// start, points `demo.json`'s `base_url` at this server.
+///
+/// `demo.json` is written last, and only once the world is complete, so its
+/// absence means "not finished". Every step before it is idempotent and
+/// keyed by name in `meta` (`demo:merchant:<name>`, `demo:app:<name>`,
+/// `demo:funded:<login>`), and a consumer's password is derived from the
+/// platform's sandbox token: a start interrupted at any point, or several
+/// nodes starting at once, end in one complete world.
 pub async fn ensure(state: &App, data_dir: &Path) -> anyhow::Result<()> {
     let dir = data_dir.join("demo");
     let file = dir.join("demo.json");
-    if !state.store.merchants().await?.is_empty() {
-        if let Ok(text) = std::fs::read_to_string(&file) {
-            let mut v: serde_json::Value = serde_json::from_str(&text).context("reading demo.json")?;
-            v["base_url"] = json!(state.config.base_url);
-            // A demo world made before deposits existed: make its merchants
-            // able to take payments again.
-            let mchids: Vec<String> = v["merchants"]
-                .as_array()
-                .map(|a| a.iter().filter_map(|m| m["mchid"].as_str().map(str::to_owned)).collect())
-                .unwrap_or_default();
-            for mchid in mchids {
-                ready_to_take_payments(state, &mchid).await?;
-            }
-            // Worlds made before merchants had their own sandbox tokens.
-            if let Some(merchants) = v["merchants"].as_array_mut() {
-                for m in merchants {
-                    if let Some(mchid) = m["mchid"].as_str().map(str::to_owned) {
-                        m["sandbox_token"] = json!(merchant_token(state, &mchid).await?);
-                    }
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        let mut v: serde_json::Value = serde_json::from_str(&text).context("reading demo.json")?;
+        v["base_url"] = json!(state.config.base_url);
+        // A demo world made before deposits existed: make its merchants
+        // able to take payments again.
+        let mchids: Vec<String> = v["merchants"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|m| m["mchid"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        for mchid in mchids {
+            ready_to_take_payments(state, &mchid).await?;
+        }
+        // Worlds made before merchants had their own sandbox tokens.
+        if let Some(merchants) = v["merchants"].as_array_mut() {
+            for m in merchants {
+                if let Some(mchid) = m["mchid"].as_str().map(str::to_owned) {
+                    m["sandbox_token"] = json!(merchant_token(state, &mchid).await?);
                 }
             }
-            write(&file, &serde_json::to_string_pretty(&v)?)?;
         }
-        return Ok(());
+        return write_atomically(&file, &serde_json::to_string_pretty(&v)?);
     }
-    std::fs::create_dir_all(dir.join("platform"))?;
-    let now = state.clock.wall_now();
+    let demo = build(state, &dir).await?;
+    write_atomically(&file, &serde_json::to_string_pretty(&demo)?)?;
+    tracing::info!(path = %file.display(), "the sandbox demo world is ready");
+    Ok(())
+}
+
+/// The demo merchants: name and key mode.
+const DEMO_MERCHANTS: [(&str, KeyMode); 2] =
+    [("Demo Tea House", KeyMode::PublicKey), ("Demo Book Store", KeyMode::Certificate)];
+/// The demo consumers.
+const DEMO_CONSUMERS: [&str; 2] = ["alice", "bob"];
+
+async fn build(state: &App, dir: &Path) -> anyhow::Result<serde_json::Value> {
+    std::fs::create_dir_all(dir.join("platform/certs"))?;
     let p = &state.platform;
     write(&dir.join("platform/wechatpay_public_key.pem"), &p.public_key.to_pem()?)?;
     // Alone in its folder, so the folder can be an SDK's certificate dir.
-    std::fs::create_dir_all(dir.join("platform/certs"))?;
     let cert_path = format!("platform/certs/{}.pem", p.certificate.serial_hex);
     write(&dir.join(&cert_path), &p.certificate.pem)?;
 
     let mut merchants = Vec::new();
     let mut appids = Vec::new();
-    for (name, mode) in [("Demo Tea House", KeyMode::PublicKey), ("Demo Book Store", KeyMode::Certificate)] {
-        let spec = MerchantSpec { mchid: None, name, key_mode: mode, certificate_pem: None };
-        let m = parties::create_merchant(&state.store, &state.rng, p, spec, now).await?;
-        state.store.set_fee_rule(&m.mchid, "general", state.clock.business_now().unix()).await?;
-        ready_to_take_payments(state, &m.mchid).await?;
+    for (name, mode) in DEMO_MERCHANTS {
+        let (merchant, serial_no) = demo_merchant(state, dir, name, mode).await?;
+        let mchid = merchant.mchid.clone();
+        state.store.set_fee_rule(&mchid, "general", state.clock.business_now().unix()).await?;
+        ready_to_take_payments(state, &mchid).await?;
+        let fresh_appid = ids::appid(&state.rng.bytes());
+        let appid = state.store.init_meta(&format!("demo:app:{name}"), &fresh_appid).await?;
         let app_name = format!("{name} Official Account");
-        let appid = parties::create_app(&state.store, &state.rng, None, &app_name, &m.mchid, now).await?;
-        let mdir = format!("merchant-{}", m.mchid);
-        std::fs::create_dir_all(dir.join(&mdir))?;
-        let key_pem = m.private_key_pem.as_ref().context("a generated merchant has a private key")?;
-        write_private(&dir.join(format!("{mdir}/apiclient_key.pem")), key_pem.expose())?;
-        write(&dir.join(format!("{mdir}/apiclient_cert.pem")), &m.certificate_pem)?;
+        parties::create_app(&state.store, &state.rng, Some(appid.clone()), &app_name, &mchid, state.clock.wall_now())
+            .await?;
+        let mdir = format!("merchant-{mchid}");
         merchants.push(json!({
             "name": name,
-            "mchid": m.mchid,
+            "mchid": mchid,
             "appid": appid,
             "key_mode": mode.as_str(),
-            "serial_no": m.serial_no,
+            "serial_no": serial_no,
             "private_key_path": format!("{mdir}/apiclient_key.pem"),
             "certificate_path": format!("{mdir}/apiclient_cert.pem"),
-            "apiv3_key": m.apiv3_key.expose(),
-            "sandbox_token": merchant_token(state, &m.mchid).await?,
+            "apiv3_key": merchant.apiv3_key.expose(),
+            "sandbox_token": merchant_token(state, &mchid).await?,
         }));
         appids.push(appid);
     }
     let mut consumers = Vec::new();
-    for login in ["alice", "bob"] {
-        let password = format!("{login}-{}", state.rng.token(8));
+    let this_start = state.rng.token(16);
+    for login in DEMO_CONSUMERS {
+        let password = demo_password(state, login);
         let business_now = state.clock.business_now();
-        parties::create_consumer(&state.store, &state.rng, login, &password, DEMO_BALANCE_FEN, business_now).await?;
+        if state.store.consumer(login).await?.is_none() {
+            match parties::create_consumer(&state.store, &state.rng, login, &password, 0, business_now).await {
+                // Another node created it a moment ago.
+                Ok(()) | Err(parties::PartyError::Invalid(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // The opening balance is paid by whichever start reserves it first,
+        // once: an interrupted start may leave a wallet empty, never doubled.
+        let funder = state.store.init_meta(&format!("demo:funded:{login}"), &this_start).await?;
+        if funder == this_start {
+            parties::top_up(&state.store, &state.rng, login, DEMO_BALANCE_FEN, business_now).await?;
+        }
         let mut openids = serde_json::Map::new();
         for appid in &appids {
             openids.insert(appid.clone(), json!(parties::openid_for(&state.store, &state.rng, login, appid).await?));
@@ -92,7 +121,7 @@ pub async fn ensure(state: &App, data_dir: &Path) -> anyhow::Result<()> {
         let balance = state.store.balance(&AccountRef::new(AccountKind::ConsumerWallet, login)).await?;
         consumers.push(json!({"login": login, "password": password, "balance_fen": balance, "openids": openids}));
     }
-    let demo = json!({
+    Ok(json!({
         "base_url": state.config.base_url,
         "sandbox_token": state.sandbox_token.expose(),
         "platform": {
@@ -103,10 +132,73 @@ pub async fn ensure(state: &App, data_dir: &Path) -> anyhow::Result<()> {
         },
         "merchants": merchants,
         "consumers": consumers,
-    });
-    write(&file, &serde_json::to_string_pretty(&demo)?)?;
-    tracing::info!(path = %file.display(), "created the sandbox demo world");
-    Ok(())
+    }))
+}
+
+/// The demo merchant called `name`, created if needed, with a private key
+/// and certificate on disk; returns it and the certificate's serial.
+async fn demo_merchant(
+    state: &App,
+    dir: &Path,
+    name: &str,
+    mode: KeyMode,
+) -> anyhow::Result<(koudai_store::Merchant, String)> {
+    let fresh = ids::mchid(&state.rng.bytes());
+    let mchid = state.store.init_meta(&format!("demo:merchant:{name}"), &fresh).await?;
+    let mdir = dir.join(format!("merchant-{mchid}"));
+    std::fs::create_dir_all(&mdir)?;
+    let (key_path, cert_path) = (mdir.join("apiclient_key.pem"), mdir.join("apiclient_cert.pem"));
+    if state.store.merchant(&mchid).await?.is_none() {
+        let spec = MerchantSpec { mchid: Some(mchid.clone()), name, key_mode: mode, certificate_pem: None };
+        match parties::create_merchant(&state.store, &state.rng, &state.platform, spec, state.clock.wall_now()).await {
+            Ok(created) => {
+                let key_pem = created.private_key_pem.as_ref().context("a generated merchant has a private key")?;
+                write_private(&key_path, key_pem.expose())?;
+                write(&cert_path, &created.certificate_pem)?;
+            }
+            // Another node created it a moment ago (and writes its files).
+            Err(parties::PartyError::Invalid(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let merchant = state.store.merchant(&mchid).await?.context("the demo merchant exists")?;
+    let on_disk = std::fs::read_to_string(&cert_path).ok().and_then(|pem| cert::parse_pem(&pem).ok());
+    let serial_no = match on_disk.filter(|_| key_path.is_file()) {
+        Some(cert) => cert.serial_hex,
+        None => {
+            // Created by a start that stopped before writing the key (or by
+            // a node whose files are elsewhere): a new key and certificate.
+            let key = PrivateKey::generate()?;
+            let cert = state.platform.issue_merchant_certificate(
+                &state.rng,
+                &mchid,
+                name,
+                &key.public_key(),
+                state.clock.wall_now(),
+            )?;
+            let mut tx = state.store.write().await?;
+            let record = koudai_store::MerchantCertificate {
+                serial_no: cert.serial_hex.clone(),
+                certificate_pem: cert.pem.clone(),
+                public_key_pem: cert.public_key.to_pem()?,
+                not_after: cert.not_after_s,
+            };
+            koudai_store::parties::insert_merchant_certificate(&mut tx, &mchid, &record).await?;
+            tx.commit().await?;
+            write_private(&key_path, key.to_pem()?.as_str())?;
+            write(&cert_path, &cert.pem)?;
+            cert.serial_hex
+        }
+    };
+    Ok((merchant, serial_no))
+}
+
+/// A demo consumer's password, derived from the platform's sandbox token
+/// (a secret of this installation), so that a start which created the
+/// consumer and stopped before writing `demo.json` can still tell it.
+fn demo_password(state: &App, login: &str) -> String {
+    let digest = crypto::sha256(format!("{}:demo-password:{login}", state.sandbox_token.expose()).as_bytes());
+    format!("{login}-{}", ids::upper_hex(digest.get(..5).unwrap_or_default()).to_ascii_lowercase())
 }
 
 /// A demo merchant takes payments straight away: its deposit is paid in
@@ -133,6 +225,14 @@ async fn merchant_token(state: &App, mchid: &str) -> anyhow::Result<String> {
 
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Writes `text` to a temporary file beside `path` and renames it over
+/// `path`: readers see the old file or the new one, never half of one.
+fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    write(&tmp, text)?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }
 
 /// Writes a private key readable by its owner only.

@@ -1,0 +1,61 @@
+//! The demo world survives interruptions and concurrent starts: every step
+//! is idempotent, `demo.json` comes last, and two nodes starting at once
+//! share one world.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use koudai_protocol::{cert, PrivateKey};
+use koudai_testkit::{Error, TestApp};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("koudai-demo-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn read(dir: &std::path::Path) -> Result<Value, Error> {
+    Ok(serde_json::from_str(&std::fs::read_to_string(dir.join("demo/demo.json"))?)?)
+}
+
+#[tokio::test]
+async fn two_starts_at_once_make_one_world_and_a_lost_demo_json_comes_back_the_same() -> Result<(), Error> {
+    let t = TestApp::sandbox().await?;
+    let (one, two) = (scratch("one"), scratch("two"));
+    let (a, b) = tokio::join!(koudai::demo::ensure(&t.app, &one), koudai::demo::ensure(&t.app, &two));
+    a.map_err(|e| e.to_string())?;
+    b.map_err(|e| e.to_string())?;
+    assert_eq!(t.app.store.merchants().await?.len(), 2, "one world, not two");
+    let (w1, w2) = (read(&one)?, read(&two)?);
+    for (world, dir) in [(&w1, &one), (&w2, &two)] {
+        let merchants = world["merchants"].as_array().ok_or("merchants")?;
+        assert_eq!(merchants.len(), 2);
+        for m in merchants {
+            // The key on disk belongs to the certificate named in demo.json.
+            let base = dir.join("demo");
+            let key = PrivateKey::from_pem(&std::fs::read_to_string(
+                base.join(m["private_key_path"].as_str().unwrap_or("")),
+            )?)?;
+            let c =
+                cert::parse_pem(&std::fs::read_to_string(base.join(m["certificate_path"].as_str().unwrap_or("")))?)?;
+            assert_eq!(c.public_key, key.public_key());
+            assert_eq!(Some(c.serial_hex.as_str()), m["serial_no"].as_str());
+        }
+    }
+    assert_eq!(w1["consumers"], w2["consumers"], "same consumers, passwords and balances");
+    assert_eq!(w1["consumers"][0]["balance_fen"], 1_000_000, "funded once, not twice");
+
+    // An interrupted start: demo.json never written. The next start finishes
+    // the same world.
+    std::fs::remove_file(one.join("demo/demo.json"))?;
+    koudai::demo::ensure(&t.app, &one).await.map_err(|e| e.to_string())?;
+    let again = read(&one)?;
+    let ids = |w: &Value| w["merchants"].as_array().map(|a| a.iter().map(|m| m["mchid"].clone()).collect::<Vec<_>>());
+    assert_eq!(ids(&again), ids(&w1));
+    assert_eq!(again["consumers"], w1["consumers"]);
+    assert_eq!(t.app.store.merchants().await?.len(), 2);
+    let _ = std::fs::remove_dir_all(&one);
+    let _ = std::fs::remove_dir_all(&two);
+    Ok(())
+}
