@@ -20,8 +20,11 @@ use koudai_store::{AfterAttempt, Attempt, KeyMode, Merchant, NewNotification, No
 
 use crate::App;
 
-/// How long a claimed notification stays reserved for its sender (wall s).
-const LEASE_S: i64 = 60;
+/// How long a claimed notification stays reserved for its sender (wall s):
+/// longer than a send can take (3 s to connect, 5 s in all, then the
+/// attempt is recorded), short so that a crashed node's claims come back
+/// quickly.
+const LEASE_S: i64 = 15;
 /// How many notifications one pass claims and sends at once.
 const BATCH: i64 = 32;
 /// Longest error text kept with an attempt.

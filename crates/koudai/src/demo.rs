@@ -59,6 +59,9 @@ pub async fn ensure(state: &App, data_dir: &Path) -> anyhow::Result<()> {
 /// The demo merchants: name and key mode.
 const DEMO_MERCHANTS: [(&str, KeyMode); 2] =
     [("Demo Tea House", KeyMode::PublicKey), ("Demo Book Store", KeyMode::Certificate)];
+/// How many tenths of a second a start waits for another start's opening
+/// top-up to land.
+const FUNDING_WAIT_STEPS: u32 = 50;
 /// The demo consumers.
 const DEMO_CONSUMERS: [&str; 2] = ["alice", "bob"];
 
@@ -80,8 +83,25 @@ async fn build(state: &App, dir: &Path) -> anyhow::Result<serde_json::Value> {
         let fresh_appid = ids::appid(&state.rng.bytes());
         let appid = state.store.init_meta(&format!("demo:app:{name}"), &fresh_appid).await?;
         let app_name = format!("{name} Official Account");
-        parties::create_app(&state.store, &state.rng, Some(appid.clone()), &app_name, &mchid, state.clock.wall_now())
-            .await?;
+        let create_app = || {
+            parties::create_app(
+                &state.store,
+                &state.rng,
+                Some(appid.clone()),
+                &app_name,
+                &mchid,
+                state.clock.wall_now(),
+            )
+        };
+        match create_app().await {
+            Ok(_) => {}
+            // Another start created it between our look and our insert: now
+            // it exists, and binding it again is a no-op.
+            Err(parties::PartyError::Invalid(_)) => {
+                create_app().await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
         let mdir = format!("merchant-{mchid}");
         merchants.push(json!({
             "name": name,
@@ -118,7 +138,19 @@ async fn build(state: &App, dir: &Path) -> anyhow::Result<serde_json::Value> {
         for appid in &appids {
             openids.insert(appid.clone(), json!(parties::openid_for(&state.store, &state.rng, login, appid).await?));
         }
-        let balance = state.store.balance(&AccountRef::new(AccountKind::ConsumerWallet, login)).await?;
+        let wallet = AccountRef::new(AccountKind::ConsumerWallet, login);
+        let mut balance = state.store.balance(&wallet).await?;
+        if funder != this_start {
+            // Another start is paying it in right now: give it a moment, so
+            // this demo.json shows the balance the wallet really has.
+            for _ in 0..FUNDING_WAIT_STEPS {
+                if balance > 0 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                balance = state.store.balance(&wallet).await?;
+            }
+        }
         consumers.push(json!({"login": login, "password": password, "balance_fen": balance, "openids": openids}));
     }
     Ok(json!({
