@@ -361,3 +361,19 @@ async fn a_merchants_sandbox_token_acts_on_its_own_orders_only() -> R {
     assert_eq!(theirs.json()["data"], json!([]), "another merchant's callbacks are invisible");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_days_bill_waits_until_every_node_has_left_the_day() -> R {
+    let t = TestApp::sandbox().await?;
+    let m = t.merchant(KeyMode::PublicKey).await?;
+    // The test clock starts at 2026-11-24 12:00 +08:00; midnight is 12 h on.
+    let midnight = koudai_testkit::START_UNIX_S + 12 * 3600;
+    let bill = |t: &TestApp| t.signed(&m, "GET", "/v3/bill/tradebill?bill_date=2026-11-24", "");
+    t.app.clock.set_wall(midnight + 2);
+    let early = t.send(bill(&t)?).await?;
+    assert_eq!(early.json()["message"], "账单日期须为已结束的自然日（次日生成）", "{}", early.text());
+    t.app.clock.set_wall(midnight + 10);
+    let later = t.send(bill(&t)?).await?;
+    assert_eq!(later.json()["message"], "当日无账单数据", "{}", later.text());
+    Ok(())
+}
