@@ -107,3 +107,109 @@ async fn nul_characters_are_refused_on_postgres() -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// Hostile values for every endpoint: no answer may be a 5xx.
+async fn every_endpoint(t: &TestApp) -> Result<(), Error> {
+    let m = t.merchant(KeyMode::PublicKey).await?;
+    let token = t.app.sandbox_token.expose().clone();
+    let deep = "[".repeat(5000) + &"]".repeat(5000);
+    let long = "x".repeat(200_000);
+    let bodies: Vec<String> = vec![
+        String::new(),
+        "null".into(),
+        "[]".into(),
+        "\"x\"".into(),
+        "{}".into(),
+        "{\"amount\":{\"total\":99999999999999999999}}".into(),
+        "{\"amount\":{\"total\":-1,\"refund\":-5,\"from\":[{\"account\":\"AVAILABLE\",\"amount\":-1}]}}".into(),
+        format!("{{\"description\":\"{long}\",\"out_trade_no\":\"{long}\"}}"),
+        deep.clone(),
+        "{\"mchid\":\"\u{202e}1900\",\"out_trade_no\":\"\u{1F600}\u{1F600}\u{1F600}\u{1F600}\u{1F600}\u{1F600}\"}"
+            .into(),
+        "\u{FEFF}{}".into(),
+        "{\"a\":1,".into(),
+    ];
+    let posts = [
+        "/v3/pay/transactions/jsapi",
+        "/v3/pay/transactions/native",
+        "/v3/pay/transactions/h5",
+        "/v3/pay/transactions/app",
+        "/v3/pay/transactions/out-trade-no/X/close",
+        "/v3/refund/domestic/refunds",
+    ];
+    for path in posts {
+        for body in &bodies {
+            let r = t.send(t.signed(&m, "POST", path, body)?).await?;
+            assert!(r.status.as_u16() < 500, "{path} with {:.60}: {} {}", body, r.status, r.text());
+        }
+    }
+    let mchid = &m.created.mchid;
+    let long_id = "9".repeat(5000);
+    let gets = [
+        format!("/v3/pay/transactions/id/{long_id}?mchid={mchid}"),
+        format!("/v3/pay/transactions/out-trade-no/%F0%9F%98%80?mchid={mchid}"),
+        format!("/v3/pay/transactions/out-trade-no/%FF%FE?mchid={mchid}"),
+        "/v3/pay/transactions/out-trade-no/X?mchid=1&mchid=2".to_owned(),
+        format!("/v3/refund/domestic/refunds/{long_id}"),
+        "/v3/bill/tradebill?bill_date=9999-99-99&bill_type=%FF".to_owned(),
+        "/v3/bill/fundflowbill?bill_date=2026-02-30&account_type=FEES&tar_type=ZIP".to_owned(),
+        "/v3/billdownload/file?token=%00%01".to_owned(),
+        "/v3/certificates?x=%FF".to_owned(),
+    ];
+    for path in &gets {
+        let r = t.send(t.signed(&m, "GET", path, "")?).await?;
+        assert!(r.status.as_u16() < 500, "{path}: {} {}", r.status, r.text());
+    }
+    let sandbox = [
+        ("POST", "/sandbox/v1/pay"),
+        ("POST", "/sandbox/v1/clock/advance"),
+        ("POST", "/sandbox/v1/refunds/X/outcome"),
+        ("GET", "/sandbox/v1/notifications?out_trade_no=%FF%FE"),
+        ("GET", "/sandbox/v1/clock"),
+    ];
+    for (method, path) in sandbox {
+        for body in &bodies {
+            let req = Request::builder()
+                .method(method)
+                .uri(path)
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::from(body.clone()))?;
+            let r = t.send(req).await?;
+            assert!(r.status.as_u16() < 500, "{method} {path} with {:.60}: {} {}", body, r.status, r.text());
+        }
+    }
+    let pages = [
+        format!("/pay/native?pr={long_id}"),
+        "/pay/h5?prepay_id=%FF%FE".to_owned(),
+        "/pay/jsapi?package=prepay_id%3D&paySign=%FF&timeStamp=-1".to_owned(),
+        "/pay/jsapi?appId=x&timeStamp=99999999999999999999&nonceStr=&package=prepay_id%3Dwx&signType=RSA&paySign="
+            .to_owned(),
+    ];
+    for path in &pages {
+        let r = t.send(TestApp::plain("GET", path, "")?).await?;
+        assert!(r.status.as_u16() < 500, "{path}: {} {}", r.status, r.text());
+    }
+    for form in ["", "kind=", "kind=native&pr=", "kind=h5&prepay_id=%FF", "kind=jsapi&package=prepay_id%3D", "%%%"] {
+        let req = Request::builder()
+            .method("POST")
+            .uri("/pay/confirm")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(form))?;
+        let r = t.send(req).await?;
+        assert!(r.status.as_u16() < 500, "confirm {form:?}: {} {}", r.status, r.text());
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_endpoint_survives_hostile_values_on_sqlite() -> Result<(), Error> {
+    every_endpoint(&TestApp::sandbox().await?).await
+}
+
+#[tokio::test]
+async fn every_endpoint_survives_hostile_values_on_postgres() -> Result<(), Error> {
+    match TestApp::sandbox_on_postgres().await? {
+        Some(t) => every_endpoint(&t).await,
+        None => Ok(()),
+    }
+}
