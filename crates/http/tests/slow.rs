@@ -82,3 +82,20 @@ async fn one_address_cannot_try_a_password_against_many_logins() -> Result<(), E
     assert_eq!(last, "429", "the address is out of attempts, whatever the login");
     Ok(())
 }
+
+#[tokio::test]
+async fn an_idle_kept_alive_connection_is_closed_too() -> Result<(), Error> {
+    let t = TestApp::sandbox().await?;
+    let addr = t.listen_with(ConnLimits { header_read: Duration::from_millis(500), max_connections: 8 }).await?;
+    let mut c = TcpStream::connect(addr).await?;
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await?;
+    let mut buf = vec![0u8; 4096];
+    let n = c.read(&mut buf).await?;
+    assert!(String::from_utf8_lossy(buf.get(..n).unwrap_or_default()).starts_with("HTTP/1.1 200"));
+    // Kept alive, then silent: the server lets go after the header limit.
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut rest)).await??;
+    assert!(started.elapsed() < Duration::from_secs(3), "closed after {:?}", started.elapsed());
+    Ok(())
+}

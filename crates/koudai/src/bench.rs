@@ -237,6 +237,7 @@ async fn bench_backend(
         public_url: None,
         demo: false,
         bill_download_base: None,
+        limits: koudai_http::serve::ConnLimits::default(),
     })
     .await?;
     let state = Arc::clone(&server.app);

@@ -15,6 +15,8 @@ use koudai_app::{Clock, Mode, PlatformKeys, Rng};
 use koudai_domain::Secret;
 use koudai_store::{KeyMode, Store};
 
+use koudai_http::serve::ConnLimits;
+
 use crate::server::{Server, ServerConfig};
 
 #[derive(Parser)]
@@ -103,6 +105,13 @@ enum Command {
         /// strip their own base URL from it before downloading.
         #[arg(long, env = "KOUDAI_BILL_DOWNLOAD_BASE")]
         bill_download_base: Option<String>,
+        /// Connections served at once; one more gets an immediate 503.
+        #[arg(long, env = "KOUDAI_MAX_CONNECTIONS", default_value_t = 900)]
+        max_connections: usize,
+        /// Seconds a client may take to send a request's headers (and to sit
+        /// idle between requests on a kept-alive connection).
+        #[arg(long, env = "KOUDAI_HEADER_TIMEOUT_S", default_value_t = 10)]
+        header_timeout_s: u64,
     },
     /// Apply database migrations and exit.
     Migrate {
@@ -254,7 +263,7 @@ pub fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve { data, listen, public_url, no_demo, bill_download_base } => {
+        Command::Serve { data, listen, public_url, no_demo, bill_download_base, max_connections, header_timeout_s } => {
             let mode = data.mode.unwrap_or(Mode::Sandbox);
             let server = Server::start(ServerConfig {
                 database_url: data.url(),
@@ -264,6 +273,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 public_url,
                 demo: !no_demo,
                 bill_download_base,
+                limits: ConnLimits {
+                    header_read: std::time::Duration::from_secs(header_timeout_s.max(1)),
+                    max_connections: max_connections.max(1),
+                },
             })
             .await?;
             // The one line on stdout: scripts read the address from it.

@@ -62,6 +62,8 @@ pub struct ServerConfig {
     pub demo: bool,
     /// Base of the bills' `download_url`; the public URL if unset.
     pub bill_download_base: Option<String>,
+    /// Connection limits (header-read time, connections at once).
+    pub limits: ConnLimits,
 }
 
 /// Raises the soft limit on open files to the hard limit where the OS
@@ -114,7 +116,7 @@ impl Server {
 
         let stop = CancellationToken::new();
         let router = koudai_http::router(HttpState::new(Arc::clone(&app)));
-        let http_task = tokio::spawn(koudai_http::serve::serve(listener, router, ConnLimits::default(), stop.clone()));
+        let http_task = tokio::spawn(koudai_http::serve::serve(listener, router, config.limits, stop.clone()));
         let tasks = vec![http_task, koudai_app::jobs::spawn(Arc::clone(&app), stop.clone())];
         Ok(Server { addr, app, stop, tasks })
     }
