@@ -85,6 +85,34 @@ impl LoginThrottle {
     }
 }
 
+/// Requests to the unauthenticated pages allowed per client address and
+/// minute: far above what a person clicks, far below a scraper or a
+/// password-spraying script.
+pub const PAGE_REQUESTS_PER_MINUTE: u32 = 300;
+const PAGE_WINDOW_S: i64 = 60;
+/// The limiter forgets old windows when it grows past this many addresses.
+const PAGE_SWEEP_AT: usize = 50_000;
+
+/// Requests per client address in fixed one-minute windows.
+#[derive(Default)]
+pub struct PageRate(Mutex<HashMap<std::net::IpAddr, (u32, i64)>>);
+
+impl PageRate {
+    /// Counts a request from `ip`; false once it is over the minute's limit.
+    pub fn admit(&self, ip: std::net::IpAddr, now: i64) -> Result<bool, Internal> {
+        let mut map = self.0.lock().map_err(|_| Internal::bug("the page rate limiter's lock is poisoned"))?;
+        if map.len() >= PAGE_SWEEP_AT {
+            map.retain(|_, (_, since)| now - *since < PAGE_WINDOW_S);
+        }
+        let entry = map.entry(ip).or_insert((0, now));
+        if now - entry.1 >= PAGE_WINDOW_S {
+            *entry = (0, now);
+        }
+        entry.0 = entry.0.saturating_add(1);
+        Ok(entry.0 <= PAGE_REQUESTS_PER_MINUTE)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,7 +32,7 @@ pub use state::HttpState;
 pub fn router(state: HttpState) -> Router {
     let routes = Router::new()
         .merge(v3::routes(state.clone()))
-        .merge(web::routes())
+        .merge(web::routes(state.clone()))
         .merge(sandbox::routes())
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use koudai_app::App;
 
-use crate::cache::{LoginThrottle, MerchantKeys, Nonces};
+use crate::cache::{LoginThrottle, MerchantKeys, Nonces, PageRate};
 use crate::metrics::HttpMetrics;
 
 /// The state every handler receives. Cheap to clone.
@@ -20,6 +20,8 @@ pub struct HttpState {
     pub logins: Arc<LoginThrottle>,
     /// Password attempts per client address, across logins.
     pub login_addresses: Arc<LoginThrottle>,
+    /// Requests to the pages per client address.
+    pub page_rate: Arc<PageRate>,
 }
 
 impl HttpState {
@@ -31,6 +33,7 @@ impl HttpState {
             metrics: Arc::new(HttpMetrics::new()),
             logins: Arc::default(),
             login_addresses: Arc::new(LoginThrottle::with_max(crate::cache::MAX_ATTEMPTS_PER_ADDRESS)),
+            page_rate: Arc::default(),
         }
     }
 }

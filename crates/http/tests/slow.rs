@@ -99,3 +99,32 @@ async fn an_idle_kept_alive_connection_is_closed_too() -> Result<(), Error> {
     assert!(started.elapsed() < Duration::from_secs(3), "closed after {:?}", started.elapsed());
     Ok(())
 }
+
+#[tokio::test]
+async fn one_address_cannot_hammer_the_pages() -> Result<(), Error> {
+    let t = TestApp::sandbox().await?;
+    let addr = t.listen().await?;
+    let mut c = TcpStream::connect(addr).await?;
+    let mut statuses = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    for _ in 0..=koudai_http::cache::PAGE_REQUESTS_PER_MINUTE {
+        c.write_all(b"GET /pay/native?pr=nothing HTTP/1.1\r\nHost: x\r\n\r\n").await?;
+        let n = c.read(&mut buf).await?;
+        let head = String::from_utf8_lossy(buf.get(..n).unwrap_or_default()).into_owned();
+        // Read the rest of this response's body before the next request.
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0);
+        let body_start = head.find("\r\n\r\n").map_or(n, |i| i + 4);
+        let mut have = n.saturating_sub(body_start);
+        while have < len {
+            have += c.read(&mut buf).await?;
+        }
+        statuses.push(head.get(9..12).unwrap_or("").to_owned());
+    }
+    let last = statuses.pop().unwrap_or_default();
+    assert!(statuses.iter().all(|s| s == "404"), "{:?}", statuses.iter().filter(|s| *s != "404").collect::<Vec<_>>());
+    assert_eq!(last, "429");
+    Ok(())
+}

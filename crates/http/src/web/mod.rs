@@ -15,11 +15,12 @@ use crate::state::HttpState;
 
 pub use page::PageError;
 
-pub fn routes() -> Router<HttpState> {
+pub fn routes(state: HttpState) -> Router<HttpState> {
     Router::new()
         .merge(
             cashier::routes()
                 .route_layer(axum::middleware::from_fn(clean_uri))
+                .route_layer(axum::middleware::from_fn_with_state(state, per_address))
                 .layer(axum::middleware::from_fn(page_headers)),
         )
         .route("/static/app.css", get(|| asset("text/css; charset=utf-8", include_str!("../../static/app.css"))))
@@ -54,6 +55,29 @@ async fn page_headers(req: axum::extract::Request, next: axum::middleware::Next)
     h.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));
     resp
+}
+
+/// At most [`crate::cache::PAGE_REQUESTS_PER_MINUTE`] page requests per
+/// client address and minute; beyond that a 429 page. (Behind a reverse
+/// proxy every client shares the proxy's address.)
+async fn per_address(
+    axum::extract::State(state): axum::extract::State<HttpState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    if let Some(ip) = peer {
+        match state.page_rate.admit(ip, state.app.clock.wall_now().unix()) {
+            Ok(true) => {}
+            Ok(false) => {
+                let mut resp = PageError::BadRequest("请求过于频繁，请稍后再试".into()).into_response();
+                *resp.status_mut() = axum::http::StatusCode::TOO_MANY_REQUESTS;
+                return resp;
+            }
+            Err(e) => return PageError::Internal(e).into_response(),
+        }
+    }
+    next.run(req).await
 }
 
 /// A link whose path or query holds a character no database column may
