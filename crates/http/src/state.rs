@@ -22,11 +22,15 @@ pub struct HttpState {
     pub login_addresses: Arc<LoginThrottle>,
     /// Requests to the pages per client address.
     pub page_rate: Arc<PageRate>,
+    /// Wall time this state was made: an embedded server's nonce memory
+    /// starts empty here, so requests stamped earlier are refused.
+    pub started_at: i64,
 }
 
 impl HttpState {
     pub fn new(app: Arc<App>) -> HttpState {
         HttpState {
+            started_at: app.clock.wall_now().unix(),
             app,
             merchant_keys: Arc::default(),
             nonces: Arc::default(),

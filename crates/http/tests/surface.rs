@@ -377,3 +377,30 @@ async fn a_days_bill_waits_until_every_node_has_left_the_day() -> R {
     assert_eq!(later.json()["message"], "当日无账单数据", "{}", later.text());
     Ok(())
 }
+
+#[tokio::test]
+async fn an_embedded_server_refuses_requests_stamped_before_it_started() -> R {
+    let t = TestApp::sandbox().await?;
+    let m = t.merchant(KeyMode::PublicKey).await?;
+    let body = native_body(&m, "BEFORE0001", 100);
+    let now = t.app.clock.wall_now().unix();
+    let auth = authorization_header(
+        &m.key,
+        &m.created.mchid,
+        &m.created.serial_no,
+        "POST",
+        "/v3/pay/transactions/native",
+        now - 10,
+        "early-nonce",
+        body.as_bytes(),
+    )?;
+    let req = Request::builder()
+        .method("POST")
+        .uri("/v3/pay/transactions/native")
+        .header("authorization", auth)
+        .body(Body::from(body.clone()))?;
+    let r = t.send(req).await?;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.json()["detail"]["detail"]["issue"], "timestamp before the server started", "{}", r.text());
+    Ok(())
+}

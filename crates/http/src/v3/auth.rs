@@ -195,6 +195,15 @@ async fn authenticate(
         });
         return Err(sign_error("签名错误，请检查后再试", "sign not match", Some(info)));
     }
+    // An embedded server remembers nonces in memory, from its start on: a
+    // request stamped before that could be the replay of one it never saw.
+    if state.app.store.backend() == koudai_store::Backend::Sqlite && ts < state.started_at {
+        return Err(sign_error(
+            "Http头Authorization中的timestamp早于服务启动时间，请重新签名后再试",
+            "timestamp before the server started",
+            None,
+        ));
+    }
     if !remember_nonce(state, &params.mchid, &params.nonce_str, ts, now).await? {
         return Err(sign_error("Http头Authorization中的nonce_str已被使用", "nonce replayed", None));
     }
