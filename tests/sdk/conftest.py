@@ -33,7 +33,9 @@ def backends():
 
 
 def scratch_postgres(admin_url):
-    name = f"koudai_sdk_{os.environ.get('KOUDAI_TEST_RUN', 'manual')}_{secrets.token_hex(4)}"
+    # The run id of scripts/test, or a dated one, so that clean-up finds it.
+    run = os.environ.get("KOUDAI_TEST_RUN") or f"r{int(time.time())}xmanual"
+    name = f"koudai_sdk_{run}_{secrets.token_hex(4)}"
     subprocess.run(["psql", admin_url, "-qc", f"CREATE DATABASE {name}"], check=True)
     return admin_url.rsplit("/", 1)[0] + "/" + name
 
