@@ -25,7 +25,8 @@ def test_two_nodes_started_together_share_one_world_and_send_each_callback_once(
         s.join(timeout=60)
     receiver = Receiver()
     try:
-        assert one.base_url and two.base_url, "both nodes started"
+        logs = [(n.data_dir / "server.log").read_text() if (n.data_dir / "server.log").exists() else "" for n in (one, two)]
+        assert one.base_url and two.base_url, f"both nodes started; logs: {[l[-1500:] for l in logs]}"
         assert [m["mchid"] for m in one.demo["merchants"]] == [m["mchid"] for m in two.demo["merchants"]]
         wx_one = one.sdk("public_key", notify_url=receiver.url)
         wx_two = two.sdk("public_key", notify_url=receiver.url)

@@ -241,7 +241,14 @@ async fn ready_to_take_payments(state: &App, mchid: &str) -> anyhow::Result<()> 
         return Ok(());
     };
     if standing.deposit_missing_fen() > 0 {
-        parties::pay_deposit(&state.store, &state.rng, mchid, None, now).await?;
+        // Paid once per demo merchant, by whichever start reserves it first:
+        // two starts at once must not both pay it (and a deposit the
+        // operator released later is not paid again on the next start).
+        let this_start = state.rng.token(16);
+        let payer = state.store.init_meta(&format!("demo:deposit:{mchid}"), &this_start).await?;
+        if payer == this_start {
+            parties::pay_deposit(&state.store, &state.rng, mchid, None, now).await?;
+        }
     }
     if standing.bank_account.is_none() {
         state.store.set_bank_account(mchid, &format!("6222{mchid}")).await?;

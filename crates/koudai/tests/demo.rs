@@ -45,6 +45,12 @@ async fn two_starts_at_once_make_one_world_and_a_lost_demo_json_comes_back_the_s
     }
     assert_eq!(w1["consumers"], w2["consumers"], "same consumers, passwords and balances");
     assert_eq!(w1["consumers"][0]["balance_fen"], 1_000_000, "funded once, not twice");
+    for m in w1["merchants"].as_array().ok_or("merchants")? {
+        let mchid = m["mchid"].as_str().unwrap_or_default();
+        let standing = t.app.store.standing(mchid, t.app.clock.business_now().unix()).await?.ok_or("standing")?;
+        assert_eq!(standing.deposit_missing_fen(), 0, "the deposit is paid");
+        assert_eq!(standing.deposit_held_fen, 5_000_000, "and paid once");
+    }
 
     // An interrupted start: demo.json never written. The next start finishes
     // the same world.

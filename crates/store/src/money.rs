@@ -98,29 +98,28 @@ impl Store {
     pub async fn load_fee_schedule(&self, body: &str, now: i64) -> Result<FeeSchedule, StoreError> {
         let schedule = FeeSchedule::parse(body).map_err(|e| StoreError::Other(e.to_string()))?;
         let mut tx = self.write().await?;
-        let existing: Option<String> = sqlx::query_scalar("SELECT body FROM fee_schedules WHERE version = $1")
+        // Several nodes starting at once all load the shipped schedule: the
+        // first insert wins, the others find the same body (or refuse a
+        // different one under the same version).
+        sqlx::query(
+            "INSERT INTO fee_schedules (version, effective_from, body, loaded_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (version) DO NOTHING",
+        )
+        .bind(&schedule.version)
+        .bind(schedule.effective_from)
+        .bind(body)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let stored: String = sqlx::query_scalar("SELECT body FROM fee_schedules WHERE version = $1")
             .bind(&schedule.version)
-            .fetch_optional(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
-        match existing {
-            Some(b) if b == body => {}
-            Some(_) => {
-                return Err(StoreError::Conflict(format!(
-                    "fee schedule version {} is already loaded with other content",
-                    schedule.version
-                )))
-            }
-            None => {
-                sqlx::query(
-                    "INSERT INTO fee_schedules (version, effective_from, body, loaded_at) VALUES ($1, $2, $3, $4)",
-                )
-                .bind(&schedule.version)
-                .bind(schedule.effective_from)
-                .bind(body)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
+        if stored != body {
+            return Err(StoreError::Conflict(format!(
+                "fee schedule version {} is already loaded with other content",
+                schedule.version
+            )));
         }
         tx.commit().await?;
         Ok(schedule)

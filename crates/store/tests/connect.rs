@@ -72,6 +72,16 @@ async fn nodes_migrating_a_fresh_database_at_once_all_succeed() -> Result<(), Bo
         rb?;
         rc?;
         assert!(a.is_migrated().await?);
+        // Then every node loads the shipped fee schedule at once.
+        let schedule = koudai_domain::fees::DEFAULT_SCHEDULE;
+        let (la, lb, lc) = tokio::join!(
+            a.load_fee_schedule(schedule, 0),
+            b.load_fee_schedule(schedule, 0),
+            c.load_fee_schedule(schedule, 0)
+        );
+        la?;
+        lb?;
+        lc?;
         for s in [a, b, c] {
             s.close().await;
         }
