@@ -20,15 +20,9 @@ async fn a_replay_to_another_node_is_refused() -> Result<(), Error> {
         "notify_url": "http://127.0.0.1:9/n", "amount": {"total": 100}
     })
     .to_string();
-    let request = t.signed(&m, "POST", "/v3/pay/transactions/native", &body)?;
-    let (parts, _) = request.into_parts();
-    let again = || {
-        let mut r = axum::http::Request::builder().method(parts.method.clone()).uri(parts.uri.clone());
-        for (k, v) in &parts.headers {
-            r = r.header(k, v);
-        }
-        r.body(axum::body::Body::from(body.clone()))
-    };
+    // The same signed request, twice: same timestamp, same nonce.
+    let now = t.app.clock.wall_now().unix();
+    let again = || t.signed_at(&m, "POST", "/v3/pay/transactions/native", &body, now, "one-nonce");
     let first = t.send(again()?).await?;
     assert_eq!(first.status, StatusCode::OK, "{}", first.text());
     // A second node: its own caches and memory, the same database.

@@ -7,7 +7,7 @@ use axum::http::{Request, StatusCode};
 use serde_json::{json, Value};
 
 use koudai_app::parties;
-use koudai_protocol::auth::{authorization_header, response_message};
+use koudai_protocol::auth::response_message;
 use koudai_store::KeyMode;
 use koudai_testkit::{Error, TestApp, TestMerchant, TestResponse};
 
@@ -72,40 +72,14 @@ async fn authentication_failures_are_sign_errors_and_are_signed_too() -> R {
 
     // Replayed: the same nonce twice.
     let now = t.app.clock.wall_now().unix();
-    let auth = authorization_header(
-        &m.key,
-        &m.created.mchid,
-        &m.created.serial_no,
-        "POST",
-        "/v3/pay/transactions/native",
-        now,
-        "same-nonce",
-        body.as_bytes(),
-    )?;
-    let send = |auth: String| {
-        Request::builder()
-            .method("POST")
-            .uri("/v3/pay/transactions/native")
-            .header("authorization", auth)
-            .body(Body::from(body.clone()))
-    };
-    assert_eq!(t.send(send(auth.clone())?).await?.status, StatusCode::OK);
-    let replay = t.send(send(auth)?).await?;
+    let at = |ts: i64, nonce: &str| t.signed_at(&m, "POST", "/v3/pay/transactions/native", &body, ts, nonce);
+    assert_eq!(t.send(at(now, "same-nonce")?).await?.status, StatusCode::OK);
+    let replay = t.send(at(now, "same-nonce")?).await?;
     assert_eq!(replay.json()["detail"]["detail"]["issue"], "nonce replayed");
 
     // Out of the 5-minute window, either way.
     for skew in [-301, 301] {
-        let auth = authorization_header(
-            &m.key,
-            &m.created.mchid,
-            &m.created.serial_no,
-            "POST",
-            "/v3/pay/transactions/native",
-            now + skew,
-            &format!("n{skew}"),
-            body.as_bytes(),
-        )?;
-        let r = t.send(send(auth)?).await?;
+        let r = t.send(at(now + skew, &format!("n{skew}"))?).await?;
         assert_eq!(r.json()["detail"]["detail"]["issue"], "timestamp outside the 5-minute window");
     }
     Ok(())
@@ -261,26 +235,10 @@ async fn a_request_stamped_at_the_windows_edge_cannot_be_replayed_later() -> R {
     let body = native_body(&m, "EDGE000001", 100);
     let now = t.app.clock.wall_now().unix();
     // Stamped 300 s ahead: admitted until now + 600.
-    let auth = authorization_header(
-        &m.key,
-        &m.created.mchid,
-        &m.created.serial_no,
-        "POST",
-        "/v3/pay/transactions/native",
-        now + 300,
-        "edge-nonce",
-        body.as_bytes(),
-    )?;
-    let send = |auth: String| {
-        Request::builder()
-            .method("POST")
-            .uri("/v3/pay/transactions/native")
-            .header("authorization", auth)
-            .body(Body::from(body.clone()))
-    };
-    assert_eq!(t.send(send(auth.clone())?).await?.status, StatusCode::OK);
+    let at = || t.signed_at(&m, "POST", "/v3/pay/transactions/native", &body, now + 300, "edge-nonce");
+    assert_eq!(t.send(at()?).await?.status, StatusCode::OK);
     t.app.clock.set_wall(now + 600);
-    let replay = t.send(send(auth)?).await?;
+    let replay = t.send(at()?).await?;
     assert_eq!(replay.json()["detail"]["detail"]["issue"], "nonce replayed", "{}", replay.text());
     Ok(())
 }
@@ -384,21 +342,7 @@ async fn an_embedded_server_refuses_requests_stamped_before_it_started() -> R {
     let m = t.merchant(KeyMode::PublicKey).await?;
     let body = native_body(&m, "BEFORE0001", 100);
     let now = t.app.clock.wall_now().unix();
-    let auth = authorization_header(
-        &m.key,
-        &m.created.mchid,
-        &m.created.serial_no,
-        "POST",
-        "/v3/pay/transactions/native",
-        now - 10,
-        "early-nonce",
-        body.as_bytes(),
-    )?;
-    let req = Request::builder()
-        .method("POST")
-        .uri("/v3/pay/transactions/native")
-        .header("authorization", auth)
-        .body(Body::from(body.clone()))?;
+    let req = t.signed_at(&m, "POST", "/v3/pay/transactions/native", &body, now - 10, "early-nonce")?;
     let r = t.send(req).await?;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.json()["detail"]["detail"]["issue"], "timestamp before the server started", "{}", r.text());

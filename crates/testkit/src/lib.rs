@@ -152,16 +152,23 @@ impl TestApp {
     /// A request signed as `m` would sign it, now on the app's wall clock.
     pub fn signed(&self, m: &TestMerchant, method: &str, target: &str, body: &str) -> Result<Request<Body>, Error> {
         let nonce = self.app.rng.token(32);
-        let auth = authorization_header(
-            &m.key,
-            &m.created.mchid,
-            &m.created.serial_no,
-            method,
-            target,
-            self.app.clock.wall_now().unix(),
-            &nonce,
-            body.as_bytes(),
-        )?;
+        self.signed_at(m, method, target, body, self.app.clock.wall_now().unix(), &nonce)
+    }
+
+    /// A request signed by `m` with a chosen timestamp and nonce (replays,
+    /// window edges). The same arguments give the same `Authorization`.
+    pub fn signed_at(
+        &self,
+        m: &TestMerchant,
+        method: &str,
+        target: &str,
+        body: &str,
+        timestamp: i64,
+        nonce: &str,
+    ) -> Result<Request<Body>, Error> {
+        let c = &m.created;
+        let auth =
+            authorization_header(&m.key, &c.mchid, &c.serial_no, method, target, timestamp, nonce, body.as_bytes())?;
         Ok(Request::builder()
             .method(method)
             .uri(target)
