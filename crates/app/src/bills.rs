@@ -9,8 +9,9 @@ use koudai_domain::ledger::{AccountKind, MovementKind};
 use koudai_protocol::bill::{self, FlowRow, TradeBillType, TradeRefund, TradeRow};
 use koudai_protocol::times::format_bill_time;
 use koudai_protocol::wire::BillLink;
-use koudai_store::{FlowLine, NewBill, Store, StoreError, TradeLine};
+use koudai_store::{FlowLine, Merchant, NewBill, Store, StoreError, TradeLine, TradeScope};
 
+use crate::authz::{self, Action, Denied};
 use crate::{App, Internal};
 
 /// How long a download URL works (wall seconds); WeChat says 5 minutes.
@@ -36,6 +37,8 @@ pub enum BillError {
     Empty,
     #[error("no such download token, or it expired")]
     TokenNotFound,
+    #[error("{0}")]
+    Refused(authz::Refused),
     #[error(transparent)]
     Internal(#[from] Internal),
 }
@@ -50,7 +53,8 @@ fn trade_row(l: &TradeLine) -> TradeRow {
     TradeRow {
         time: format_bill_time(l.time),
         appid: l.appid.clone(),
-        mchid: l.mchid.clone(),
+        mchid: l.sp_mchid.clone().unwrap_or_else(|| l.mchid.clone()),
+        sub_mchid: l.sp_mchid.as_ref().map(|_| l.mchid.clone()),
         transaction_id: l.transaction_id.clone(),
         out_trade_no: l.out_trade_no.clone(),
         openid: l.openid.clone(),
@@ -88,6 +92,11 @@ fn business_names(kind: MovementKind, amount_fen: i64) -> (&'static str, &'stati
         M::DepositPaid => ("保证金", "缴纳保证金"),
         M::DepositReleased if amount_fen < 0 => ("保证金", "释放保证金"),
         M::DepositReleased => ("保证金", "保证金退回"),
+        M::ProfitShare => ("分账", "分账冻结资金转出"),
+        M::ProfitShareSuccess => ("分账", "分账入账"),
+        M::ProfitShareReversal => ("分账", "分账失败退回"),
+        M::ProfitShareReturn => ("分账回退", "分账回退转出"),
+        M::ProfitShareReturnSuccess => ("分账回退", "分账回退入账"),
         // These post to consumer and platform accounts only, never to the
         // merchant accounts a fund-flow bill covers.
         M::TopUp | M::RefundSuccess | M::PayoutConfirmed => ("其他", "其他"),
@@ -126,12 +135,12 @@ pub fn flow_account(account_type: &str) -> Option<AccountKind> {
 /// Makes a trade bill from the store.
 pub async fn make_trade_bill(
     store: &Store,
-    mchid: &str,
+    scope: &TradeScope,
     day: time::Date,
     kind: TradeBillType,
 ) -> Result<(String, usize), StoreError> {
     let start = day_start(day);
-    let lines = store.trade_lines(mchid, start, start + DAY_S).await?;
+    let lines = store.trade_lines(scope, start, start + DAY_S).await?;
     let rows: Vec<TradeRow> = lines.iter().map(trade_row).collect();
     let n = rows
         .iter()
@@ -204,16 +213,38 @@ async fn link(
     Ok(BillLink { hash_type: "SHA1", hash_value: stored.sha1, download_url })
 }
 
-/// A trade bill of `mchid` for `day` (`GET /v3/bill/tradebill`).
+/// A trade bill for `day` (`GET /v3/bill/tradebill`): the caller's own,
+/// or, for a provider, of the orders it placed (for one sub-merchant with
+/// `sub_mchid`). Stored under the caller with the filter in its type, so
+/// `ALL` alone always means a merchant's own books.
 pub async fn trade_bill(
     app: &App,
-    mchid: &str,
+    caller: &Merchant,
+    sub_mchid: Option<&str>,
     day: time::Date,
     kind: TradeBillType,
     gzip: bool,
 ) -> Result<BillLink, BillError> {
     check_day(app, day)?;
-    link(app, mchid, "trade", day, kind.as_str(), gzip, make_trade_bill(&app.store, mchid, day, kind)).await
+    let scope = authz::authorize(app, caller, None, sub_mchid, Action::TradeBill).await.map_err(|e| match e {
+        Denied::Refused(r) => BillError::Refused(r),
+        Denied::MchidMismatch(m) => BillError::Refused(authz::Refused { message: format!("mchid {m}") }),
+        Denied::Internal(e) => BillError::Internal(e),
+    })?;
+    let provider = match &scope.provider {
+        Some(p) => Some(p.sp_mchid.clone()),
+        None => app.store.provider(&caller.mchid).await?.map(|p| p.sp_mchid),
+    };
+    let (trade_scope, bill_type) = match provider {
+        Some(sp_mchid) => {
+            let filter = sub_mchid.unwrap_or("*").to_owned();
+            let bill_type = format!("{}:{filter}", kind.as_str());
+            (TradeScope::Provider { sp_mchid, sub_mchid: sub_mchid.map(str::to_owned) }, bill_type)
+        }
+        None => (TradeScope::Merchant(caller.mchid.clone()), kind.as_str().to_owned()),
+    };
+    let make = make_trade_bill(&app.store, &trade_scope, day, kind);
+    link(app, &caller.mchid, "trade", day, &bill_type, gzip, make).await
 }
 
 /// A fund-flow bill of `mchid` for `day` (`GET /v3/bill/fundflowbill`);

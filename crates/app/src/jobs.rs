@@ -1,5 +1,5 @@
 //! Background work inside `koudai serve`: delivering the callback outbox,
-//! finishing refunds whose processing time has passed, settling each
+//! finishing refunds and profit sharing whose processing time has passed, settling each
 //! business day as the business clock crosses midnight (China time),
 //! closing expired orders, purging expired sessions, and re-reading the
 //! business clock (another node may have moved it). One loop, woken by
@@ -30,11 +30,15 @@ pub fn spawn(app: Arc<App>, stop: CancellationToken) -> JoinHandle<()> {
                 tracing::warn!(error = %e, "finishing refunds failed");
                 0
             });
+            let shared = crate::sharing::finish_due(&app).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "finishing profit sharing failed");
+                0
+            });
             if last_periodic.is_none_or(|t| t.elapsed() >= PERIODIC) {
                 last_periodic = Some(Instant::now());
                 periodic(&app).await;
             }
-            if sent == 0 && finished == 0 {
+            if sent == 0 && finished == 0 && shared == 0 {
                 tokio::select! {
                     _ = app.wake.notified() => {}
                     _ = tokio::time::sleep(IDLE_POLL) => {}

@@ -9,6 +9,7 @@
 //! say what went wrong in business terms; how that is told to a client is
 //! the surface's business.
 
+pub mod authz;
 pub mod bills;
 pub mod clock;
 pub mod error;
@@ -19,8 +20,10 @@ pub mod outbound;
 pub mod outbox;
 pub mod parties;
 pub mod payments;
+pub mod providers;
 pub mod refunds;
 pub mod rng;
+pub mod sharing;
 
 use std::str::FromStr;
 
@@ -73,6 +76,8 @@ pub struct AppConfig {
     pub base_url: String,
     /// Base of bill `download_url`s (an SDK strips its own base from them).
     pub bill_download_base: String,
+    /// The event names of profit-sharing notifications.
+    pub sharing_events: sharing::SharingEventNames,
 }
 
 /// The shared context of every use case and job.

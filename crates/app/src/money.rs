@@ -5,7 +5,7 @@
 use koudai_domain::fees::{self, business_date, day_start, DEFAULT_SCHEDULE};
 use koudai_domain::{ids, BusinessTime, WallTime};
 use koudai_protocol::bill::{self, parse_yuan, TradeBillType};
-use koudai_store::{Store, StoreError};
+use koudai_store::{Store, StoreError, TradeScope};
 
 use crate::bills::{flow_account, make_trade_bill, DAY_S, HISTORY_DAYS};
 use crate::Rng;
@@ -79,7 +79,9 @@ pub async fn verify(store: &Store, now: BusinessTime) -> Result<Vec<String>, Sto
         if start + DAY_S > now.unix() {
             continue; // the day is not over
         }
-        let (content, _) = make_trade_bill(store, &mchid, business_date(start), TradeBillType::All).await?;
+        let (content, _) =
+            make_trade_bill(store, &TradeScope::Merchant(mchid.clone()), business_date(start), TradeBillType::All)
+                .await?;
         let label = format!("trade bill of {} for {mchid}", fees::format_date(business_date(start)));
         match bill::summary(&content) {
             Some(summary) => check_trade_summary(store, &mut problems, &label, &mchid, start, &summary).await?,

@@ -5,28 +5,46 @@
 use koudai_domain::order::{self, FieldError, PREPAY_VALID_S};
 use koudai_domain::{ids, BusinessTime, TradeState, TradeType};
 use koudai_protocol::times;
-use koudai_protocol::wire::{Amount, Payer, SceneInfo, Transaction};
+use koudai_protocol::wire::{Amount, PartnerPayer, PartnerTransaction, Payer, SceneInfo, Transaction, TransactionView};
 use koudai_store::{CreateOutcome, Merchant, NewOrderRecord, Order, OrderLocator, PayCommand, PayOutcome, Standing};
 
+use crate::authz::{self, Action, Denied, Refused, Scope};
 use crate::outbox::{self, Event};
 use crate::{App, Internal};
 
-/// An order as a merchant asks for it, already read from the wire.
+/// Who an order is for: a direct merchant and its app, or a provider
+/// acting for one of its sub-merchants (§8).
+#[derive(Debug, Clone)]
+pub enum OrderParties {
+    Direct { mchid: String, appid: String },
+    Partner { sp_mchid: String, sp_appid: String, sub_mchid: String, sub_appid: Option<String> },
+}
+
+/// How a JSAPI order names its payer.
+#[derive(Debug, Clone)]
+pub enum PayerId {
+    /// `payer.openid` (direct) or `payer.sp_openid` (partner, under `sp_appid`).
+    Openid(String),
+    /// `payer.sub_openid` (partner, under `sub_appid`).
+    SubOpenid(String),
+}
+
+/// An order as a merchant or provider asks for it, already read from the wire.
 #[derive(Debug, Clone)]
 pub struct PrepayCommand {
-    /// The `mchid` the body names (must be the signer's).
-    pub mchid: String,
-    pub appid: String,
+    pub parties: OrderParties,
     pub out_trade_no: String,
     pub trade_type: TradeType,
     pub description: String,
     pub attach: Option<String>,
     pub notify_url: String,
     pub total_fen: i64,
-    pub payer_openid: Option<String>,
+    pub payer: Option<PayerId>,
     pub device_id: Option<String>,
     /// `time_expire` as asked for (business Unix seconds).
     pub time_expire: Option<i64>,
+    /// `settle_info.profit_sharing`: the funds stay frozen for sharing.
+    pub profit_sharing: bool,
     /// Digest of endpoint and canonical body: the same digest means "the same
     /// order again".
     pub params_digest: String,
@@ -41,6 +59,8 @@ pub enum PrepayError {
     MchidMismatch,
     #[error("no such merchant")]
     MchNotExists,
+    #[error("{0}")]
+    Refused(Refused),
     #[error("fee rule {0} is not in the schedule in force")]
     NoFeeRule(String),
     #[error("deposit not paid in full: {due_fen} due, {held_fen} held")]
@@ -49,6 +69,8 @@ pub enum PrepayError {
     RuleLimit { max_fen: i64 },
     #[error("the appid is not bound to the merchant")]
     AppidMchidNotMatch,
+    #[error("the sub_appid is not bound to the sub-merchant")]
+    SubAppidNotMatch,
     #[error("the payer's openid does not belong to the appid")]
     OpenidMismatch,
     #[error("out_trade_no used before with other parameters")]
@@ -61,44 +83,83 @@ pub enum PrepayError {
     Internal(#[from] Internal),
 }
 
+impl From<Denied> for PrepayError {
+    fn from(e: Denied) -> Self {
+        match e {
+            Denied::MchidMismatch(_) => PrepayError::MchidMismatch,
+            Denied::Refused(r) => PrepayError::Refused(r),
+            Denied::Internal(e) => PrepayError::Internal(e),
+        }
+    }
+}
+
 impl From<koudai_store::StoreError> for PrepayError {
     fn from(e: koudai_store::StoreError) -> Self {
         PrepayError::Internal(e.into())
     }
 }
 
-/// Places an order for `merchant` (the signer), or finds the same order
-/// placed before.
-pub async fn prepay(app: &App, merchant: &Merchant, cmd: PrepayCommand) -> Result<Order, PrepayError> {
+/// Places an order for `caller` (the signer) or, in partner mode, for the
+/// sub-merchant it names; or finds the same order placed before. One core
+/// for both modes: partner mode differs only in who is allowed, which apps
+/// must be bound, and whose notification key seals the callback.
+pub async fn prepay(app: &App, caller: &Merchant, cmd: PrepayCommand) -> Result<Order, PrepayError> {
     let now = app.clock.business_now();
     let time_expire = order::payable_until(now.unix(), cmd.time_expire).map_err(PrepayError::Invalid)?;
-    if cmd.mchid != merchant.mchid {
-        return Err(match app.store.merchant(&cmd.mchid).await? {
-            None => PrepayError::MchNotExists,
-            Some(_) => PrepayError::MchidMismatch,
-        });
+    let action = if cmd.profit_sharing { Action::PrepayForSharing } else { Action::Prepay };
+    let (named, sub_mchid) = match &cmd.parties {
+        OrderParties::Direct { mchid, .. } => (mchid, None),
+        OrderParties::Partner { sp_mchid, sub_mchid, .. } => (sp_mchid, Some(sub_mchid.as_str())),
+    };
+    if *named != caller.mchid && sub_mchid.is_none() && app.store.merchant(named).await?.is_none() {
+        return Err(PrepayError::MchNotExists);
     }
-    let (standing, app_bound) =
-        app.store.standing_for_app(&cmd.mchid, &cmd.appid, now.unix()).await?.ok_or(PrepayError::MchNotExists)?;
+    let scope = authz::authorize(app, caller, Some(named), sub_mchid, action).await?;
+    let (appid, sub_appid) = match &cmd.parties {
+        OrderParties::Direct { appid, .. } => (appid.clone(), None),
+        OrderParties::Partner { sp_appid, sub_appid, .. } => (sp_appid.clone(), sub_appid.clone()),
+    };
+    let owner = &scope.owner.mchid;
+    // The owner's standing, and the appid bound to the signer (the merchant
+    // itself, in the same statement; or the provider) and a sub_appid to
+    // the sub-merchant.
+    let (standing, bound) =
+        app.store.standing_for_app(owner, &appid, now.unix()).await?.ok_or(PrepayError::MchNotExists)?;
     check_standing(&standing, cmd.total_fen)?;
-    if !app_bound {
+    let bound = if scope.provider.is_some() { app.store.is_app_bound(&appid, &caller.mchid).await? } else { bound };
+    if !bound {
         return Err(PrepayError::AppidMchidNotMatch);
     }
-    if let Some(openid) = &cmd.payer_openid {
-        if !app.store.openid_belongs_to_app(openid, &cmd.appid).await? {
+    if let Some(sub_appid) = &sub_appid {
+        if !app.store.is_app_bound(sub_appid, owner).await? {
+            return Err(PrepayError::SubAppidNotMatch);
+        }
+    }
+    let (payer_openid, payer_sub_openid) = match cmd.payer {
+        Some(PayerId::Openid(o)) => (Some(o), None),
+        Some(PayerId::SubOpenid(o)) => (None, Some(o)),
+        None => (None, None),
+    };
+    if let Some(openid) = &payer_openid {
+        if !app.store.openid_belongs_to_app(openid, &appid).await? {
+            return Err(PrepayError::OpenidMismatch);
+        }
+    }
+    if let (Some(openid), Some(sub_appid)) = (&payer_sub_openid, &sub_appid) {
+        if !app.store.openid_belongs_to_app(openid, sub_appid).await? {
             return Err(PrepayError::OpenidMismatch);
         }
     }
     let record = NewOrderRecord {
-        mchid: cmd.mchid,
-        appid: cmd.appid,
+        mchid: owner.clone(),
+        appid,
         out_trade_no: cmd.out_trade_no,
         trade_type: cmd.trade_type,
         description: cmd.description,
         attach: cmd.attach.filter(|a| !a.is_empty()),
         notify_url: cmd.notify_url,
         total_fen: cmd.total_fen,
-        payer_openid: cmd.payer_openid,
+        payer_openid,
         device_id: cmd.device_id,
         params_digest: cmd.params_digest,
         time_expire,
@@ -106,11 +167,15 @@ pub async fn prepay(app: &App, merchant: &Merchant, cmd: PrepayCommand) -> Resul
         prepay_id: ids::prepay_id(now.datetime(), &app.rng.bytes()),
         prepay_expires_at: now.unix() + PREPAY_VALID_S,
         pay_token: ids::pay_token(&app.rng.bytes()),
+        sp_mchid: scope.sp_mchid(),
+        sub_appid,
+        payer_sub_openid,
+        profit_sharing: cmd.profit_sharing,
     };
     match app.store.create_order(&record).await? {
         CreateOutcome::Created(o) => Ok(o),
         CreateOutcome::Existing(o) => {
-            if o.params_digest != record.params_digest {
+            if o.params_digest != record.params_digest || o.sp_mchid != record.sp_mchid {
                 return Err(PrepayError::OutTradeNoUsed);
             }
             match o.state_at(now.unix()) {
@@ -125,6 +190,46 @@ pub async fn prepay(app: &App, merchant: &Merchant, cmd: PrepayCommand) -> Resul
                 TradeState::NotPay | TradeState::UserPaying | TradeState::PayError => Ok(o),
             }
         }
+    }
+}
+
+/// How a query names an order.
+#[derive(Debug, Clone)]
+pub enum OrderKey {
+    OutTradeNo(String),
+    TransactionId(String),
+}
+
+/// Finds an order in `scope`: the owner's, placed directly (no provider) or
+/// by the scope's provider. An order found that belongs to someone else is
+/// logged as a refusal and reported as missing, like one that does not
+/// exist.
+pub async fn find_order(
+    app: &App,
+    caller: &Merchant,
+    scope: &Scope,
+    key: &OrderKey,
+    action: Action,
+) -> Result<Option<Order>, Internal> {
+    let found = match key {
+        OrderKey::OutTradeNo(no) => app.store.order_by_out_trade_no(&scope.owner.mchid, no).await?,
+        OrderKey::TransactionId(id) => app.store.order_by_transaction_id_anywhere(id).await?,
+    };
+    match found {
+        Some(o) if o.mchid == scope.owner.mchid && o.sp_mchid == scope.sp_mchid() => Ok(Some(o)),
+        Some(o) => {
+            let target = match key {
+                OrderKey::OutTradeNo(no) => format!("out_trade_no:{no}"),
+                OrderKey::TransactionId(id) => format!("transaction_id:{id}"),
+            };
+            let owner = match &o.sp_mchid {
+                Some(sp) => format!("{} (provider {sp})", o.mchid),
+                None => o.mchid.clone(),
+            };
+            authz::hidden(app, caller, action, &target, &owner).await?;
+            Ok(None)
+        }
+        None => Ok(None),
     }
 }
 
@@ -153,6 +258,8 @@ fn check_standing(standing: &Standing, total_fen: i64) -> Result<(), PrepayError
 pub enum CloseError {
     #[error("the body's mchid is not the signer's")]
     MchidMismatch,
+    #[error("{0}")]
+    Refused(Refused),
     #[error("no such order")]
     OrderNotExist,
     #[error("the order is paid")]
@@ -163,12 +270,31 @@ pub enum CloseError {
     Internal(#[from] Internal),
 }
 
-/// Closes an order of `merchant`; `body_mchid` is the `mchid` of the body.
-pub async fn close(app: &App, merchant: &Merchant, body_mchid: &str, out_trade_no: &str) -> Result<(), CloseError> {
-    if body_mchid != merchant.mchid {
-        return Err(CloseError::MchidMismatch);
+impl From<Denied> for CloseError {
+    fn from(e: Denied) -> Self {
+        match e {
+            Denied::MchidMismatch(_) => CloseError::MchidMismatch,
+            Denied::Refused(r) => CloseError::Refused(r),
+            Denied::Internal(e) => CloseError::Internal(e),
+        }
     }
-    match app.store.close_order(&merchant.mchid, out_trade_no, app.clock.business_now().unix()).await {
+}
+
+/// Closes an order. `named` is the body's `mchid` (direct) or `sp_mchid`
+/// (partner, with `sub_mchid`).
+pub async fn close(
+    app: &App,
+    caller: &Merchant,
+    named: &str,
+    sub_mchid: Option<&str>,
+    out_trade_no: &str,
+) -> Result<(), CloseError> {
+    let scope = authz::authorize(app, caller, Some(named), sub_mchid, Action::CloseOrder).await?;
+    let key = OrderKey::OutTradeNo(out_trade_no.to_owned());
+    if find_order(app, caller, &scope, &key, Action::CloseOrder).await?.is_none() {
+        return Err(CloseError::OrderNotExist);
+    }
+    match app.store.close_order(&scope.owner.mchid, out_trade_no, app.clock.business_now().unix()).await {
         Ok(_) => Ok(()),
         Err(koudai_store::CloseError::NotFound) => Err(CloseError::OrderNotExist),
         Err(koudai_store::CloseError::AlreadyPaid) => Err(CloseError::OrderPaid),
@@ -177,30 +303,91 @@ pub async fn close(app: &App, merchant: &Merchant, body_mchid: &str, out_trade_n
     }
 }
 
-/// The transaction object of an order as seen at business time `now`.
-pub fn transaction_view(o: &Order, now: BusinessTime) -> Transaction {
+/// Why a query found nothing to show.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("the query's mchid is not the signer's")]
+    MchidMismatch,
+    #[error("{0}")]
+    Refused(Refused),
+    #[error("no such order")]
+    OrderNotExist,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl From<Denied> for QueryError {
+    fn from(e: Denied) -> Self {
+        match e {
+            Denied::MchidMismatch(_) => QueryError::MchidMismatch,
+            Denied::Refused(r) => QueryError::Refused(r),
+            Denied::Internal(e) => QueryError::Internal(e),
+        }
+    }
+}
+
+/// Queries an order (direct: `named` = `mchid`; partner: `named` =
+/// `sp_mchid` and `sub_mchid`).
+pub async fn query(
+    app: &App,
+    caller: &Merchant,
+    named: &str,
+    sub_mchid: Option<&str>,
+    key: &OrderKey,
+) -> Result<TransactionView, QueryError> {
+    let scope = authz::authorize(app, caller, Some(named), sub_mchid, Action::QueryOrder).await?;
+    let order = find_order(app, caller, &scope, key, Action::QueryOrder).await?.ok_or(QueryError::OrderNotExist)?;
+    Ok(transaction_view(&order, app.clock.business_now()))
+}
+
+/// The transaction object of an order as seen at business time `now`: the
+/// direct shape, or the partner one with `sp_*`/`sub_*` identities.
+pub fn transaction_view(o: &Order, now: BusinessTime) -> TransactionView {
     let state = o.state_at(now.unix());
     let paid = matches!(state, TradeState::Success | TradeState::Refund);
-    Transaction {
-        appid: o.appid.clone(),
-        mchid: o.mchid.clone(),
-        out_trade_no: o.out_trade_no.clone(),
-        transaction_id: o.transaction_id.clone(),
-        trade_type: paid.then_some(o.trade_type.as_str()),
-        trade_state: state.as_str(),
-        trade_state_desc: state.description(),
-        bank_type: paid.then_some("OTHERS"),
-        attach: o.attach.clone(),
-        success_time: o.success_time.map(times::format_rfc3339),
-        payer: if paid { o.payer_openid.clone().map(|openid| Payer { openid }) } else { None },
-        amount: Amount {
-            total: o.total_fen,
-            payer_total: paid.then_some(o.total_fen),
-            currency: "CNY",
-            payer_currency: "CNY",
-        },
-        scene_info: o.device_id.clone().map(|device_id| SceneInfo { device_id }),
-        promotion_detail: vec![],
+    let amount =
+        Amount { total: o.total_fen, payer_total: paid.then_some(o.total_fen), currency: "CNY", payer_currency: "CNY" };
+    let scene_info = o.device_id.clone().map(|device_id| SceneInfo { device_id });
+    match &o.sp_mchid {
+        None => TransactionView::Direct(Transaction {
+            appid: o.appid.clone(),
+            mchid: o.mchid.clone(),
+            out_trade_no: o.out_trade_no.clone(),
+            transaction_id: o.transaction_id.clone(),
+            trade_type: paid.then_some(o.trade_type.as_str()),
+            trade_state: state.as_str(),
+            trade_state_desc: state.description(),
+            bank_type: paid.then_some("OTHERS"),
+            attach: o.attach.clone(),
+            success_time: o.success_time.map(times::format_rfc3339),
+            payer: if paid { o.payer_openid.clone().map(|openid| Payer { openid }) } else { None },
+            amount,
+            scene_info,
+            promotion_detail: vec![],
+        }),
+        Some(sp_mchid) => TransactionView::Partner(PartnerTransaction {
+            sp_appid: o.appid.clone(),
+            sp_mchid: sp_mchid.clone(),
+            sub_appid: o.sub_appid.clone(),
+            sub_mchid: o.mchid.clone(),
+            out_trade_no: o.out_trade_no.clone(),
+            transaction_id: o.transaction_id.clone(),
+            trade_type: paid.then_some(o.trade_type.as_str()),
+            trade_state: state.as_str(),
+            trade_state_desc: state.description(),
+            bank_type: paid.then_some("OTHERS"),
+            attach: o.attach.clone(),
+            success_time: o.success_time.map(times::format_rfc3339),
+            payer: match (&o.payer_openid, paid) {
+                (Some(sp_openid), true) => {
+                    Some(PartnerPayer { sp_openid: sp_openid.clone(), sub_openid: o.payer_sub_openid.clone() })
+                }
+                _ => None,
+            },
+            amount,
+            scene_info,
+            promotion_detail: vec![],
+        }),
     }
 }
 
@@ -257,11 +444,14 @@ pub async fn pay(
     outcome: PayOutcome,
 ) -> Result<Order, PayError> {
     let order = app.store.order_by_locator(&locator).await?.ok_or(PayError::OrderNotExist)?;
+    // The callback goes to whoever placed the order: the merchant, or the
+    // provider (sealed with its APIv3 key, signed per its key mode).
+    let recipient = order.sp_mchid.as_deref().unwrap_or(&order.mchid);
     let merchant = app
         .store
-        .merchant(&order.mchid)
+        .merchant(recipient)
         .await?
-        .ok_or_else(|| Internal::bug(format!("order {} has no merchant", order.id)))?;
+        .ok_or_else(|| Internal::bug(format!("order {} has no merchant {recipient}", order.id)))?;
     let now = app.clock.business_now();
     let cmd = PayCommand {
         locator,
@@ -270,6 +460,7 @@ pub async fn pay(
         outcome,
         transaction_id: ids::transaction_id(now.datetime(), &app.rng.bytes()),
         fresh_openid: ids::openid(&app.rng.bytes()),
+        fresh_sub_openid: ids::openid(&app.rng.bytes()),
     };
     let paid = app
         .store

@@ -8,7 +8,9 @@ use koudai_protocol::times;
 use koudai_protocol::wire::{self, RefundAmount, RefundNotice, RefundNoticeAmount};
 use koudai_store::{Merchant, NewNotification, Order, Refund, RefundCreated, RefundRequest, RefundTarget};
 
+use crate::authz::{self, Action};
 use crate::outbox::{self, Event};
+use crate::payments::{self, OrderKey};
 use crate::{App, Internal};
 
 /// How many due refunds one pass of the refund job finishes.
@@ -47,8 +49,11 @@ pub fn refund_view(r: &Refund, o: &Order) -> wire::Refund {
 
 /// The decrypted resource of a refund notification.
 pub fn refund_notice(r: &Refund, o: &Order) -> RefundNotice {
+    let partner = o.sp_mchid.is_some();
     RefundNotice {
-        mchid: o.mchid.clone(),
+        mchid: (!partner).then(|| o.mchid.clone()),
+        sp_mchid: o.sp_mchid.clone(),
+        sub_mchid: partner.then(|| o.mchid.clone()),
         transaction_id: o.transaction_id.clone().unwrap_or_default(),
         out_trade_no: o.out_trade_no.clone(),
         refund_id: r.refund_id.clone(),
@@ -68,6 +73,8 @@ pub fn refund_notice(r: &Refund, o: &Order) -> RefundNotice {
 /// A refund as a merchant asks for it, already read from the wire.
 #[derive(Debug, Clone)]
 pub struct RefundCommand {
+    /// Partner mode: the sub-merchant whose order it is.
+    pub sub_mchid: Option<String>,
     pub target: RefundTarget,
     pub out_refund_no: String,
     pub reason: Option<String>,
@@ -89,7 +96,7 @@ pub enum RefundError {
     #[error("amount.total {stated} is not the order's total {actual}")]
     TotalMismatch { stated: i64, actual: i64 },
     #[error("{0}")]
-    Refused(RefundRefusal),
+    Rule(RefundRefusal),
     #[error("the order has had the most refunds allowed")]
     TooMany,
     #[error("the order was paid more than a year ago")]
@@ -100,8 +107,22 @@ pub enum RefundError {
     OutRefundNoUsed,
     #[error("no such refund")]
     RefundNotFound,
+    #[error("{0}")]
+    Refused(authz::Refused),
     #[error(transparent)]
     Internal(#[from] Internal),
+}
+
+impl From<authz::Denied> for RefundError {
+    fn from(e: authz::Denied) -> Self {
+        match e {
+            authz::Denied::Refused(r) => RefundError::Refused(r),
+            authz::Denied::MchidMismatch(m) => RefundError::Refused(authz::Refused {
+                message: format!("请求中的商户号{m}与调用方不一致"),
+            }),
+            authz::Denied::Internal(e) => RefundError::Internal(e),
+        }
+    }
 }
 
 impl From<koudai_store::StoreError> for RefundError {
@@ -117,7 +138,7 @@ impl From<koudai_store::RefundError> for RefundError {
             S::OrderNotFound => RefundError::OrderNotFound,
             S::NotPaid => RefundError::NotPaid,
             S::TotalMismatch { stated, actual } => RefundError::TotalMismatch { stated, actual },
-            S::Refused(r) => RefundError::Refused(r),
+            S::Refused(r) => RefundError::Rule(r),
             S::TooMany => RefundError::TooMany,
             S::TooLate => RefundError::TooLate,
             S::NotEnough => RefundError::NotEnough,
@@ -126,13 +147,16 @@ impl From<koudai_store::RefundError> for RefundError {
     }
 }
 
-/// Applies for a refund of one of `merchant`'s orders, or finds the same
-/// refund applied for before.
-pub async fn create(app: &App, merchant: &Merchant, cmd: RefundCommand) -> Result<wire::Refund, RefundError> {
+/// Applies for a refund of one of the caller's orders (or, in partner
+/// mode, of an order it placed for `sub_mchid`), or finds the same refund
+/// applied for before.
+pub async fn create(app: &App, caller: &Merchant, cmd: RefundCommand) -> Result<wire::Refund, RefundError> {
+    let scope = authz::authorize(app, caller, None, cmd.sub_mchid.as_deref(), Action::Refund).await?;
     let now = app.clock.business_now();
     let request = RefundRequest {
-        mchid: merchant.mchid.clone(),
-        target: cmd.target,
+        mchid: scope.owner.mchid.clone(),
+        sp_mchid: scope.sp_mchid(),
+        target: cmd.target.clone(),
         out_refund_no: cmd.out_refund_no,
         reason: cmd.reason.filter(|r| !r.is_empty()),
         notify_url: cmd.notify_url.filter(|u| !u.is_empty()),
@@ -142,7 +166,19 @@ pub async fn create(app: &App, merchant: &Merchant, cmd: RefundCommand) -> Resul
         refund_id: ids::refund_id(now.datetime(), &app.rng.bytes()),
         now: now.unix(),
     };
-    let (refund, order) = match app.store.create_refund(&request).await? {
+    let created = match app.store.create_refund(&request).await {
+        Err(koudai_store::RefundError::OrderNotFound) => {
+            // Someone else's order is logged, and answered like a missing one.
+            let key = match cmd.target {
+                RefundTarget::OutTradeNo(n) => OrderKey::OutTradeNo(n),
+                RefundTarget::TransactionId(t) => OrderKey::TransactionId(t),
+            };
+            payments::find_order(app, caller, &scope, &key, Action::Refund).await?;
+            return Err(RefundError::OrderNotFound);
+        }
+        other => other?,
+    };
+    let (refund, order) = match created {
         RefundCreated::Created(r, o) => {
             app.wake.notify_one();
             (r, o)
@@ -153,10 +189,25 @@ pub async fn create(app: &App, merchant: &Merchant, cmd: RefundCommand) -> Resul
     Ok(refund_view(&refund, &order))
 }
 
-/// A refund of `mchid` by `out_refund_no`.
-pub async fn query(app: &App, mchid: &str, out_refund_no: &str) -> Result<wire::Refund, RefundError> {
-    let (refund, order) =
-        app.store.refund_by_out_refund_no(mchid, out_refund_no).await?.ok_or(RefundError::RefundNotFound)?;
+/// A refund by `out_refund_no`: the caller's own, or in partner mode one it
+/// asked for on behalf of `sub_mchid`.
+pub async fn query(
+    app: &App,
+    caller: &Merchant,
+    sub_mchid: Option<&str>,
+    out_refund_no: &str,
+) -> Result<wire::Refund, RefundError> {
+    let scope = authz::authorize(app, caller, None, sub_mchid, Action::QueryRefund).await?;
+    let (refund, order) = app
+        .store
+        .refund_by_out_refund_no(&scope.owner.mchid, out_refund_no)
+        .await?
+        .ok_or(RefundError::RefundNotFound)?;
+    if order.sp_mchid != scope.sp_mchid() {
+        let owner = order.sp_mchid.clone().unwrap_or_else(|| order.mchid.clone());
+        authz::hidden(app, caller, Action::QueryRefund, &format!("out_refund_no:{out_refund_no}"), &owner).await?;
+        return Err(RefundError::RefundNotFound);
+    }
     Ok(refund_view(&refund, &order))
 }
 
@@ -168,12 +219,15 @@ pub async fn finish(
     mchid: &str,
     to: RefundStatus,
 ) -> Result<Option<(Refund, Order)>, Internal> {
+    let now = app.clock.business_now();
+    // The notification goes to whoever asked: the merchant, or the provider.
+    let sp_mchid = app.store.refund_provider(refund_row_id).await?;
+    let recipient = sp_mchid.as_deref().unwrap_or(mchid);
     let merchant = app
         .store
-        .merchant(mchid)
+        .merchant(recipient)
         .await?
-        .ok_or_else(|| Internal::bug(format!("refund {refund_row_id} has no merchant {mchid}")))?;
-    let now = app.clock.business_now();
+        .ok_or_else(|| Internal::bug(format!("refund {refund_row_id} has no merchant {recipient}")))?;
     let notify = Box::new(move |r: &Refund, o: &Order| -> Result<NewNotification, String> {
         let (event_type, summary) = r.status.event().ok_or("no event for this state")?;
         let plaintext = serde_json::to_vec(&refund_notice(r, o)).map_err(|e| e.to_string())?;

@@ -62,6 +62,30 @@ pub fn refund_id(at: OffsetDateTime, random: &[u8; 17]) -> String {
     format!("5030{}{}{}", d.get(..5).unwrap_or(""), date, d.get(5..).unwrap_or(""))
 }
 
+/// 30 digits: `3008` + 5 digits + `yyyyMMdd` + 13 digits, shaped like the
+/// profit-sharing `order_id`s WeChat issues.
+pub fn sharing_order_id(at: OffsetDateTime, random: &[u8; 18]) -> String {
+    dated("3008", at, random, 18)
+}
+
+/// 30 digits: `3601` + 5 digits + `yyyyMMdd` + 13 digits: a receiver's
+/// `detail_id`.
+pub fn sharing_detail_id(at: OffsetDateTime, random: &[u8; 18]) -> String {
+    dated("3601", at, random, 18)
+}
+
+/// 30 digits: `3003` + 5 digits + `yyyyMMdd` + 13 digits: a `return_id`.
+pub fn sharing_return_id(at: OffsetDateTime, random: &[u8; 18]) -> String {
+    dated("3003", at, random, 18)
+}
+
+fn dated(prefix: &str, at: OffsetDateTime, random: &[u8], n: usize) -> String {
+    let day = compact_local(at);
+    let date = day.get(..8).unwrap_or("19700101");
+    let d = digits(random, n);
+    format!("{prefix}{}{}{}", d.get(..5).unwrap_or(""), date, d.get(5..).unwrap_or(""))
+}
+
 /// A payout or settlement reference: `prefix` + `yyyyMMdd` + 10 digits.
 pub fn voucher(prefix: &str, at: OffsetDateTime, random: &[u8; 10]) -> String {
     let day = compact_local(at);

@@ -31,6 +31,10 @@ crate::text_enum! {
         RefundClearing = "refund_clearing",
         /// Payouts sent to a bank and not yet confirmed by it (owner `platform`).
         PayoutClearing = "payout_clearing",
+        /// Shares and returns of profit sharing on their way (owner
+        /// `platform`): taken from the payer of the share, not yet credited
+        /// to the receiver.
+        SharingClearing = "sharing_clearing",
         /// Everything ever paid out to a merchant's bank account (owner: the
         /// `mchid`); money that has left the platform.
         PaidOut = "paid_out",
@@ -113,6 +117,11 @@ crate::text_enum! {
         PayoutConfirmed = "payout_confirmed",
         DepositPaid = "deposit_paid",
         DepositReleased = "deposit_released",
+        ProfitShare = "profit_share",
+        ProfitShareSuccess = "profit_share_success",
+        ProfitShareReversal = "profit_share_reversal",
+        ProfitShareReturn = "profit_share_return",
+        ProfitShareReturnSuccess = "profit_share_return_success",
     }
 }
 
@@ -250,6 +259,74 @@ pub mod movement {
     /// A deposit released to the merchant's available funds (paid out with them).
     pub fn deposit_released(mchid: &str, amount_fen: i64) -> Result<Entry, EntryError> {
         Entry::transfer(M::DepositReleased, m(K::MerchantDeposit, mchid), m(K::MerchantAvailable, mchid), amount_fen)
+    }
+}
+
+/// Where a profit share lands: a merchant's available funds (a provider's
+/// commission, a brand's cut) or a consumer's wallet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShareTarget {
+    Merchant(String),
+    Consumer(String),
+}
+
+impl ShareTarget {
+    pub fn account(&self) -> AccountRef {
+        match self {
+            ShareTarget::Merchant(mchid) => AccountRef::new(AccountKind::MerchantAvailable, mchid.as_str()),
+            ShareTarget::Consumer(login) => AccountRef::new(AccountKind::ConsumerWallet, login.as_str()),
+        }
+    }
+}
+
+/// Profit sharing as journal entries: a share leaves the merchant's frozen
+/// (pending) funds into sharing clearing when it is asked for, and reaches
+/// the receiver when it finishes, or goes back if it is closed. A return
+/// runs the other way, from the receiver's available funds back to the
+/// merchant's.
+pub mod sharing {
+    use super::{AccountKind as K, AccountRef, Entry, EntryError, MovementKind as M, ShareTarget};
+
+    pub fn share(mchid: &str, amount_fen: i64) -> Result<Entry, EntryError> {
+        Entry::transfer(
+            M::ProfitShare,
+            AccountRef::new(K::MerchantPending, mchid),
+            AccountRef::platform(K::SharingClearing),
+            amount_fen,
+        )
+    }
+
+    pub fn share_success(to: &ShareTarget, amount_fen: i64) -> Result<Entry, EntryError> {
+        Entry::transfer(M::ProfitShareSuccess, AccountRef::platform(K::SharingClearing), to.account(), amount_fen)
+    }
+
+    /// A closed share back to the merchant: to its pending funds, or to
+    /// its available funds if the order settled meanwhile.
+    pub fn share_reversal(mchid: &str, to: K, amount_fen: i64) -> Result<Entry, EntryError> {
+        Entry::transfer(
+            M::ProfitShareReversal,
+            AccountRef::platform(K::SharingClearing),
+            AccountRef::new(to, mchid),
+            amount_fen,
+        )
+    }
+
+    pub fn share_return(from_mchid: &str, amount_fen: i64) -> Result<Entry, EntryError> {
+        Entry::transfer(
+            M::ProfitShareReturn,
+            AccountRef::new(K::MerchantAvailable, from_mchid),
+            AccountRef::platform(K::SharingClearing),
+            amount_fen,
+        )
+    }
+
+    pub fn return_success(to_mchid: &str, amount_fen: i64) -> Result<Entry, EntryError> {
+        Entry::transfer(
+            M::ProfitShareReturnSuccess,
+            AccountRef::platform(K::SharingClearing),
+            AccountRef::new(K::MerchantAvailable, to_mchid),
+            amount_fen,
+        )
     }
 }
 

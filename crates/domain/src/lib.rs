@@ -10,9 +10,11 @@ pub mod fees;
 pub mod ids;
 pub mod ledger;
 pub mod order;
+pub mod provider;
 pub mod refund;
 pub mod schedule;
 pub mod secret;
+pub mod sharing;
 pub mod text;
 pub mod trade;
 

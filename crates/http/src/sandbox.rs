@@ -13,7 +13,10 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq as _;
 
 use koudai_app::clock::AdvanceError;
+use koudai_app::parties::{self, PartyError};
+use koudai_app::providers::{self, GrantCommand};
 use koudai_app::{payments, refunds, App, Mode};
+use koudai_domain::provider::GrantAction;
 use koudai_domain::refund::RefundStatus;
 use koudai_domain::FieldError;
 use koudai_protocol::{times, ErrorCode};
@@ -33,6 +36,8 @@ pub fn routes() -> Router<HttpState> {
         .route("/sandbox/v1/clock/advance", post(advance))
         .route("/sandbox/v1/notifications", get(notifications))
         .route("/sandbox/v1/refunds/{out_refund_no}/outcome", post(refund_outcome))
+        .route("/sandbox/v1/privileges", post(privileges))
+        .route("/sandbox/v1/deposits", post(deposits))
         .route_layer(axum::middleware::from_fn(clean_uri))
 }
 
@@ -126,12 +131,12 @@ async fn pay(State(state): State<HttpState>, headers: HeaderMap, body: axum::bod
     };
     // Another merchant's order does not exist for this token.
     let owner = app.store.order_by_locator(&locator).await.map_err(|e| V3Error::internal(e.into()))?;
-    if !owner.is_some_and(|o| scope.covers(&o.mchid)) {
+    if !owner.is_some_and(|o| scope.covers(&o.mchid) || o.sp_mchid.as_deref().is_some_and(|sp| scope.covers(sp))) {
         return Err(V3Error::new(ErrorCode::OrderNotExist));
     }
     let order = payments::pay(app, locator, &consumer, outcome).await?;
-    let view = payments::transaction_view(&order, app.clock.business_now());
-    let mut out = json!({"trade_state": view.trade_state, "out_trade_no": order.out_trade_no});
+    let state = order.state_at(app.clock.business_now().unix());
+    let mut out = json!({"trade_state": state.as_str(), "out_trade_no": order.out_trade_no});
     if let Some(t) = &order.transaction_id {
         out["transaction_id"] = json!(t);
     }
@@ -171,9 +176,11 @@ async fn advance(
         AdvanceError::Live => V3Error::new(ErrorCode::NotFound),
         AdvanceError::Internal(e) => V3Error::internal(e),
     })?;
-    // What the new time makes due happens before the answer: the days
-    // passed are settled and paid out, due refunds are finished (their
-    // callbacks queued), so a test can look at the result at once.
+    // What the new time makes due happens before the answer: profit
+    // sharing due is finished (which may unfreeze funds), the days passed
+    // are settled and paid out, due refunds are finished (their callbacks
+    // queued), so a test can look at the result at once.
+    koudai_app::sharing::finish_due(app).await?;
     koudai_app::money::settle_due_days(&app.store, &app.rng, app.clock.business_now())
         .await
         .map_err(|e| V3Error::internal(e.into()))?;
@@ -262,4 +269,86 @@ async fn refund_outcome(
         _ => return Err(param("status", "status 只能是 SUCCESS、ABNORMAL 或 CLOSED")),
     };
     ok_json(&refunds::force_outcome(app, &mchid, &out_refund_no, to).await?)
+}
+
+fn party_error(e: PartyError) -> V3Error {
+    match e {
+        PartyError::Invalid(m) => V3Error::message(ErrorCode::InvalidRequest, m),
+        PartyError::NotFound(m) => V3Error::message(ErrorCode::ResourceNotExists, format!("{m} 不存在")),
+        PartyError::Internal(e) => V3Error::internal(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct PrivilegeBody {
+    sp_mchid: Option<String>,
+    privilege: Option<String>,
+    action: Option<String>,
+    reason: Option<String>,
+}
+
+/// `POST /sandbox/v1/privileges` `{"sp_mchid", "privilege", "action":
+/// "grant"|"revoke", "reason"}`: logged like a console grant, by the
+/// sandbox operator. The platform token only: a merchant's token cannot
+/// grant its owner privileges.
+async fn privileges(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, V3Error> {
+    let app = &state.app;
+    if authorize(app, &headers).await? != Scope::Platform {
+        return Err(V3Error::message(ErrorCode::NoAuth, "只有平台的沙箱令牌可以授予或收回权限"));
+    }
+    let b: PrivilegeBody = json_body(&body)?;
+    let sp_mchid = required_text(b.sp_mchid, "sp_mchid")?;
+    let privilege = required_text(b.privilege, "privilege")?;
+    let action = match required_text(b.action, "action")?.as_str() {
+        "grant" => GrantAction::Grant,
+        "revoke" => GrantAction::Revoke,
+        _ => return Err(param("action", "action 只能是 grant 或 revoke")),
+    };
+    let reason = required_text(b.reason, "reason")?;
+    let cmd = GrantCommand {
+        sp_mchid: &sp_mchid,
+        privilege: &privilege,
+        action,
+        actor: "sandbox",
+        reason: &reason,
+        expires_at: None,
+    };
+    let held = providers::change_privilege(&app.store, cmd, app.clock.business_now()).await.map_err(party_error)?;
+    ok_json(&json!({"sp_mchid": sp_mchid, "privilege": privilege, "held": held}))
+}
+
+#[derive(Deserialize)]
+struct DepositBody {
+    mchid: Option<String>,
+}
+
+/// `POST /sandbox/v1/deposits` `{"mchid"}`: pays a merchant's or
+/// sub-merchant's deposit in full from outside, as `koudai admin
+/// deposit-pay` does. A merchant's token covers itself, a provider's its
+/// sub-merchants too.
+async fn deposits(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, V3Error> {
+    let app = &state.app;
+    let scope = authorize(app, &headers).await?;
+    let b: DepositBody = json_body(&body)?;
+    let mchid = required_text(b.mchid, "mchid")?;
+    let merchant = app.store.merchant(&mchid).await.map_err(|e| V3Error::internal(e.into()))?;
+    let allowed = merchant
+        .as_ref()
+        .is_some_and(|m| scope.covers(&m.mchid) || m.sp_mchid.as_deref().is_some_and(|sp| scope.covers(sp)));
+    if !allowed {
+        return Err(V3Error::message(ErrorCode::MchNotExists, format!("商户号{mchid}不存在")));
+    }
+    let now = app.clock.business_now();
+    let held = parties::pay_deposit(&app.store, &app.rng, &mchid, None, now).await.map_err(party_error)?;
+    let standing = app.store.standing(&mchid, now.unix()).await.map_err(|e| V3Error::internal(e.into()))?;
+    let due = standing.and_then(|s| s.rule.map(|r| r.deposit_fen)).unwrap_or(0);
+    ok_json(&json!({"mchid": mchid, "deposit_fen": due, "held_fen": held}))
 }

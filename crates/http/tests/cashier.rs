@@ -79,7 +79,11 @@ async fn paying_then_reopening_shows_the_paid_state_not_a_qr_code() -> R {
 
     // The token in the cookie is not what the database holds.
     let raw = cookie.split('=').nth(1).unwrap_or_default().to_owned();
-    assert!(app.store.session(&raw, app.clock.wall_now().unix()).await?.is_none());
+    assert!(app
+        .store
+        .session(koudai_store::SessionRealm::Consumer, &raw, app.clock.wall_now().unix())
+        .await?
+        .is_none());
     Ok(())
 }
 

@@ -238,6 +238,7 @@ async fn bench_backend(
         demo: false,
         bill_download_base: None,
         limits: koudai_http::serve::ConnLimits::default(),
+        sharing_events: Default::default(),
     })
     .await?;
     let state = Arc::clone(&server.app);

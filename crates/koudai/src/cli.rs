@@ -112,6 +112,11 @@ enum Command {
         /// idle between requests on a kept-alive connection).
         #[arg(long, env = "KOUDAI_HEADER_TIMEOUT_S", default_value_t = 10)]
         header_timeout_s: u64,
+        /// Event names of profit-sharing notifications: `observed`
+        /// (TRANSACTION.SUCCESS, what merchants report receiving) or
+        /// `documented` (PROFITSHARING.SUCCESS, what the docs say).
+        #[arg(long, env = "KOUDAI_SHARING_EVENTS", default_value = "observed")]
+        sharing_events: koudai_app::sharing::SharingEventNames,
     },
     /// Apply database migrations and exit.
     Migrate {
@@ -263,7 +268,16 @@ pub fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve { data, listen, public_url, no_demo, bill_download_base, max_connections, header_timeout_s } => {
+        Command::Serve {
+            data,
+            listen,
+            public_url,
+            no_demo,
+            bill_download_base,
+            max_connections,
+            header_timeout_s,
+            sharing_events,
+        } => {
             let mode = data.mode.unwrap_or(Mode::Sandbox);
             let server = Server::start(ServerConfig {
                 database_url: data.url(),
@@ -277,6 +291,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     header_read: std::time::Duration::from_secs(header_timeout_s.max(1)),
                     max_connections: max_connections.max(1),
                 },
+                sharing_events,
             })
             .await?;
             // The one line on stdout: scripts read the address from it.

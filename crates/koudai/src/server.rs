@@ -64,6 +64,8 @@ pub struct ServerConfig {
     pub bill_download_base: Option<String>,
     /// Connection limits (header-read time, connections at once).
     pub limits: ConnLimits,
+    /// Event names of profit-sharing notifications (the sources disagree).
+    pub sharing_events: koudai_app::sharing::SharingEventNames,
 }
 
 /// Raises the soft limit on open files to the hard limit where the OS
@@ -108,7 +110,8 @@ impl Server {
             .bill_download_base
             .as_deref()
             .map_or_else(|| base_url.clone(), |b| b.trim_end_matches('/').to_owned());
-        let app_config = AppConfig { mode: config.mode, base_url, bill_download_base };
+        let app_config =
+            AppConfig { mode: config.mode, base_url, bill_download_base, sharing_events: config.sharing_events };
         let app = Arc::new(App::open(store, app_config, Rng::os(), clock).await?);
         if config.mode == Mode::Sandbox && config.demo {
             crate::demo::ensure(&app, &config.data_dir).await?;

@@ -68,7 +68,10 @@ pub struct TradeRow {
     /// `YYYY-MM-DD HH:MM:SS` local time.
     pub time: String,
     pub appid: String,
+    /// 商户号: the merchant, or in partner mode the provider.
     pub mchid: String,
+    /// 特约商户号: the sub-merchant of a partner order (`0` otherwise).
+    pub sub_mchid: Option<String>,
     pub transaction_id: String,
     pub out_trade_no: String,
     pub openid: String,
@@ -145,7 +148,7 @@ pub fn trade_bill(kind: TradeBillType, rows: &[TradeRow]) -> String {
             r.time.clone(),
             r.appid.clone(),
             r.mchid.clone(),
-            "0".into(),
+            r.sub_mchid.clone().unwrap_or_else(|| "0".into()),
             String::new(),
             r.transaction_id.clone(),
             r.out_trade_no.clone(),
@@ -275,6 +278,7 @@ mod tests {
             time: "2026-11-24 08:35:41".into(),
             appid: "wx1".into(),
             mchid: "1900000109".into(),
+            sub_mchid: None,
             transaction_id: "4200".into(),
             out_trade_no: "T1".into(),
             openid: "o1".into(),

@@ -75,6 +75,15 @@ impl PrivateKey {
         self.key.oaep_sha1_decrypt(ciphertext).map_err(|_| KeyError::Decrypt)
     }
 
+    /// Decrypts a sensitive field as it travels (§2.5): base64 of RSA-OAEP
+    /// ciphertext of UTF-8 text.
+    pub fn decrypt_field(&self, ciphertext_b64: &str) -> Result<String, KeyError> {
+        use base64::Engine as _;
+        let raw =
+            base64::engine::general_purpose::STANDARD.decode(ciphertext_b64.trim()).map_err(|_| KeyError::Decrypt)?;
+        String::from_utf8(self.oaep_decrypt(&raw)?).map_err(|_| KeyError::Decrypt)
+    }
+
     pub(crate) fn rsa(&self) -> &RsaPrivateKey {
         &self.key
     }

@@ -52,6 +52,53 @@ pub struct Transaction {
     pub promotion_detail: Vec<serde_json::Value>,
 }
 
+/// The partner-mode transaction object (§8): the same as [`Transaction`]
+/// with `sp_*`/`sub_*` identities.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PartnerTransaction {
+    pub sp_appid: String,
+    pub sp_mchid: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub_appid: Option<String>,
+    pub sub_mchid: String,
+    pub out_trade_no: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trade_type: Option<&'static str>,
+    pub trade_state: &'static str,
+    pub trade_state_desc: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bank_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attach: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer: Option<PartnerPayer>,
+    pub amount: Amount,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scene_info: Option<SceneInfo>,
+    pub promotion_detail: Vec<serde_json::Value>,
+}
+
+/// The payer of a partner transaction: the openid under `sp_appid`, and
+/// under `sub_appid` when the order has one.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PartnerPayer {
+    pub sp_openid: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub_openid: Option<String>,
+}
+
+/// A transaction as a direct merchant or a provider sees it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum TransactionView {
+    Direct(Transaction),
+    Partner(PartnerTransaction),
+}
+
 /// The encrypted `resource` of a notification.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Resource {
@@ -224,7 +271,14 @@ pub struct RefundNoticeAmount {
 /// `refund_status`, not `status`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct RefundNotice {
-    pub mchid: String,
+    /// Direct mode only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mchid: Option<String>,
+    /// Partner mode only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sp_mchid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub_mchid: Option<String>,
     pub transaction_id: String,
     pub out_trade_no: String,
     pub refund_id: String,

@@ -16,7 +16,10 @@ pub struct TradeLine {
     /// Payment: `success_time`; refund: when it was applied for.
     pub time: i64,
     pub appid: String,
+    /// The merchant whose money it is (the sub-merchant in partner mode).
     pub mchid: String,
+    /// The provider that placed a partner order.
+    pub sp_mchid: Option<String>,
     pub transaction_id: String,
     pub out_trade_no: String,
     pub openid: String,
@@ -67,6 +70,32 @@ pub struct DayTotals {
     pub net_fees: i64,
 }
 
+/// Whose payments a trade bill lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TradeScope {
+    /// Every order whose money is this merchant's (direct, or placed for it
+    /// by its provider).
+    Merchant(String),
+    /// Orders a provider placed: for one sub-merchant, or all of them (then
+    /// with the provider's own direct orders).
+    Provider { sp_mchid: String, sub_mchid: Option<String> },
+}
+
+impl TradeScope {
+    /// The `WHERE` condition on `o` with its two parameters `$1`, `$2`.
+    fn clause(&self) -> (&'static str, &str, &str) {
+        match self {
+            TradeScope::Merchant(mchid) => ("o.mchid = $1 AND $2 = ''", mchid, ""),
+            TradeScope::Provider { sp_mchid, sub_mchid: Some(sub) } => {
+                ("o.sp_mchid = $1 AND o.mchid = $2", sp_mchid, sub)
+            }
+            TradeScope::Provider { sp_mchid, sub_mchid: None } => {
+                ("(o.sp_mchid = $1 OR (o.mchid = $1 AND o.sp_mchid IS NULL)) AND $2 = ''", sp_mchid, "")
+            }
+        }
+    }
+}
+
 /// A bill snapshot to save.
 #[derive(Debug, Clone, Copy)]
 pub struct NewBill<'a> {
@@ -92,7 +121,8 @@ pub struct StoredBill {
 
 const BILL_COLUMNS: &str = "b.id, b.mchid, b.bill_kind, b.bill_date, b.bill_type, b.content, b.sha1";
 
-const ORDER_FIELDS: &str = "o.appid, o.mchid, o.transaction_id, o.out_trade_no, o.payer_openid, o.trade_type, \
+const ORDER_FIELDS: &str =
+    "o.appid, o.mchid, o.sp_mchid, o.transaction_id, o.out_trade_no, o.payer_openid, o.trade_type, \
     o.description, o.attach, o.total_fen, o.fee_rate_ppm, o.fee_fen";
 
 fn trade_line(row: &sqlx::any::AnyRow, time: i64, fee_fen: i64) -> Result<TradeLine, StoreError> {
@@ -100,6 +130,7 @@ fn trade_line(row: &sqlx::any::AnyRow, time: i64, fee_fen: i64) -> Result<TradeL
         time,
         appid: row.try_get("appid")?,
         mchid: row.try_get("mchid")?,
+        sp_mchid: row.try_get("sp_mchid")?,
         transaction_id: row.try_get::<Option<String>, _>("transaction_id")?.unwrap_or_default(),
         out_trade_no: row.try_get("out_trade_no")?,
         openid: row.try_get::<Option<String>, _>("payer_openid")?.unwrap_or_default(),
@@ -116,13 +147,15 @@ fn trade_line(row: &sqlx::any::AnyRow, time: i64, fee_fen: i64) -> Result<TradeL
 impl Store {
     /// Payments whose `success_time` falls in `[from, to)`, then refunds
     /// applied for in it, each in time order.
-    pub async fn trade_lines(&self, mchid: &str, from: i64, to: i64) -> Result<Vec<TradeLine>, StoreError> {
+    pub async fn trade_lines(&self, scope: &TradeScope, from: i64, to: i64) -> Result<Vec<TradeLine>, StoreError> {
         let mut out = Vec::new();
+        let (clause, a, b) = scope.clause();
         let rows = sqlx::query(&format!(
             "SELECT {ORDER_FIELDS}, o.success_time FROM orders o \
-             WHERE o.mchid = $1 AND o.success_time >= $2 AND o.success_time < $3 ORDER BY o.success_time, o.id"
+             WHERE {clause} AND o.success_time >= $3 AND o.success_time < $4 ORDER BY o.success_time, o.id"
         ))
-        .bind(mchid)
+        .bind(a)
+        .bind(b)
         .bind(from)
         .bind(to)
         .fetch_all(&self.pool)
@@ -135,9 +168,10 @@ impl Store {
             "SELECT {ORDER_FIELDS}, r.refund_id, r.out_refund_no, r.refund_fen, r.fee_refund_fen, r.status, \
              r.created_at AS refund_created_at, r.success_time AS refund_success_time \
              FROM refunds r JOIN orders o ON o.id = r.order_id \
-             WHERE r.mchid = $1 AND r.created_at >= $2 AND r.created_at < $3 ORDER BY r.created_at, r.id"
+             WHERE {clause} AND r.created_at >= $3 AND r.created_at < $4 ORDER BY r.created_at, r.id"
         ))
-        .bind(mchid)
+        .bind(a)
+        .bind(b)
         .bind(from)
         .bind(to)
         .fetch_all(&self.pool)
@@ -216,7 +250,12 @@ impl Store {
                 | MovementKind::Payout
                 | MovementKind::PayoutConfirmed
                 | MovementKind::DepositPaid
-                | MovementKind::DepositReleased => {}
+                | MovementKind::DepositReleased
+                | MovementKind::ProfitShare
+                | MovementKind::ProfitShareSuccess
+                | MovementKind::ProfitShareReversal
+                | MovementKind::ProfitShareReturn
+                | MovementKind::ProfitShareReturnSuccess => {}
             }
         }
         Ok(t)

@@ -186,6 +186,7 @@ impl Store {
             }
         }
         self.movement_problems(&mut problems).await?;
+        self.sharing_problems(&mut problems).await?;
         Ok(problems)
     }
 
@@ -248,10 +249,16 @@ impl Store {
             expect(problems, refund_id, MovementKind::RefundReversal, if closed { *amount } else { 0 });
             expect(problems, refund_id, MovementKind::FeeRefundReversal, if closed { *fee_back } else { 0 });
         }
-        // Payment and refund entries whose order or refund is missing.
+        for (reference, kind, amount) in self.sharing_expectations().await? {
+            expect(problems, &reference, kind, amount);
+        }
+        // Payment, refund and sharing entries whose order, refund, share or
+        // return is missing.
         for ((reference, kind), _) in entries {
             use MovementKind as M;
-            if [M::Payment, M::Fee, M::Refund, M::FeeRefund, M::RefundSuccess].contains(&kind) {
+            if [M::Payment, M::Fee, M::Refund, M::FeeRefund, M::RefundSuccess, M::ProfitShare, M::ProfitShareReturn]
+                .contains(&kind)
+            {
                 problems.push(format!("{kind} entry {reference} belongs to no paid order or refund"));
             }
         }

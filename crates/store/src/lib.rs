@@ -36,7 +36,9 @@ mod money;
 pub mod notifications;
 mod orders;
 pub mod parties;
+mod providers;
 mod refunds;
+mod sharing;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tx;
@@ -53,7 +55,9 @@ pub use ledger::PostError;
 pub use models::*;
 pub use money::{Payout, PayoutStatus, Settled, Standing};
 pub use orders::{CloseError, CreateOutcome, PayError};
+pub use providers::*;
 pub use refunds::{Refund, RefundCreated, RefundError, RefundNotifier, RefundRequest, RefundTarget};
+pub use sharing::*;
 pub use tx::{ReadTx, WriteTx};
 
 /// Connections to SQLite: one writer at a time anyway, a few readers.

@@ -33,6 +33,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_nonces.sql"),
         postgres: include_str!("../migrations/postgres/0003_nonces.sql"),
     },
+    Migration {
+        version: 4,
+        name: "providers",
+        sqlite: include_str!("../migrations/sqlite/0004_providers.sql"),
+        postgres: include_str!("../migrations/postgres/0004_providers.sql"),
+    },
 ];
 
 /// FNV-1a over the SQL text, as 16 hex digits. It detects edits, which is
@@ -186,7 +192,9 @@ mod tests {
             include_str!("notifications.rs"),
             include_str!("orders.rs"),
             include_str!("parties.rs"),
+            include_str!("providers.rs"),
             include_str!("refunds.rs"),
+            include_str!("sharing.rs"),
             include_str!("lib.rs"),
             include_str!("testing.rs"),
             include_str!("tx.rs"),

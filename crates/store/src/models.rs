@@ -48,6 +48,19 @@ pub struct Merchant {
     pub fee_rule: String,
     /// The (simulated) bank account payouts go to.
     pub bank_account: Option<String>,
+    /// For a sub-merchant, its service provider.
+    pub sp_mchid: Option<String>,
+    /// The most of an order profit sharing may give away (ten-thousandths).
+    pub max_ratio: i64,
+    /// Where it hears of profit shares it receives.
+    pub service_notify_url: Option<String>,
+}
+
+impl Merchant {
+    /// Whether it is a sub-merchant (acts through its provider only).
+    pub fn is_sub_merchant(&self) -> bool {
+        self.sp_mchid.is_some()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +78,23 @@ pub struct Consumer {
     pub login: String,
     pub password_hash: String,
     pub created_at: i64,
+}
+
+/// Whose sessions: the cashier's consumers or the consoles' users. Each has
+/// its own table, so a token of one can never open the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionRealm {
+    Consumer,
+    Console,
+}
+
+impl SessionRealm {
+    pub(crate) fn table(self) -> &'static str {
+        match self {
+            SessionRealm::Consumer => "consumer_sessions",
+            SessionRealm::Console => "console_sessions",
+        }
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -119,9 +149,57 @@ pub struct Order {
     /// `YYYY-MM-DD`: the business day its funds settle, and the day they did.
     pub settles_on: Option<String>,
     pub settled_on: Option<String>,
+    /// Partner mode: the provider that placed it (`mchid` is then the
+    /// sub-merchant whose money it is, `appid` the provider's `sp_appid`).
+    pub sp_mchid: Option<String>,
+    pub sub_appid: Option<String>,
+    /// The payer's openid under `sub_appid`.
+    pub payer_sub_openid: Option<String>,
+    /// Placed with `settle_info.profit_sharing = true`.
+    #[sqlx(try_from = "i64")]
+    pub profit_sharing: Flag,
+    /// While its funds are frozen for profit sharing: when they unfreeze by
+    /// themselves (business time).
+    pub frozen_until: Option<i64>,
+    /// Shared to receivers so far (asked for and not closed).
+    pub shared_fen: i64,
+}
+
+/// A boolean stored as an integer (0 or 1) on both engines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Flag(pub bool);
+
+impl TryFrom<i64> for Flag {
+    type Error = koudai_domain::text::UnknownValue;
+    fn try_from(v: i64) -> Result<Self, Self::Error> {
+        match v {
+            0 => Ok(Flag(false)),
+            1 => Ok(Flag(true)),
+            other => Err(koudai_domain::text::UnknownValue::new("flag", other.to_string())),
+        }
+    }
 }
 
 impl Order {
+    /// The provider that placed it, if it is a partner order.
+    pub fn is_partner(&self) -> bool {
+        self.sp_mchid.is_some()
+    }
+
+    /// Whether its funds are frozen for profit sharing at business time `now`.
+    pub fn is_frozen(&self) -> bool {
+        self.frozen_until.is_some() && self.settled_on.is_none()
+    }
+
+    /// What may still be shared or unfrozen.
+    pub fn unsplit_fen(&self) -> i64 {
+        if self.is_frozen() {
+            self.pending_fen
+        } else {
+            0
+        }
+    }
+
     /// The state at business time `now`, counting expiry not yet written down.
     pub fn state_at(&self, now: i64) -> TradeState {
         self.stored_state.effective(self.time_expire, now)
@@ -147,6 +225,10 @@ pub struct NewOrderRecord {
     pub prepay_id: String,
     pub prepay_expires_at: i64,
     pub pay_token: String,
+    pub sp_mchid: Option<String>,
+    pub sub_appid: Option<String>,
+    pub payer_sub_openid: Option<String>,
+    pub profit_sharing: bool,
 }
 
 /// How a payment finds its order.
@@ -176,6 +258,8 @@ pub struct PayCommand {
     pub transaction_id: String,
     /// Used if the consumer has no openid for the order's app yet.
     pub fresh_openid: String,
+    /// Likewise for a partner order's `sub_appid`.
+    pub fresh_sub_openid: String,
 }
 
 /// A notification to put in the outbox.

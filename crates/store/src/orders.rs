@@ -3,6 +3,7 @@
 
 use koudai_domain::fees;
 use koudai_domain::ledger::{movement, Entry};
+use koudai_domain::sharing;
 use koudai_domain::trade::{self, TransitionError};
 use koudai_domain::TradeState;
 
@@ -16,7 +17,8 @@ pub(crate) const COLUMNS: &str =
     "id, mchid, appid, out_trade_no, trade_type, description, attach, notify_url, total_fen, \
     payer_openid, device_id, params_digest, time_expire, created_at, trade_state, transaction_id, success_time, \
     payer_login, prepay_id, prepay_expires_at, pay_token, fee_rule, fee_rate_ppm, fee_fen, refunded_fen, \
-    fee_refunded_fen, refund_count, pending_fen, settles_on, settled_on";
+    fee_refunded_fen, refund_count, pending_fen, settles_on, settled_on, sp_mchid, sub_appid, payer_sub_openid, \
+    profit_sharing, frozen_until, shared_fen";
 
 /// The result of placing an order.
 #[derive(Debug, Clone)]
@@ -88,8 +90,9 @@ impl Store {
     pub async fn create_order(&self, o: &NewOrderRecord) -> Result<CreateOutcome, StoreError> {
         let sql = format!(
             "INSERT INTO orders (mchid, appid, out_trade_no, trade_type, description, attach, notify_url, total_fen, \
-             payer_openid, device_id, params_digest, time_expire, created_at, trade_state, prepay_id, prepay_expires_at, pay_token) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+             payer_openid, device_id, params_digest, time_expire, created_at, trade_state, prepay_id, prepay_expires_at, pay_token, \
+             sp_mchid, sub_appid, payer_sub_openid, profit_sharing) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
              ON CONFLICT (mchid, out_trade_no) DO NOTHING RETURNING {COLUMNS}"
         );
         let row: Option<Order> = sqlx::query_as(&sql)
@@ -110,6 +113,10 @@ impl Store {
             .bind(&o.prepay_id)
             .bind(o.prepay_expires_at)
             .bind(&o.pay_token)
+            .bind(&o.sp_mchid)
+            .bind(&o.sub_appid)
+            .bind(&o.payer_sub_openid)
+            .bind(i64::from(o.profit_sharing))
             .fetch_optional(&self.pool)
             .await?;
         match row {
@@ -227,22 +234,29 @@ impl Store {
             TransitionError::Closed | TransitionError::NotAllowed(_) => PayError::Closed,
         })?;
 
-        // A JSAPI order names its payer; anyone else is refused. Other orders
-        // are paid by whoever scans or opens them.
-        let openid = match &order.payer_openid {
-            Some(openid) => {
-                let owner: Option<String> =
-                    sqlx::query_scalar("SELECT login FROM openids WHERE openid = $1 AND appid = $2")
-                        .bind(openid)
-                        .bind(&order.appid)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if owner.as_deref() != Some(login.as_str()) {
-                    return Err(PayError::OpenidMismatch);
-                }
-                openid.clone()
+        // A JSAPI order names its payer (by its openid under the order's
+        // appid, or in partner mode possibly under `sub_appid`); anyone else
+        // is refused. Other orders are paid by whoever scans or opens them.
+        let named = match (&order.payer_openid, &order.payer_sub_openid, &order.sub_appid) {
+            (Some(openid), _, _) => Some((openid, &order.appid)),
+            (None, Some(openid), Some(sub_appid)) => Some((openid, sub_appid)),
+            _ => None,
+        };
+        if let Some((openid, appid)) = named {
+            let owner: Option<String> =
+                sqlx::query_scalar("SELECT login FROM openids WHERE openid = $1 AND appid = $2")
+                    .bind(openid)
+                    .bind(appid)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if owner.as_deref() != Some(login.as_str()) {
+                return Err(PayError::OpenidMismatch);
             }
-            None => ensure_openid_in(&mut tx, &login, &order.appid, &cmd.fresh_openid).await?,
+        }
+        let openid = ensure_openid_in(&mut tx, &login, &order.appid, &cmd.fresh_openid).await?;
+        let sub_openid = match &order.sub_appid {
+            Some(sub_appid) => Some(ensure_openid_in(&mut tx, &login, sub_appid, &cmd.fresh_sub_openid).await?),
+            None => None,
         };
 
         if next == TradeState::PayError {
@@ -285,8 +299,8 @@ impl Store {
 
         let paid: Order = sqlx::query_as(&format!(
             "UPDATE orders SET trade_state = $1, transaction_id = $2, success_time = $3, payer_login = $4, payer_openid = $5, \
-             fee_rule = $6, fee_rate_ppm = $7, fee_fen = $8, pending_fen = $9, settles_on = $10 \
-             WHERE id = $11 RETURNING {COLUMNS}"
+             fee_rule = $6, fee_rate_ppm = $7, fee_fen = $8, pending_fen = $9, settles_on = $10, \
+             payer_sub_openid = $11, frozen_until = $12 WHERE id = $13 RETURNING {COLUMNS}"
         ))
         .bind(next.as_str())
         .bind(&cmd.transaction_id)
@@ -298,6 +312,8 @@ impl Store {
         .bind(fee)
         .bind(order.total_fen - fee)
         .bind(&settles_on)
+        .bind(&sub_openid)
+        .bind(order.profit_sharing.0.then_some(cmd.now + sharing::AUTO_UNFREEZE_DAYS * sharing::DAY_S))
         .bind(order.id)
         .fetch_one(&mut *tx)
         .await?;

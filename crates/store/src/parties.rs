@@ -4,7 +4,8 @@
 use crate::models::*;
 use crate::{Store, StoreError, WriteTx};
 
-const MERCHANT_COLUMNS: &str = "mchid, name, key_mode, apiv3_key, created_at, fee_rule, bank_account";
+pub(crate) const MERCHANT_COLUMNS: &str =
+    "mchid, name, key_mode, apiv3_key, created_at, fee_rule, bank_account, sp_mchid, max_ratio, service_notify_url";
 const CERTIFICATE_COLUMNS: &str = "serial_no, certificate_pem, public_key_pem, not_after";
 
 impl Store {
@@ -155,8 +156,8 @@ impl Store {
             .await?)
     }
 
-    pub async fn create_session(&self, s: &Session) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO consumer_sessions (token, login, csrf, expires_at) VALUES ($1, $2, $3, $4)")
+    pub async fn create_session(&self, realm: SessionRealm, s: &Session) -> Result<(), StoreError> {
+        sqlx::query(&format!("INSERT INTO {} (token, login, csrf, expires_at) VALUES ($1, $2, $3, $4)", realm.table()))
             .bind(&s.token_sha256)
             .bind(&s.login)
             .bind(s.csrf.expose())
@@ -168,28 +169,41 @@ impl Store {
 
     /// A session, by the SHA-256 of its token, that has not expired at
     /// wall time `now`.
-    pub async fn session(&self, token_sha256: &str, now: i64) -> Result<Option<Session>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT token, login, csrf, expires_at FROM consumer_sessions WHERE token = $1 AND expires_at > $2",
-        )
+    pub async fn session(
+        &self,
+        realm: SessionRealm,
+        token_sha256: &str,
+        now: i64,
+    ) -> Result<Option<Session>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT token, login, csrf, expires_at FROM {} WHERE token = $1 AND expires_at > $2",
+            realm.table()
+        ))
         .bind(token_sha256)
         .bind(now)
         .fetch_optional(&self.pool)
         .await?)
     }
 
-    pub async fn delete_session(&self, token_sha256: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM consumer_sessions WHERE token = $1").bind(token_sha256).execute(&self.pool).await?;
+    pub async fn delete_session(&self, realm: SessionRealm, token_sha256: &str) -> Result<(), StoreError> {
+        sqlx::query(&format!("DELETE FROM {} WHERE token = $1", realm.table()))
+            .bind(token_sha256)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     /// Removes sessions that expired before wall time `now`.
     pub async fn purge_sessions(&self, now: i64) -> Result<u64, StoreError> {
-        Ok(sqlx::query("DELETE FROM consumer_sessions WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
+        let mut n = 0;
+        for realm in [SessionRealm::Consumer, SessionRealm::Console] {
+            n += sqlx::query(&format!("DELETE FROM {} WHERE expires_at <= $1", realm.table()))
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(n)
     }
 }
 

@@ -16,7 +16,7 @@ use crate::orders::COLUMNS as ORDER_COLUMNS;
 use crate::{Store, StoreError};
 
 const COLUMNS: &str = "id, refund_id, mchid, out_refund_no, order_id, reason, notify_url, refund_fen, fee_refund_fen, \
-    funds_account, status, params_digest, created_at, due_at, success_time, closed_at";
+    funds_account, status, params_digest, created_at, due_at, success_time, closed_at, sp_mchid";
 
 /// A refund as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -40,6 +40,8 @@ pub struct Refund {
     pub due_at: i64,
     pub success_time: Option<i64>,
     pub closed_at: Option<i64>,
+    /// The provider that asked for it (partner mode).
+    pub sp_mchid: Option<String>,
 }
 
 /// How a refund names its order.
@@ -52,7 +54,10 @@ pub enum RefundTarget {
 /// A refund as the merchant asked for it.
 #[derive(Debug, Clone)]
 pub struct RefundRequest {
+    /// The merchant whose order it is (the sub-merchant in partner mode).
     pub mchid: String,
+    /// The provider asking, in partner mode: only its own orders are found.
+    pub sp_mchid: Option<String>,
     pub target: RefundTarget,
     pub out_refund_no: String,
     pub reason: Option<String>,
@@ -132,10 +137,13 @@ impl Store {
             RefundTarget::OutTradeNo(n) => ("out_trade_no = $2", n),
             RefundTarget::TransactionId(t) => ("transaction_id = $2", t),
         };
-        let sql = tx.lock(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE mchid = $1 AND {clause}"));
+        let sql = tx.lock(&format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE mchid = $1 AND {clause} AND COALESCE(sp_mchid, '') = $3"
+        ));
         let order: Order = sqlx::query_as(&sql)
             .bind(&r.mchid)
             .bind(key)
+            .bind(r.sp_mchid.as_deref().unwrap_or(""))
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(RefundError::OrderNotFound)?;
@@ -191,6 +199,11 @@ impl Store {
         }
 
         let pending_change = if from == AccountKind::MerchantPending { r.refund_fen - fee_back } else { 0 };
+        // An order's own unsettled money bounds what a refund may take from
+        // pending funds (profit shares may have taken part of it).
+        if pending_change > order.pending_fen {
+            return Err(RefundError::NotEnough);
+        }
         let order: Order = sqlx::query_as(&format!(
             "UPDATE orders SET trade_state = $1, refunded_fen = refunded_fen + $2, fee_refunded_fen = fee_refunded_fen + $3, \
              refund_count = refund_count + 1, pending_fen = pending_fen - $4 WHERE id = $5 RETURNING {ORDER_COLUMNS}"
@@ -206,8 +219,8 @@ impl Store {
             if from == AccountKind::MerchantPending { FundsAccount::Unsettled } else { FundsAccount::Available };
         let refund: Refund = sqlx::query_as(&format!(
             "INSERT INTO refunds (refund_id, mchid, out_refund_no, order_id, reason, notify_url, refund_fen, fee_refund_fen, \
-             funds_account, status, params_digest, created_at, due_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {COLUMNS}"
+             funds_account, status, params_digest, created_at, due_at, sp_mchid) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING {COLUMNS}"
         ))
         .bind(refund_id)
         .bind(&r.mchid)
@@ -222,10 +235,20 @@ impl Store {
         .bind(&r.params_digest)
         .bind(r.now)
         .bind(r.now + refund::PROCESSING_S)
+        .bind(&r.sp_mchid)
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(RefundCreated::Created(refund, order))
+    }
+
+    /// The provider that asked for a refund (by row id), if any.
+    pub async fn refund_provider(&self, id: i64) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar::<_, Option<String>>("SELECT sp_mchid FROM refunds WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .flatten())
     }
 
     /// A refund by the merchant's `out_refund_no`, with its order.

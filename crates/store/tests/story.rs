@@ -179,6 +179,10 @@ fn order(out_trade_no: &str, total_fen: i64, n: u32) -> NewOrderRecord {
         prepay_id: format!("wxprepay{n}"),
         prepay_expires_at: 7300,
         pay_token: format!("tok{n}"),
+        sp_mchid: None,
+        sub_appid: None,
+        payer_sub_openid: None,
+        profit_sharing: false,
     }
 }
 
@@ -190,6 +194,7 @@ fn pay(token: &str, n: u32) -> PayCommand {
         outcome: PayOutcome::Success,
         transaction_id: format!("4200{n}"),
         fresh_openid: "oALICE".into(),
+        fresh_sub_openid: "oALICESUB".into(),
     }
 }
 
@@ -296,6 +301,7 @@ async fn concurrent_payments_never_overdraw_a_wallet(s: Store) {
 fn refund_request(out_refund_no: &str, refund_fen: i64, n: u32) -> RefundRequest {
     RefundRequest {
         mchid: "1900000001".into(),
+        sp_mchid: None,
         target: RefundTarget::OutTradeNo("R000001".into()),
         out_refund_no: out_refund_no.into(),
         reason: None,
@@ -431,7 +437,8 @@ async fn refunds_finish_settle_and_pay_out(s: Store) {
 
     // What bills are made of: the payment and both refunds, typed.
     let day = (-8 * 3600, 16 * 3600);
-    let lines = s.trade_lines("1900000001", day.0, day.1).await.unwrap_or_else(|e| panic!("{e}"));
+    let lines =
+        s.trade_lines(&TradeScope::Merchant("1900000001".into()), day.0, day.1).await.unwrap_or_else(|e| panic!("{e}"));
     let kinds: Vec<_> = lines.iter().map(|l| (l.trade_type, l.refund.as_ref().map(|r| r.status))).collect();
     assert_eq!(
         kinds,
@@ -518,13 +525,16 @@ async fn parties_and_sessions_read_back(s: Store) {
 
     let session =
         Session { token_sha256: "h1".into(), login: "alice".into(), csrf: "c1".to_owned().into(), expires_at: 100 };
-    s.create_session(&session).await.unwrap_or_else(|e| panic!("{e}"));
-    let found = s.session("h1", 99).await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| panic!("session"));
+    let c = SessionRealm::Consumer;
+    s.create_session(c, &session).await.unwrap_or_else(|e| panic!("{e}"));
+    // A consumer's token opens no console session.
+    assert!(s.session(SessionRealm::Console, "h1", 99).await.unwrap_or_else(|e| panic!("{e}")).is_none());
+    let found = s.session(c, "h1", 99).await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| panic!("session"));
     assert_eq!((found.login.as_str(), found.csrf.expose().as_str()), ("alice", "c1"));
-    assert!(s.session("h1", 100).await.unwrap_or_else(|e| panic!("{e}")).is_none());
-    s.create_session(&Session { token_sha256: "h2".into(), ..session }).await.unwrap_or_else(|e| panic!("{e}"));
-    s.delete_session("h2").await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(s.session("h2", 0).await.unwrap_or_else(|e| panic!("{e}")).is_none());
+    assert!(s.session(c, "h1", 100).await.unwrap_or_else(|e| panic!("{e}")).is_none());
+    s.create_session(c, &Session { token_sha256: "h2".into(), ..session }).await.unwrap_or_else(|e| panic!("{e}"));
+    s.delete_session(c, "h2").await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(s.session(c, "h2", 0).await.unwrap_or_else(|e| panic!("{e}")).is_none());
     assert_eq!(s.purge_sessions(100).await.unwrap_or_else(|e| panic!("{e}")), 1);
 }
 

@@ -104,8 +104,12 @@ impl TestApp {
         let url = database_url.unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.join("koudai.db").display()));
         let store = Store::connect(&url).await?;
         store.migrate().await?;
-        let config =
-            AppConfig { mode, base_url: "http://koudai.test".into(), bill_download_base: "http://koudai.test".into() };
+        let config = AppConfig {
+            mode,
+            base_url: "http://koudai.test".into(),
+            bill_download_base: "http://koudai.test".into(),
+            sharing_events: Default::default(),
+        };
         let app = Arc::new(App::open(store, config, rng, Clock::fixed(START_UNIX_S, mode)).await?);
         let router = koudai_http::router(HttpState::new(Arc::clone(&app)));
         Ok(TestApp { app, router, _dir: TempDir(dir) })

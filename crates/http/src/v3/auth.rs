@@ -36,6 +36,9 @@ pub struct Signed {
     pub merchant: Merchant,
     pub body: Bytes,
     query: Option<String>,
+    /// `Wechatpay-Serial` of the request: which platform key encrypted its
+    /// sensitive fields (§2.5).
+    pub serial: Option<String>,
 }
 
 impl Signed {
@@ -149,7 +152,13 @@ impl FromRequest<HttpState> for Signed {
             .map_err(|_| V3Error::message(ErrorCode::ParamError, "请求体过大或不完整"))?;
         let slot = parts.extensions.get::<KeyModeSlot>();
         let merchant = authenticate(state, slot, parts.method.as_str(), &target, &parts.headers, &body).await?;
-        Ok(Signed { merchant, body, query: parts.uri.query().map(str::to_owned) })
+        let serial = parts
+            .headers
+            .get("wechatpay-serial")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty());
+        Ok(Signed { merchant, body, query: parts.uri.query().map(str::to_owned), serial })
     }
 }
 

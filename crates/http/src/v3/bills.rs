@@ -21,6 +21,7 @@ struct BillQuery {
     bill_type: Option<String>,
     account_type: Option<String>,
     tar_type: Option<String>,
+    sub_mchid: Option<String>,
 }
 
 fn param(field: &str, message: &str) -> V3Error {
@@ -54,7 +55,8 @@ pub async fn trade_bill(State(state): State<HttpState>, req: Signed) -> Result<R
             TradeBillType::parse(t).ok_or_else(|| param("bill_type", "bill_type 只支持 ALL、SUCCESS、REFUND"))?
         }
     };
-    ok(&bills::trade_bill(&state.app, &req.merchant.mchid, day, kind, gzip(&q)?).await?)
+    let sub_mchid = non_empty(&q.sub_mchid);
+    ok(&bills::trade_bill(&state.app, &req.merchant, sub_mchid, day, kind, gzip(&q)?).await?)
 }
 
 // https://pay.weixin.qq.com/doc/v3/merchant/4012791869 (申请资金账单)

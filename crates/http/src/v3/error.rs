@@ -8,8 +8,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use koudai_app::bills::BillError;
-use koudai_app::payments::{CloseError, PayError, PrepayError};
+use koudai_app::payments::{CloseError, PayError, PrepayError, QueryError};
 use koudai_app::refunds::{OutcomeError, RefundError};
+use koudai_app::sharing::ShareError;
 use koudai_app::Internal;
 use koudai_domain::refund::RefundRefusal;
 use koudai_domain::FieldError;
@@ -106,6 +107,10 @@ impl From<PrepayError> for V3Error {
             PrepayError::Invalid(f) => V3Error::body_field(f),
             PrepayError::MchidMismatch => V3Error::message(ErrorCode::NoAuth, MCHID_MISMATCH),
             PrepayError::MchNotExists => V3Error::new(ErrorCode::MchNotExists),
+            PrepayError::Refused(r) => V3Error::message(ErrorCode::NoAuth, r.message),
+            PrepayError::SubAppidNotMatch => {
+                V3Error::message(ErrorCode::InvalidRequest, "sub_appid与sub_mchid不匹配").at("sub_appid")
+            }
             PrepayError::NoFeeRule(rule) => no_fee_rule(&rule),
             PrepayError::DepositMissing { due_fen, held_fen } => V3Error::message(
                 ErrorCode::NoAuth,
@@ -135,12 +140,39 @@ impl From<CloseError> for V3Error {
     fn from(e: CloseError) -> Self {
         match e {
             CloseError::MchidMismatch => V3Error::message(ErrorCode::NoAuth, MCHID_MISMATCH),
+            CloseError::Refused(r) => V3Error::message(ErrorCode::NoAuth, r.message),
             CloseError::OrderNotExist => V3Error::new(ErrorCode::OrderNotExist),
             CloseError::OrderPaid => V3Error::new(ErrorCode::OrderPaid),
             CloseError::NotAllowed(s) => {
                 V3Error::message(ErrorCode::InvalidRequest, format!("订单状态为{s}，不能关闭"))
             }
             CloseError::Internal(e) => V3Error::internal(e),
+        }
+    }
+}
+
+impl From<QueryError> for V3Error {
+    fn from(e: QueryError) -> Self {
+        match e {
+            QueryError::MchidMismatch => V3Error::message(ErrorCode::NoAuth, MCHID_MISMATCH),
+            QueryError::Refused(r) => V3Error::message(ErrorCode::NoAuth, r.message),
+            QueryError::OrderNotExist => V3Error::new(ErrorCode::OrderNotExist),
+            QueryError::Internal(e) => V3Error::internal(e),
+        }
+    }
+}
+
+impl From<ShareError> for V3Error {
+    fn from(e: ShareError) -> Self {
+        match e {
+            ShareError::Refused(r) => V3Error::message(ErrorCode::NoAuth, r.message),
+            ShareError::Invalid { field, message } => V3Error::body_field(FieldError::new(field, message)),
+            ShareError::Rule(m) => V3Error::message(ErrorCode::InvalidRequest, m),
+            ShareError::OrderNotFound => V3Error::message(ErrorCode::ResourceNotExists, "订单不存在"),
+            ShareError::NotFound => V3Error::message(ErrorCode::ResourceNotExists, "记录不存在"),
+            ShareError::NotEnough(m) => V3Error::message(ErrorCode::NotEnough, m),
+            ShareError::NumberUsed => V3Error::message(ErrorCode::InvalidRequest, "商户单号已被使用，且请求参数不一致"),
+            ShareError::Internal(e) => V3Error::internal(e),
         }
     }
 }
@@ -170,10 +202,11 @@ impl From<RefundError> for V3Error {
                 format!("订单金额与原订单不一致（请求{stated}分，订单{actual}分）"),
             )
             .at("amount.total"),
-            RefundError::Refused(r @ RefundRefusal::ExceedsRefundable { .. }) => {
+            RefundError::Rule(r @ RefundRefusal::ExceedsRefundable { .. }) => {
                 V3Error::message(ErrorCode::InvalidRequest, r.to_string()).at("amount.refund")
             }
-            RefundError::Refused(r) => V3Error::message(ErrorCode::ParamError, r.to_string()).at("amount.refund"),
+            RefundError::Rule(r) => V3Error::message(ErrorCode::ParamError, r.to_string()).at("amount.refund"),
+            RefundError::Refused(r) => V3Error::message(ErrorCode::NoAuth, r.message),
             RefundError::TooMany => V3Error::message(ErrorCode::InvalidRequest, "该订单退款次数已达上限（50次）"),
             RefundError::TooLate => V3Error::message(ErrorCode::InvalidRequest, "订单已超过退款期限（一年）"),
             RefundError::NotEnough => V3Error::message(ErrorCode::NotEnough, "基本账户余额不足，请充值后重新发起"),
@@ -208,6 +241,7 @@ impl From<BillError> for V3Error {
             BillError::TooOld => V3Error::message(ErrorCode::NoStatisticalData, "仅支持下载三个月内的账单"),
             BillError::Empty => V3Error::message(ErrorCode::NoStatisticalData, "当日无账单数据"),
             BillError::TokenNotFound => V3Error::message(ErrorCode::ResourceNotExists, "下载链接不存在或已过期"),
+            BillError::Refused(r) => V3Error::message(ErrorCode::NoAuth, r.message),
             BillError::Internal(e) => V3Error::internal(e),
         }
     }

@@ -10,6 +10,7 @@ mod certificates;
 mod error;
 mod payments;
 mod refunds;
+mod sharing;
 pub mod sign;
 
 pub use error::V3Error;
@@ -35,10 +36,26 @@ pub fn routes(state: HttpState) -> Router<HttpState> {
         .route("/v3/pay/transactions/id/{transaction_id}", get(payments::query_by_id))
         .route("/v3/pay/transactions/out-trade-no/{out_trade_no}", get(payments::query_by_out_trade_no))
         .route("/v3/pay/transactions/out-trade-no/{out_trade_no}/close", post(payments::close))
+        .route("/v3/pay/partner/transactions/jsapi", post(payments::partner_prepay_jsapi))
+        .route("/v3/pay/partner/transactions/native", post(payments::partner_prepay_native))
+        .route("/v3/pay/partner/transactions/h5", post(payments::partner_prepay_h5))
+        .route("/v3/pay/partner/transactions/app", post(payments::partner_prepay_app))
+        .route("/v3/pay/partner/transactions/id/{transaction_id}", get(payments::partner_query_by_id))
+        .route("/v3/pay/partner/transactions/out-trade-no/{out_trade_no}", get(payments::partner_query_by_out_trade_no))
+        .route("/v3/pay/partner/transactions/out-trade-no/{out_trade_no}/close", post(payments::partner_close))
         .route("/v3/refund/domestic/refunds", post(refunds::create))
         .route("/v3/refund/domestic/refunds/{out_refund_no}", get(refunds::query))
         .route("/v3/bill/tradebill", get(bills::trade_bill))
         .route("/v3/bill/fundflowbill", get(bills::fund_flow_bill))
+        .route("/v3/profitsharing/receivers/add", post(sharing::add_receiver))
+        .route("/v3/profitsharing/receivers/delete", post(sharing::delete_receiver))
+        .route("/v3/profitsharing/orders", post(sharing::create_order))
+        .route("/v3/profitsharing/orders/unfreeze", post(sharing::unfreeze))
+        .route("/v3/profitsharing/orders/{out_order_no}", get(sharing::query_order))
+        .route("/v3/profitsharing/transactions/{transaction_id}/amounts", get(sharing::amounts))
+        .route("/v3/profitsharing/merchant-configs/{sub_mchid}", get(sharing::merchant_config))
+        .route("/v3/profitsharing/return-orders", post(sharing::create_return))
+        .route("/v3/profitsharing/return-orders/{out_return_no}", get(sharing::query_return))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state, sign::sign_responses))

@@ -6,10 +6,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use koudai_app::payments::{self, PrepayCommand};
+use koudai_app::payments::{self, OrderKey, OrderParties, PayerId, PrepayCommand};
 use koudai_domain::{ids, order, FieldError, TradeType};
 use koudai_protocol::{crypto, times};
-use koudai_store::Order;
 
 use super::auth::{json_value, required, required_text, typed, Signed};
 use super::error::V3Error;
@@ -19,6 +18,10 @@ use crate::state::HttpState;
 struct PrepayBody {
     appid: Option<String>,
     mchid: Option<String>,
+    sp_appid: Option<String>,
+    sp_mchid: Option<String>,
+    sub_appid: Option<String>,
+    sub_mchid: Option<String>,
     description: Option<String>,
     out_trade_no: Option<String>,
     notify_url: Option<String>,
@@ -27,8 +30,7 @@ struct PrepayBody {
     time_expire: Option<String>,
     payer: Option<PayerBody>,
     scene_info: Option<SceneBody>,
-    #[serde(rename = "settle_info")]
-    _settle_info: Option<SettleBody>,
+    settle_info: Option<SettleBody>,
     #[serde(rename = "support_fapiao")]
     _support_fapiao: Option<bool>,
 }
@@ -42,6 +44,8 @@ struct AmountBody {
 #[derive(Deserialize)]
 struct PayerBody {
     openid: Option<String>,
+    sp_openid: Option<String>,
+    sub_openid: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -59,18 +63,38 @@ struct H5InfoBody {
 
 #[derive(Deserialize)]
 struct SettleBody {
-    #[serde(rename = "profit_sharing")]
-    _profit_sharing: Option<bool>,
+    profit_sharing: Option<bool>,
+}
+
+/// Direct (`/v3/pay/transactions/…`) or partner (`/v3/pay/partner/…`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Direct,
+    Partner,
 }
 
 /// Reads a prepay body into a command: every field checked, every
 /// `PARAM_ERROR` naming its field.
-fn prepay_command(trade_type: TradeType, raw: &[u8], require_https: bool) -> Result<PrepayCommand, V3Error> {
+fn prepay_command(
+    mode: Mode,
+    trade_type: TradeType,
+    raw: &[u8],
+    require_https: bool,
+) -> Result<PrepayCommand, V3Error> {
     let value = json_value(raw)?;
     let b: PrepayBody = typed(&value)?;
     let field = V3Error::body_field;
-    let appid = required_text(b.appid, "appid")?;
-    let mchid = required_text(b.mchid, "mchid")?;
+    let parties = match mode {
+        Mode::Direct => {
+            OrderParties::Direct { appid: required_text(b.appid, "appid")?, mchid: required_text(b.mchid, "mchid")? }
+        }
+        Mode::Partner => OrderParties::Partner {
+            sp_appid: required_text(b.sp_appid, "sp_appid")?,
+            sp_mchid: required_text(b.sp_mchid, "sp_mchid")?,
+            sub_mchid: required_text(b.sub_mchid, "sub_mchid")?,
+            sub_appid: b.sub_appid.filter(|a| !a.is_empty()),
+        },
+    };
     let description = required_text(b.description, "description")?;
     order::check_length("description", &description, 1, 127).map_err(field)?;
     let out_trade_no = required_text(b.out_trade_no, "out_trade_no")?;
@@ -92,10 +116,25 @@ fn prepay_command(trade_type: TradeType, raw: &[u8], require_https: bool) -> Res
             field(FieldError::new("time_expire", "time_expire 格式错误，应为RFC3339格式的date-time字符串"))
         })?),
     };
-    let payer_openid = b.payer.and_then(|p| p.openid);
+    let non_empty = |v: Option<String>| v.filter(|s| !s.is_empty());
+    let payer = match (mode, b.payer) {
+        (_, None) => None,
+        (Mode::Direct, Some(p)) => non_empty(p.openid).map(PayerId::Openid),
+        (Mode::Partner, Some(p)) => match (non_empty(p.sp_openid), non_empty(p.sub_openid)) {
+            (Some(sp), _) => Some(PayerId::Openid(sp)),
+            (None, Some(sub)) => Some(PayerId::SubOpenid(sub)),
+            (None, None) => None,
+        },
+    };
+    if let (OrderParties::Partner { sub_appid: None, .. }, Some(PayerId::SubOpenid(_))) = (&parties, &payer) {
+        return Err(field(FieldError::new("sub_appid", "使用payer.sub_openid时sub_appid必填")));
+    }
     let device_id = b.scene_info.as_ref().and_then(|s| s.device_id.clone());
     match trade_type {
-        TradeType::Jsapi if payer_openid.is_none() => return Err(field(FieldError::missing("payer.openid"))),
+        TradeType::Jsapi if payer.is_none() => {
+            let name = if mode == Mode::Direct { "payer.openid" } else { "payer.sp_openid" };
+            return Err(field(FieldError::missing(name)));
+        }
         TradeType::H5 => {
             let scene = required(b.scene_info, "scene_info")?;
             required_text(scene.payer_client_ip, "scene_info.payer_client_ip")?;
@@ -107,19 +146,23 @@ fn prepay_command(trade_type: TradeType, raw: &[u8], require_https: bool) -> Res
         }
         _ => {}
     }
+    let endpoint = match mode {
+        Mode::Direct => trade_type.as_str().to_owned(),
+        Mode::Partner => format!("partner/{}", trade_type.as_str()),
+    };
     Ok(PrepayCommand {
-        mchid,
-        appid,
+        parties,
         out_trade_no,
         trade_type,
         description,
         attach: b.attach,
         notify_url,
         total_fen,
-        payer_openid,
+        payer,
         device_id,
         time_expire,
-        params_digest: params_digest(trade_type.as_str(), &value),
+        profit_sharing: b.settle_info.and_then(|s| s.profit_sharing).unwrap_or(false),
+        params_digest: params_digest(&endpoint, &value),
     })
 }
 
@@ -137,9 +180,9 @@ pub fn params_digest(endpoint: &str, value: &serde_json::Value) -> String {
     ids::upper_hex(&crypto::sha256(text.as_bytes()))
 }
 
-async fn prepay(state: HttpState, req: Signed, trade_type: TradeType) -> Result<Response, V3Error> {
+async fn prepay(state: HttpState, req: Signed, mode: Mode, trade_type: TradeType) -> Result<Response, V3Error> {
     let app = &state.app;
-    let cmd = prepay_command(trade_type, &req.body, app.require_https())?;
+    let cmd = prepay_command(mode, trade_type, &req.body, app.require_https())?;
     let order = payments::prepay(app, &req.merchant, cmd).await?;
     let out = match trade_type {
         TradeType::Jsapi | TradeType::App => json!({"prepay_id": order.prepay_id}),
@@ -159,40 +202,67 @@ pub fn ok<T: serde::Serialize>(value: &T) -> Result<Response, V3Error> {
 
 // https://pay.weixin.qq.com/doc/v3/merchant/4012791897 (JSAPI下单)
 pub async fn prepay_jsapi(State(state): State<HttpState>, req: Signed) -> Result<Response, V3Error> {
-    prepay(state, req, TradeType::Jsapi).await
+    prepay(state, req, Mode::Direct, TradeType::Jsapi).await
 }
 
 // https://pay.weixin.qq.com/doc/v3/merchant/4012791877 (Native下单)
 pub async fn prepay_native(State(state): State<HttpState>, req: Signed) -> Result<Response, V3Error> {
-    prepay(state, req, TradeType::Native).await
+    prepay(state, req, Mode::Direct, TradeType::Native).await
 }
 
 // https://pay.weixin.qq.com/doc/v3/merchant/4012791834 (H5下单)
 pub async fn prepay_h5(State(state): State<HttpState>, req: Signed) -> Result<Response, V3Error> {
-    prepay(state, req, TradeType::H5).await
+    prepay(state, req, Mode::Direct, TradeType::H5).await
 }
 
 // https://pay.weixin.qq.com/doc/v3/merchant/4012791856 (APP下单)
 pub async fn prepay_app(State(state): State<HttpState>, req: Signed) -> Result<Response, V3Error> {
-    prepay(state, req, TradeType::App).await
+    prepay(state, req, Mode::Direct, TradeType::App).await
+}
+
+// https://pay.weixin.qq.com/doc/v3/partner/4012738519 (服务商JSAPI下单)
+pub async fn partner_prepay_jsapi(State(state): State<HttpState>, req: Signed) -> Result<Response, V3Error> {
+    prepay(state, req, Mode::Partner, TradeType::Jsapi).await
+}
+
+// https://pay.weixin.qq.com/doc/v3/partner/4012738659 (服务商Native下单)
+pub async fn partner_prepay_native(State(state): State<HttpState>, req: Signed) -> Result<Response, V3Error> {
+    prepay(state, req, Mode::Partner, TradeType::Native).await
+}
+
+// 服务商H5下单
+pub async fn partner_prepay_h5(State(state): State<HttpState>, req: Signed) -> Result<Response, V3Error> {
+    prepay(state, req, Mode::Partner, TradeType::H5).await
+}
+
+// 服务商APP下单
+pub async fn partner_prepay_app(State(state): State<HttpState>, req: Signed) -> Result<Response, V3Error> {
+    prepay(state, req, Mode::Partner, TradeType::App).await
 }
 
 #[derive(Deserialize)]
 struct MchidQuery {
     mchid: Option<String>,
+    sp_mchid: Option<String>,
+    sub_mchid: Option<String>,
 }
 
-/// The `mchid` query parameter of the query endpoints: required, and it must
-/// be the signer's own.
-fn query_mchid(req: &Signed) -> Result<(), V3Error> {
+/// The merchant numbers a query names: `mchid` (direct) or `sp_mchid` and
+/// `sub_mchid` (partner), each required.
+fn query_parties(req: &Signed, mode: Mode) -> Result<(String, Option<String>), V3Error> {
     let q: MchidQuery = req.query()?;
-    match q.mchid.as_deref() {
-        None | Some("") => Err(V3Error::field(FieldError::missing("mchid"), "query")),
-        Some(m) if m != req.merchant.mchid => {
-            Err(V3Error::message(koudai_protocol::ErrorCode::NoAuth, super::error::MCHID_MISMATCH))
-        }
-        Some(_) => Ok(()),
+    let need = |v: Option<String>, name: &str| {
+        v.filter(|s| !s.is_empty()).ok_or_else(|| V3Error::field(FieldError::missing(name), "query"))
+    };
+    match mode {
+        Mode::Direct => Ok((need(q.mchid, "mchid")?, None)),
+        Mode::Partner => Ok((need(q.sp_mchid, "sp_mchid")?, Some(need(q.sub_mchid, "sub_mchid")?))),
     }
+}
+
+async fn query(state: &HttpState, req: &Signed, mode: Mode, key: OrderKey) -> Result<Response, V3Error> {
+    let (named, sub_mchid) = query_parties(req, mode)?;
+    ok(&payments::query(&state.app, &req.merchant, &named, sub_mchid.as_deref(), &key).await?)
 }
 
 // https://pay.weixin.qq.com/doc/v3/merchant/4012791899 (微信支付订单号查询订单)
@@ -201,9 +271,7 @@ pub async fn query_by_id(
     Path(transaction_id): Path<String>,
     req: Signed,
 ) -> Result<Response, V3Error> {
-    query_mchid(&req)?;
-    let order = state.app.store.order_by_transaction_id(&req.merchant.mchid, &transaction_id).await;
-    respond_order(&state, order.map_err(|e| V3Error::internal(e.into()))?)
+    query(&state, &req, Mode::Direct, OrderKey::TransactionId(transaction_id)).await
 }
 
 // https://pay.weixin.qq.com/doc/v3/merchant/4012791900 (商户订单号查询订单)
@@ -212,19 +280,32 @@ pub async fn query_by_out_trade_no(
     Path(out_trade_no): Path<String>,
     req: Signed,
 ) -> Result<Response, V3Error> {
-    query_mchid(&req)?;
-    let order = state.app.store.order_by_out_trade_no(&req.merchant.mchid, &out_trade_no).await;
-    respond_order(&state, order.map_err(|e| V3Error::internal(e.into()))?)
+    query(&state, &req, Mode::Direct, OrderKey::OutTradeNo(out_trade_no)).await
 }
 
-fn respond_order(state: &HttpState, order: Option<Order>) -> Result<Response, V3Error> {
-    let order = order.ok_or_else(|| V3Error::new(koudai_protocol::ErrorCode::OrderNotExist))?;
-    ok(&payments::transaction_view(&order, state.app.clock.business_now()))
+// 服务商：微信支付订单号查询订单
+pub async fn partner_query_by_id(
+    State(state): State<HttpState>,
+    Path(transaction_id): Path<String>,
+    req: Signed,
+) -> Result<Response, V3Error> {
+    query(&state, &req, Mode::Partner, OrderKey::TransactionId(transaction_id)).await
+}
+
+// 服务商：商户订单号查询订单
+pub async fn partner_query_by_out_trade_no(
+    State(state): State<HttpState>,
+    Path(out_trade_no): Path<String>,
+    req: Signed,
+) -> Result<Response, V3Error> {
+    query(&state, &req, Mode::Partner, OrderKey::OutTradeNo(out_trade_no)).await
 }
 
 #[derive(Deserialize)]
 struct CloseBody {
     mchid: Option<String>,
+    sp_mchid: Option<String>,
+    sub_mchid: Option<String>,
 }
 
 // https://pay.weixin.qq.com/doc/v3/merchant/4012791901 (关闭订单)
@@ -235,6 +316,19 @@ pub async fn close(
 ) -> Result<Response, V3Error> {
     let body: CloseBody = req.json()?;
     let mchid = required_text(body.mchid, "mchid")?;
-    payments::close(&state.app, &req.merchant, &mchid, &out_trade_no).await?;
+    payments::close(&state.app, &req.merchant, &mchid, None, &out_trade_no).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// 服务商：关闭订单
+pub async fn partner_close(
+    State(state): State<HttpState>,
+    Path(out_trade_no): Path<String>,
+    req: Signed,
+) -> Result<Response, V3Error> {
+    let body: CloseBody = req.json()?;
+    let sp_mchid = required_text(body.sp_mchid, "sp_mchid")?;
+    let sub_mchid = required_text(body.sub_mchid, "sub_mchid")?;
+    payments::close(&state.app, &req.merchant, &sp_mchid, Some(&sub_mchid), &out_trade_no).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -15,6 +15,7 @@ use crate::state::HttpState;
 
 #[derive(Deserialize)]
 struct RefundBody {
+    sub_mchid: Option<String>,
     transaction_id: Option<String>,
     out_trade_no: Option<String>,
     out_refund_no: Option<String>,
@@ -94,6 +95,7 @@ fn refund_command(raw: &[u8], require_https: bool) -> Result<RefundCommand, V3Er
         }
     }
     Ok(RefundCommand {
+        sub_mchid: b.sub_mchid.filter(|s| !s.is_empty()),
         target,
         out_refund_no,
         reason: b.reason,
@@ -110,11 +112,18 @@ pub async fn create(State(state): State<HttpState>, req: Signed) -> Result<Respo
     ok(&refunds::create(&state.app, &req.merchant, cmd).await?)
 }
 
+#[derive(Deserialize)]
+struct SubMchidQuery {
+    sub_mchid: Option<String>,
+}
+
 // https://pay.weixin.qq.com/doc/v3/merchant/4012791863 (查询单笔退款)
 pub async fn query(
     State(state): State<HttpState>,
     Path(out_refund_no): Path<String>,
     req: Signed,
 ) -> Result<Response, V3Error> {
-    ok(&refunds::query(&state.app, &req.merchant.mchid, &out_refund_no).await?)
+    let q: SubMchidQuery = req.query()?;
+    let sub_mchid = q.sub_mchid.as_deref().filter(|s| !s.is_empty());
+    ok(&refunds::query(&state.app, &req.merchant, sub_mchid, &out_refund_no).await?)
 }

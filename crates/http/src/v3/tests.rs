@@ -110,7 +110,12 @@ fn refund_refusals() {
     assert_eq!(wire(RefundError::NotPaid).1["message"], "订单未支付，不能退款");
     assert_eq!(wire(RefundError::TotalMismatch { stated: 1, actual: 2 }).1["detail"]["field"], "amount.total");
     let over = RefundRefusal::ExceedsRefundable { refundable_fen: 5 };
-    assert_eq!(wire(RefundError::Refused(over)).1["code"], "INVALID_REQUEST");
+    assert_eq!(wire(RefundError::Rule(over)).1["code"], "INVALID_REQUEST");
+    let refused = || koudai_app::authz::Refused { message: "服务商未获得权限".into() };
+    assert_eq!(
+        wire(RefundError::Refused(refused())),
+        (403, json!({"code": "NO_AUTH", "message": "服务商未获得权限"}), false)
+    );
     assert_eq!(wire(RefundError::TooMany).1["code"], "INVALID_REQUEST");
     assert_eq!(wire(RefundError::TooLate).1["code"], "INVALID_REQUEST");
     assert_eq!(
@@ -132,4 +137,32 @@ fn bill_refusals() {
     assert_eq!(wire(BillError::TooOld).0, 400);
     assert_eq!(wire(BillError::Empty).1["message"], "当日无账单数据");
     assert_eq!(wire(BillError::TokenNotFound).0, 404);
+    let refused = koudai_app::authz::Refused { message: "no".into() };
+    assert_eq!(wire(BillError::Refused(refused)).1["code"], "NO_AUTH");
+}
+
+#[test]
+fn partner_and_sharing_refusals() {
+    use koudai_app::payments::QueryError;
+    use koudai_app::sharing::ShareError;
+    let refused = || koudai_app::authz::Refused { message: "服务商未获得权限 payment_interface".into() };
+    assert_eq!(
+        wire(PrepayError::Refused(refused())),
+        (403, json!({"code": "NO_AUTH", "message": "服务商未获得权限 payment_interface"}), false)
+    );
+    assert_eq!(wire(PrepayError::SubAppidNotMatch).1["detail"]["field"], "sub_appid");
+    assert_eq!(wire(CloseError::Refused(refused())).0, 403);
+    assert_eq!(wire(QueryError::Refused(refused())).1["code"], "NO_AUTH");
+    assert_eq!(wire(QueryError::MchidMismatch).1["code"], "NO_AUTH");
+    assert_eq!(wire(QueryError::OrderNotExist).0, 404);
+    assert_eq!(wire(ShareError::Refused(refused())).0, 403);
+    assert_eq!(
+        wire(ShareError::Invalid { field: "name", message: "x".into() }).1["detail"],
+        json!({"field": "name", "location": "body"})
+    );
+    assert_eq!(wire(ShareError::Rule("非分账订单不支持分账".into())).1["code"], "INVALID_REQUEST");
+    assert_eq!(wire(ShareError::OrderNotFound).0, 404);
+    assert_eq!(wire(ShareError::NotFound).1["code"], "RESOURCE_NOT_EXISTS");
+    assert_eq!(wire(ShareError::NotEnough("x".into())).1["code"], "NOT_ENOUGH");
+    assert_eq!(wire(ShareError::NumberUsed).1["code"], "INVALID_REQUEST");
 }

@@ -247,8 +247,9 @@ async fn show(app: &App, jar: &CookieJar, checkout: Checkout) -> Result<Response
     checkout_page(app, &checkout, &order, session.as_ref(), None).await
 }
 
-/// Finds the order; for JSAPI, first checks `paySign` with the merchant's
-/// certificates, refusing a request the merchant did not sign.
+/// Finds the order; for JSAPI, first checks `paySign` with the certificates
+/// of whoever placed the order (merchant or provider), refusing a request
+/// it did not sign.
 async fn load(app: &App, checkout: &Checkout) -> Result<Order, PageError> {
     if let Checkout::Jsapi(p) = checkout {
         if p.prepay_id().is_none() {
@@ -283,17 +284,19 @@ async fn verify_pay_sign(app: &App, p: &JsapiParams, order: &Order) -> Result<()
     if p.sign_type != "RSA" {
         return Err(refuse("signType 必须为 RSA"));
     }
-    if p.app_id != order.appid {
+    // Partner mode: the appId the payer's openid belongs to (`sp_appid`, or
+    // `sub_appid`), signed with the provider's key (§8).
+    if p.app_id != order.appid && order.sub_appid.as_deref() != Some(p.app_id.as_str()) {
         return Err(refuse("appId 与订单不一致"));
     }
+    let signer = order.sp_mchid.as_deref().unwrap_or(&order.mchid);
     if p.time_stamp.is_empty() || !p.time_stamp.chars().all(|c| c.is_ascii_digit()) || p.nonce_str.is_empty() {
         return Err(refuse("timeStamp 或 nonceStr 不合法"));
     }
     let message = jsapi_pay_message(&p.app_id, &p.time_stamp, &p.nonce_str, &p.package);
-    for cert in app.store.merchant_certificates(&order.mchid).await? {
-        let key = PublicKey::from_pem(&cert.public_key_pem).map_err(|e| {
-            koudai_app::Internal::bug(format!("stored public key of {}/{}: {e}", order.mchid, cert.serial_no))
-        })?;
+    for cert in app.store.merchant_certificates(signer).await? {
+        let key = PublicKey::from_pem(&cert.public_key_pem)
+            .map_err(|e| koudai_app::Internal::bug(format!("stored public key of {signer}/{}: {e}", cert.serial_no)))?;
         if key.verify(&message, &p.pay_sign) {
             return Ok(());
         }
@@ -428,7 +431,7 @@ async fn log_in(
 
 /// A hash no password matches, made once per process with the same
 /// parameters as real ones.
-fn dummy_hash() -> Result<String, koudai_app::Internal> {
+pub(crate) fn dummy_hash() -> Result<String, koudai_app::Internal> {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     if let Some(h) = DUMMY.get() {
         return Ok(h.clone());

@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq as _;
 use koudai_app::{App, Internal, Mode};
 use koudai_domain::{ids, Secret};
 use koudai_protocol::crypto;
-use koudai_store::Session;
+use koudai_store::{Session, SessionRealm};
 
 /// How long a session lasts (wall seconds).
 pub const SESSION_TTL_S: i64 = 24 * 3600;
@@ -26,7 +26,7 @@ pub fn cookie_name(mode: Mode) -> &'static str {
     }
 }
 
-fn token_digest(token: &str) -> String {
+pub(crate) fn token_digest(token: &str) -> String {
     ids::upper_hex(&crypto::sha256(token.as_bytes()))
 }
 
@@ -35,7 +35,7 @@ pub async fn current(app: &App, jar: &CookieJar) -> Result<Option<Session>, Inte
     let Some(cookie) = jar.get(cookie_name(app.mode())) else {
         return Ok(None);
     };
-    Ok(app.store.session(&token_digest(cookie.value()), app.clock.wall_now().unix()).await?)
+    Ok(app.store.session(SessionRealm::Consumer, &token_digest(cookie.value()), app.clock.wall_now().unix()).await?)
 }
 
 /// Starts a session for `login`; returns it and the cookie to set.
@@ -47,7 +47,7 @@ pub async fn start(app: &App, login: &str) -> Result<(Session, Cookie<'static>),
         csrf: Secret::new(app.rng.token(TOKEN_LEN)),
         expires_at: app.clock.wall_now().plus(SESSION_TTL_S).unix(),
     };
-    app.store.create_session(&session).await?;
+    app.store.create_session(SessionRealm::Consumer, &session).await?;
     let live = app.mode() == Mode::Live;
     let cookie = Cookie::build((cookie_name(app.mode()), token))
         .path(if live { "/" } else { "/pay" })
