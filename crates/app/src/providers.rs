@@ -78,6 +78,9 @@ pub struct CreatedSubMerchant {
     pub sub_appid: Option<String>,
 }
 
+// (The sub-merchant's own keys come back as the `CreatedMerchant` beside
+// it: it may sign requests, and is refused what only its provider may do.)
+
 /// Creates a sub-merchant of provider `sp_mchid`, with its own fee rule,
 /// deposit, bank account and ledger accounts, and optionally its own app.
 /// It has keys like every merchant, but takes payments only through its
@@ -89,7 +92,7 @@ pub async fn create_sub_merchant(
     spec: SubMerchantSpec<'_>,
     now: WallTime,
     business_now: BusinessTime,
-) -> Result<CreatedSubMerchant, PartyError> {
+) -> Result<(CreatedSubMerchant, CreatedMerchant), PartyError> {
     let provider = store
         .provider(spec.sp_mchid)
         .await?
@@ -123,12 +126,10 @@ pub async fn create_sub_merchant(
         store.set_bank_account(&created.mchid, account).await?;
     }
     let sub_appid = match spec.sub_appid {
-        Some(appid) => {
-            Some(parties::create_app(store, rng, Some(appid), name, &created.mchid, now).await?)
-        }
+        Some(appid) => Some(parties::create_app(store, rng, Some(appid), name, &created.mchid, now).await?),
         None => None,
     };
-    Ok(CreatedSubMerchant { mchid: created.mchid, sub_appid })
+    Ok((CreatedSubMerchant { mchid: created.mchid.clone(), sub_appid }, created))
 }
 
 /// A grant or revocation as asked for.

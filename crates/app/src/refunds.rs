@@ -198,11 +198,14 @@ pub async fn query(
     out_refund_no: &str,
 ) -> Result<wire::Refund, RefundError> {
     let scope = authz::authorize(app, caller, None, sub_mchid, Action::QueryRefund).await?;
-    let (refund, order) = app
-        .store
-        .refund_by_out_refund_no(&scope.owner.mchid, out_refund_no)
-        .await?
-        .ok_or(RefundError::RefundNotFound)?;
+    let Some((refund, order)) = app.store.refund_by_out_refund_no(&scope.owner.mchid, out_refund_no).await? else {
+        // The number in someone else's books is a probe worth logging; the
+        // answer is the same as for a number nobody used.
+        if let Some(owner) = app.store.refund_owner_elsewhere(out_refund_no, &scope.owner.mchid).await? {
+            authz::hidden(app, caller, Action::QueryRefund, &format!("out_refund_no:{out_refund_no}"), &owner).await?;
+        }
+        return Err(RefundError::RefundNotFound);
+    };
     if order.sp_mchid != scope.sp_mchid() {
         let owner = order.sp_mchid.clone().unwrap_or_else(|| order.mchid.clone());
         authz::hidden(app, caller, Action::QueryRefund, &format!("out_refund_no:{out_refund_no}"), &owner).await?;

@@ -242,6 +242,17 @@ impl Store {
         Ok(RefundCreated::Created(refund, order))
     }
 
+    /// Another merchant that has a refund numbered `out_refund_no`, if any.
+    pub async fn refund_owner_elsewhere(&self, out_refund_no: &str, mchid: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COALESCE(sp_mchid, mchid) FROM refunds WHERE out_refund_no = $1 AND mchid <> $2 ORDER BY id LIMIT 1",
+        )
+        .bind(out_refund_no)
+        .bind(mchid)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// The provider that asked for a refund (by row id), if any.
     pub async fn refund_provider(&self, id: i64) -> Result<Option<String>, StoreError> {
         Ok(sqlx::query_scalar::<_, Option<String>>("SELECT sp_mchid FROM refunds WHERE id = $1")

@@ -38,6 +38,24 @@ pub struct TestMerchant {
     pub appid: String,
 }
 
+/// A provider ready to sign requests, with one sub-merchant (deposit paid)
+/// that has its own app.
+pub struct TestProvider {
+    /// Signs as the provider (`sp_mchid`); `appid` is its `sp_appid`.
+    pub signer: TestMerchant,
+    /// Signs as the sub-merchant (it has keys like every merchant, and is
+    /// refused what only its provider may do); `appid` is its `sub_appid`.
+    pub sub: TestMerchant,
+    pub sub_mchid: String,
+    pub sub_appid: String,
+}
+
+impl TestProvider {
+    pub fn sp_mchid(&self) -> &str {
+        &self.signer.created.mchid
+    }
+}
+
 /// An answer of the router.
 #[derive(Debug)]
 pub struct TestResponse {
@@ -126,6 +144,62 @@ impl TestApp {
         let pem = created.private_key_pem.as_ref().ok_or("a generated merchant has a key")?;
         let key = PrivateKey::from_pem(pem.expose())?;
         Ok(TestMerchant { created, key, appid })
+    }
+
+    /// A provider of `kind` holding `privileges` (granted by `admin`), with
+    /// one sub-merchant whose deposit is paid.
+    pub async fn provider(
+        &self,
+        kind: koudai_domain::provider::ProviderKind,
+        key_mode: KeyMode,
+        privileges: &[&str],
+    ) -> Result<TestProvider, Error> {
+        use koudai_app::providers::{self, GrantCommand, ProviderSpec, SubMerchantSpec};
+        let app = &self.app;
+        let now = app.clock.wall_now();
+        let spec = ProviderSpec {
+            sp_mchid: None,
+            name: "Test Provider",
+            kind,
+            key_mode,
+            sp_appid: None,
+            service_notify_url: None,
+        };
+        let created = providers::create_provider(&app.store, &app.rng, &app.platform, spec, now).await?;
+        for p in privileges {
+            let cmd = GrantCommand {
+                sp_mchid: &created.merchant.mchid,
+                privilege: p,
+                action: koudai_domain::provider::GrantAction::Grant,
+                actor: "admin",
+                reason: "test",
+                expires_at: None,
+            };
+            providers::change_privilege(&app.store, cmd, app.clock.business_now()).await?;
+        }
+        let sub = SubMerchantSpec {
+            mchid: None,
+            sp_mchid: &created.merchant.mchid,
+            name: "Test Sub-merchant Co., Ltd.",
+            fee_rule: None,
+            sub_appid: Some(format!("wxsub{}", app.rng.token(12).to_ascii_lowercase())),
+            bank_account: None,
+        };
+        let (sub, sub_created) =
+            providers::create_sub_merchant(&app.store, &app.rng, &app.platform, sub, now, app.clock.business_now())
+                .await?;
+        parties::pay_deposit(&app.store, &app.rng, &sub.mchid, None, app.clock.business_now()).await?;
+        let pem = created.merchant.private_key_pem.as_ref().ok_or("a generated provider has a key")?;
+        let key = PrivateKey::from_pem(pem.expose())?;
+        let sub_appid = sub.sub_appid.ok_or("asked for a sub_appid")?;
+        let sub_pem = sub_created.private_key_pem.as_ref().ok_or("a generated sub-merchant has a key")?;
+        let sub_key = PrivateKey::from_pem(sub_pem.expose())?;
+        Ok(TestProvider {
+            signer: TestMerchant { created: created.merchant, key, appid: created.sp_appid },
+            sub: TestMerchant { created: sub_created, key: sub_key, appid: sub_appid.clone() },
+            sub_mchid: sub.mchid,
+            sub_appid,
+        })
     }
 
     /// Serves the router on `127.0.0.1:0` for clients that need a socket
