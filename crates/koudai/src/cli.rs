@@ -11,9 +11,11 @@ use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use koudai_app::parties::{self, MerchantSpec};
+use koudai_app::providers::{self, GrantCommand, ProviderSpec, SubMerchantSpec};
 use koudai_app::{Clock, Mode, PlatformKeys, Rng};
+use koudai_domain::provider::{GrantAction, ProviderKind};
 use koudai_domain::Secret;
-use koudai_store::{KeyMode, Store};
+use koudai_store::{ConsoleRole, KeyMode, Store};
 
 use koudai_http::serve::ConnLimits;
 
@@ -80,6 +82,10 @@ impl DataArgs {
 
 fn sqlite_url(data_dir: &Path, mode: &str) -> String {
     format!("sqlite://{}?mode={mode}", data_dir.join("koudai.db").display())
+}
+
+fn provider_kind(s: &str) -> Result<ProviderKind, String> {
+    ProviderKind::parse(s).ok_or_else(|| format!("{s:?} is not official or third_party"))
 }
 
 fn key_mode(s: &str) -> Result<KeyMode, String> {
@@ -230,6 +236,78 @@ enum AdminCommand {
     SandboxToken {
         #[arg(long)]
         mchid: String,
+    },
+    /// Create a service provider (a merchant that acts for sub-merchants)
+    /// with its app; it holds no privileges until they are granted.
+    ProviderCreate {
+        #[arg(long)]
+        name: String,
+        /// `official` (an operator team) or `third_party`.
+        #[arg(long, value_parser = provider_kind)]
+        kind: ProviderKind,
+        #[arg(long)]
+        sp_mchid: Option<String>,
+        #[arg(long)]
+        sp_appid: Option<String>,
+        #[arg(long, value_parser = key_mode, default_value = "public_key")]
+        key_mode: KeyMode,
+        /// Where it hears of profit shares it receives (commission).
+        #[arg(long)]
+        service_notify_url: Option<String>,
+        /// Where to write its generated private key and certificate.
+        #[arg(long, default_value = ".")]
+        out_dir: PathBuf,
+    },
+    /// Create a sub-merchant under a provider.
+    SubMerchantCreate {
+        #[arg(long)]
+        sp_mchid: String,
+        /// The full registered name (what a MERCHANT_ID receiver must give).
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        mchid: Option<String>,
+        /// Fee rule: a category or a settlement_id (default: general).
+        #[arg(long)]
+        fee_rule: Option<String>,
+        /// Give it an app of its own (made with this appid).
+        #[arg(long)]
+        sub_appid: Option<String>,
+        #[arg(long)]
+        bank_account: Option<String>,
+    },
+    /// Grant a provider a privilege, or revoke it; logged with who and why.
+    Privilege {
+        #[arg(long)]
+        sp_mchid: String,
+        /// One of the catalogue: payment_interface, profit_sharing,
+        /// fast_track_audit, custom_menu, shop_builder, discovery_featured.
+        #[arg(long)]
+        privilege: String,
+        /// `grant` or `revoke`.
+        #[arg(long)]
+        action: String,
+        #[arg(long)]
+        reason: String,
+        /// A grant lapses after this many days.
+        #[arg(long)]
+        expires_in_days: Option<i64>,
+    },
+    /// Create a console user: an operator, or a provider's user (--sp-mchid).
+    UserCreate {
+        #[arg(long)]
+        login: String,
+        #[arg(long, env = "KOUDAI_CONSOLE_PASSWORD")]
+        password: String,
+        #[arg(long)]
+        sp_mchid: Option<String>,
+    },
+    /// Set a merchant's largest profit-sharing ratio (ten-thousandths: 3000 = 30%).
+    MaxRatio {
+        #[arg(long)]
+        mchid: String,
+        #[arg(long)]
+        max_ratio: i64,
     },
     /// Run settlement and payouts for a business day (YYYY-MM-DD; default today).
     Settle {
@@ -382,6 +460,78 @@ async fn admin(store: &Store, mode: Mode, command: AdminCommand) -> anyhow::Resu
                 serde_json::json!({"mchid": m.mchid, "key_mode": m.key_mode.as_str(), "serial_no": m.serial_no, "apiv3_key": m.apiv3_key.expose(),
                     "platform": {"public_key_id": platform.public_key_id, "certificate_serial": platform.certificate.serial_hex}})
             );
+        }
+        AdminCommand::ProviderCreate { name, kind, sp_mchid, sp_appid, key_mode, service_notify_url, out_dir } => {
+            let platform = PlatformKeys::load_or_create(store, &rng, now).await?;
+            let spec = ProviderSpec {
+                sp_mchid,
+                name: &name,
+                kind,
+                key_mode,
+                sp_appid,
+                service_notify_url: service_notify_url.as_deref(),
+            };
+            let p = providers::create_provider(store, &rng, &platform, spec, now).await?;
+            let m = &p.merchant;
+            if let Some(key) = &m.private_key_pem {
+                std::fs::create_dir_all(&out_dir)?;
+                let key_path = out_dir.join(format!("{}_apiclient_key.pem", m.mchid));
+                let cert_path = out_dir.join(format!("{}_apiclient_cert.pem", m.mchid));
+                std::fs::write(&key_path, key.expose())?;
+                std::fs::write(&cert_path, &m.certificate_pem)?;
+                eprintln!("private key: {}\ncertificate: {}", key_path.display(), cert_path.display());
+            }
+            println!(
+                "{}",
+                serde_json::json!({"sp_mchid": m.mchid, "sp_appid": p.sp_appid, "kind": kind.as_str(),
+                    "key_mode": m.key_mode.as_str(), "serial_no": m.serial_no, "apiv3_key": m.apiv3_key.expose()})
+            );
+        }
+        AdminCommand::SubMerchantCreate { sp_mchid, name, mchid, fee_rule, sub_appid, bank_account } => {
+            let platform = PlatformKeys::load_or_create(store, &rng, now).await?;
+            let spec = SubMerchantSpec {
+                mchid,
+                sp_mchid: &sp_mchid,
+                name: &name,
+                fee_rule: fee_rule.as_deref(),
+                sub_appid,
+                bank_account: bank_account.as_deref(),
+            };
+            let (sub, _) = providers::create_sub_merchant(store, &rng, &platform, spec, now, business_now).await?;
+            println!(
+                "{}",
+                serde_json::json!({"sub_mchid": sub.mchid, "sp_mchid": sp_mchid, "sub_appid": sub.sub_appid})
+            );
+        }
+        AdminCommand::Privilege { sp_mchid, privilege, action, reason, expires_in_days } => {
+            let action = match action.as_str() {
+                "grant" => GrantAction::Grant,
+                "revoke" => GrantAction::Revoke,
+                other => anyhow::bail!("--action is grant or revoke, not {other:?}"),
+            };
+            let expires_at = expires_in_days.map(|d| business_now.unix() + d.saturating_mul(86_400));
+            let actor = format!("admin:{}", std::env::var("USER").unwrap_or_else(|_| "cli".into()));
+            let cmd = GrantCommand {
+                sp_mchid: &sp_mchid,
+                privilege: &privilege,
+                action,
+                actor: &actor,
+                reason: &reason,
+                expires_at,
+            };
+            let held = providers::change_privilege(store, cmd, business_now).await?;
+            println!("{}", serde_json::json!({"sp_mchid": sp_mchid, "privilege": privilege, "held": held}));
+        }
+        AdminCommand::UserCreate { login, password, sp_mchid } => {
+            let role = if sp_mchid.is_some() { ConsoleRole::Provider } else { ConsoleRole::Operator };
+            providers::create_console_user(store, &rng, &login, &password, role, sp_mchid.as_deref(), now).await?;
+            println!("{}", serde_json::json!({"login": login, "role": role.as_str(), "sp_mchid": sp_mchid}));
+        }
+        AdminCommand::MaxRatio { mchid, max_ratio } => {
+            anyhow::ensure!((0..=10_000).contains(&max_ratio), "--max-ratio is 0 to 10000 (ten-thousandths)");
+            anyhow::ensure!(store.merchant(&mchid).await?.is_some(), "no merchant {mchid}");
+            store.set_max_ratio(&mchid, max_ratio).await?;
+            println!("{}", serde_json::json!({"mchid": mchid, "max_ratio": max_ratio}));
         }
         AdminCommand::AppCreate { name, mchid, appid } => {
             let appid = parties::create_app(store, &rng, appid, &name, &mchid, now).await?;

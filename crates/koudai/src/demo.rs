@@ -7,11 +7,13 @@ use anyhow::Context as _;
 use serde_json::json;
 
 use koudai_app::parties::{self, MerchantSpec};
+use koudai_app::providers::{self, GrantCommand, SubMerchantSpec};
 use koudai_app::App;
 use koudai_domain::ids;
 use koudai_domain::ledger::{AccountKind, AccountRef};
+use koudai_domain::provider::{GrantAction, ProviderKind};
 use koudai_protocol::{cert, crypto, PrivateKey};
-use koudai_store::KeyMode;
+use koudai_store::{ConsoleRole, KeyMode};
 
 /// Opening balance of each demo consumer: 10,000.00 CNY.
 const DEMO_BALANCE_FEN: i64 = 1_000_000;
@@ -47,6 +49,25 @@ pub async fn ensure(state: &App, data_dir: &Path) -> anyhow::Result<()> {
                     m["sandbox_token"] = json!(merchant_token(state, &mchid).await?);
                 }
             }
+        }
+        // Worlds made before providers existed: add them, and the openids
+        // of every consumer under their apps.
+        if v.get("providers").is_none() {
+            let (providers, appids) = demo_providers(state, &dir).await?;
+            if let Some(consumers) = v["consumers"].as_array_mut() {
+                for c in consumers {
+                    let Some(login) = c["login"].as_str().map(str::to_owned) else { continue };
+                    for appid in &appids {
+                        let openid = parties::openid_for(&state.store, &state.rng, &login, appid).await?;
+                        c["openids"][appid] = json!(openid);
+                    }
+                }
+            }
+            v["providers"] = json!(providers);
+            v["operator_console"] = operator_console(state).await?;
+        }
+        if let Some(url) = v["operator_console"].get_mut("url") {
+            *url = json!(format!("{}/console", state.config.base_url));
         }
         return write_atomically(&file, &serde_json::to_string_pretty(&v)?);
     }
@@ -116,6 +137,8 @@ async fn build(state: &App, dir: &Path) -> anyhow::Result<serde_json::Value> {
         }));
         appids.push(appid);
     }
+    let (providers, provider_appids) = demo_providers(state, dir).await?;
+    appids.extend(provider_appids);
     let mut consumers = Vec::new();
     let this_start = state.rng.token(16);
     for login in DEMO_CONSUMERS {
@@ -163,8 +186,202 @@ async fn build(state: &App, dir: &Path) -> anyhow::Result<serde_json::Value> {
             "certificate_path": cert_path,
         },
         "merchants": merchants,
+        "providers": providers,
+        "operator_console": operator_console(state).await?,
         "consumers": consumers,
     }))
+}
+
+/// A demo provider: name, kind, key mode, privileges, and its one
+/// sub-merchant (full registered name, whether it has its own app).
+struct DemoProvider {
+    name: &'static str,
+    kind: ProviderKind,
+    key_mode: KeyMode,
+    privileges: &'static [&'static str],
+    console_login: &'static str,
+    sub_name: &'static str,
+    sub_has_app: bool,
+}
+
+const DEMO_PROVIDERS: [DemoProvider; 2] = [
+    DemoProvider {
+        name: "Koudai Official Services",
+        kind: ProviderKind::Official,
+        key_mode: KeyMode::Certificate,
+        privileges: &[
+            "payment_interface",
+            "profit_sharing",
+            "fast_track_audit",
+            "custom_menu",
+            "shop_builder",
+            "discovery_featured",
+        ],
+        console_login: "official-provider",
+        sub_name: "Official Demo Noodle Shop Co., Ltd.",
+        sub_has_app: true,
+    },
+    DemoProvider {
+        name: "Third Party Partner Ltd.",
+        kind: ProviderKind::ThirdParty,
+        key_mode: KeyMode::PublicKey,
+        privileges: &["payment_interface"],
+        console_login: "partner-provider",
+        sub_name: "Third Party Demo Florist Co., Ltd.",
+        sub_has_app: false,
+    },
+];
+
+/// The demo providers with their sub-merchants and console users, made if
+/// missing (each step keyed in `meta`, like the merchants); returns their
+/// `demo.json` entries and every appid a consumer needs an openid under.
+async fn demo_providers(state: &App, dir: &Path) -> anyhow::Result<(Vec<serde_json::Value>, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut appids = Vec::new();
+    for d in &DEMO_PROVIDERS {
+        let (merchant, serial_no) = demo_merchant(state, dir, d.name, d.key_mode).await?;
+        let sp_mchid = merchant.mchid.clone();
+        let sp_appid = state.store.init_meta(&format!("demo:app:{}", d.name), &ids::appid(&state.rng.bytes())).await?;
+        let now = state.clock.wall_now();
+        bind_app(state, &sp_appid, &format!("{} (服务商)", d.name), &sp_mchid).await?;
+        if state.store.provider(&sp_mchid).await?.is_none() {
+            // Another start may insert it between the look and the insert.
+            if let Err(e) = state.store.create_provider(&sp_mchid, d.kind, &sp_appid, now.unix()).await {
+                if state.store.provider(&sp_mchid).await?.is_none() {
+                    return Err(e.into());
+                }
+            }
+        }
+        let this_start = state.rng.token(16);
+        if state.store.init_meta(&format!("demo:grants:{sp_mchid}"), &this_start).await? == this_start {
+            for privilege in d.privileges {
+                let cmd = GrantCommand {
+                    sp_mchid: &sp_mchid,
+                    privilege,
+                    action: GrantAction::Grant,
+                    actor: "demo",
+                    reason: "demo world",
+                    expires_at: None,
+                };
+                providers::change_privilege(&state.store, cmd, state.clock.business_now()).await?;
+            }
+        }
+        let sub = demo_sub_merchant(state, d, &sp_mchid).await?;
+        let password = demo_password(state, d.console_login);
+        console_user(state, d.console_login, &password, ConsoleRole::Provider, Some(&sp_mchid)).await?;
+        let held: Vec<String> = koudai_domain::provider::held_at(
+            &state.store.privilege_events(&sp_mchid).await?,
+            state.clock.business_now().unix(),
+        )
+        .into_keys()
+        .collect();
+        let mdir = format!("merchant-{sp_mchid}");
+        appids.push(sp_appid.clone());
+        appids.extend(sub["sub_appid"].as_str().map(str::to_owned));
+        out.push(json!({
+            "sp_mchid": sp_mchid,
+            "sp_appid": sp_appid,
+            "name": d.name,
+            "kind": d.kind.as_str(),
+            "key_mode": d.key_mode.as_str(),
+            "serial_no": serial_no,
+            "private_key_path": format!("{mdir}/apiclient_key.pem"),
+            "certificate_path": format!("{mdir}/apiclient_cert.pem"),
+            "apiv3_key": merchant.apiv3_key.expose(),
+            "sandbox_token": merchant_token(state, &sp_mchid).await?,
+            "privileges": held,
+            "console": {"login": d.console_login, "password": password},
+            "sub_merchants": [sub],
+        }));
+    }
+    Ok((out, appids))
+}
+
+/// The demo provider's sub-merchant, made if missing, ready to take payments.
+async fn demo_sub_merchant(state: &App, d: &DemoProvider, sp_mchid: &str) -> anyhow::Result<serde_json::Value> {
+    let mchid = state.store.init_meta(&format!("demo:sub:{}", d.sub_name), &ids::mchid(&state.rng.bytes())).await?;
+    let sub_appid = if d.sub_has_app {
+        Some(state.store.init_meta(&format!("demo:app:{}", d.sub_name), &ids::appid(&state.rng.bytes())).await?)
+    } else {
+        None
+    };
+    if state.store.merchant(&mchid).await?.is_none() {
+        let spec = SubMerchantSpec {
+            mchid: Some(mchid.clone()),
+            sp_mchid,
+            name: d.sub_name,
+            fee_rule: Some("general"),
+            sub_appid: sub_appid.clone(),
+            bank_account: Some(&format!("6222{mchid}")),
+        };
+        let now = state.clock.wall_now();
+        match providers::create_sub_merchant(
+            &state.store,
+            &state.rng,
+            &state.platform,
+            spec,
+            now,
+            state.clock.business_now(),
+        )
+        .await
+        {
+            Ok(_) | Err(parties::PartyError::Invalid(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if state.store.merchant(&mchid).await?.and_then(|m| m.sp_mchid).is_none() {
+        // A start stopped between creating the merchant and attaching it.
+        state.store.attach_sub_merchant(&mchid, sp_mchid).await?;
+    }
+    if let Some(appid) = &sub_appid {
+        bind_app(state, appid, d.sub_name, &mchid).await?;
+    }
+    ready_to_take_payments(state, &mchid).await?;
+    let mut v = json!({"sub_mchid": mchid, "name": d.sub_name, "sandbox_token": merchant_token(state, &mchid).await?});
+    if let Some(appid) = sub_appid {
+        v["sub_appid"] = json!(appid);
+    }
+    Ok(v)
+}
+
+/// Creates app `appid` if missing and binds it to `mchid` (both idempotent).
+async fn bind_app(state: &App, appid: &str, name: &str, mchid: &str) -> anyhow::Result<()> {
+    let now = state.clock.wall_now();
+    let create = || parties::create_app(&state.store, &state.rng, Some(appid.to_owned()), name, mchid, now);
+    match create().await {
+        Ok(_) => Ok(()),
+        // Another start created it between our look and our insert.
+        Err(parties::PartyError::Invalid(_)) => {
+            create().await?;
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A console user, created if missing.
+async fn console_user(
+    state: &App,
+    login: &str,
+    password: &str,
+    role: ConsoleRole,
+    sp_mchid: Option<&str>,
+) -> anyhow::Result<()> {
+    if state.store.console_user(login).await?.is_some() {
+        return Ok(());
+    }
+    let now = state.clock.wall_now();
+    match providers::create_console_user(&state.store, &state.rng, login, password, role, sp_mchid, now).await {
+        Ok(()) | Err(parties::PartyError::Invalid(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The operator's console login, created if missing.
+async fn operator_console(state: &App) -> anyhow::Result<serde_json::Value> {
+    let password = demo_password(state, "operator");
+    console_user(state, "operator", &password, ConsoleRole::Operator, None).await?;
+    Ok(json!({"url": format!("{}/console", state.config.base_url), "login": "operator", "password": password}))
 }
 
 /// The demo merchant called `name`, created if needed, with a private key

@@ -1,8 +1,10 @@
 //! Web pages, server-rendered on compiled askama templates (one base layout,
-//! one stylesheet, auto-escaping), usable without JavaScript. Today: the
-//! cashier ([`cashier`]); its sessions and CSRF rules are in [`session`].
+//! one stylesheet, auto-escaping), usable without JavaScript: the cashier
+//! ([`cashier`], sessions and CSRF in [`session`]) and the operator and
+//! provider consoles (`console`).
 
 pub mod cashier;
+mod console;
 mod page;
 pub mod session;
 
@@ -19,6 +21,7 @@ pub fn routes(state: HttpState) -> Router<HttpState> {
     Router::new()
         .merge(
             cashier::routes()
+                .merge(console::routes())
                 .route_layer(axum::middleware::from_fn(clean_uri))
                 .route_layer(axum::middleware::from_fn_with_state(state, per_address))
                 .layer(axum::middleware::from_fn(page_headers)),

@@ -1,0 +1,329 @@
+//! The consoles: the operator's (providers, privileges, refusals,
+//! sub-merchants, league table) and each provider's (its sub-merchants,
+//! their orders and balances, its privileges). Server-rendered, usable
+//! without JavaScript. Users log in with argon2 password hashes (throttled
+//! per login and per address); sessions are random tokens stored only as
+//! their SHA-256, in a table of their own; every form carries the
+//! session's CSRF token, and the login form a double-submit token. Roles are
+//! enforced here, on the server, for every page and form: a provider user
+//! who names another provider's sub-merchant in a URL gets "not found", and
+//! the attempt goes to the refusal log.
+
+mod operator;
+mod provider;
+
+use askama::Template;
+use axum::extract::{Form, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use serde::Deserialize;
+
+use koudai_app::parties::verify_password;
+use koudai_app::{App, Mode};
+use koudai_domain::Secret;
+use koudai_store::{ConsoleRole, ConsoleUser, Session, SessionRealm};
+
+use super::page::{render, PageError};
+use super::session::{csrf_matches, token_digest, SESSION_TTL_S};
+use crate::state::HttpState;
+
+/// Letters and digits of session, CSRF and login tokens.
+const TOKEN_LEN: usize = 32;
+/// Longest console login (`providers::create_console_user`).
+const MAX_LOGIN_LEN: usize = 64;
+
+pub fn routes() -> Router<HttpState> {
+    Router::new()
+        .route("/console", get(home))
+        .route("/console/login", get(login_page).post(login))
+        .route("/console/logout", post(logout))
+        .merge(operator::routes())
+        .merge(provider::routes())
+}
+
+fn cookie_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Live => "__Host-koudai_console",
+        Mode::Sandbox => "koudai_console",
+    }
+}
+
+fn login_cookie_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Live => "__Host-koudai_console_login",
+        Mode::Sandbox => "koudai_console_login",
+    }
+}
+
+fn cookie(app: &App, name: &'static str, value: String, max_age_s: i64) -> Cookie<'static> {
+    let live = app.mode() == Mode::Live;
+    Cookie::build((name, value))
+        .path(if live { "/" } else { "/console" })
+        .http_only(true)
+        .secure(live)
+        .same_site(SameSite::Strict)
+        .max_age(time::Duration::seconds(max_age_s))
+        .build()
+}
+
+/// A logged-in console user and their session.
+pub struct Visitor {
+    pub user: ConsoleUser,
+    pub session: Session,
+}
+
+impl Visitor {
+    pub fn csrf(&self) -> String {
+        self.session.csrf.expose().clone()
+    }
+
+    /// How the refusal log names this user.
+    pub fn principal(&self) -> String {
+        format!("console:{}", self.user.login)
+    }
+
+    /// The provider of a provider user.
+    pub fn sp_mchid(&self) -> Option<&str> {
+        match self.user.role {
+            ConsoleRole::Provider => self.user.sp_mchid.as_deref(),
+            ConsoleRole::Operator => None,
+        }
+    }
+}
+
+/// What a page answers when nobody (or the wrong role) is logged in.
+pub enum Gate {
+    Login,
+    Forbidden,
+    Error(PageError),
+}
+
+impl From<PageError> for Gate {
+    fn from(e: PageError) -> Self {
+        Gate::Error(e)
+    }
+}
+
+impl From<koudai_app::Internal> for Gate {
+    fn from(e: koudai_app::Internal) -> Self {
+        Gate::Error(PageError::Internal(e))
+    }
+}
+
+impl From<koudai_store::StoreError> for Gate {
+    fn from(e: koudai_store::StoreError) -> Self {
+        Gate::Error(e.into())
+    }
+}
+
+impl IntoResponse for Gate {
+    fn into_response(self) -> Response {
+        match self {
+            Gate::Login => Redirect::to("/console/login").into_response(),
+            Gate::Forbidden => {
+                let mut r = PageError::NotFound("页面不存在，或您的账号无权查看".into()).into_response();
+                *r.status_mut() = StatusCode::FORBIDDEN;
+                r
+            }
+            Gate::Error(e) => e.into_response(),
+        }
+    }
+}
+
+/// The visitor the request's cookie names, if the session is live.
+pub async fn visitor(app: &App, jar: &CookieJar) -> Result<Option<Visitor>, Gate> {
+    let Some(c) = jar.get(cookie_name(app.mode())) else { return Ok(None) };
+    let Some(session) =
+        app.store.session(SessionRealm::Console, &token_digest(c.value()), app.clock.wall_now().unix()).await?
+    else {
+        return Ok(None);
+    };
+    let Some(user) = app.store.console_user(&session.login).await? else { return Ok(None) };
+    Ok(Some(Visitor { user, session }))
+}
+
+/// The visitor, who must be an operator.
+pub async fn operator(app: &App, jar: &CookieJar) -> Result<Visitor, Gate> {
+    match visitor(app, jar).await? {
+        None => Err(Gate::Login),
+        Some(v) if v.user.role == ConsoleRole::Operator => Ok(v),
+        Some(v) => {
+            refuse(app, &v, "operator_page", "console").await?;
+            Err(Gate::Forbidden)
+        }
+    }
+}
+
+/// The visitor, who must be a provider user.
+pub async fn provider_user(app: &App, jar: &CookieJar) -> Result<Visitor, Gate> {
+    match visitor(app, jar).await? {
+        None => Err(Gate::Login),
+        Some(v) if v.sp_mchid().is_some() => Ok(v),
+        Some(_) => Err(Gate::Forbidden),
+    }
+}
+
+/// Logs a console user's refused attempt.
+pub async fn refuse(app: &App, v: &Visitor, action: &str, target: &str) -> Result<(), koudai_app::Internal> {
+    let reason = match v.sp_mchid() {
+        Some(sp) => format!("provider {sp}'s user may not see {target}"),
+        None => format!("not allowed: {target}"),
+    };
+    koudai_app::authz::refuse(app, &v.principal(), action, target, reason).await?;
+    Ok(())
+}
+
+/// A form's CSRF token must be the session's.
+pub fn check_csrf(v: &Visitor, submitted: &str) -> Result<(), Gate> {
+    if csrf_matches(&v.session, submitted) {
+        Ok(())
+    } else {
+        Err(Gate::Error(PageError::BadRequest("表单已过期，请刷新页面后重试".into())))
+    }
+}
+
+/// A short confirmation shown after a form, by code (so that a link cannot
+/// put arbitrary text on the page).
+pub fn notice_text(code: Option<&str>) -> Option<&'static str> {
+    Some(match code? {
+        "provider-created" => "服务商已创建。",
+        "granted" => "权限已授予，已记入权限日志。",
+        "revoked" => "权限已收回，已记入权限日志。",
+        "sub-created" => "特约商户已创建。",
+        _ => return None,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "console/login.html")]
+struct LoginPage {
+    login_token: String,
+    notice: Option<String>,
+    login: String,
+    sandbox: bool,
+}
+
+async fn home(State(state): State<HttpState>, jar: CookieJar) -> Result<Response, Gate> {
+    Ok(match visitor(&state.app, &jar).await? {
+        None => Redirect::to("/console/login").into_response(),
+        Some(v) if v.user.role == ConsoleRole::Operator => Redirect::to("/console/providers").into_response(),
+        Some(_) => Redirect::to("/console/my").into_response(),
+    })
+}
+
+fn login_form(app: &App, jar: CookieJar, status: StatusCode, notice: Option<String>, login: String) -> Response {
+    let token = app.rng.token(TOKEN_LEN);
+    let page = LoginPage { login_token: token.clone(), notice, login, sandbox: app.mode() == Mode::Sandbox };
+    let jar = jar.add(cookie(app, login_cookie_name(app.mode()), token, 3600));
+    (jar, render(status, &page)).into_response()
+}
+
+async fn login_page(State(state): State<HttpState>, jar: CookieJar) -> Result<Response, Gate> {
+    if visitor(&state.app, &jar).await?.is_some() {
+        return Ok(Redirect::to("/console").into_response());
+    }
+    Ok(login_form(&state.app, jar, StatusCode::OK, None, String::new()))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct LoginForm {
+    login: String,
+    password: String,
+    login_token: String,
+}
+
+async fn login(
+    State(state): State<HttpState>,
+    connect: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    jar: CookieJar,
+    Form(f): Form<LoginForm>,
+) -> Result<Response, Gate> {
+    let app = &state.app;
+    // Double-submit: the form's token must be the cookie this browser got
+    // with the form, so another site cannot log a victim in as someone else.
+    let expected = jar.get(login_cookie_name(app.mode())).map(|c| c.value().to_owned()).unwrap_or_default();
+    let fresh =
+        Session { token_sha256: String::new(), login: String::new(), csrf: Secret::new(expected), expires_at: 0 };
+    if !csrf_matches(&fresh, &f.login_token) {
+        let notice = Some("登录表单已过期，请重试".to_owned());
+        return Ok(login_form(app, jar, StatusCode::BAD_REQUEST, notice, f.login));
+    }
+    let now = app.clock.wall_now().unix();
+    let wrong = |jar, status, text: &str| Ok(login_form(app, jar, status, Some(text.to_owned()), f.login.clone()));
+    if f.login.is_empty() || f.login.len() > MAX_LOGIN_LEN {
+        return wrong(jar, StatusCode::UNAUTHORIZED, "账号或密码错误");
+    }
+    let throttled = "密码错误次数过多，请15分钟后再试";
+    if let Some(ip) = connect.map(|c| c.0 .0.ip()) {
+        if !state.login_addresses.attempt(&ip.to_string(), now)? {
+            return wrong(jar, StatusCode::TOO_MANY_REQUESTS, throttled);
+        }
+    }
+    let key = format!("console:{}", f.login);
+    if !state.logins.attempt(&key, now)? {
+        return wrong(jar, StatusCode::TOO_MANY_REQUESTS, throttled);
+    }
+    let user = app.store.console_user(&f.login).await?;
+    let exists = user.is_some();
+    let hash = match &user {
+        Some(u) => u.password_hash.clone(),
+        None => super::cashier::dummy_hash()?,
+    };
+    let password = f.password.clone();
+    let valid = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .map_err(|e| koudai_app::Internal::bug(format!("password check: {e}")))??;
+    if !(valid && exists) {
+        return wrong(jar, StatusCode::UNAUTHORIZED, "账号或密码错误");
+    }
+    state.logins.succeeded(&key)?;
+    let token = app.rng.token(TOKEN_LEN);
+    let session = Session {
+        token_sha256: token_digest(&token),
+        login: f.login.clone(),
+        csrf: Secret::new(app.rng.token(TOKEN_LEN)),
+        expires_at: app.clock.wall_now().plus(SESSION_TTL_S).unix(),
+    };
+    app.store.create_session(SessionRealm::Console, &session).await?;
+    let jar = jar
+        .remove(Cookie::build(login_cookie_name(app.mode())).path(if app.mode() == Mode::Live {
+            "/"
+        } else {
+            "/console"
+        }))
+        .add(cookie(app, cookie_name(app.mode()), token, SESSION_TTL_S));
+    Ok((jar, Redirect::to("/console")).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(State(state): State<HttpState>, jar: CookieJar, Form(f): Form<CsrfForm>) -> Result<Response, Gate> {
+    let app = &state.app;
+    let Some(v) = visitor(app, &jar).await? else { return Ok(Redirect::to("/console/login").into_response()) };
+    check_csrf(&v, &f.csrf)?;
+    app.store.delete_session(SessionRealm::Console, &v.session.token_sha256).await?;
+    let path = if app.mode() == Mode::Live { "/" } else { "/console" };
+    let jar = jar.remove(Cookie::build(cookie_name(app.mode())).path(path));
+    Ok((jar, Redirect::to("/console/login")).into_response())
+}
+
+/// `?notice=` of a page after a form.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct NoticeQuery {
+    pub notice: Option<String>,
+}
+
+/// A 303 to `to`: the browser follows with a GET, so a reload does not
+/// submit the form again.
+pub fn see_other(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
+}

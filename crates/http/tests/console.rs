@@ -1,0 +1,200 @@
+//! The consoles in process: login (double-submit token, throttled, wrong
+//! passwords refused alike), roles enforced on the server for every page
+//! and form, CSRF on every form, and each refused attempt in the log.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+
+use koudai_app::providers;
+use koudai_domain::provider::ProviderKind;
+use koudai_store::{ConsoleRole, KeyMode, LogFilter};
+use koudai_testkit::{Error, TestApp, TestResponse};
+
+type R = Result<(), Error>;
+
+/// The value of `<input … name="{name}" value="…">` in `html`.
+fn hidden(html: &str, name: &str) -> String {
+    let at = html.find(&format!("name=\"{name}\" value=\"")).map(|i| i + name.len() + 15);
+    at.and_then(|i| html.get(i..)).and_then(|rest| rest.split('"').next()).unwrap_or_default().to_owned()
+}
+
+/// `name=value` of the `Set-Cookie` called `name`.
+fn cookie(r: &TestResponse, name: &str) -> Option<String> {
+    r.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+}
+
+fn get(path: &str, cookies: &str) -> Result<Request<Body>, Error> {
+    Ok(Request::builder().uri(path).header("cookie", cookies).body(Body::empty())?)
+}
+
+fn post(path: &str, cookies: &str, form: &[(&str, &str)]) -> Result<Request<Body>, Error> {
+    let body = form.iter().map(|(k, v)| format!("{}={}", k, url_escape(v))).collect::<Vec<_>>().join("&");
+    Ok(Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("cookie", cookies)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(body))?)
+}
+
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Logs in; returns the session cookie.
+async fn log_in(t: &TestApp, login: &str, password: &str) -> Result<String, Error> {
+    let page = t.send(get("/console/login", "")?).await?;
+    let pre = cookie(&page, "koudai_console_login").ok_or("login cookie")?;
+    let token = hidden(&page.text(), "login_token");
+    let r = t
+        .send(post("/console/login", &pre, &[("login", login), ("password", password), ("login_token", &token)])?)
+        .await?;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let set = r.header("set-cookie").unwrap_or_default().to_owned();
+    let all: Vec<_> = r.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).collect();
+    let session = all.iter().find(|c| c.starts_with("koudai_console=")).ok_or(set)?;
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict"), "{session}");
+    Ok(session.split(';').next().unwrap_or_default().to_owned())
+}
+
+async fn refusals(t: &TestApp, principal: &str) -> Result<usize, Error> {
+    let f = LogFilter { who: Some(principal.into()), limit: 1000, ..Default::default() };
+    Ok(t.app.store.refusals(&f).await?.len())
+}
+
+#[tokio::test]
+async fn roles_are_enforced_on_the_server_and_every_form_needs_its_token() -> R {
+    let t = TestApp::sandbox().await?;
+    let app = &t.app;
+    let now = app.clock.wall_now();
+    providers::create_console_user(&app.store, &app.rng, "op", "operator-password", ConsoleRole::Operator, None, now)
+        .await?;
+    let a = t.provider(ProviderKind::Official, KeyMode::PublicKey, &["payment_interface"]).await?;
+    let b = t.provider(ProviderKind::ThirdParty, KeyMode::PublicKey, &[]).await?;
+    let user = |login: &'static str, sp: String| async move {
+        providers::create_console_user(
+            &app.store,
+            &app.rng,
+            login,
+            "provider-password",
+            ConsoleRole::Provider,
+            Some(&sp),
+            now,
+        )
+        .await
+    };
+    user("a-user", a.sp_mchid().to_owned()).await?;
+    user("b-user", b.sp_mchid().to_owned()).await?;
+
+    // Nobody logged in: every page sends to the login form.
+    for path in
+        ["/console/providers", "/console/my", "/console/refusals", &format!("/console/providers/{}", a.sp_mchid())]
+    {
+        let r = t.send(get(path, "")?).await?;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(r.header("location"), Some("/console/login"));
+    }
+
+    // A login form posted without this browser's token is refused.
+    let page = t.send(get("/console/login", "")?).await?;
+    let token = hidden(&page.text(), "login_token");
+    let r = t
+        .send(post(
+            "/console/login",
+            "",
+            &[("login", "op"), ("password", "operator-password"), ("login_token", &token)],
+        )?)
+        .await?;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // A wrong password and an unknown login read the same.
+    let pre = cookie(&page, "koudai_console_login").ok_or("cookie")?;
+    for (login, password) in [("op", "wrong-password"), ("nobody", "operator-password")] {
+        let r = t
+            .send(post("/console/login", &pre, &[("login", login), ("password", password), ("login_token", &token)])?)
+            .await?;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(r.text().contains("账号或密码错误"));
+    }
+
+    let op = log_in(&t, "op", "operator-password").await?;
+    let r = t.send(get("/console/providers", &op)?).await?;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text().contains(a.sp_mchid()) && r.text().contains(b.sp_mchid()));
+
+    // Forms without the session's token change nothing.
+    let grant = |csrf: &str| {
+        post(
+            &format!("/console/providers/{}/privileges", b.sp_mchid()),
+            &op,
+            &[("csrf", csrf), ("privilege", "payment_interface"), ("action", "grant"), ("reason", "pilot")],
+        )
+    };
+    assert_eq!(t.send(grant("forged")?).await?.status, StatusCode::BAD_REQUEST);
+    assert!(koudai_app::authz::held_privileges(app, b.sp_mchid()).await?.is_empty());
+    let csrf = hidden(&r.text(), "csrf");
+    let r = t.send(grant(&csrf)?).await?;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(koudai_app::authz::held_privileges(app, b.sp_mchid()).await?.contains_key("payment_interface"));
+    let log =
+        app.store.privilege_log(&LogFilter { who: Some(b.sp_mchid().into()), limit: 5, ..Default::default() }).await?;
+    assert_eq!((log[0].actor.as_str(), log[0].reason.as_str()), ("operator:op", "pilot"));
+    // A grant needs a reason.
+    let r = t
+        .send(post(
+            &format!("/console/providers/{}/privileges", b.sp_mchid()),
+            &op,
+            &[("csrf", &csrf), ("privilege", "custom_menu"), ("action", "grant"), ("reason", " ")],
+        )?)
+        .await?;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.text().contains("reason is required"), "{}", r.text());
+
+    // A provider user sees its own and nothing else.
+    let ua = log_in(&t, "a-user", "provider-password").await?;
+    let mine = t.send(get("/console/my", &ua)?).await?;
+    assert!(mine.text().contains(&a.sub_mchid) && !mine.text().contains(&b.sub_mchid));
+    let own = t.send(get(&format!("/console/my/sub-merchants/{}", a.sub_mchid), &ua)?).await?;
+    assert_eq!(own.status, StatusCode::OK);
+    let before = refusals(&t, "console:a-user").await?;
+    let other = t.send(get(&format!("/console/my/sub-merchants/{}", b.sub_mchid), &ua)?).await?;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+    assert!(!other.text().contains("Test Sub-merchant"), "nothing of B's leaks");
+    for path in ["/console/providers", "/console/refusals", &format!("/console/providers/{}", b.sp_mchid())] {
+        assert_eq!(t.send(get(path, &ua)?).await?.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    let r = t
+        .send(post(
+            &format!("/console/providers/{}/privileges", a.sp_mchid()),
+            &ua,
+            &[
+                ("csrf", &hidden(&mine.text(), "csrf")),
+                ("privilege", "custom_menu"),
+                ("action", "grant"),
+                ("reason", "me"),
+            ],
+        )?)
+        .await?;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "a provider cannot grant itself a privilege");
+    assert!(!koudai_app::authz::held_privileges(app, a.sp_mchid()).await?.contains_key("custom_menu"));
+    assert_eq!(refusals(&t, "console:a-user").await?, before + 5);
+
+    // The operator reads them in the refusal log.
+    let r = t.send(get("/console/refusals?who=console%3Aa-user", &op)?).await?;
+    assert!(r.text().contains(&format!("sub_mchid:{}", b.sub_mchid)), "{}", r.text());
+
+    // Logging out ends the session.
+    let r = t.send(post("/console/logout", &ua, &[("csrf", &hidden(&mine.text(), "csrf"))])?).await?;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(t.send(get("/console/my", &ua)?).await?.header("location"), Some("/console/login"));
+    Ok(())
+}
