@@ -102,6 +102,31 @@ class Koudai:
         wxpay._core._gate_way = self.base_url
         return wxpay
 
+    def provider(self, kind):
+        return next(p for p in self.demo["providers"] if p["kind"] == kind)
+
+    def provider_sdk(self, kind, notify_url="https://example.invalid/notify", wechatpay_type=WeChatPayType.NATIVE):
+        """An unmodified wechatpayv3 client in partner mode for a demo provider."""
+        p = self.provider(kind)
+        kwargs = dict(
+            wechatpay_type=wechatpay_type,
+            mchid=p["sp_mchid"],
+            private_key=Path(self.path(p["private_key_path"])).read_text(),
+            cert_serial_no=p["serial_no"],
+            appid=p["sp_appid"],
+            apiv3_key=p["apiv3_key"],
+            notify_url=notify_url,
+            partner_mode=True,
+        )
+        if p["key_mode"] == "public_key":
+            kwargs["public_key"] = Path(self.path(self.demo["platform"]["public_key_path"])).read_text()
+            kwargs["public_key_id"] = self.demo["platform"]["public_key_id"]
+        else:
+            kwargs["cert_dir"] = str(Path(self.path(self.demo["platform"]["certificate_path"])).parent)
+        wxpay = WeChatPay(**kwargs)
+        wxpay._core._gate_way = self.base_url
+        return wxpay
+
     def sandbox(self, method, path, **kwargs):
         headers = {"Authorization": "Bearer " + self.demo["sandbox_token"]}
         return requests.request(method, self.base_url + path, headers=headers, timeout=10, **kwargs)
