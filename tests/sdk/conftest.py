@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
 from wechatpayv3 import WeChatPay, WeChatPayType
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -240,3 +242,23 @@ def wait_for(predicate, timeout=15, interval=0.1):
 
 def new_out_trade_no():
     return "KD" + secrets.token_hex(8).upper()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = shutil.which("chromium")
+    driver_path = shutil.which("chromedriver")
+    if not chromium or not driver_path:
+        pytest.fail("chromium and chromedriver are required (apt-get install chromium chromium-driver)")
+    profile = tempfile.mkdtemp(prefix="koudai-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", f"--user-data-dir={profile}"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
