@@ -198,3 +198,64 @@ async fn roles_are_enforced_on_the_server_and_every_form_needs_its_token() -> R 
     assert_eq!(t.send(get("/console/my", &ua)?).await?.header("location"), Some("/console/login"));
     Ok(())
 }
+
+/// Hostile forms on both engines: NUL characters (which PostgreSQL cannot
+/// store), oversized bodies and garbage never reach a 5xx.
+async fn hostile_forms(t: TestApp) -> R {
+    let app = &t.app;
+    let now = app.clock.wall_now();
+    providers::create_console_user(&app.store, &app.rng, "op", "operator-password", ConsoleRole::Operator, None, now)
+        .await?;
+    let a = t.provider(ProviderKind::Official, KeyMode::PublicKey, &[]).await?;
+    let op = log_in(&t, "op", "operator-password").await?;
+    let csrf = hidden(&t.send(get("/console/providers", &op)?).await?.text(), "csrf");
+    let big = "x".repeat(100_000);
+    let cases: Vec<(String, Vec<(&str, &str)>)> = vec![
+        ("/console/login".into(), vec![("login", "op\u{0}"), ("password", "x"), ("login_token", "t")]),
+        ("/console/providers".into(), vec![("csrf", &csrf), ("name", "Evil\u{0}Co"), ("kind", "official")]),
+        ("/console/providers".into(), vec![("csrf", &csrf), ("name", &big), ("kind", "official")]),
+        ("/console/providers".into(), vec![("csrf", &csrf), ("name", "A"), ("kind", "\u{202e}")]),
+        (
+            format!("/console/providers/{}/privileges", a.sp_mchid()),
+            vec![("csrf", &csrf), ("privilege", "payment_interface"), ("action", "grant"), ("reason", "r\u{0}")],
+        ),
+        (
+            format!("/console/providers/{}/privileges", a.sp_mchid()),
+            vec![("csrf", &csrf), ("privilege", "x"), ("action", "grant"), ("reason", "r"), ("expires_in_days", "-1")],
+        ),
+        (format!("/console/providers/{}/sub-merchants", a.sp_mchid()), vec![("csrf", &csrf), ("name", "\u{0}")]),
+        ("/console/providers/%00/sub-merchants".into(), vec![("csrf", &csrf), ("name", "x")]),
+        (
+            "/console/providers/99999/privileges".into(),
+            vec![("csrf", &csrf), ("privilege", "custom_menu"), ("action", "grant"), ("reason", "r")],
+        ),
+    ];
+    for (path, form) in cases {
+        let r = t.send(post(&path, &op, &form)?).await?;
+        assert!(r.status.is_client_error(), "{path}: {} {}", r.status, r.text());
+    }
+    for path in [
+        "/console/refusals?who=%00",
+        "/console/privileges?what=%FF",
+        "/console/providers/%00",
+        "/console/my/sub-merchants/%00",
+    ] {
+        let r = t.send(get(path, &op)?).await?;
+        assert!(r.status.as_u16() < 500, "{path}: {}", r.status);
+    }
+    assert!(koudai_app::authz::held_privileges(app, a.sp_mchid()).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn hostile_forms_on_sqlite() -> R {
+    hostile_forms(TestApp::sandbox().await?).await
+}
+
+#[tokio::test]
+async fn hostile_forms_on_postgres() -> R {
+    match TestApp::sandbox_on_postgres().await? {
+        Some(t) => hostile_forms(t).await,
+        None => Ok(()),
+    }
+}

@@ -128,6 +128,11 @@ async fn every_endpoint(t: &TestApp) -> Result<(), Error> {
             .into(),
         "\u{FEFF}{}".into(),
         "{\"a\":1,".into(),
+        "{\"sub_mchid\":\"\u{0}\",\"sp_mchid\":[],\"receivers\":[{\"type\":\"MERCHANT_ID\",\"amount\":-1,\"name\":\"%%%\"}]}"
+            .into(),
+        "{\"type\":\"MERCHANT_ID\",\"account\":\"1\",\"name\":\"bm90IGEgY2lwaGVydGV4dA==\",\"relation_type\":\"USER\",\"appid\":\"x\"}"
+            .into(),
+        "{\"transaction_id\":\"4200\",\"out_order_no\":\"\u{1F600}\",\"unfreeze_unsplit\":\"yes\",\"receivers\":[]}".into(),
     ];
     let posts = [
         "/v3/pay/transactions/jsapi",
@@ -136,11 +141,46 @@ async fn every_endpoint(t: &TestApp) -> Result<(), Error> {
         "/v3/pay/transactions/app",
         "/v3/pay/transactions/out-trade-no/X/close",
         "/v3/refund/domestic/refunds",
+        "/v3/pay/partner/transactions/jsapi",
+        "/v3/pay/partner/transactions/native",
+        "/v3/pay/partner/transactions/h5",
+        "/v3/pay/partner/transactions/app",
+        "/v3/pay/partner/transactions/out-trade-no/X/close",
+        "/v3/profitsharing/receivers/add",
+        "/v3/profitsharing/receivers/delete",
+        "/v3/profitsharing/orders",
+        "/v3/profitsharing/orders/unfreeze",
+        "/v3/profitsharing/return-orders",
     ];
-    for path in posts {
-        for body in &bodies {
-            let r = t.send(t.signed(&m, "POST", path, body)?).await?;
-            assert!(r.status.as_u16() < 500, "{path} with {:.60}: {} {}", body, r.status, r.text());
+    // A direct merchant, and a provider holding every privilege (so that
+    // partner requests reach past the authorisation check).
+    let p = t
+        .provider(
+            koudai_domain::provider::ProviderKind::Official,
+            KeyMode::Certificate,
+            &["payment_interface", "profit_sharing"],
+        )
+        .await?;
+    for signer in [&m, &p.signer] {
+        for path in posts {
+            for body in &bodies {
+                let r = t.send(t.signed(signer, "POST", path, body)?).await?;
+                assert!(r.status.as_u16() < 500, "{path} with {:.60}: {} {}", body, r.status, r.text());
+            }
+            // The partner body with the provider's real numbers and a
+            // hostile rest.
+            let real = format!(
+                "{{\"sp_mchid\":\"{}\",\"sub_mchid\":\"{}\",\"sp_appid\":\"{}\",\"appid\":\"{}\",\"transaction_id\":\"%00\",\
+                 \"out_order_no\":\"A\",\"unfreeze_unsplit\":true,\"receivers\":[{{\"type\":\"PERSONAL_OPENID\",\"account\":\"o\",\
+                 \"amount\":9223372036854775807,\"description\":\"x\"}}],\"amount\":{{\"total\":1}},\"description\":\"x\",\
+                 \"out_trade_no\":\"HOSTILE9\",\"notify_url\":\"http://127.0.0.1:9/n\",\"payer\":{{\"sub_openid\":\"o\"}}}}",
+                p.sp_mchid(),
+                p.sub_mchid,
+                p.signer.appid,
+                p.signer.appid
+            );
+            let r = t.send(t.signed(signer, "POST", path, &real)?).await?;
+            assert!(r.status.as_u16() < 500, "{path} with the provider's numbers: {} {}", r.status, r.text());
         }
     }
     let mchid = &m.created.mchid;
@@ -155,10 +195,23 @@ async fn every_endpoint(t: &TestApp) -> Result<(), Error> {
         "/v3/bill/fundflowbill?bill_date=2026-02-30&account_type=FEES&tar_type=ZIP".to_owned(),
         "/v3/billdownload/file?token=%00%01".to_owned(),
         "/v3/certificates?x=%FF".to_owned(),
+        format!("/v3/pay/partner/transactions/id/{long_id}?sp_mchid={}&sub_mchid={}", p.sp_mchid(), p.sub_mchid),
+        format!("/v3/pay/partner/transactions/out-trade-no/%FF?sp_mchid={}&sub_mchid=%00", p.sp_mchid()),
+        "/v3/pay/partner/transactions/out-trade-no/X?sp_mchid=1&sub_mchid=2&sub_mchid=3".to_owned(),
+        format!("/v3/refund/domestic/refunds/X?sub_mchid={}", p.sub_mchid),
+        format!("/v3/bill/tradebill?bill_date=2026-11-01&sub_mchid={long_id}"),
+        format!("/v3/profitsharing/orders/{long_id}?transaction_id=%FF&sub_mchid={}", p.sub_mchid),
+        "/v3/profitsharing/orders/X".to_owned(),
+        format!("/v3/profitsharing/transactions/{long_id}/amounts"),
+        format!("/v3/profitsharing/merchant-configs/{}", p.sub_mchid),
+        "/v3/profitsharing/merchant-configs/%00".to_owned(),
+        "/v3/profitsharing/return-orders/X?out_order_no=%FF".to_owned(),
     ];
-    for path in &gets {
-        let r = t.send(t.signed(&m, "GET", path, "")?).await?;
-        assert!(r.status.as_u16() < 500, "{path}: {} {}", r.status, r.text());
+    for signer in [&m, &p.signer] {
+        for path in &gets {
+            let r = t.send(t.signed(signer, "GET", path, "")?).await?;
+            assert!(r.status.as_u16() < 500, "{path}: {} {}", r.status, r.text());
+        }
     }
     let sandbox = [
         ("POST", "/sandbox/v1/pay"),
@@ -166,6 +219,8 @@ async fn every_endpoint(t: &TestApp) -> Result<(), Error> {
         ("POST", "/sandbox/v1/refunds/X/outcome"),
         ("GET", "/sandbox/v1/notifications?out_trade_no=%FF%FE"),
         ("GET", "/sandbox/v1/clock"),
+        ("POST", "/sandbox/v1/privileges"),
+        ("POST", "/sandbox/v1/deposits"),
     ];
     for (method, path) in sandbox {
         for body in &bodies {

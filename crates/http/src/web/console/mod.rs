@@ -35,6 +35,9 @@ const TOKEN_LEN: usize = 32;
 /// Longest console login (`providers::create_console_user`).
 const MAX_LOGIN_LEN: usize = 64;
 
+/// Largest console form body.
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
 pub fn routes() -> Router<HttpState> {
     Router::new()
         .route("/console", get(home))
@@ -42,6 +45,24 @@ pub fn routes() -> Router<HttpState> {
         .route("/console/logout", post(logout))
         .merge(operator::routes())
         .merge(provider::routes())
+        .route_layer(axum::middleware::from_fn(clean_forms))
+}
+
+/// A form field no database column may hold (NUL, on PostgreSQL) is
+/// refused before any handler sees the form, and so are oversized forms.
+async fn clean_forms(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if req.method() != axum::http::Method::POST {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
+        return PageError::BadRequest("表单过大".into()).into_response();
+    };
+    let fields = form_urlencoded::parse(&bytes).flat_map(|(k, v)| [k.into_owned(), v.into_owned()]).collect::<Vec<_>>();
+    if crate::hygiene::any_forbidden(fields.iter().map(String::as_str)) {
+        return PageError::BadRequest("表单包含不允许的字符".into()).into_response();
+    }
+    next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await
 }
 
 fn cookie_name(mode: Mode) -> &'static str {
