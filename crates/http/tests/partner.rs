@@ -248,6 +248,8 @@ async fn profit_sharing(t: TestApp) -> R {
     consumer(&t, "payer").await?;
     let p = t.provider(ProviderKind::Official, KeyMode::PublicKey, ALL).await?;
     let sp = p.sp_mchid().to_owned();
+    // The provider hears of the commission it receives.
+    t.app.store.set_service_notify_url(&sp, Some("http://127.0.0.1:9/shares")).await?;
     let paid = partner_order(&t, &p, "SHARE0001", true).await?;
     let sub = &p.sub_mchid;
 
@@ -293,6 +295,13 @@ async fn profit_sharing(t: TestApp) -> R {
     assert_eq!(r.json()["state"], "FINISHED", "{}", r.text());
     assert_eq!(r.json()["receivers"][0]["result"], "SUCCESS");
     assert_eq!(t.app.store.balances(&sp).await?.available_fen, 500, "the commission reached the provider");
+    let detail_id = r.json()["receivers"][0]["detail_id"].as_str().unwrap_or_default().to_owned();
+    let told = t.app.store.notifications_for(Some(&sp), &detail_id).await?;
+    assert_eq!(told.len(), 1, "one notification to the MERCHANT_ID receiver");
+    assert_eq!(
+        (told[0].0.event_type.as_str(), told[0].0.notify_url.as_str()),
+        ("TRANSACTION.SUCCESS", "http://127.0.0.1:9/shares")
+    );
 
     // Unfreeze the rest; it settles at the next business day.
     let unfreeze = json!({"sub_mchid": sub, "transaction_id": paid.transaction_id, "out_order_no": "UF1",
@@ -313,6 +322,18 @@ async fn profit_sharing(t: TestApp) -> R {
     t.send(sandbox(&t, "POST", "/sandbox/v1/clock/advance", json!({"seconds": 86_400}))?).await?;
     let path = format!("/v3/profitsharing/return-orders/RT1?out_order_no=PS1&sub_mchid={sub}");
     assert_eq!(call(&t, &p.signer, "GET", &path, Value::Null).await?.json()["result"], "SUCCESS");
+
+    // Funds nobody shares or unfreezes unfreeze by themselves after 30 days.
+    let idle = partner_order(&t, &p, "SHARE0002", true).await?;
+    let amounts = format!("/v3/profitsharing/transactions/{}/amounts", idle.transaction_id);
+    assert_eq!(call(&t, &p.signer, "GET", &amounts, Value::Null).await?.json()["unsplit_amount"], json!(10_000 - 60));
+    t.send(sandbox(&t, "POST", "/sandbox/v1/clock/advance", json!({"seconds": 29 * 86_400}))?).await?;
+    let o = t.app.store.order_by_transaction_id_anywhere(&idle.transaction_id).await?.ok_or("order")?;
+    assert!(o.is_frozen() && o.settled_on.is_none(), "still frozen on day 29: {o:?}");
+    t.send(sandbox(&t, "POST", "/sandbox/v1/clock/advance", json!({"seconds": 2 * 86_400}))?).await?;
+    assert_eq!(call(&t, &p.signer, "GET", &amounts, Value::Null).await?.json()["unsplit_amount"], json!(0));
+    let o = t.app.store.order_by_transaction_id_anywhere(&idle.transaction_id).await?.ok_or("order")?;
+    assert!(!o.is_frozen() && o.settled_on.is_some(), "unfrozen and settled after day 30: {o:?}");
 
     let cfg = format!("/v3/profitsharing/merchant-configs/{sub}");
     assert_eq!(call(&t, &p.signer, "GET", &cfg, Value::Null).await?.json()["max_ratio"], 3000);

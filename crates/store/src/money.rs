@@ -281,7 +281,7 @@ impl Store {
     }
 
     /// Settles every paid order due on or before business day `date`
-    /// (`YYYY-MM-DD`): per merchant, one transaction moves the orders'
+    /// (`YYYY-MM-DD`) whose funds are not frozen for profit sharing: per merchant, one transaction moves the orders'
     /// pending money to available and marks them settled. Running it again
     /// settles nothing twice.
     pub async fn settle(
@@ -291,7 +291,8 @@ impl Store {
         mut voucher: impl FnMut() -> String,
     ) -> Result<Vec<Settled>, StoreError> {
         let mchids: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT mchid FROM orders WHERE settled_on IS NULL AND settles_on IS NOT NULL AND settles_on <= $1 ORDER BY mchid",
+            "SELECT DISTINCT mchid FROM orders WHERE settled_on IS NULL AND settles_on IS NOT NULL AND settles_on <= $1 \
+             AND frozen_until IS NULL ORDER BY mchid",
         )
         .bind(date)
         .fetch_all(&self.pool)
@@ -301,7 +302,7 @@ impl Store {
             let mut tx = self.write().await?;
             let due: Vec<(i64, i64)> = sqlx::query_as(&tx.lock(
                 "SELECT id, pending_fen FROM orders WHERE mchid = $1 AND settled_on IS NULL AND settles_on IS NOT NULL \
-                 AND settles_on <= $2 ORDER BY id",
+                 AND settles_on <= $2 AND frozen_until IS NULL ORDER BY id",
             ))
             .bind(&mchid)
             .bind(date)
