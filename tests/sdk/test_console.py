@@ -74,6 +74,27 @@ def test_operator_creates_a_provider_grants_and_revokes_with_a_reason_and_reads_
     assert "特约商户已创建" in WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "notice"))).text
     assert "Browser Test Bakery Co., Ltd." in browser.find_element(By.ID, "subs").text
 
+    # Every sub-merchant, with its provider, on the operator's list.
+    browser.find_element(By.ID, "nav-subs").click()
+    subs = WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "subs"))).text
+    assert "Browser Test Bakery Co., Ltd." in subs and sp_mchid in subs
+    for p in koudai.demo["providers"]:
+        assert p["sub_merchants"][0]["sub_mchid"] in subs
+
+    # A refusal made now shows up through the refusal log's filter form.
+    wxpay = koudai.provider_sdk("third_party")
+    other = koudai.provider("official")["sub_merchants"][0]["sub_mchid"]
+    code, _ = wxpay.query(out_trade_no="NOSUCH0001", sub_mchid=other)
+    assert code == 403
+    browser.find_element(By.ID, "nav-refusals").click()
+    form = WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "filters")))
+    form.find_element(By.NAME, "who").send_keys("merchant:" + koudai.provider("third_party")["sp_mchid"])
+    form.find_element(By.NAME, "what").send_keys("query_order")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(browser, 10).until(EC.url_contains("what=query_order"))
+    rows = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#refusals tbody tr")]
+    assert rows and "sub_mchid:" + other in rows[0] and "不存在受理关系" in rows[0], rows
+
     browser.find_element(By.ID, "logout").click()
     WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "login-form")))
 

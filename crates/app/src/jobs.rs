@@ -55,6 +55,11 @@ async fn periodic(app: &App) {
         tracing::warn!(error = %e, "re-reading the business clock failed");
     }
     let now = app.clock.business_now();
+    match crate::sharing::unfreeze_due(app).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(orders.unfrozen = n, "unfroze profit-sharing funds after 30 days"),
+        Err(e) => tracing::warn!(error = %e, "unfreezing profit-sharing funds failed"),
+    }
     match crate::money::settle_due_days(&app.store, &app.rng, now).await {
         Ok(days) if days.is_empty() => {}
         Ok(days) => tracing::info!(days = ?days, "settled business days"),

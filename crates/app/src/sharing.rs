@@ -614,11 +614,15 @@ struct NoticeReceiver {
     description: String,
 }
 
-/// Finishes due sharing orders and returns, and unfreezes orders frozen
-/// too long; returns how many it finished.
+/// Unfreezes the funds of orders nobody shared or unfroze within 30 days;
+/// returns how many.
+pub async fn unfreeze_due(app: &App) -> Result<u64, Internal> {
+    Ok(app.store.auto_unfreeze(app.clock.business_now().unix()).await?)
+}
+
+/// Finishes due sharing orders and returns; returns how many.
 pub async fn finish_due(app: &App) -> Result<usize, Internal> {
     let now = app.clock.business_now();
-    app.store.auto_unfreeze(now.unix()).await?;
     let mut n = 0;
     for id in app.store.due_sharing_orders(now.unix(), FINISH_BATCH).await? {
         // The merchants that are to hear of their shares, loaded before the

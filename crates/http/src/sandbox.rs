@@ -181,6 +181,7 @@ async fn advance(
     // are settled and paid out, due refunds are finished (their callbacks
     // queued), so a test can look at the result at once.
     koudai_app::sharing::finish_due(app).await?;
+    koudai_app::sharing::unfreeze_due(app).await?;
     koudai_app::money::settle_due_days(&app.store, &app.rng, app.clock.business_now())
         .await
         .map_err(|e| V3Error::internal(e.into()))?;
