@@ -5,6 +5,7 @@
 //! the time and the randomness it needs as arguments, so that the rules can be
 //! tested exhaustively and replayed exactly.
 
+pub mod applyment;
 pub mod clock;
 pub mod fees;
 pub mod ids;
