@@ -65,6 +65,11 @@ async fn periodic(app: &App) {
         Ok(days) => tracing::info!(days = ?days, "settled business days"),
         Err(e) => tracing::warn!(error = %e, "settlement failed"),
     }
+    match crate::onboarding::advance_due(app).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(applyments.moved = n, "finished or cancelled applications"),
+        Err(e) => tracing::warn!(error = %e, "moving applications on failed"),
+    }
     match app.store.expire_orders(now.unix()).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(orders.closed = n, "closed expired orders"),

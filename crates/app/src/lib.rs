@@ -16,6 +16,7 @@ pub mod error;
 pub mod jobs;
 pub mod keys;
 pub mod money;
+pub mod onboarding;
 pub mod outbound;
 pub mod outbox;
 pub mod parties;
@@ -78,6 +79,9 @@ pub struct AppConfig {
     pub bill_download_base: String,
     /// The event names of profit-sharing notifications.
     pub sharing_events: sharing::SharingEventNames,
+    /// The key that seals sensitive data at rest (onboarding). Never in
+    /// the database: from the environment or a file in the data directory.
+    pub master_key: Secret<[u8; 32]>,
 }
 
 /// The shared context of every use case and job.

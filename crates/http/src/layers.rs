@@ -22,8 +22,9 @@ use crate::state::HttpState;
 
 /// Largest request body on any surface: a ceiling, checked before any
 /// surface sees the request. Surfaces keep tighter limits of their own and
-/// answer them in their own shape (the `/v3` surface signed, at 1 MiB).
-pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// answer them in their own shape (the `/v3` surface signed, at 1 MiB;
+/// media uploads at 6 MiB).
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 /// Longest a handler may take before the client gets a 503.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Length of the random part of a request id.

@@ -15,7 +15,8 @@ use subtle::ConstantTimeEq as _;
 use koudai_app::clock::AdvanceError;
 use koudai_app::parties::{self, PartyError};
 use koudai_app::providers::{self, GrantCommand};
-use koudai_app::{payments, refunds, App, Mode};
+use koudai_app::{onboarding, payments, refunds, App, Mode};
+use koudai_domain::applyment::FieldRejection;
 use koudai_domain::provider::GrantAction;
 use koudai_domain::refund::RefundStatus;
 use koudai_domain::FieldError;
@@ -38,6 +39,9 @@ pub fn routes() -> Router<HttpState> {
         .route("/sandbox/v1/refunds/{out_refund_no}/outcome", post(refund_outcome))
         .route("/sandbox/v1/privileges", post(privileges))
         .route("/sandbox/v1/deposits", post(deposits))
+        .route("/sandbox/v1/applyments/{applyment_id}/audit", post(applyment_audit))
+        .route("/sandbox/v1/applyments/{applyment_id}/sign", post(applyment_sign))
+        .route("/sandbox/v1/applyments/{applyment_id}/sign-code", get(applyment_sign_code))
         .route_layer(axum::middleware::from_fn(clean_uri))
 }
 
@@ -182,6 +186,7 @@ async fn advance(
     // queued), so a test can look at the result at once.
     koudai_app::sharing::finish_due(app).await?;
     koudai_app::sharing::unfreeze_due(app).await?;
+    koudai_app::onboarding::advance_due(app).await?;
     koudai_app::money::settle_due_days(&app.store, &app.rng, app.clock.business_now())
         .await
         .map_err(|e| V3Error::internal(e.into()))?;
@@ -352,4 +357,96 @@ async fn deposits(
     let standing = app.store.standing(&mchid, now.unix()).await.map_err(|e| V3Error::internal(e.into()))?;
     let due = standing.and_then(|s| s.rule.map(|r| r.deposit_fen)).unwrap_or(0);
     ok_json(&json!({"mchid": mchid, "deposit_fen": due, "held_fen": held}))
+}
+
+/// The application a sandbox call names, if the token covers its provider.
+async fn applyment_for(
+    app: &App,
+    scope: &Scope,
+    raw_id: &str,
+) -> Result<koudai_store::ApplymentRecord, V3Error> {
+    let missing = || V3Error::message(ErrorCode::ResourceNotExists, "申请单不存在");
+    let id: i64 = raw_id.parse().map_err(|_| missing())?;
+    let a = app.store.applyment_by_id(id).await.map_err(|e| V3Error::internal(e.into()))?.ok_or_else(missing)?;
+    if !scope.covers(&a.sp_mchid) {
+        return Err(missing());
+    }
+    Ok(a)
+}
+
+#[derive(Deserialize)]
+struct AuditBody {
+    decision: Option<String>,
+    fields: Option<Vec<AuditField>>,
+}
+
+#[derive(Deserialize)]
+struct AuditField {
+    field: Option<String>,
+    reason: Option<String>,
+}
+
+/// `POST /sandbox/v1/applyments/{applyment_id}/audit` `{"decision":
+/// "approve"}` or `{"decision": "reject", "fields": [{"field", "reason"}]}`:
+/// the operator's decision (the platform token only).
+async fn applyment_audit(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(raw_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, V3Error> {
+    let app = &state.app;
+    let scope = authorize(app, &headers).await?;
+    if scope != Scope::Platform {
+        return Err(V3Error::message(ErrorCode::NoAuth, "只有平台的沙箱令牌可以审核申请单"));
+    }
+    let a = applyment_for(app, &scope, &raw_id).await?;
+    let b: AuditBody = json_body(&body)?;
+    let decision = match required_text(b.decision, "decision")?.as_str() {
+        "approve" => onboarding::Decision::Approve,
+        "reject" => {
+            let mut fields = Vec::new();
+            for (i, f) in b.fields.unwrap_or_default().into_iter().enumerate() {
+                let field = required_text(f.field, &format!("fields[{i}].field"))?;
+                let reason = required_text(f.reason, &format!("fields[{i}].reason"))?;
+                fields.push(FieldRejection::new(&field, &reason));
+            }
+            if fields.is_empty() {
+                return Err(param("fields", "驳回须至少指明一个字段和原因"));
+            }
+            onboarding::Decision::Reject(fields)
+        }
+        _ => return Err(param("decision", "decision 只能是 approve 或 reject")),
+    };
+    let done = onboarding::decide(app, a.applyment_id, decision, "sandbox").await?;
+    ok_json(&json!({"applyment_id": done.applyment_id, "applyment_state": done.state.as_str()}))
+}
+
+/// `POST /sandbox/v1/applyments/{applyment_id}/sign`: the contact confirms
+/// the account and signs.
+async fn applyment_sign(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(raw_id): Path<String>,
+) -> Result<Response, V3Error> {
+    let app = &state.app;
+    let scope = authorize(app, &headers).await?;
+    let a = applyment_for(app, &scope, &raw_id).await?;
+    let done = onboarding::sign(app, a.applyment_id, "sandbox:contact").await?;
+    ok_json(&json!({"applyment_id": done.applyment_id, "applyment_state": done.state.as_str()}))
+}
+
+/// `GET /sandbox/v1/applyments/{applyment_id}/sign-code`: the one-time code
+/// the contact signs with on `sign_url` (after approval).
+async fn applyment_sign_code(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(raw_id): Path<String>,
+) -> Result<Response, V3Error> {
+    let app = &state.app;
+    let scope = authorize(app, &headers).await?;
+    let a = applyment_for(app, &scope, &raw_id).await?;
+    let code = onboarding::sign_code(app, &a)?
+        .ok_or_else(|| V3Error::message(ErrorCode::InvalidState, "申请单尚未通过审核，没有签约验证码"))?;
+    ok_json(&json!({"applyment_id": a.applyment_id, "code": code, "sign_url": onboarding::sign_url(app, &a)}))
 }

@@ -68,6 +68,61 @@ pub struct ServerConfig {
     pub sharing_events: koudai_app::sharing::SharingEventNames,
 }
 
+/// Where the master key comes from when `KOUDAI_MASTER_KEY` is unset.
+const MASTER_KEY_FILE: &str = "master.key";
+/// `meta` key of the master key's fingerprint.
+const MASTER_KEY_CHECK: &str = "master_key_check";
+
+/// The key that seals sensitive data at rest: `KOUDAI_MASTER_KEY` (base64
+/// of 32 bytes), or `<data dir>/master.key` (made on first start, owner
+/// only). Never stored in the database; the database keeps only a keyed
+/// fingerprint, so a node started with another key refuses to start rather
+/// than fail on the first sealed value.
+async fn load_master_key(data_dir: &std::path::Path, store: &Store) -> anyhow::Result<Secret<[u8; 32]>> {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let (key, source) = match std::env::var("KOUDAI_MASTER_KEY") {
+        Ok(text) => {
+            let bytes = engine.decode(text.trim()).context("KOUDAI_MASTER_KEY is not base64")?;
+            let key: [u8; 32] =
+                bytes.try_into().map_err(|_| anyhow::anyhow!("KOUDAI_MASTER_KEY must be 32 bytes (base64)"))?;
+            (key, "KOUDAI_MASTER_KEY".to_owned())
+        }
+        Err(_) => {
+            let path = data_dir.join(MASTER_KEY_FILE);
+            if !path.exists() {
+                let mut key = [0u8; 32];
+                koudai_protocol::crypto::fill_random(&mut key);
+                write_owner_only(&path, &engine.encode(key))?;
+                tracing::info!(path = %path.display(), "made a master key for data at rest: back it up");
+            }
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let bytes = engine.decode(text.trim()).with_context(|| format!("{} is not base64", path.display()))?;
+            let key: [u8; 32] =
+                bytes.try_into().map_err(|_| anyhow::anyhow!("{} must hold 32 bytes (base64)", path.display()))?;
+            (key, path.display().to_string())
+        }
+    };
+    let check = koudai_protocol::envelope::keyed_digest(&key, b"koudai master key check");
+    let stored = store.init_meta(MASTER_KEY_CHECK, &check).await?;
+    anyhow::ensure!(
+        stored == check,
+        "the master key from {source} is not the one this database's sensitive data is sealed with; \
+         give every node the same key (KOUDAI_MASTER_KEY)"
+    );
+    Ok(Secret::new(key))
+}
+
+fn write_owner_only(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(text.as_bytes()).with_context(|| format!("writing {}", path.display()))
+}
+
 /// Raises the soft limit on open files to the hard limit where the OS
 /// allows, so the connection cap (900) is what limits connections, not the
 /// common default of 1024 descriptors; logs what it got.
@@ -110,8 +165,14 @@ impl Server {
             .bill_download_base
             .as_deref()
             .map_or_else(|| base_url.clone(), |b| b.trim_end_matches('/').to_owned());
-        let app_config =
-            AppConfig { mode: config.mode, base_url, bill_download_base, sharing_events: config.sharing_events };
+        let master_key = load_master_key(&config.data_dir, &store).await?;
+        let app_config = AppConfig {
+            mode: config.mode,
+            base_url,
+            bill_download_base,
+            sharing_events: config.sharing_events,
+            master_key,
+        };
         let app = Arc::new(App::open(store, app_config, Rng::os(), clock).await?);
         if config.mode == Mode::Sandbox && config.demo {
             crate::demo::ensure(&app, &config.data_dir).await?;

@@ -27,6 +27,7 @@ pub enum ErrorCode {
     ResourceNotExists,
     NoStatisticalData,
     RuleLimit,
+    InvalidState,
     NotFound,
     MethodNotAllowed,
     FrequencyLimited,
@@ -35,7 +36,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::ParamError,
         ErrorCode::InvalidRequest,
         ErrorCode::MchNotExists,
@@ -52,6 +53,7 @@ impl ErrorCode {
         ErrorCode::ResourceNotExists,
         ErrorCode::NoStatisticalData,
         ErrorCode::RuleLimit,
+        ErrorCode::InvalidState,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::FrequencyLimited,
@@ -78,6 +80,7 @@ impl ErrorCode {
             ErrorCode::ResourceNotExists => ("RESOURCE_NOT_EXISTS", 404, "资源不存在", "The resource does not exist: refunds, an unknown `out_refund_no`, or a refund of an unknown or unpaid order; `/v3/certificates`, the merchant uses public-key mode and has no platform certificate; bill downloads, an unknown or expired token."),
             ErrorCode::NoStatisticalData => ("NO_STATISTICAL_DATA", 400, "账单不存在", "Bills: the day has not ended yet on the business clock, is more than three months back, or had no payments or refunds."),
             ErrorCode::RuleLimit => ("RULE_LIMIT", 403, "交易金额超过商户单笔限额", "The amount exceeds the single-payment limit of the merchant's fee rule (some settlement rules allow at most 3,000 CNY)."),
+            ErrorCode::InvalidState => ("INVALID_STATE", 409, "当前状态不允许该操作", "Sandbox API: the object's state does not allow the action asked for (an application's decision or signature)."),
             ErrorCode::NotFound => ("NOT_FOUND", 404, "请求的资源不存在", "No such path."),
             ErrorCode::MethodNotAllowed => ("METHOD_NOT_ALLOWED", 405, "请求方法不被允许", "The path exists but not for this HTTP method."),
             ErrorCode::FrequencyLimited => ("FREQUENCY_LIMITED", 429, "频率超限", "Too many requests; retry later."),

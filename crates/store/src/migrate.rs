@@ -39,6 +39,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_providers.sql"),
         postgres: include_str!("../migrations/postgres/0004_providers.sql"),
     },
+    Migration {
+        version: 5,
+        name: "onboarding",
+        sqlite: include_str!("../migrations/sqlite/0005_onboarding.sql"),
+        postgres: include_str!("../migrations/postgres/0005_onboarding.sql"),
+    },
 ];
 
 /// FNV-1a over the SQL text, as 16 hex digits. It detects edits, which is
@@ -193,6 +199,7 @@ mod tests {
             include_str!("orders.rs"),
             include_str!("parties.rs"),
             include_str!("providers.rs"),
+            include_str!("onboarding.rs"),
             include_str!("refunds.rs"),
             include_str!("sharing.rs"),
             include_str!("lib.rs"),

@@ -127,6 +127,7 @@ impl TestApp {
             base_url: "http://koudai.test".into(),
             bill_download_base: "http://koudai.test".into(),
             sharing_events: Default::default(),
+            master_key: koudai_domain::Secret::new(rng.bytes()),
         };
         let app = Arc::new(App::open(store, config, rng, Clock::fixed(START_UNIX_S, mode)).await?);
         let router = koudai_http::router(HttpState::new(Arc::clone(&app)));

@@ -162,7 +162,7 @@ impl FromRequest<HttpState> for Signed {
     }
 }
 
-async fn authenticate(
+pub(crate) async fn authenticate(
     state: &HttpState,
     slot: Option<&KeyModeSlot>,
     method: &str,

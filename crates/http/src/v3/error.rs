@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use koudai_app::bills::BillError;
+use koudai_app::onboarding::{ApplyError, MediaError};
 use koudai_app::payments::{CloseError, PayError, PrepayError, QueryError};
 use koudai_app::refunds::{OutcomeError, RefundError};
 use koudai_app::sharing::ShareError;
@@ -173,6 +174,47 @@ impl From<ShareError> for V3Error {
             ShareError::NotEnough(m) => V3Error::message(ErrorCode::NotEnough, m),
             ShareError::NumberUsed => V3Error::message(ErrorCode::InvalidRequest, "商户单号已被使用，且请求参数不一致"),
             ShareError::Internal(e) => V3Error::internal(e),
+        }
+    }
+}
+
+impl From<MediaError> for V3Error {
+    fn from(e: MediaError) -> Self {
+        match e {
+            MediaError::Invalid(f) => V3Error::body_field(f),
+            MediaError::Refused(r) => V3Error::message(ErrorCode::NoAuth, r.message),
+            MediaError::Internal(e) => V3Error::internal(e),
+        }
+    }
+}
+
+impl From<ApplyError> for V3Error {
+    fn from(e: ApplyError) -> Self {
+        let header = |message: &str| {
+            V3Error::message(ErrorCode::ParamError, message)
+                .detail(json!({"field": "Wechatpay-Serial", "location": "header"}))
+        };
+        match e {
+            ApplyError::Invalid(f) => V3Error::body_field(f),
+            ApplyError::MissingSerial => header("HTTP header缺少微信支付平台证书序列号(Wechatpay-Serial)"),
+            ApplyError::UnknownSerial => header("平台证书序列号Wechatpay-Serial错误"),
+            ApplyError::NotCiphertext(path) => {
+                V3Error::message(ErrorCode::ParamError, "请确认待处理的消息是否为加密后的密文").at(&path)
+            }
+            ApplyError::SensitiveWord { path, word } => {
+                V3Error::message(ErrorCode::InvalidRequest, format!("{path} 含有敏感词“{word}”")).at(&path)
+            }
+            ApplyError::InProgress => V3Error::message(
+                ErrorCode::InvalidRequest,
+                "该业务申请编号的申请单正在处理中，不能以不同内容重复提交",
+            )
+            .at("business_code"),
+            ApplyError::NotFound => V3Error::message(ErrorCode::ParamError, "未能找到申请单"),
+            ApplyError::Refused(r) => V3Error::message(ErrorCode::NoAuth, r.message),
+            ApplyError::State(s) => {
+                V3Error::message(ErrorCode::InvalidState, format!("申请单状态为{s}，不允许该操作"))
+            }
+            ApplyError::Internal(e) => V3Error::internal(e),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod auth;
 mod bills;
 mod certificates;
 mod error;
+mod onboarding;
 mod payments;
 mod refunds;
 mod sharing;
@@ -56,8 +57,15 @@ pub fn routes(state: HttpState) -> Router<HttpState> {
         .route("/v3/profitsharing/merchant-configs/{sub_mchid}", get(sharing::merchant_config))
         .route("/v3/profitsharing/return-orders", post(sharing::create_return))
         .route("/v3/profitsharing/return-orders/{out_return_no}", get(sharing::query_return))
+        .route("/v3/applyment4sub/applyment/", post(onboarding::submit))
+        .route("/v3/applyment4sub/applyment", post(onboarding::submit))
+        .route("/v3/applyment4sub/applyment/business_code/{business_code}", get(onboarding::by_business_code))
+        .route("/v3/applyment4sub/applyment/applyment_id/{applyment_id}", get(onboarding::by_applyment_id))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        // Uploads carry files: their own, larger limit (checked when read).
+        .route("/v3/merchant/media/upload", post(onboarding::upload_image))
+        .route("/v3/merchant/media/video_upload", post(onboarding::upload_video))
         .layer(middleware::from_fn_with_state(state, sign::sign_responses))
         // The bill file itself is not signed (§6.2); the request is.
         .route("/v3/billdownload/file", get(bills::download))

@@ -5,6 +5,7 @@
 
 pub mod cashier;
 mod console;
+mod signing;
 mod page;
 pub mod session;
 
@@ -22,6 +23,7 @@ pub fn routes(state: HttpState) -> Router<HttpState> {
         .merge(
             cashier::routes()
                 .merge(console::routes())
+                .merge(signing::routes())
                 .route_layer(axum::middleware::from_fn(clean_uri))
                 .route_layer(axum::middleware::from_fn_with_state(state, per_address))
                 .layer(axum::middleware::from_fn(page_headers)),

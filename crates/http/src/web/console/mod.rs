@@ -9,6 +9,7 @@
 //! who names another provider's sub-merchant in a URL gets "not found", and
 //! the attempt goes to the refusal log.
 
+mod applyments;
 mod operator;
 mod provider;
 
@@ -45,6 +46,7 @@ pub fn routes() -> Router<HttpState> {
         .route("/console/logout", post(logout))
         .merge(operator::routes())
         .merge(provider::routes())
+        .merge(applyments::routes())
         .route_layer(axum::middleware::from_fn(clean_forms))
 }
 
@@ -214,6 +216,8 @@ pub fn notice_text(code: Option<&str>) -> Option<&'static str> {
         "granted" => "权限已授予，已记入权限日志。",
         "revoked" => "权限已收回，已记入权限日志。",
         "sub-created" => "特约商户已创建。",
+        "applyment-rejected" => "申请单已驳回，服务商查询时可见驳回原因。",
+        "applyment-approved" => "申请单已通过，等待超级管理员验证账户并签约。",
         _ => return None,
     })
 }
