@@ -52,12 +52,15 @@ class Koudai:
             self.database_url = scratch_postgres(os.environ["TEST_DATABASE_URL"])
         self.proc = None
         self.base_url = None
+        # Extra environment for the server (e.g. a shared KOUDAI_MASTER_KEY).
+        self.env = {}
 
     def start(self):
         cmd = [KOUDAI, "serve", "--data-dir", str(self.data_dir), "--listen", "127.0.0.1:0"]
         if self.database_url:
             cmd += ["--database-url", self.database_url]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(self.data_dir / "server.log", "a"), text=True)
+        env = dict(os.environ, **self.env)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(self.data_dir / "server.log", "a"), text=True, env=env)
         line = self.proc.stdout.readline()
         assert line.startswith("koudai listening on "), f"server did not start: {line!r}, see {self.data_dir}/server.log"
         self.base_url = line.split()[-1]

@@ -1,6 +1,7 @@
 """Two nodes on one PostgreSQL, started at the same instant on a fresh
 database and then loaded together: one world, every callback delivered
 exactly once, the business clock agreed, the ledger clean."""
+import base64
 import json
 import os
 import threading
@@ -18,6 +19,11 @@ def test_two_nodes_started_together_share_one_world_and_send_each_callback_once(
     one = Koudai("postgres")
     two = Koudai("sqlite")
     two.database_url = one.database_url  # the same fresh database
+    # Nodes of one installation share the master key that seals data at
+    # rest (each data dir would otherwise make its own, and the second node
+    # would refuse to start on a database sealed with the first one's).
+    key = base64.b64encode(os.urandom(32)).decode()
+    one.env = two.env = {"KOUDAI_MASTER_KEY": key}
     starters = [threading.Thread(target=node.start) for node in (one, two)]
     for s in starters:
         s.start()

@@ -74,6 +74,15 @@ impl PlatformKeys {
         }
     }
 
+    /// Whether a request's `Wechatpay-Serial` names this key: its public key
+    /// id, or its certificate serial in any case and with or without leading
+    /// zeros (some SDKs print the serial as a number).
+    pub fn names_this_key(&self, serial: &str) -> bool {
+        let norm = |s: &str| s.trim().trim_start_matches('0').to_ascii_uppercase();
+        serial.trim() == self.public_key_id
+            || (!serial.trim().is_empty() && norm(serial) == norm(&self.certificate.serial_hex))
+    }
+
     /// Issues a merchant API certificate for `subject_key`.
     pub fn issue_merchant_certificate(
         &self,

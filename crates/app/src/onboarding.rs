@@ -68,11 +68,15 @@ pub async fn upload(
 ) -> Result<String, MediaError> {
     let invalid = |f: &str, m: &str| MediaError::Invalid(FieldError::new(f, m));
     let meta: Meta = serde_json::from_slice(meta_json).map_err(|_| invalid("meta", "meta 不是合法的JSON"))?;
-    let filename = meta.filename.filter(|f| !f.is_empty()).ok_or_else(|| MediaError::Invalid(FieldError::missing("meta.filename")))?;
+    let filename = meta
+        .filename
+        .filter(|f| !f.is_empty())
+        .ok_or_else(|| MediaError::Invalid(FieldError::missing("meta.filename")))?;
     if filename.chars().count() > 128 {
         return Err(invalid("meta.filename", "meta.filename 过长"));
     }
-    let claimed = meta.sha256.filter(|s| !s.is_empty()).ok_or_else(|| MediaError::Invalid(FieldError::missing("meta.sha256")))?;
+    let claimed =
+        meta.sha256.filter(|s| !s.is_empty()).ok_or_else(|| MediaError::Invalid(FieldError::missing("meta.sha256")))?;
     let actual = ids::upper_hex(&crypto::sha256(&file.data)).to_ascii_lowercase();
     if !claimed.eq_ignore_ascii_case(&actual) {
         return Err(invalid("meta.sha256", "文件的SHA256与meta.sha256不一致"));
@@ -182,7 +186,7 @@ async fn provider_scope(app: &App, caller: &Merchant) -> Result<(), ApplyError> 
 
 /// Every value at any of `paths` (they never nest into one another).
 fn visit_all<'a>(v: &'a mut Value, paths: &[&str], out: &mut Vec<(String, &'a mut Value)>) {
-    visit_many(v, &paths.iter().map(|p| *p).collect::<Vec<_>>(), out, String::new());
+    visit_many(v, paths, out, String::new());
 }
 
 fn visit_many<'a>(v: &'a mut Value, paths: &[&str], out: &mut Vec<(String, &'a mut Value)>, prefix: String) {
@@ -250,7 +254,12 @@ pub fn mask(value: &str) -> String {
         1 => "*".into(),
         2 => format!("{}*", chars[0]),
         n if n <= 6 => format!("{}{}{}", chars[0], "*".repeat(n - 2), chars[n - 1]),
-        n => format!("{}{}{}", chars[..3].iter().collect::<String>(), "*".repeat(n - 7), chars[n - 4..].iter().collect::<String>()),
+        n => format!(
+            "{}{}{}",
+            chars[..3].iter().collect::<String>(),
+            "*".repeat(n - 7),
+            chars[n - 4..].iter().collect::<String>()
+        ),
     }
 }
 
@@ -266,11 +275,15 @@ pub struct SubmitAnswer {
 
 /// Submits (or resubmits after a rejection) an application. `serial` is
 /// the request's `Wechatpay-Serial`; `body` the request as JSON.
-pub async fn submit(app: &App, caller: &Merchant, serial: Option<&str>, mut body: Value) -> Result<SubmitAnswer, ApplyError> {
+pub async fn submit(
+    app: &App,
+    caller: &Merchant,
+    serial: Option<&str>,
+    mut body: Value,
+) -> Result<SubmitAnswer, ApplyError> {
     provider_scope(app, caller).await?;
     let serial = serial.ok_or(ApplyError::MissingSerial)?;
-    let p = &app.platform;
-    if !serial.eq_ignore_ascii_case(&p.certificate.serial_hex) && serial != p.public_key_id {
+    if !app.platform.names_this_key(serial) {
         return Err(ApplyError::UnknownSerial);
     }
     let plain = decrypt_sensitive(app, &mut body)?;
@@ -313,8 +326,12 @@ pub async fn submit(app: &App, caller: &Merchant, serial: Option<&str>, mut body
         Some(e) => e.applyment_id,
         None => 2_000_002_000_000_000 + i64::from(u32::from_be_bytes(app.rng.bytes())) % 1_000_000_000,
     };
-    let sealed = envelope::seal(master(app), &format!("applyment:{applyment_id}"), serde_json::to_string(&plain).map_err(|e| Internal::bug(e.to_string()))?.as_bytes())
-        .map_err(|e| Internal::bug(format!("sealing an application: {e}")))?;
+    let sealed = envelope::seal(
+        master(app),
+        &format!("applyment:{applyment_id}"),
+        serde_json::to_string(&plain).map_err(|e| Internal::bug(e.to_string()))?.as_bytes(),
+    )
+    .map_err(|e| Internal::bug(format!("sealing an application: {e}")))?;
     let class = if authz::held_privileges(app, &caller.mchid).await?.contains_key(keys::FAST_TRACK_AUDIT) {
         AuditClass::FastTrack
     } else {
@@ -340,7 +357,9 @@ pub async fn submit(app: &App, caller: &Merchant, serial: Option<&str>, mut body
         deadline_at: class.deadline(now.unix()),
     };
     let saved = match app.store.submit_applyment(&record, &authz::principal(caller)).await? {
-        Submitted::Existing(e) if e.params_digest == digest => return Ok(SubmitAnswer { applyment_id: e.applyment_id }),
+        Submitted::Existing(e) if e.params_digest == digest => {
+            return Ok(SubmitAnswer { applyment_id: e.applyment_id })
+        }
         Submitted::Existing(_) => return Err(ApplyError::InProgress),
         Submitted::Created(r) | Submitted::Resubmitted(r) => r,
     };
@@ -396,7 +415,9 @@ pub struct ApplymentView {
 }
 
 pub fn sign_url(app: &App, a: &ApplymentRecord) -> Option<String> {
-    a.sign_token.as_ref().map(|t| format!("{}/sign/applyment?applymentId={}&sign={t}", app.config.base_url, a.applyment_id))
+    a.sign_token
+        .as_ref()
+        .map(|t| format!("{}/sign/applyment?applymentId={}&sign={t}", app.config.base_url, a.applyment_id))
 }
 
 pub fn view(app: &App, a: &ApplymentRecord) -> ApplymentView {
@@ -435,7 +456,8 @@ pub async fn query(app: &App, caller: &Merchant, key: &ApplymentKey) -> Result<A
     match found {
         Some(a) if a.sp_mchid == caller.mchid => Ok(view(app, &a)),
         Some(a) => {
-            authz::hidden(app, caller, Action::QueryOrder, &format!("applyment_id:{}", a.applyment_id), &a.sp_mchid).await?;
+            authz::hidden(app, caller, Action::QueryOrder, &format!("applyment_id:{}", a.applyment_id), &a.sp_mchid)
+                .await?;
             Err(ApplyError::NotFound)
         }
         None => Err(ApplyError::NotFound),
@@ -450,7 +472,12 @@ pub enum Decision {
 }
 
 /// Decides an application in the queue (operator console, sandbox).
-pub async fn decide(app: &App, applyment_id: i64, decision: Decision, actor: &str) -> Result<ApplymentRecord, ApplyError> {
+pub async fn decide(
+    app: &App,
+    applyment_id: i64,
+    decision: Decision,
+    actor: &str,
+) -> Result<ApplymentRecord, ApplyError> {
     let a = app.store.applyment_by_id(applyment_id).await?.ok_or(ApplyError::NotFound)?;
     let now = app.clock.business_now();
     match decision {
@@ -460,7 +487,8 @@ pub async fn decide(app: &App, applyment_id: i64, decision: Decision, actor: &st
             }
             let to = next(a.state, ApplymentEvent::Reject).map_err(|e| ApplyError::State(e.from))?;
             let detail = serde_json::to_string(&fields).map_err(|e| Internal::bug(e.to_string()))?;
-            let reason = fields.iter().map(|f| format!("{}: {}", f.field, f.reject_reason)).collect::<Vec<_>>().join("; ");
+            let reason =
+                fields.iter().map(|f| format!("{}: {}", f.field, f.reject_reason)).collect::<Vec<_>>().join("; ");
             let t = Transition { from: a.state, to, actor, reason: &reason, now: now.unix() };
             if !app.store.reject_applyment(a.id, &detail, &t).await? {
                 return Err(ApplyError::State(a.state));
@@ -524,8 +552,8 @@ async fn new_sub_merchant(app: &App, a: &ApplymentRecord) -> Result<ApprovedMerc
 
 /// The sealed sensitive values of an application, by path.
 pub fn sensitive_values(app: &App, a: &ApplymentRecord) -> Result<BTreeMap<String, String>, Internal> {
-    let sealed: envelope::Sealed =
-        serde_json::from_str(&a.sealed).map_err(|e| Internal::bug(format!("sealed application {}: {e}", a.applyment_id)))?;
+    let sealed: envelope::Sealed = serde_json::from_str(&a.sealed)
+        .map_err(|e| Internal::bug(format!("sealed application {}: {e}", a.applyment_id)))?;
     let bytes = envelope::open(master(app), &format!("applyment:{}", a.applyment_id), &sealed)
         .map_err(|_| Internal::bug(format!("application {} does not open with this master key", a.applyment_id)))?;
     serde_json::from_slice(&bytes).map_err(|e| Internal::bug(format!("sealed application {}: {e}", a.applyment_id)))
@@ -551,7 +579,8 @@ pub fn sign_code(app: &App, a: &ApplymentRecord) -> Result<Option<String>, Inter
 /// Whether `phone` and `code` are the contact's (constant-time compares).
 pub fn contact_matches(app: &App, a: &ApplymentRecord, phone: &str, code: &str) -> Result<bool, Internal> {
     use subtle::ConstantTimeEq as _;
-    let phone_ok = envelope::keyed_digest(master(app), phone.trim().as_bytes()).as_bytes().ct_eq(a.phone_digest.as_bytes());
+    let phone_ok =
+        envelope::keyed_digest(master(app), phone.trim().as_bytes()).as_bytes().ct_eq(a.phone_digest.as_bytes());
     let expected = sign_code(app, a)?.unwrap_or_default();
     let code_ok = !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(code.trim().as_bytes()));
     Ok(bool::from(phone_ok) && code_ok)
@@ -586,13 +615,25 @@ pub async fn advance_due(app: &App) -> Result<usize, Internal> {
     let now = app.clock.business_now().unix();
     let mut n = 0;
     for a in app.store.applyments_due(ApplymentState::Signing, DueColumn::FinishAt, now).await? {
-        let t = Transition { from: a.state, to: ApplymentState::Finished, actor: "system", reason: "permissions opened", now };
+        let t = Transition {
+            from: a.state,
+            to: ApplymentState::Finished,
+            actor: "system",
+            reason: "permissions opened",
+            now,
+        };
         n += usize::from(app.store.move_applyment(a.id, &t, None).await?);
     }
     let cutoff = now - applyment::rules().cancel_unsigned_after_days * 86_400;
     for state in [ApplymentState::ToBeConfirmed, ApplymentState::ToBeSigned] {
         for a in app.store.applyments_due(state, DueColumn::DecidedAt, cutoff).await? {
-            let t = Transition { from: a.state, to: ApplymentState::Canceled, actor: "system", reason: "unsigned for 30 days", now };
+            let t = Transition {
+                from: a.state,
+                to: ApplymentState::Canceled,
+                actor: "system",
+                reason: "unsigned for 30 days",
+                now,
+            };
             n += usize::from(app.store.move_applyment(a.id, &t, None).await?);
         }
     }
@@ -631,8 +672,7 @@ pub async fn audit_report(app: &App) -> Result<Vec<TimingRow>, Internal> {
     let timings = app.store.audit_timings(since).await?;
     let mut rows = Vec::new();
     for group in ["official", "third_party", "fast_track", "normal"] {
-        let members: Vec<_> =
-            timings.iter().filter(|t| t.provider_kind == group || t.audit_class == group).collect();
+        let members: Vec<_> = timings.iter().filter(|t| t.provider_kind == group || t.audit_class == group).collect();
         let mut decided: Vec<i64> = members.iter().filter_map(|t| t.decided_at.map(|d| d - t.submitted_at)).collect();
         let mut finished: Vec<i64> = members.iter().filter_map(|t| t.finished_at.map(|d| d - t.submitted_at)).collect();
         decided.sort_unstable();

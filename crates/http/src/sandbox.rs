@@ -360,11 +360,7 @@ async fn deposits(
 }
 
 /// The application a sandbox call names, if the token covers its provider.
-async fn applyment_for(
-    app: &App,
-    scope: &Scope,
-    raw_id: &str,
-) -> Result<koudai_store::ApplymentRecord, V3Error> {
+async fn applyment_for(app: &App, scope: &Scope, raw_id: &str) -> Result<koudai_store::ApplymentRecord, V3Error> {
     let missing = || V3Error::message(ErrorCode::ResourceNotExists, "申请单不存在");
     let id: i64 = raw_id.parse().map_err(|_| missing())?;
     let a = app.store.applyment_by_id(id).await.map_err(|e| V3Error::internal(e.into()))?.ok_or_else(missing)?;

@@ -211,9 +211,9 @@ impl Store {
 
     async fn submit_applyment_once(&self, a: &NewApplyment, actor: &str) -> Result<Submitted, StoreError> {
         let mut tx = self.write().await?;
-        let existing: Option<ApplymentRecord> = sqlx::query_as(&tx.lock(&format!(
-            "SELECT {COLUMNS} FROM applyments WHERE sp_mchid = $1 AND business_code = $2"
-        )))
+        let existing: Option<ApplymentRecord> = sqlx::query_as(
+            &tx.lock(&format!("SELECT {COLUMNS} FROM applyments WHERE sp_mchid = $1 AND business_code = $2")),
+        )
         .bind(&a.sp_mchid)
         .bind(&a.business_code)
         .fetch_optional(&mut *tx)
@@ -304,7 +304,11 @@ impl Store {
             .await?)
     }
 
-    pub async fn applyment_by_code(&self, sp_mchid: &str, business_code: &str) -> Result<Option<ApplymentRecord>, StoreError> {
+    pub async fn applyment_by_code(
+        &self,
+        sp_mchid: &str,
+        business_code: &str,
+    ) -> Result<Option<ApplymentRecord>, StoreError> {
         Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM applyments WHERE sp_mchid = $1 AND business_code = $2"))
             .bind(sp_mchid)
             .bind(business_code)
@@ -344,15 +348,17 @@ impl Store {
     /// operator): writes `audit_detail` and the transition.
     pub async fn reject_applyment(&self, row: i64, audit_detail: &str, t: &Transition<'_>) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
-        let n = sqlx::query("UPDATE applyments SET state = $1, audit_detail = $2, decided_at = $3 WHERE id = $4 AND state = $5")
-            .bind(t.to.as_str())
-            .bind(audit_detail)
-            .bind(t.now)
-            .bind(row)
-            .bind(t.from.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let n = sqlx::query(
+            "UPDATE applyments SET state = $1, audit_detail = $2, decided_at = $3 WHERE id = $4 AND state = $5",
+        )
+        .bind(t.to.as_str())
+        .bind(audit_detail)
+        .bind(t.now)
+        .bind(row)
+        .bind(t.from.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         if n == 0 {
             tx.rollback().await?;
             return Ok(false);
@@ -374,11 +380,12 @@ impl Store {
         t: &Transition<'_>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
-        let sp: Option<String> = sqlx::query_scalar(&tx.lock("SELECT sp_mchid FROM applyments WHERE id = $1 AND state = $2"))
-            .bind(row)
-            .bind(t.from.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let sp: Option<String> =
+            sqlx::query_scalar(&tx.lock("SELECT sp_mchid FROM applyments WHERE id = $1 AND state = $2"))
+                .bind(row)
+                .bind(t.from.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
         let Some(sp_mchid) = sp else {
             tx.rollback().await?;
             return Ok(false);
@@ -461,7 +468,12 @@ impl Store {
     }
 
     /// Applications in `state` whose `column` time is at or before `t`.
-    pub async fn applyments_due(&self, state: ApplymentState, due_column: DueColumn, t: i64) -> Result<Vec<ApplymentRecord>, StoreError> {
+    pub async fn applyments_due(
+        &self,
+        state: ApplymentState,
+        due_column: DueColumn,
+        t: i64,
+    ) -> Result<Vec<ApplymentRecord>, StoreError> {
         let column = match due_column {
             DueColumn::FinishAt => "finish_at",
             DueColumn::DecidedAt => "decided_at",

@@ -204,16 +204,13 @@ impl From<ApplyError> for V3Error {
             ApplyError::SensitiveWord { path, word } => {
                 V3Error::message(ErrorCode::InvalidRequest, format!("{path} 含有敏感词“{word}”")).at(&path)
             }
-            ApplyError::InProgress => V3Error::message(
-                ErrorCode::InvalidRequest,
-                "该业务申请编号的申请单正在处理中，不能以不同内容重复提交",
-            )
-            .at("business_code"),
+            ApplyError::InProgress => {
+                V3Error::message(ErrorCode::InvalidRequest, "该业务申请编号的申请单正在处理中，不能以不同内容重复提交")
+                    .at("business_code")
+            }
             ApplyError::NotFound => V3Error::message(ErrorCode::ParamError, "未能找到申请单"),
             ApplyError::Refused(r) => V3Error::message(ErrorCode::NoAuth, r.message),
-            ApplyError::State(s) => {
-                V3Error::message(ErrorCode::InvalidState, format!("申请单状态为{s}，不允许该操作"))
-            }
+            ApplyError::State(s) => V3Error::message(ErrorCode::InvalidState, format!("申请单状态为{s}，不允许该操作")),
             ApplyError::Internal(e) => V3Error::internal(e),
         }
     }

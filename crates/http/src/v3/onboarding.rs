@@ -21,7 +21,8 @@ pub const MEDIA_MAX_BODY: usize = 6 * 1024 * 1024;
 async fn upload(state: HttpState, req: Request, kind: MediaKind) -> Result<Response, V3Error> {
     let (parts, body) = req.into_parts();
     clean_uri(&parts.uri)?;
-    let target = parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| parts.uri.path().to_owned());
+    let target =
+        parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| parts.uri.path().to_owned());
     let body = axum::body::to_bytes(body, MEDIA_MAX_BODY)
         .await
         .map_err(|_| V3Error::message(ErrorCode::ParamError, "文件过大或请求体不完整").at("file"))?;

@@ -31,7 +31,7 @@ fn decrypt(state: &HttpState, req: &Signed, name: &str, ciphertext: &str) -> Res
     let Some(serial) = &req.serial else {
         return Err(V3Error::message(ErrorCode::ParamError, "HTTP header缺少微信支付平台证书序列号(Wechatpay-Serial)"));
     };
-    if !serial.eq_ignore_ascii_case(&platform.certificate.serial_hex) && *serial != platform.public_key_id {
+    if !platform.names_this_key(serial) {
         return Err(V3Error::message(ErrorCode::ParamError, "Wechatpay-Serial 不是平台证书序列号或平台公钥ID"));
     }
     platform.key.decrypt_field(ciphertext).map_err(|_| field(name, "请确认待处理的消息是否为加密后的密文"))

@@ -5,9 +5,9 @@
 
 pub mod cashier;
 mod console;
-mod signing;
 mod page;
 pub mod session;
+mod signing;
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};

@@ -71,11 +71,8 @@ fn view(state: &HttpState, a: &ApplymentRecord, link: &Link, verified: bool, err
     // The masked account number kept with the application.
     let public: serde_json::Value = serde_json::from_str(&a.public_json).unwrap_or_default();
     let bank = &public["bank_account_info"];
-    let account = format!(
-        "{} {}",
-        bank["account_bank"].as_str().unwrap_or(""),
-        bank["account_number"].as_str().unwrap_or("—")
-    );
+    let account =
+        format!("{} {}", bank["account_bank"].as_str().unwrap_or(""), bank["account_number"].as_str().unwrap_or("—"));
     SignPage {
         applyment_id: a.applyment_id,
         sign: link.sign.clone(),

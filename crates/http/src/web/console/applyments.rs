@@ -68,7 +68,11 @@ struct QueuePage {
     recent: Vec<QueueLine>,
 }
 
-async fn queue(State(state): State<HttpState>, jar: CookieJar, axum::extract::Query(q): axum::extract::Query<NoticeQuery>) -> Result<Response, Gate> {
+async fn queue(
+    State(state): State<HttpState>,
+    jar: CookieJar,
+    axum::extract::Query(q): axum::extract::Query<NoticeQuery>,
+) -> Result<Response, Gate> {
     let v = operator(&state.app, &jar).await?;
     let now = state.app.clock.business_now().unix();
     let queue: Vec<QueueLine> = state.app.store.audit_queue().await?.iter().map(|a| line(a, now)).collect();
@@ -149,7 +153,10 @@ fn is_sensitive(path: &str) -> bool {
 
 fn is_media(path: &str) -> bool {
     let leaf = path.rsplit('.').next().unwrap_or(path);
-    leaf.ends_with("_copy") || leaf.ends_with("_copy_back") || leaf == "id_card_national" || leaf.starts_with("qualifications[")
+    leaf.ends_with("_copy")
+        || leaf.ends_with("_copy_back")
+        || leaf == "id_card_national"
+        || leaf.starts_with("qualifications[")
         || leaf.ends_with("_letter")
 }
 
@@ -159,7 +166,13 @@ async fn record(state: &HttpState, raw: &str) -> Result<ApplymentRecord, Gate> {
     state.app.store.applyment_by_id(id).await?.ok_or_else(gone)
 }
 
-async fn detail_page(state: &HttpState, v: &Visitor, a: &ApplymentRecord, shown: Option<(&str, String)>, chrome: Chrome) -> Result<DetailPage, Gate> {
+async fn detail_page(
+    state: &HttpState,
+    v: &Visitor,
+    a: &ApplymentRecord,
+    shown: Option<(&str, String)>,
+    chrome: Chrome,
+) -> Result<DetailPage, Gate> {
     let now = state.app.clock.business_now().unix();
     let public: Value = serde_json::from_str(&a.public_json).unwrap_or_default();
     let mut flat = Vec::new();
@@ -196,7 +209,13 @@ async fn detail_page(state: &HttpState, v: &Visitor, a: &ApplymentRecord, shown:
         .reveals(a.id)
         .await?
         .into_iter()
-        .map(|(actor, field, at)| EventLine { at: format_bill_time(at), from: String::new(), to: field, actor, reason: String::new() })
+        .map(|(actor, field, at)| EventLine {
+            at: format_bill_time(at),
+            from: String::new(),
+            to: field,
+            actor,
+            reason: String::new(),
+        })
         .collect();
     let _ = v;
     Ok(DetailPage {
@@ -289,7 +308,8 @@ async fn decide(
     let actor = v.principal().replace("console:", "operator:");
     match onboarding::decide(&state.app, a.applyment_id, decision, &actor).await {
         Ok(done) => {
-            let notice = if done.state == ApplymentState::Rejected { "applyment-rejected" } else { "applyment-approved" };
+            let notice =
+                if done.state == ApplymentState::Rejected { "applyment-rejected" } else { "applyment-approved" };
             Ok(see_other(&format!("/console/applyments/{}?notice={notice}", a.applyment_id)))
         }
         Err(ApplyError::Internal(e)) => Err(e.into()),
