@@ -117,3 +117,20 @@ pub async fn schema(store: &Store) -> Result<BTreeMap<String, Columns>, StoreErr
     }
     Ok(tables)
 }
+
+/// Every text a table's `columns` hold, row by row (NULLs skipped): what a
+/// test reads to show that a secret is not stored in plain text.
+pub async fn raw_texts(store: &Store, table: &str, columns: &[&str]) -> Result<Vec<String>, StoreError> {
+    use sqlx::Row as _;
+    let sql = format!("SELECT {} FROM {table}", columns.join(", "));
+    let rows = sqlx::query(&sql).fetch_all(&store.pool).await?;
+    let mut out = Vec::new();
+    for row in rows {
+        for i in 0..columns.len() {
+            if let Ok(Some(text)) = row.try_get::<Option<String>, _>(i) {
+                out.push(text);
+            }
+        }
+    }
+    Ok(out)
+}
