@@ -151,6 +151,9 @@ async fn every_endpoint(t: &TestApp) -> Result<(), Error> {
         "/v3/profitsharing/orders",
         "/v3/profitsharing/orders/unfreeze",
         "/v3/profitsharing/return-orders",
+        "/v3/applyment4sub/applyment/",
+        "/v3/merchant/media/upload",
+        "/v3/merchant/media/video_upload",
     ];
     // A direct merchant, and a provider holding every privilege (so that
     // partner requests reach past the authorisation check).
@@ -206,6 +209,10 @@ async fn every_endpoint(t: &TestApp) -> Result<(), Error> {
         format!("/v3/profitsharing/merchant-configs/{}", p.sub_mchid),
         "/v3/profitsharing/merchant-configs/%00".to_owned(),
         "/v3/profitsharing/return-orders/X?out_order_no=%FF".to_owned(),
+        format!("/v3/applyment4sub/applyment/business_code/{long_id}"),
+        "/v3/applyment4sub/applyment/business_code/%FF%FE".to_owned(),
+        "/v3/applyment4sub/applyment/applyment_id/99999999999999999999999".to_owned(),
+        "/v3/applyment4sub/applyment/applyment_id/-1".to_owned(),
     ];
     for signer in [&m, &p.signer] {
         for path in &gets {
@@ -221,6 +228,9 @@ async fn every_endpoint(t: &TestApp) -> Result<(), Error> {
         ("GET", "/sandbox/v1/clock"),
         ("POST", "/sandbox/v1/privileges"),
         ("POST", "/sandbox/v1/deposits"),
+        ("POST", "/sandbox/v1/applyments/1/audit"),
+        ("POST", "/sandbox/v1/applyments/99999999999999999999/sign"),
+        ("GET", "/sandbox/v1/applyments/abc/sign-code"),
     ];
     for (method, path) in sandbox {
         for body in &bodies {

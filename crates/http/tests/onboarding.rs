@@ -481,3 +481,34 @@ async fn sensitive_values_are_not_in_the_database_in_plain_text() -> R {
     assert_eq!(store.reveals(a.id).await?.len(), 1);
     Ok(())
 }
+
+#[tokio::test]
+async fn hostile_applications_never_reach_a_5xx() -> R {
+    let t = TestApp::sandbox().await?;
+    let (p, media) = setup(&t).await?;
+    let serial = t.app.platform.public_key_id.clone();
+    let deep = "[".repeat(3000) + &"]".repeat(3000);
+    let mut bodies: Vec<Value> = vec![
+        json!({}),
+        json!({"contact_info": 5}),
+        json!({"contact_info": {"contact_name": 123, "mobile_phone": {"x": 1}}}),
+        json!({"subject_info": {"ubo_info_list": "x"}}),
+        json!({"subject_info": {"ubo_info_list": [{"ubo_id_doc_name": {}}, 7, null]}}),
+        json!({"business_code": "A\u{0}B"}),
+        json!({"business_code": "x".repeat(100_000)}),
+        json!({"bank_account_info": {"account_number": "%%%%", "account_name": ""}}),
+    ];
+    let mut with_ubo = application(&t, "HOSTILE_UBO", &media, "91440300MA5HHHHHHH");
+    with_ubo["subject_info"]["ubo_info_list"] = json!([{"ubo_id_doc_type": "IDENTIFICATION_TYPE_IDCARD", "ubo_id_doc_copy": media[0],
+        "ubo_id_doc_name": enc(&t, "赵六"), "ubo_id_doc_number": enc(&t, "not a number"), "ubo_id_doc_address": enc(&t, "x"),
+        "ubo_period_begin": "2020-01-01", "ubo_period_end": "长期"}]);
+    bodies.push(with_ubo);
+    for body in &bodies {
+        let r = submit(&t, &p, body, Some(&serial)).await?;
+        assert!(r.status.is_client_error(), "{:.80}: {} {}", body.to_string(), r.status, r.text());
+    }
+    let mut req = t.signed(&p.signer, "POST", "/v3/applyment4sub/applyment/", &deep)?;
+    req.headers_mut().insert("wechatpay-serial", serial.parse()?);
+    assert!(t.send(req).await?.status.is_client_error());
+    Ok(())
+}
