@@ -261,67 +261,68 @@ async fn every_validated_field_answers_param_error_naming_its_path() -> R {
     Ok(())
 }
 
-#[tokio::test]
-async fn media_quirks_of_every_sdk_are_accepted() -> R {
+const META_HEAD: &str = "Content-Disposition: form-data; name=\"meta\"";
+const FILE_HEAD: &str =
+    "Content-Disposition: form-data; name=\"file\"; filename=\"licence.jpg\"\r\nContent-Type: image/jpg";
+
+async fn media_app() -> Result<(TestApp, TestMerchant), Error> {
     let t = TestApp::sandbox().await?;
     let m = t.merchant(KeyMode::PublicKey).await?;
+    Ok((t, m))
+}
+
+#[tokio::test]
+async fn wechatpayv3_sends_no_boundary_parameter() -> R {
+    let (t, m) = media_app().await?;
     let file = png();
     let meta = meta_of("licence.jpg", &file);
-    let standard = "Content-Disposition: form-data; name=\"meta\"";
-    let file_head =
-        "Content-Disposition: form-data; name=\"file\"; filename=\"licence.jpg\"\r\nContent-Type: image/jpg";
-    // wechatpayv3: no boundary parameter.
-    let r = t
-        .send(upload_request(
-            &t,
-            &m,
-            "multipart/form-data",
-            &meta,
-            multipart("abc123", &meta, standard, file_head, &file),
-        )?)
-        .await?;
+    let body = multipart("abc123", &meta, META_HEAD, FILE_HEAD, &file);
+    let r = t.send(upload_request(&t, &m, "multipart/form-data", &meta, body)?).await?;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let id = r.json()["media_id"].as_str().unwrap_or_default().to_owned();
-    // Type from the bytes: named .jpg, stored as PNG.
+    // The type comes from the bytes: named .jpg, stored as PNG.
     assert_eq!(t.app.store.media(&id).await?.map(|m| m.content_type).as_deref(), Some("image/png"));
-    // The same bytes again: the same id.
-    let again = t
-        .send(upload_request(
-            &t,
-            &m,
-            "multipart/form-data; boundary=zz",
-            &meta,
-            multipart("zz", &meta, standard, file_head, &file),
-        )?)
-        .await?;
+    // The same bytes again, with a boundary parameter this time: the same id.
+    let body = multipart("zz", &meta, META_HEAD, FILE_HEAD, &file);
+    let again = t.send(upload_request(&t, &m, "multipart/form-data; boundary=zz", &meta, body)?).await?;
     assert_eq!(again.json()["media_id"].as_str(), Some(id.as_str()));
-    // Go: trailing semicolon, JSON content type on the meta part.
-    let go = multipart(
-        "gob",
-        &meta,
-        "Content-Disposition: form-data; name=\"meta\";\r\nContent-Type: application/json",
-        file_head,
-        &file,
-    );
-    assert_eq!(
-        t.send(upload_request(&t, &m, "multipart/form-data; boundary=gob", &meta, go)?).await?.status,
-        StatusCode::OK
-    );
-    // axios: octet-stream meta, a file part without filename.
-    let axios = multipart(
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_go_sdk_writes_a_trailing_semicolon_and_a_json_meta_part() -> R {
+    let (t, m) = media_app().await?;
+    let file = png();
+    let meta = meta_of("licence.jpg", &file);
+    let head = "Content-Disposition: form-data; name=\"meta\";\r\nContent-Type: application/json";
+    let body = multipart("gob", &meta, head, FILE_HEAD, &file);
+    let r = t.send(upload_request(&t, &m, "multipart/form-data; boundary=gob", &meta, body)?).await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    Ok(())
+}
+
+#[tokio::test]
+async fn axios_sends_an_octet_stream_meta_and_a_file_without_a_name() -> R {
+    let (t, m) = media_app().await?;
+    let file = png();
+    let meta = meta_of("licence.jpg", &file);
+    let body = multipart(
         "ax",
         &meta,
         "Content-Disposition: form-data; name=\"meta\"\r\nContent-Type: application/octet-stream",
         "Content-Disposition: form-data; name=\"file\"\r\nContent-Type: application/octet-stream",
         &file,
     );
-    assert_eq!(
-        t.send(upload_request(&t, &m, "multipart/form-data; boundary=ax", &meta, axios)?).await?.status,
-        StatusCode::OK
-    );
+    let r = t.send(upload_request(&t, &m, "multipart/form-data; boundary=ax", &meta, body)?).await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    Ok(())
+}
 
-    // Refusals: a wrong sha256, bytes of no image type, too large, and a
-    // signature over anything but the meta part.
+#[tokio::test]
+async fn uploads_are_refused_for_a_wrong_digest_type_size_or_signature() -> R {
+    let (t, m) = media_app().await?;
+    let file = png();
+    let meta = meta_of("licence.jpg", &file);
     let wrong = meta_of("x.png", b"other bytes");
     let r = t
         .send(upload_request(
@@ -329,25 +330,26 @@ async fn media_quirks_of_every_sdk_are_accepted() -> R {
             &m,
             "multipart/form-data",
             &wrong,
-            multipart("q", &wrong, standard, file_head, &file),
+            multipart("q", &wrong, META_HEAD, FILE_HEAD, &file),
         )?)
         .await?;
     assert_eq!((r.status, r.json()["detail"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("meta.sha256")));
     let text = b"just text, named like a picture".to_vec();
     let tm = meta_of("x.png", &text);
     let r = t
-        .send(upload_request(&t, &m, "multipart/form-data", &tm, multipart("q", &tm, standard, file_head, &text))?)
+        .send(upload_request(&t, &m, "multipart/form-data", &tm, multipart("q", &tm, META_HEAD, FILE_HEAD, &text))?)
         .await?;
     assert_eq!(r.json()["detail"]["field"], "file", "{}", r.text());
     let mut big = png();
     big.resize(5 * 1024 * 1024 + 1, 0);
     let bm = meta_of("big.png", &big);
     let r = t
-        .send(upload_request(&t, &m, "multipart/form-data", &bm, multipart("q", &bm, standard, file_head, &big))?)
+        .send(upload_request(&t, &m, "multipart/form-data", &bm, multipart("q", &bm, META_HEAD, FILE_HEAD, &big))?)
         .await?;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    // Signed over anything but the meta part as sent.
     let r = t
-        .send(upload_request(&t, &m, "multipart/form-data", "{}", multipart("q", &meta, standard, file_head, &file))?)
+        .send(upload_request(&t, &m, "multipart/form-data", "{}", multipart("q", &meta, META_HEAD, FILE_HEAD, &file))?)
         .await?;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     Ok(())
@@ -424,12 +426,25 @@ async fn the_queue_puts_fast_track_first_and_flags_the_overdue() -> R {
     let now = t.app.clock.business_now().unix();
     assert!(queue.iter().all(|a| a.deadline_at > now), "nothing overdue yet");
     assert_eq!(queue[0].deadline_at - queue[0].submitted_at, 4 * 3600);
+    let op = t.console_session("op", "operator-password", koudai_store::ConsoleRole::Operator, None).await?;
+    let html = queue_page(&t, &op).await?;
+    assert!(!html.contains("tag overdue") && html.contains("<span id=\"overdue-count\">0</span>"), "{html}");
+    let first = html.find(&ids[1].to_string()).ok_or("fast one listed")?;
+    assert!(first < html.find(&ids[0].to_string()).ok_or("normal one listed")?, "fast track first on the page");
     // Past the fast track's four hours: overdue, and the operator sees it.
     t.send(sandbox(&t, "/sandbox/v1/clock/advance", json!({"seconds": 4 * 3600}))?).await?;
     let now = t.app.clock.business_now().unix();
     let queue = t.app.store.audit_queue().await?;
     assert!(queue[0].deadline_at < now && queue[1].deadline_at > now);
+    let html = queue_page(&t, &op).await?;
+    assert_eq!(html.matches("tag overdue").count(), 1, "{html}");
+    assert!(html.contains("<span id=\"overdue-count\">1</span>"));
     Ok(())
+}
+
+async fn queue_page(t: &TestApp, cookie: &str) -> Result<String, Error> {
+    let req = Request::builder().uri("/console/applyments").header("cookie", cookie).body(Body::empty())?;
+    Ok(t.send(req).await?.text())
 }
 
 fn sandbox(t: &TestApp, path: &str, body: Value) -> Result<Request<Body>, Error> {

@@ -257,6 +257,61 @@ impl TestApp {
             .body(Body::from(body.to_owned()))?)
     }
 
+    /// Logs in to the consoles as `login` (creating the user first with
+    /// `role`) and returns the session's `cookie` header value.
+    pub async fn console_session(
+        &self,
+        login: &str,
+        password: &str,
+        role: koudai_store::ConsoleRole,
+        sp_mchid: Option<&str>,
+    ) -> Result<String, Error> {
+        let app = &self.app;
+        koudai_app::providers::create_console_user(
+            &app.store,
+            &app.rng,
+            login,
+            password,
+            role,
+            sp_mchid,
+            app.clock.wall_now(),
+        )
+        .await?;
+        let page = self.send(Request::builder().uri("/console/login").body(Body::empty())?).await?;
+        let cookie_value = |r: &TestResponse, name: &str| {
+            r.headers
+                .get_all("set-cookie")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find(|v| v.starts_with(&format!("{name}=")))
+                .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+        };
+        let pre = cookie_value(&page, "koudai_console_login").ok_or("no login cookie")?;
+        let html = page.text();
+        let token = html
+            .split("name=\"login_token\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .ok_or("no login token")?
+            .to_owned();
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("login", login)
+            .append_pair("password", password)
+            .append_pair("login_token", &token)
+            .finish();
+        let r = self
+            .send(
+                Request::builder()
+                    .method("POST")
+                    .uri("/console/login")
+                    .header("cookie", pre)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(Body::from(form))?,
+            )
+            .await?;
+        Ok(cookie_value(&r, "koudai_console").ok_or("login failed")?)
+    }
+
     /// An unsigned request.
     pub fn plain(method: &str, target: &str, body: &str) -> Result<Request<Body>, Error> {
         Ok(Request::builder()
