@@ -48,12 +48,13 @@ def test_operator_creates_a_provider_grants_and_revokes_with_a_reason_and_reads_
     assert "not held" in row.text
     row.find_element(By.NAME, "reason").send_keys("menu pilot for Q1")
     row.find_element(By.CSS_SELECTOR, "button[value=grant]").click()
-    assert "权限已授予" in WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "notice"))).text
+    WebDriverWait(browser, 10).until(EC.text_to_be_present_in_element((By.ID, "notice"), "权限已授予"))
     row = browser.find_element(By.ID, "privilege-custom_menu")
     assert "held" in row.text and "not held" not in row.text
     row.find_element(By.NAME, "reason").send_keys("pilot over")
     row.find_element(By.CSS_SELECTOR, "button[value=revoke]").click()
-    assert "权限已收回" in WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "notice"))).text
+    # The page being left has a notice too: wait for the new one's text.
+    WebDriverWait(browser, 10).until(EC.text_to_be_present_in_element((By.ID, "notice"), "权限已收回"))
     assert "not held" in browser.find_element(By.ID, "privilege-custom_menu").text
 
     # Both records, with who and why, on the log page filtered to this provider.
@@ -71,7 +72,7 @@ def test_operator_creates_a_provider_grants_and_revokes_with_a_reason_and_reads_
     browser.get(f"{koudai.base_url}/console/providers/{sp_mchid}")
     browser.find_element(By.ID, "sub-name").send_keys("Browser Test Bakery Co., Ltd.")
     browser.find_element(By.ID, "create-sub-submit").click()
-    assert "特约商户已创建" in WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "notice"))).text
+    WebDriverWait(browser, 10).until(EC.text_to_be_present_in_element((By.ID, "notice"), "特约商户已创建"))
     assert "Browser Test Bakery Co., Ltd." in browser.find_element(By.ID, "subs").text
 
     # Every sub-merchant, with its provider, on the operator's list.

@@ -44,7 +44,7 @@ def test_reject_resubmit_approve_and_sign_in_the_browser(koudai, browser, tmp_pa
     Select(form.find_element(By.NAME, "field1")).select_by_value("license_copy")
     form.find_element(By.NAME, "reason1").send_keys("营业执照照片不清晰")
     form.find_element(By.ID, "reject").click()
-    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "notice")))
+    WebDriverWait(browser, 10).until(EC.text_to_be_present_in_element((By.ID, "notice"), "已驳回"))
     assert "营业执照照片不清晰" in browser.find_element(By.ID, "audit-detail").text
 
     # The provider sees the reason in its query and its console.
@@ -63,7 +63,7 @@ def test_reject_resubmit_approve_and_sign_in_the_browser(koudai, browser, tmp_pa
     log_in(koudai, browser, op["login"], op["password"])
     browser.get(f"{koudai.base_url}/console/applyments/{applyment_id}")
     browser.find_element(By.ID, "approve").click()
-    assert "通过" in WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "notice"))).text
+    WebDriverWait(browser, 10).until(EC.text_to_be_present_in_element((By.ID, "notice"), "已通过"))
     sign_url = query(wxpay, applyment_id=applyment_id)["sign_url"]
 
     # The contact signs: phone and one-time code, account confirmed, agreement signed.
@@ -75,7 +75,7 @@ def test_reject_resubmit_approve_and_sign_in_the_browser(koudai, browser, tmp_pa
     browser.find_element(By.ID, "phone").send_keys(phone)
     browser.find_element(By.ID, "code").send_keys("000000" if otp != "000000" else "111111")
     browser.find_element(By.ID, "login-button").click()
-    assert "验证码错误" in WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "error"))).text
+    WebDriverWait(browser, 10).until(EC.text_to_be_present_in_element((By.ID, "error"), "验证码错误"))
     browser.find_element(By.ID, "phone").clear()
     browser.find_element(By.ID, "phone").send_keys(phone)
     browser.find_element(By.ID, "code").send_keys(otp)

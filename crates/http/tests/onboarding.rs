@@ -527,3 +527,77 @@ async fn hostile_applications_never_reach_a_5xx() -> R {
     assert!(t.send(req).await?.status.is_client_error());
     Ok(())
 }
+
+#[tokio::test]
+async fn an_approved_application_left_unsigned_for_30_days_is_canceled() -> R {
+    let t = TestApp::sandbox().await?;
+    let (p, media) = setup(&t).await?;
+    let serial = t.app.platform.public_key_id.clone();
+    let r = submit(&t, &p, &application(&t, "CANCEL_1", &media, "91440300MA5CCCCCCC"), Some(&serial)).await?;
+    let id = r.json()["applyment_id"].as_i64().ok_or("applyment_id")?;
+    t.send(sandbox(&t, &format!("/sandbox/v1/applyments/{id}/audit"), json!({"decision": "approve"}))?).await?;
+    t.send(sandbox(&t, "/sandbox/v1/clock/advance", json!({"seconds": 29 * 86_400}))?).await?;
+    let state = |t: &TestApp| {
+        let store = t.app.store.clone();
+        async move { Ok::<_, Error>(store.applyment_by_id(id).await?.ok_or("applyment")?.state.as_str()) }
+    };
+    assert_eq!(state(&t).await?, "APPLYMENT_STATE_TO_BE_CONFIRMED");
+    t.send(sandbox(&t, "/sandbox/v1/clock/advance", json!({"seconds": 2 * 86_400}))?).await?;
+    assert_eq!(state(&t).await?, "APPLYMENT_STATE_CANCELED");
+    // Signing is over for it.
+    let r = t.send(sandbox(&t, &format!("/sandbox/v1/applyments/{id}/sign"), json!({}))?).await?;
+    assert_eq!((r.status, r.json()["code"].as_str()), (StatusCode::CONFLICT, Some("INVALID_STATE")));
+    let events = t.app.store.applyment_events(t.app.store.applyment_by_id(id).await?.ok_or("a")?.id).await?;
+    let path: Vec<_> = events.iter().map(|e| (e.to_state.as_str(), e.actor.as_str())).collect();
+    let provider = format!("merchant:{}", p.sp_mchid());
+    assert_eq!(
+        path,
+        [
+            ("APPLYMENT_STATE_AUDITING", provider.as_str()),
+            ("APPLYMENT_STATE_TO_BE_CONFIRMED", "sandbox"),
+            ("APPLYMENT_STATE_CANCELED", "system"),
+        ]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn videos_go_to_the_video_endpoint_only() -> R {
+    let (t, m) = media_app().await?;
+    let mut mp4 = b"\x00\x00\x00\x18ftypmp42".to_vec();
+    mp4.extend_from_slice(&[1u8; 64]);
+    let c = &m.created;
+    for (path, file, ok) in [
+        ("/v3/merchant/media/video_upload", &mp4, true),
+        ("/v3/merchant/media/upload", &mp4, false),
+        ("/v3/merchant/media/video_upload", &png(), false),
+    ] {
+        let meta = meta_of("clip.mp4", file);
+        let auth = authorization_header(
+            &m.key,
+            &c.mchid,
+            &c.serial_no,
+            "POST",
+            path,
+            t.app.clock.wall_now().unix(),
+            &t.app.rng.token(16),
+            meta.as_bytes(),
+        )?;
+        let body = multipart(
+            "v",
+            &meta,
+            META_HEAD,
+            "Content-Disposition: form-data; name=\"file\"; filename=\"clip.mp4\"",
+            file,
+        );
+        let req = Request::builder()
+            .method("POST")
+            .uri(path)
+            .header("authorization", auth)
+            .header("content-type", "multipart/form-data")
+            .body(Body::from(body))?;
+        let r = t.send(req).await?;
+        assert_eq!(r.status == StatusCode::OK, ok, "{path}: {}", r.text());
+    }
+    Ok(())
+}
