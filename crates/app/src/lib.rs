@@ -16,6 +16,7 @@ pub mod error;
 pub mod jobs;
 pub mod keys;
 pub mod money;
+pub mod mp;
 pub mod onboarding;
 pub mod outbound;
 pub mod outbox;

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod fees;
 pub mod ids;
 pub mod ledger;
+pub mod mp;
 pub mod order;
 pub mod provider;
 pub mod refund;

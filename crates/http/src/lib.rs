@@ -4,6 +4,7 @@
 //!
 //! - [`v3`]: the WeChat Pay APIv3 wire protocol, signed requests and
 //!   responses ([`v3::V3Error`]);
+//! - [`mp`]: the Official Account APIs (`/cgi-bin/…`), errcode replies;
 //! - [`sandbox`]: the sandbox API, bearer-token protected, off in live mode;
 //! - [`web`]: the cashier pages and the JS bridge ([`web::PageError`]);
 //! - `/healthz` and `/metrics`.
@@ -16,6 +17,7 @@ pub mod cache;
 pub mod hygiene;
 pub mod layers;
 pub mod metrics;
+pub mod mp;
 pub mod ops;
 pub mod sandbox;
 pub mod serve;
@@ -34,6 +36,7 @@ pub fn router(state: HttpState) -> Router {
         .merge(v3::routes(state.clone()))
         .merge(web::routes(state.clone()))
         .merge(sandbox::routes())
+        .merge(mp::routes())
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .fallback(v3::not_found)

@@ -302,6 +302,24 @@ enum AdminCommand {
         #[arg(long)]
         sp_mchid: Option<String>,
     },
+    /// Make an app an official account of a merchant or provider (a fresh
+    /// secret, Token and EncodingAESKey are printed).
+    MpAccountCreate {
+        #[arg(long)]
+        appid: String,
+        #[arg(long)]
+        mchid: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Set an official account's IP allow-list for token calls
+    /// (comma-separated; empty allows every caller).
+    MpIpAllowlist {
+        #[arg(long)]
+        appid: String,
+        #[arg(long, default_value = "")]
+        ips: String,
+    },
     /// Set a merchant's largest profit-sharing ratio (ten-thousandths: 3000 = 30%).
     MaxRatio {
         #[arg(long)]
@@ -526,6 +544,24 @@ async fn admin(store: &Store, mode: Mode, command: AdminCommand) -> anyhow::Resu
             let role = if sp_mchid.is_some() { ConsoleRole::Provider } else { ConsoleRole::Operator };
             providers::create_console_user(store, &rng, &login, &password, role, sp_mchid.as_deref(), now).await?;
             println!("{}", serde_json::json!({"login": login, "role": role.as_str(), "sp_mchid": sp_mchid}));
+        }
+        AdminCommand::MpAccountCreate { appid, mchid, name } => {
+            anyhow::ensure!(store.app_exists(&appid).await?, "no app {appid}: create it with app-create first");
+            anyhow::ensure!(store.merchant(&mchid).await?.is_some(), "no merchant {mchid}");
+            let a = koudai_app::mp::create_account(store, &rng, &appid, &mchid, &name, now).await?;
+            println!(
+                "{}",
+                serde_json::json!({"appid": a.appid, "original_id": a.original_id, "secret": a.secret, "token": a.token,
+                    "encoding_aes_key": a.encoding_aes_key, "owner_mchid": a.owner_mchid})
+            );
+        }
+        AdminCommand::MpIpAllowlist { appid, ips } => {
+            for ip in ips.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+                ip.parse::<std::net::IpAddr>().with_context(|| format!("{ip} is not an IP address"))?;
+            }
+            anyhow::ensure!(store.mp_account(&appid).await?.is_some(), "no official account {appid}");
+            store.set_mp_ip_allowlist(&appid, &ips).await?;
+            println!("{}", serde_json::json!({"appid": appid, "ip_allowlist": ips}));
         }
         AdminCommand::MaxRatio { mchid, max_ratio } => {
             anyhow::ensure!((0..=10_000).contains(&max_ratio), "--max-ratio is 0 to 10000 (ten-thousandths)");

@@ -66,6 +66,10 @@ pub async fn ensure(state: &App, data_dir: &Path) -> anyhow::Result<()> {
             v["providers"] = json!(providers);
             v["operator_console"] = operator_console(state).await?;
         }
+        // Worlds made before official accounts existed.
+        if v.get("accounts").is_none() {
+            v["accounts"] = json!(demo_accounts(state, &app_owners(&v)).await?);
+        }
         if let Some(url) = v["operator_console"].get_mut("url") {
             *url = json!(format!("{}/console", state.config.base_url));
         }
@@ -176,7 +180,7 @@ async fn build(state: &App, dir: &Path) -> anyhow::Result<serde_json::Value> {
         }
         consumers.push(json!({"login": login, "password": password, "balance_fen": balance, "openids": openids}));
     }
-    Ok(json!({
+    let mut world = json!({
         "base_url": state.config.base_url,
         "sandbox_token": state.sandbox_token.expose(),
         "platform": {
@@ -189,7 +193,68 @@ async fn build(state: &App, dir: &Path) -> anyhow::Result<serde_json::Value> {
         "providers": providers,
         "operator_console": operator_console(state).await?,
         "consumers": consumers,
-    }))
+    });
+    world["accounts"] = json!(demo_accounts(state, &app_owners(&world)).await?);
+    Ok(world)
+}
+
+/// Every demo app with its owner and a name: the merchants' apps, the
+/// providers' and their sub-merchants' own apps.
+fn app_owners(world: &serde_json::Value) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for m in world["merchants"].as_array().into_iter().flatten() {
+        if let (Some(appid), Some(mchid), Some(name)) = (m["appid"].as_str(), m["mchid"].as_str(), m["name"].as_str()) {
+            out.push((appid.to_owned(), mchid.to_owned(), format!("{name} 公众号")));
+        }
+    }
+    for p in world["providers"].as_array().into_iter().flatten() {
+        if let (Some(appid), Some(mchid), Some(name)) =
+            (p["sp_appid"].as_str(), p["sp_mchid"].as_str(), p["name"].as_str())
+        {
+            out.push((appid.to_owned(), mchid.to_owned(), format!("{name} 服务号")));
+        }
+        for sub in p["sub_merchants"].as_array().into_iter().flatten() {
+            if let (Some(appid), Some(mchid), Some(name)) =
+                (sub["sub_appid"].as_str(), sub["sub_mchid"].as_str(), sub["name"].as_str())
+            {
+                out.push((appid.to_owned(), mchid.to_owned(), name.to_owned()));
+            }
+        }
+    }
+    out
+}
+
+/// The official accounts of the demo apps, made if missing.
+async fn demo_accounts(state: &App, apps: &[(String, String, String)]) -> anyhow::Result<Vec<serde_json::Value>> {
+    let mut out = Vec::new();
+    for (appid, owner, name) in apps {
+        if state.store.mp_account(appid).await?.is_none() {
+            let made =
+                koudai_app::mp::create_account(&state.store, &state.rng, appid, owner, name, state.clock.wall_now())
+                    .await;
+            // Another start may have made it a moment ago.
+            if let Err(e) = made {
+                if state.store.mp_account(appid).await?.is_none() {
+                    return Err(e.into());
+                }
+            }
+        }
+        let a = state.store.mp_account(appid).await?.context("the demo account exists")?;
+        let mut v = json!({
+            "appid": a.appid,
+            "name": a.name,
+            "original_id": a.original_id,
+            "secret": a.secret,
+            "token": a.token,
+            "encoding_aes_key": a.encoding_aes_key,
+            "owner_mchid": a.owner_mchid,
+        });
+        if let Some(url) = a.server_url {
+            v["server_url"] = json!(url);
+        }
+        out.push(v);
+    }
+    Ok(out)
 }
 
 /// A demo provider: name, kind, key mode, privileges, and its one

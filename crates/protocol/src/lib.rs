@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod envelope;
 pub mod error;
 pub mod keys;
+pub mod mp;
 pub mod multipart;
 pub mod sign;
 pub mod times;

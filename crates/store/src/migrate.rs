@@ -45,6 +45,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_onboarding.sql"),
         postgres: include_str!("../migrations/postgres/0005_onboarding.sql"),
     },
+    Migration {
+        version: 6,
+        name: "mp",
+        sqlite: include_str!("../migrations/sqlite/0006_mp.sql"),
+        postgres: include_str!("../migrations/postgres/0006_mp.sql"),
+    },
 ];
 
 /// FNV-1a over the SQL text, as 16 hex digits. It detects edits, which is
@@ -200,6 +206,7 @@ mod tests {
             include_str!("parties.rs"),
             include_str!("providers.rs"),
             include_str!("onboarding.rs"),
+            include_str!("mp.rs"),
             include_str!("refunds.rs"),
             include_str!("sharing.rs"),
             include_str!("lib.rs"),

@@ -1,0 +1,154 @@
+//! The Official Account / third-party platform wire conventions (protocol
+//! notes `wechat-mp.md` §1): every business error is HTTP 200 with an
+//! integer `errcode` and an `errmsg`; the codes as the real server sends
+//! them.
+
+use serde_json::json;
+
+use koudai_domain::mp::{MatchRuleError, MenuError};
+
+/// An `errcode` with its `errmsg`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MpError {
+    pub errcode: i64,
+    pub errmsg: String,
+}
+
+impl MpError {
+    pub fn new(errcode: i64, errmsg: impl Into<String>) -> MpError {
+        MpError { errcode, errmsg: errmsg.into() }
+    }
+
+    /// `{"errcode": N, "errmsg": "…"}`.
+    pub fn body(&self) -> Vec<u8> {
+        json!({"errcode": self.errcode, "errmsg": self.errmsg}).to_string().into_bytes()
+    }
+
+    pub fn system() -> MpError {
+        MpError::new(-1, "system error")
+    }
+    pub fn invalid_credential() -> MpError {
+        MpError::new(40001, "invalid credential, access_token is invalid or not latest")
+    }
+    pub fn invalid_grant_type() -> MpError {
+        MpError::new(40002, "invalid grant_type")
+    }
+    pub fn invalid_appid() -> MpError {
+        MpError::new(40013, "invalid appid")
+    }
+    pub fn invalid_access_token() -> MpError {
+        MpError::new(40014, "invalid access_token")
+    }
+    pub fn invalid_appsecret() -> MpError {
+        MpError::new(40125, "invalid appsecret")
+    }
+    pub fn invalid_ip(ip: &str) -> MpError {
+        MpError::new(40164, format!("invalid ip {ip} ipv6 ::ffff:{ip}, not in whitelist"))
+    }
+    pub fn access_token_missing() -> MpError {
+        MpError::new(41001, "access_token missing")
+    }
+    pub fn appid_missing() -> MpError {
+        MpError::new(41002, "appid missing")
+    }
+    pub fn appsecret_missing() -> MpError {
+        MpError::new(41004, "appsecret missing")
+    }
+    pub fn access_token_expired() -> MpError {
+        MpError::new(42001, "access_token expired")
+    }
+    pub fn require_get() -> MpError {
+        MpError::new(43001, "require GET method")
+    }
+    pub fn require_post() -> MpError {
+        MpError::new(43002, "require POST method")
+    }
+    pub fn empty_post_data() -> MpError {
+        MpError::new(44002, "empty post data")
+    }
+    pub fn daily_quota() -> MpError {
+        MpError::new(45009, "reach max api daily quota limit")
+    }
+    pub fn menu_no_exist() -> MpError {
+        MpError::new(46003, "menu no exist")
+    }
+    pub fn data_format() -> MpError {
+        MpError::new(47001, "data format error")
+    }
+    pub fn api_unauthorized() -> MpError {
+        MpError::new(48001, "api unauthorized")
+    }
+    pub fn no_such_menuid() -> MpError {
+        MpError::new(65301, "no such menuid")
+    }
+    pub fn no_such_user() -> MpError {
+        MpError::new(65302, "no such user")
+    }
+    pub fn no_default_menu() -> MpError {
+        MpError::new(65303, "there is no selfmenu, please create selfmenu first")
+    }
+    pub fn match_rule_empty() -> MpError {
+        MpError::new(65304, "match rule empty")
+    }
+    pub fn menu_count_limit() -> MpError {
+        MpError::new(65305, "menu count limit")
+    }
+    pub fn match_rule_deprecated() -> MpError {
+        MpError::new(65320, "the matchrule field is no longer supported")
+    }
+}
+
+impl From<MenuError> for MpError {
+    fn from(e: MenuError) -> Self {
+        let code = match e {
+            MenuError::ButtonSize => 40016,
+            MenuError::ButtonType => 40017,
+            MenuError::ButtonName => 40018,
+            MenuError::ButtonKey => 40019,
+            MenuError::ButtonUrl => 40020,
+            MenuError::SubLevel => 40022,
+            MenuError::SubButtonSize => 40023,
+            MenuError::SubType => 40024,
+            MenuError::SubName => 40025,
+            MenuError::SubKey => 40026,
+            MenuError::SubUrl => 40027,
+            MenuError::MediaId => 40007,
+            MenuError::ArticleId => 53600,
+            MenuError::MiniProgram => 40119,
+            MenuError::SubMiniProgram => 40120,
+            MenuError::JumpDomains => 65316,
+            MenuError::Charset => 40033,
+        };
+        let message = match e {
+            MenuError::Charset => {
+                "invalid charset. please check your request, if include \\uxxxx will create fail!".to_owned()
+            }
+            other => other.to_string(),
+        };
+        MpError::new(code, message)
+    }
+}
+
+impl From<MatchRuleError> for MpError {
+    fn from(e: MatchRuleError) -> Self {
+        match e {
+            MatchRuleError::Empty => MpError::match_rule_empty(),
+            MatchRuleError::Deprecated => MpError::match_rule_deprecated(),
+        }
+    }
+}
+
+/// The `Content-Type` real replies carry (sic).
+pub const CONTENT_TYPE: &str = "application/json; encoding=utf-8";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errcodes_are_json_integers_with_a_message() {
+        let v: serde_json::Value = serde_json::from_slice(&MpError::access_token_expired().body()).unwrap_or_default();
+        assert_eq!(v, json!({"errcode": 42001, "errmsg": "access_token expired"}));
+        assert_eq!(MpError::from(MenuError::SubUrl).errcode, 40027);
+    }
+}

@@ -1,0 +1,48 @@
+-- Official accounts: an app with its secret, server settings and IP
+-- allow-list; access tokens (superseded, not deleted); daily call counts
+-- per API; custom menus (default and conditional). PostgreSQL dialect;
+-- ../sqlite/0006_mp.sql is the same with INTEGER types.
+CREATE TABLE mp_accounts (
+    appid TEXT PRIMARY KEY REFERENCES apps (appid),
+    owner_mchid TEXT NOT NULL REFERENCES merchants (mchid),
+    original_id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    token TEXT NOT NULL,
+    encoding_aes_key TEXT NOT NULL,
+    server_url TEXT,
+    message_mode TEXT NOT NULL DEFAULT 'plain' CHECK (message_mode IN ('plain', 'compatible', 'safe')),
+    ip_allowlist TEXT NOT NULL DEFAULT '',
+    next_menuid BIGINT NOT NULL DEFAULT 100,
+    created_at BIGINT NOT NULL
+);
+
+CREATE TABLE mp_tokens (
+    token TEXT PRIMARY KEY,
+    appid TEXT NOT NULL REFERENCES mp_accounts (appid),
+    pool TEXT NOT NULL CHECK (pool IN ('token', 'stable')),
+    issued_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    superseded_at BIGINT
+);
+CREATE INDEX mp_tokens_appid ON mp_tokens (appid, pool, issued_at);
+
+CREATE TABLE mp_quota (
+    appid TEXT NOT NULL,
+    api TEXT NOT NULL,
+    day TEXT NOT NULL,
+    calls BIGINT NOT NULL,
+    PRIMARY KEY (appid, api, day)
+);
+
+CREATE TABLE mp_menus (
+    id BIGSERIAL PRIMARY KEY,
+    appid TEXT NOT NULL REFERENCES mp_accounts (appid),
+    menuid BIGINT NOT NULL,
+    conditional BIGINT NOT NULL,
+    buttons TEXT NOT NULL,
+    matchrule TEXT,
+    created_at BIGINT NOT NULL,
+    UNIQUE (appid, menuid)
+);
+CREATE INDEX mp_menus_appid ON mp_menus (appid, conditional, id);

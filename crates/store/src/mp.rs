@@ -1,0 +1,258 @@
+//! Official accounts: the account settings, access tokens, daily quotas and
+//! custom menus.
+
+use crate::{Store, StoreError};
+
+/// An official account (an app with its mp settings).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MpAccount {
+    pub appid: String,
+    pub owner_mchid: String,
+    /// `gh_…`.
+    pub original_id: String,
+    pub name: String,
+    pub secret: String,
+    /// The Token of the developer's server settings (signatures).
+    pub token: String,
+    pub encoding_aes_key: String,
+    pub server_url: Option<String>,
+    pub message_mode: String,
+    /// Comma-separated addresses; empty allows every caller.
+    pub ip_allowlist: String,
+    pub next_menuid: i64,
+    pub created_at: i64,
+}
+
+const ACCOUNT_COLUMNS: &str = "appid, owner_mchid, original_id, name, secret, token, encoding_aes_key, server_url, \
+    message_mode, ip_allowlist, next_menuid, created_at";
+
+/// An access token as issued.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MpToken {
+    pub token: String,
+    pub appid: String,
+    pub pool: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub superseded_at: Option<i64>,
+}
+
+/// A stored menu.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MpMenu {
+    pub menuid: i64,
+    #[sqlx(try_from = "i64")]
+    pub conditional: crate::Flag,
+    /// The buttons, as JSON.
+    pub buttons: String,
+    pub matchrule: Option<String>,
+    pub created_at: i64,
+}
+
+impl Store {
+    pub async fn create_mp_account(&self, a: &MpAccount) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "INSERT INTO mp_accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ))
+        .bind(&a.appid)
+        .bind(&a.owner_mchid)
+        .bind(&a.original_id)
+        .bind(&a.name)
+        .bind(&a.secret)
+        .bind(&a.token)
+        .bind(&a.encoding_aes_key)
+        .bind(&a.server_url)
+        .bind(&a.message_mode)
+        .bind(&a.ip_allowlist)
+        .bind(a.next_menuid)
+        .bind(a.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn mp_account(&self, appid: &str) -> Result<Option<MpAccount>, StoreError> {
+        Ok(sqlx::query_as(&format!("SELECT {ACCOUNT_COLUMNS} FROM mp_accounts WHERE appid = $1"))
+            .bind(appid)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn mp_accounts_of(&self, owner_mchid: &str) -> Result<Vec<MpAccount>, StoreError> {
+        Ok(sqlx::query_as(&format!("SELECT {ACCOUNT_COLUMNS} FROM mp_accounts WHERE owner_mchid = $1 ORDER BY appid"))
+            .bind(owner_mchid)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Sets the developer's server (URL and message mode).
+    pub async fn set_mp_server(&self, appid: &str, url: Option<&str>, mode: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE mp_accounts SET server_url = $1, message_mode = $2 WHERE appid = $3")
+            .bind(url)
+            .bind(mode)
+            .bind(appid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_mp_ip_allowlist(&self, appid: &str, list: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE mp_accounts SET ip_allowlist = $1 WHERE appid = $2")
+            .bind(list)
+            .bind(appid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Issues a token in `pool`; the previous tokens of the pool are marked
+    /// superseded at `now` (they stay usable for the overlap).
+    pub async fn issue_mp_token(&self, t: &MpToken) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE mp_tokens SET superseded_at = $1 WHERE appid = $2 AND pool = $3 AND superseded_at IS NULL")
+            .bind(t.issued_at)
+            .bind(&t.appid)
+            .bind(&t.pool)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO mp_tokens (token, appid, pool, issued_at, expires_at, superseded_at) VALUES ($1, $2, $3, $4, $5, NULL)",
+        )
+        .bind(&t.token)
+        .bind(&t.appid)
+        .bind(&t.pool)
+        .bind(t.issued_at)
+        .bind(t.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The newest unsuperseded token of a pool.
+    pub async fn current_mp_token(&self, appid: &str, pool: &str) -> Result<Option<MpToken>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT token, appid, pool, issued_at, expires_at, superseded_at FROM mp_tokens \
+             WHERE appid = $1 AND pool = $2 AND superseded_at IS NULL ORDER BY issued_at DESC LIMIT 1",
+        )
+        .bind(appid)
+        .bind(pool)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn mp_token(&self, token: &str) -> Result<Option<MpToken>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT token, appid, pool, issued_at, expires_at, superseded_at FROM mp_tokens WHERE token = $1",
+        )
+        .bind(token)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Counts one call of `api` on `day`; returns the day's count with it.
+    pub async fn count_mp_call(&self, appid: &str, api: &str, day: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO mp_quota (appid, api, day, calls) VALUES ($1, $2, $3, 1) \
+             ON CONFLICT (appid, api, day) DO UPDATE SET calls = mp_quota.calls + 1 RETURNING calls",
+        )
+        .bind(appid)
+        .bind(api)
+        .bind(day)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Replaces the default menu (and drops the conditional ones, as a new
+    /// default menu does); returns its menuid.
+    pub async fn set_default_menu(&self, appid: &str, buttons: &str, now: i64) -> Result<i64, StoreError> {
+        let mut tx = self.write().await?;
+        let menuid = next_menuid(&mut tx, appid).await?;
+        sqlx::query("DELETE FROM mp_menus WHERE appid = $1").bind(appid).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO mp_menus (appid, menuid, conditional, buttons, matchrule, created_at) VALUES ($1, $2, 0, $3, NULL, $4)")
+            .bind(appid)
+            .bind(menuid)
+            .bind(buttons)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(menuid)
+    }
+
+    /// Adds a conditional menu if a default menu exists and the cap allows:
+    /// `Ok(None)` when there is no default menu, `Err(Conflict)` at the cap.
+    pub async fn add_conditional_menu(
+        &self,
+        appid: &str,
+        buttons: &str,
+        matchrule: &str,
+        limit: i64,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.write().await?;
+        let (defaults, conditionals): (i64, i64) = sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(1 - conditional), 0) AS BIGINT), CAST(COALESCE(SUM(conditional), 0) AS BIGINT) \
+             FROM mp_menus WHERE appid = $1",
+        )
+        .bind(appid)
+        .fetch_one(&mut *tx)
+        .await?;
+        if defaults == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        if conditionals >= limit {
+            tx.rollback().await?;
+            return Err(StoreError::Conflict("conditional menu cap".into()));
+        }
+        let menuid = next_menuid(&mut tx, appid).await?;
+        sqlx::query("INSERT INTO mp_menus (appid, menuid, conditional, buttons, matchrule, created_at) VALUES ($1, $2, 1, $3, $4, $5)")
+            .bind(appid)
+            .bind(menuid)
+            .bind(buttons)
+            .bind(matchrule)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(menuid))
+    }
+
+    /// The account's menus: the default first, then conditional ones newest first.
+    pub async fn mp_menus(&self, appid: &str) -> Result<Vec<MpMenu>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT menuid, conditional, buttons, matchrule, created_at FROM mp_menus WHERE appid = $1 \
+             ORDER BY conditional, id DESC",
+        )
+        .bind(appid)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Deletes every menu of the account.
+    pub async fn delete_menus(&self, appid: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM mp_menus WHERE appid = $1").bind(appid).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Deletes one conditional menu; whether it existed.
+    pub async fn delete_conditional_menu(&self, appid: &str, menuid: i64) -> Result<bool, StoreError> {
+        Ok(sqlx::query("DELETE FROM mp_menus WHERE appid = $1 AND menuid = $2 AND conditional = 1")
+            .bind(appid)
+            .bind(menuid)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            > 0)
+    }
+}
+
+async fn next_menuid(tx: &mut crate::WriteTx, appid: &str) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "UPDATE mp_accounts SET next_menuid = next_menuid + 1 WHERE appid = $1 RETURNING next_menuid",
+    )
+    .bind(appid)
+    .fetch_one(&mut **tx)
+    .await?)
+}
