@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod keys;
 pub mod money;
 pub mod mp;
+pub mod mp_push;
 pub mod onboarding;
 pub mod outbound;
 pub mod outbox;

@@ -55,6 +55,16 @@ impl Outbound {
     /// again when they resolve (so a name that points inside is refused
     /// too, whatever it pointed to a moment ago).
     pub fn post(&self, url: &str) -> Result<reqwest::RequestBuilder, Refused> {
+        Ok(self.client.post(self.checked(url)?))
+    }
+
+    /// A GET to `url` under the same policy (the account server's URL
+    /// verification).
+    pub fn get(&self, url: &str) -> Result<reqwest::RequestBuilder, Refused> {
+        Ok(self.client.get(self.checked(url)?))
+    }
+
+    fn checked(&self, url: &str) -> Result<reqwest::Url, Refused> {
         let parsed = reqwest::Url::parse(url).map_err(|_| Refused::BadUrl)?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(Refused::BadUrl);
@@ -70,7 +80,7 @@ impl Outbound {
                 return Err(Refused::PrivateAddress(ip));
             }
         }
-        Ok(self.client.post(parsed))
+        Ok(parsed)
     }
 }
 

@@ -110,6 +110,9 @@ pub async fn deliver_due(app: &Arc<App>) -> Result<usize, StoreError> {
 }
 
 async fn deliver_one(app: &App, n: Notification) {
+    if n.channel == "mp" {
+        return crate::mp_push::deliver(app, n).await;
+    }
     let mode = match app.store.merchant(&n.mchid).await {
         Ok(Some(m)) => m.key_mode,
         Ok(None) => {

@@ -42,6 +42,8 @@ pub fn routes() -> Router<HttpState> {
         .route("/sandbox/v1/applyments/{applyment_id}/audit", post(applyment_audit))
         .route("/sandbox/v1/applyments/{applyment_id}/sign", post(applyment_sign))
         .route("/sandbox/v1/applyments/{applyment_id}/sign-code", get(applyment_sign_code))
+        .route("/sandbox/v1/mp/{appid}/server", post(mp_server))
+        .route("/sandbox/v1/mp/{appid}/push", post(mp_push))
         .route_layer(axum::middleware::from_fn(clean_uri))
 }
 
@@ -445,4 +447,86 @@ async fn applyment_sign_code(
     let code = onboarding::sign_code(app, &a)?
         .ok_or_else(|| V3Error::message(ErrorCode::InvalidState, "申请单尚未通过审核，没有签约验证码"))?;
     ok_json(&json!({"applyment_id": a.applyment_id, "code": code, "sign_url": onboarding::sign_url(app, &a)}))
+}
+
+/// The official account a sandbox call names, if the token covers its owner.
+async fn mp_account_for(app: &App, scope: &Scope, appid: &str) -> Result<koudai_store::MpAccount, V3Error> {
+    let missing = || V3Error::message(ErrorCode::ResourceNotExists, format!("公众号{appid}不存在"));
+    let a = app.store.mp_account(appid).await.map_err(|e| V3Error::internal(e.into()))?.ok_or_else(missing)?;
+    if !scope.covers(&a.owner_mchid) {
+        return Err(missing());
+    }
+    Ok(a)
+}
+
+#[derive(Deserialize)]
+struct ServerBody {
+    url: Option<String>,
+    message_mode: Option<String>,
+}
+
+/// `POST /sandbox/v1/mp/{appid}/server` `{"url", "message_mode"}`: sets the
+/// account's server after the URL verification handshake; at once.
+async fn mp_server(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(appid): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, V3Error> {
+    let app = &state.app;
+    let scope = authorize(app, &headers).await?;
+    let a = mp_account_for(app, &scope, &appid).await?;
+    let b: ServerBody = json_body(&body)?;
+    let url = required_text(b.url, "url")?;
+    let mode = b.message_mode.unwrap_or_else(|| "plain".into());
+    koudai_app::mp_push::set_server(app, &a.appid, &url, &mode).await.map_err(|e| match e {
+        koudai_app::mp_push::ServerError::Internal(e) => V3Error::internal(e),
+        koudai_app::mp_push::ServerError::BadMode => {
+            param("message_mode", "message_mode 只能是 plain、compatible 或 safe")
+        }
+        koudai_app::mp_push::ServerError::BadUrl => param("url", "url 必须是 http(s) 地址"),
+        other => V3Error::message(ErrorCode::InvalidRequest, other.to_string()),
+    })?;
+    ok_json(&json!({"appid": a.appid, "server_url": url, "message_mode": mode}))
+}
+
+#[derive(Deserialize)]
+struct PushBody {
+    openid: Option<String>,
+    msg_type: Option<String>,
+    content: Option<String>,
+    event: Option<String>,
+    event_key: Option<String>,
+}
+
+/// `POST /sandbox/v1/mp/{appid}/push`: a consumer's text or event, sent to
+/// the account's server now; answers whether it took it and its reply.
+async fn mp_push(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(appid): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, V3Error> {
+    let app = &state.app;
+    let scope = authorize(app, &headers).await?;
+    let a = mp_account_for(app, &scope, &appid).await?;
+    let b: PushBody = json_body(&body)?;
+    let openid = required_text(b.openid, "openid")?;
+    let push = match required_text(b.msg_type, "msg_type")?.as_str() {
+        "text" => koudai_app::mp_push::Push::Text { content: required_text(b.content, "content")? },
+        "event" => {
+            let event = required_text(b.event, "event")?;
+            if !["subscribe", "unsubscribe", "CLICK", "VIEW", "SCAN"].contains(&event.as_str()) {
+                return Err(param("event", "event 只能是 subscribe、unsubscribe、CLICK、VIEW 或 SCAN"));
+            }
+            koudai_app::mp_push::Push::Event { event, event_key: b.event_key.filter(|k| !k.is_empty()) }
+        }
+        _ => return Err(param("msg_type", "msg_type 只能是 text 或 event")),
+    };
+    let (delivered, reply) =
+        koudai_app::mp_push::push_now(&state.app, &a, &openid, &push).await.map_err(|e| match e {
+            koudai_app::mp::MpFailure::Refused(m) => V3Error::message(ErrorCode::InvalidRequest, m.errmsg),
+            koudai_app::mp::MpFailure::Internal(e) => V3Error::internal(e),
+        })?;
+    ok_json(&json!({"delivered": delivered, "reply": reply}))
 }

@@ -93,6 +93,33 @@ pub(crate) fn aes256gcm_open(
 }
 
 // ---------------------------------------------------------------------------
+// AES-256-CBC without padding (the Official Account "safe mode" pads itself)
+
+/// AES-256-CBC over whole blocks; the caller pads.
+pub(crate) fn aes256cbc_encrypt(key: &[u8; 32], iv: &[u8; 16], data: &mut [u8]) -> Result<(), CryptoError> {
+    use aws_lc_rs::cipher::{EncryptingKey, EncryptionContext, UnboundCipherKey, AES_256};
+    use aws_lc_rs::iv::FixedLength;
+    if !data.len().is_multiple_of(16) {
+        return Err(CryptoError);
+    }
+    let key = EncryptingKey::cbc(UnboundCipherKey::new(&AES_256, key)?)?;
+    key.less_safe_encrypt(data, EncryptionContext::Iv128(FixedLength::from(*iv)))?;
+    Ok(())
+}
+
+/// Inverse of [`aes256cbc_encrypt`].
+pub(crate) fn aes256cbc_decrypt(key: &[u8; 32], iv: &[u8; 16], data: &mut [u8]) -> Result<(), CryptoError> {
+    use aws_lc_rs::cipher::{DecryptingKey, DecryptionContext, UnboundCipherKey, AES_256};
+    use aws_lc_rs::iv::FixedLength;
+    if data.is_empty() || !data.len().is_multiple_of(16) {
+        return Err(CryptoError);
+    }
+    let key = DecryptingKey::cbc(UnboundCipherKey::new(&AES_256, key)?)?;
+    key.decrypt(data, DecryptionContext::Iv128(FixedLength::from(*iv)))?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
 // PEM
 
 /// The label and DER contents of the first PEM block in `text`.

@@ -15,6 +15,8 @@ pub mod envelope;
 pub mod error;
 pub mod keys;
 pub mod mp;
+pub mod mp_crypto;
+pub mod mp_xml;
 pub mod multipart;
 pub mod sign;
 pub mod times;

@@ -298,6 +298,12 @@ pub struct Notification {
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub created_at: i64,
+    /// `v3` (a payment callback) or `mp` (a push to an account's server).
+    pub channel: String,
+    /// For `mp`: the account.
+    pub appid: Option<String>,
+    /// For `mp`: the receiving server's passive reply, parsed (JSON).
+    pub reply: Option<String>,
 }
 
 /// One delivery attempt, as recorded.

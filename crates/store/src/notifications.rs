@@ -8,7 +8,8 @@ use crate::models::*;
 use crate::{Store, StoreError, WriteTx};
 
 const COLUMNS: &str =
-    "id, event_id, mchid, reference, event_type, notify_url, body, status, attempts, next_attempt_at, created_at";
+    "id, event_id, mchid, reference, event_type, notify_url, body, status, attempts, next_attempt_at, \
+    created_at, channel, appid, reply";
 
 /// Puts a notification in the outbox inside `tx`, so that it is sent if and
 /// only if the state change it announces commits with it.
@@ -31,7 +32,76 @@ pub async fn enqueue(tx: &mut WriteTx, n: &NewNotification) -> Result<(), StoreE
     Ok(())
 }
 
+/// Puts a push to an official account's server in the outbox (channel
+/// `mp`): `body` is the plaintext XML, sealed and signed when it is sent.
+pub async fn enqueue_mp(tx: &mut WriteTx, n: &NewNotification, appid: &str) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO notifications (event_id, mchid, reference, event_type, notify_url, body, status, attempts, next_attempt_at, \
+         lease_until, created_at, channel, appid) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 0, $9, 'mp', $10) RETURNING id",
+    )
+    .bind(&n.event_id)
+    .bind(&n.mchid)
+    .bind(&n.reference)
+    .bind(&n.event_type)
+    .bind(&n.notify_url)
+    .bind(&n.body)
+    .bind(NotificationStatus::Pending.as_str())
+    .bind(n.next_attempt_at)
+    .bind(n.created_at)
+    .bind(appid)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
 impl Store {
+    /// Claims one pending notification by id (to send it now), unless
+    /// another worker holds it.
+    pub async fn claim_notification(
+        &self,
+        id: i64,
+        wall_now: i64,
+        lease_until: i64,
+    ) -> Result<Option<Notification>, StoreError> {
+        let mut tx = self.write().await?;
+        let sql =
+            tx.lock_skip_locked("SELECT id FROM notifications WHERE id = $1 AND status = $2 AND lease_until <= $3");
+        let found: Option<i64> = sqlx::query_scalar(&sql)
+            .bind(id)
+            .bind(NotificationStatus::Pending.as_str())
+            .bind(wall_now)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let out = match found {
+            Some(id) => Some(
+                sqlx::query_as(&format!("UPDATE notifications SET lease_until = $1 WHERE id = $2 RETURNING {COLUMNS}"))
+                    .bind(lease_until)
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?,
+            ),
+            None => None,
+        };
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    pub async fn notification(&self, id: i64) -> Result<Option<Notification>, StoreError> {
+        Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM notifications WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Keeps what the receiving server answered (a parsed passive reply).
+    pub async fn set_notification_reply(&self, id: i64, reply: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE notifications SET reply = $1 WHERE id = $2")
+            .bind(reply)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Claims up to `limit` pending notifications due at business time
     /// `business_now`, leasing them until wall time `lease_until` so that no
     /// other worker sends them meanwhile. The claim commits before anything

@@ -46,3 +46,10 @@ CREATE TABLE mp_menus (
     UNIQUE (appid, menuid)
 );
 CREATE INDEX mp_menus_appid ON mp_menus (appid, conditional, id);
+
+-- Pushes to an account's server travel the same outbox as payment
+-- callbacks: the channel says how to deliver, the reply is what the
+-- developer's server answered (its passive reply, parsed).
+ALTER TABLE notifications ADD COLUMN channel TEXT NOT NULL DEFAULT 'v3';
+ALTER TABLE notifications ADD COLUMN appid TEXT;
+ALTER TABLE notifications ADD COLUMN reply TEXT;
