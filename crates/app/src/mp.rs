@@ -90,6 +90,12 @@ pub async fn count_call(app: &App, appid: &str, api: &str) -> Result<(), MpFailu
     Ok(())
 }
 
+/// Whether an id (appid, openid) has only the characters ids have, so that
+/// nothing else reaches a query.
+fn plain_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// `{"access_token", "expires_in"}`.
 #[derive(Debug, serde::Serialize)]
 pub struct TokenAnswer {
@@ -103,6 +109,9 @@ async fn account_for(app: &App, appid: &str, secret: &str) -> Result<MpAccount, 
     }
     if secret.is_empty() {
         return Err(MpError::appsecret_missing().into());
+    }
+    if !plain_id(appid) {
+        return Err(MpError::invalid_appid().into());
     }
     let account = app.store.mp_account(appid).await?.ok_or_else(MpError::invalid_appid)?;
     use subtle::ConstantTimeEq as _;
@@ -306,7 +315,7 @@ const FOLLOWER_PLATFORM: &str = "3";
 pub async fn try_match(app: &App, account: &MpAccount, body: &Value) -> Result<Value, MpFailure> {
     count_call(app, &account.appid, "menu/trymatch").await?;
     let user = body.get("user_id").and_then(Value::as_str).unwrap_or_default();
-    if user.is_empty() || !app.store.openid_belongs_to_app(user, &account.appid).await? {
+    if !plain_id(user) || !app.store.openid_belongs_to_app(user, &account.appid).await? {
         return Err(MpError::no_such_user().into());
     }
     let menus = app.store.mp_menus(&account.appid).await?;

@@ -1,0 +1,147 @@
+//! The Official Account surface in process: the IP allow-list, the daily
+//! quota, and hostile input answered with errcodes, never a 5xx.
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode};
+use serde_json::Value;
+
+use koudai_store::KeyMode;
+use koudai_testkit::{Error, TestApp};
+
+type R = Result<(), Error>;
+
+async fn account(t: &TestApp) -> Result<koudai_store::MpAccount, Error> {
+    let m = t.merchant(KeyMode::PublicKey).await?;
+    let app = &t.app;
+    Ok(koudai_app::mp::create_account(
+        &app.store,
+        &app.rng,
+        &m.appid,
+        &m.created.mchid,
+        "Test OA",
+        app.clock.wall_now(),
+    )
+    .await?)
+}
+
+fn get(path: &str, from: Option<&str>) -> Result<Request<Body>, Error> {
+    let mut req = Request::builder().uri(path).body(Body::empty())?;
+    if let Some(ip) = from {
+        req.extensions_mut().insert(ConnectInfo(format!("{ip}:40000").parse::<std::net::SocketAddr>()?));
+    }
+    Ok(req)
+}
+
+async fn errcode(t: &TestApp, req: Request<Body>) -> Result<(StatusCode, Value), Error> {
+    let r = t.send(req).await?;
+    Ok((r.status, r.json()))
+}
+
+#[tokio::test]
+async fn the_ip_allow_list_guards_the_token() -> R {
+    let t = TestApp::sandbox().await?;
+    let a = account(&t).await?;
+    t.app.store.set_mp_ip_allowlist(&a.appid, "10.1.2.3, 192.0.2.7").await?;
+    let path = format!("/cgi-bin/token?grant_type=client_credential&appid={}&secret={}", a.appid, a.secret);
+    let (status, v) = errcode(&t, get(&path, Some("198.51.100.9"))?).await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["errcode"], 40164);
+    assert!(v["errmsg"].as_str().unwrap_or_default().contains("198.51.100.9"), "{v}");
+    let (_, v) = errcode(&t, get(&path, Some("192.0.2.7"))?).await?;
+    assert!(v["access_token"].is_string(), "{v}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_daily_quota_is_counted_per_api_on_the_business_clock() -> R {
+    let t = TestApp::sandbox().await?;
+    let a = account(&t).await?;
+    let limit = koudai_domain::mp::rules().daily_quota["token"];
+    let path = format!("/cgi-bin/token?grant_type=client_credential&appid={}&secret={}", a.appid, a.secret);
+    for _ in 0..limit {
+        let (_, v) = errcode(&t, get(&path, None)?).await?;
+        assert!(v["access_token"].is_string(), "{v}");
+    }
+    let (_, v) = errcode(&t, get(&path, None)?).await?;
+    assert_eq!(v["errcode"], 45009);
+    // The next business day has a fresh quota.
+    t.app.clock.advance(&t.app.store, 86_400).await?;
+    let (_, v) = errcode(&t, get(&path, None)?).await?;
+    assert!(v["access_token"].is_string(), "{v}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn hostile_input_gets_errcodes_never_a_5xx() -> R {
+    let t = TestApp::sandbox().await?;
+    let a = account(&t).await?;
+    let path = format!("/cgi-bin/token?grant_type=client_credential&appid={}&secret={}", a.appid, a.secret);
+    let token = t.send(get(&path, None)?).await?.json()["access_token"].as_str().unwrap_or_default().to_owned();
+    let deep = "[".repeat(5000) + &"]".repeat(5000);
+    let bodies = [
+        "",
+        "   ",
+        "null",
+        "[]",
+        "\"x\"",
+        "{",
+        &deep,
+        "{\"button\":\"x\"}",
+        "{\"button\":[{\"name\":\"\\u0000\"}]}",
+        "{\"menuid\":{}}",
+        "{\"user_id\":12}",
+        "{\"grant_type\":[],\"appid\":{}}",
+    ];
+    let posts = [
+        "/cgi-bin/menu/create",
+        "/cgi-bin/menu/addconditional",
+        "/cgi-bin/menu/delconditional",
+        "/cgi-bin/menu/trymatch",
+        "/cgi-bin/stable_token",
+    ];
+    for path in posts {
+        for body in bodies {
+            let req = Request::builder()
+                .method("POST")
+                .uri(format!("{path}?access_token={token}"))
+                .header("content-type", "text/plain")
+                .body(Body::from(body.to_owned()))?;
+            let r = t.send(req).await?;
+            assert_eq!(r.status, StatusCode::OK, "{path} {body:.40}");
+            assert!(r.json()["errcode"].is_i64(), "{path} {body:.40}: {}", r.text());
+        }
+    }
+    for path in [
+        "/cgi-bin/menu/get?access_token=%00".to_owned(),
+        format!("/cgi-bin/menu/get?access_token={}", "x".repeat(5000)),
+        "/cgi-bin/token?grant_type=client_credential&appid=%FF&secret=%00".to_owned(),
+        "/cgi-bin/get_current_selfmenu_info?access_token=a&access_token=b".to_owned(),
+        "/cgi-bin/token?grant_type=client_credential&appid=wx%00x&secret=s".to_owned(),
+    ] {
+        let r = t.send(get(&path, None)?).await?;
+        let v = r.json();
+        assert!(
+            r.status.as_u16() < 500 && v["errcode"].is_i64() && v["errcode"] != -1,
+            "{path}: {} {}",
+            r.status,
+            r.text()
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn hostile_input_on_postgres() -> R {
+    let Some(t) = TestApp::sandbox_on_postgres().await? else { return Ok(()) };
+    let a = account(&t).await?;
+    for path in [
+        "/cgi-bin/token?grant_type=client_credential&appid=wx%00x&secret=s".to_owned(),
+        format!("/cgi-bin/token?grant_type=client_credential&appid={}&secret=%00", a.appid),
+        "/cgi-bin/menu/get?access_token=%00".to_owned(),
+    ] {
+        let v = t.send(get(&path, None)?).await?.json();
+        assert!(v["errcode"].is_i64() && v["errcode"] != -1, "{path}: {v}");
+    }
+    Ok(())
+}
