@@ -18,6 +18,7 @@ pub mod keys;
 pub mod money;
 pub mod mp;
 pub mod mp_push;
+pub mod oauth;
 pub mod onboarding;
 pub mod outbound;
 pub mod outbox;

@@ -44,6 +44,7 @@ pub fn routes() -> Router<HttpState> {
         .route("/sandbox/v1/applyments/{applyment_id}/sign-code", get(applyment_sign_code))
         .route("/sandbox/v1/mp/{appid}/server", post(mp_server))
         .route("/sandbox/v1/mp/{appid}/push", post(mp_push))
+        .route("/sandbox/v1/oauth/authorize", post(oauth_authorize))
         .route_layer(axum::middleware::from_fn(clean_uri))
 }
 
@@ -529,4 +530,44 @@ async fn mp_push(
             koudai_app::mp::MpFailure::Internal(e) => V3Error::internal(e),
         })?;
     ok_json(&json!({"delivered": delivered, "reply": reply}))
+}
+
+#[derive(Deserialize)]
+struct OauthBody {
+    appid: Option<String>,
+    consumer: Option<String>,
+    scope: Option<String>,
+    redirect_uri: Option<String>,
+    state: Option<String>,
+    component_appid: Option<String>,
+}
+
+/// `POST /sandbox/v1/oauth/authorize` `{"appid", "consumer", "scope",
+/// "redirect_uri", "state"}`: the consumer's consent without the browser;
+/// answers `{"redirect": "<redirect_uri>?code=…&state=…"}`.
+async fn oauth_authorize(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, V3Error> {
+    let app = &state.app;
+    authorize(app, &headers).await?;
+    let b: OauthBody = json_body(&body)?;
+    if b.component_appid.as_deref().is_some_and(|c| !c.is_empty()) {
+        return Err(param("component_appid", "第三方平台代公众号发起网页授权尚未支持"));
+    }
+    let appid = required_text(b.appid, "appid")?;
+    let consumer = required_text(b.consumer, "consumer")?;
+    let scope = b.scope.unwrap_or_else(|| "snsapi_base".into());
+    let redirect_uri = required_text(b.redirect_uri, "redirect_uri")?;
+    let account = koudai_app::oauth::check_authorize(app, &appid, &scope, &redirect_uri)
+        .await?
+        .map_err(|e| V3Error::message(ErrorCode::ParamError, e.to_string()))?;
+    if app.store.consumer(&consumer).await.map_err(|e| V3Error::internal(e.into()))?.is_none() {
+        return Err(param("consumer", "付款用户不存在"));
+    }
+    let redirect =
+        koudai_app::oauth::grant(app, &account, &consumer, &scope, &redirect_uri, b.state.as_deref().unwrap_or(""))
+            .await?;
+    ok_json(&json!({"redirect": redirect}))
 }

@@ -256,3 +256,94 @@ async fn next_menuid(tx: &mut crate::WriteTx, appid: &str) -> Result<i64, StoreE
     .fetch_one(&mut **tx)
     .await?)
 }
+
+/// A web OAuth code, as issued.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OauthCode {
+    pub code: String,
+    pub appid: String,
+    pub openid: String,
+    pub scope: String,
+    pub created_at: i64,
+    pub used_at: Option<i64>,
+}
+
+/// A user-level OAuth token.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UserToken {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub appid: String,
+    pub openid: String,
+    pub scope: String,
+    pub expires_at: i64,
+    pub refresh_expires_at: i64,
+}
+
+const USER_TOKEN_COLUMNS: &str = "access_token, refresh_token, appid, openid, scope, expires_at, refresh_expires_at";
+
+impl Store {
+    pub async fn create_oauth_code(&self, c: &OauthCode) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO mp_oauth_codes (code, appid, openid, scope, created_at, used_at) VALUES ($1, $2, $3, $4, $5, NULL)")
+            .bind(&c.code)
+            .bind(&c.appid)
+            .bind(&c.openid)
+            .bind(&c.scope)
+            .bind(c.created_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Uses a code once: returns it as it was before this use (so the
+    /// caller can tell "used before" from "expired"), or `None` if unknown.
+    pub async fn use_oauth_code(&self, code: &str, now: i64) -> Result<Option<OauthCode>, StoreError> {
+        let mut tx = self.write().await?;
+        let found: Option<OauthCode> = sqlx::query_as(
+            &tx.lock("SELECT code, appid, openid, scope, created_at, used_at FROM mp_oauth_codes WHERE code = $1"),
+        )
+        .bind(code)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if found.as_ref().is_some_and(|c| c.used_at.is_none()) {
+            sqlx::query("UPDATE mp_oauth_codes SET used_at = $1 WHERE code = $2")
+                .bind(now)
+                .bind(code)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    pub async fn create_user_token(&self, t: &UserToken) -> Result<(), StoreError> {
+        sqlx::query(&format!("INSERT INTO mp_user_tokens ({USER_TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+            .bind(&t.access_token)
+            .bind(&t.refresh_token)
+            .bind(&t.appid)
+            .bind(&t.openid)
+            .bind(&t.scope)
+            .bind(t.expires_at)
+            .bind(t.refresh_expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn user_token(&self, access_token: &str) -> Result<Option<UserToken>, StoreError> {
+        Ok(sqlx::query_as(&format!("SELECT {USER_TOKEN_COLUMNS} FROM mp_user_tokens WHERE access_token = $1"))
+            .bind(access_token)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// The newest token issued under a refresh token.
+    pub async fn user_token_by_refresh(&self, refresh_token: &str) -> Result<Option<UserToken>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {USER_TOKEN_COLUMNS} FROM mp_user_tokens WHERE refresh_token = $1 ORDER BY expires_at DESC LIMIT 1"
+        ))
+        .bind(refresh_token)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+}

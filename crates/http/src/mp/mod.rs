@@ -31,6 +31,10 @@ pub fn routes() -> Router<HttpState> {
         .route("/cgi-bin/menu/addconditional", any(add_conditional))
         .route("/cgi-bin/menu/delconditional", any(del_conditional))
         .route("/cgi-bin/menu/trymatch", any(try_match))
+        .route("/sns/oauth2/access_token", any(sns_access_token))
+        .route("/sns/oauth2/refresh_token", any(sns_refresh_token))
+        .route("/sns/userinfo", any(sns_userinfo))
+        .route("/sns/auth", any(sns_auth))
 }
 
 /// An answer of the surface: JSON, HTTP 200.
@@ -220,6 +224,58 @@ async fn try_match(State(state): State<HttpState>, req: Request) -> MpAnswer {
             let a = account(&state, &c).await?;
             let (_, v) = body(b).await?;
             mp::try_match(&state.app, &a, &v).await
+        }
+        .await,
+    )
+}
+
+async fn sns_access_token(State(state): State<HttpState>, req: Request) -> MpAnswer {
+    MpAnswer(
+        async {
+            let (c, _) = Call::of(req);
+            c.require(Method::GET)?;
+            koudai_app::oauth::exchange_code(
+                &state.app,
+                &c.param("appid"),
+                &c.param("secret"),
+                &c.param("code"),
+                &c.param("grant_type"),
+            )
+            .await
+        }
+        .await,
+    )
+}
+
+async fn sns_refresh_token(State(state): State<HttpState>, req: Request) -> MpAnswer {
+    MpAnswer(
+        async {
+            let (c, _) = Call::of(req);
+            c.require(Method::GET)?;
+            koudai_app::oauth::refresh(&state.app, &c.param("appid"), &c.param("refresh_token"), &c.param("grant_type"))
+                .await
+        }
+        .await,
+    )
+}
+
+async fn sns_userinfo(State(state): State<HttpState>, req: Request) -> MpAnswer {
+    MpAnswer(
+        async {
+            let (c, _) = Call::of(req);
+            c.require(Method::GET)?;
+            koudai_app::oauth::user_info(&state.app, &c.param("access_token"), &c.param("openid")).await
+        }
+        .await,
+    )
+}
+
+async fn sns_auth(State(state): State<HttpState>, req: Request) -> MpAnswer {
+    MpAnswer(
+        async {
+            let (c, _) = Call::of(req);
+            c.require(Method::GET)?;
+            koudai_app::oauth::check(&state.app, &c.param("access_token"), &c.param("openid")).await
         }
         .await,
     )

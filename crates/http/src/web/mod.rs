@@ -5,6 +5,7 @@
 
 pub mod cashier;
 mod console;
+mod oauth;
 mod page;
 pub mod session;
 mod signing;
@@ -24,6 +25,7 @@ pub fn routes(state: HttpState) -> Router<HttpState> {
             cashier::routes()
                 .merge(console::routes())
                 .merge(signing::routes())
+                .merge(oauth::routes())
                 .route_layer(axum::middleware::from_fn(clean_uri))
                 .route_layer(axum::middleware::from_fn_with_state(state, per_address))
                 .layer(axum::middleware::from_fn(page_headers)),
@@ -46,12 +48,18 @@ pub fn routes(state: HttpState) -> Router<HttpState> {
 const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
                    form-action 'self'; base-uri 'none'";
 
+/// The OAuth page's form redirects to the developer's `redirect_uri` on
+/// another origin, which `form-action 'self'` would block.
+const CSP_OAUTH: &str =
+    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; base-uri 'none'";
+
 async fn page_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let overlay = req.uri().path().starts_with("/pay/jsapi");
+    let csp = if req.uri().path().starts_with("/connect/") { CSP_OAUTH } else { CSP };
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     let frame = if overlay { "frame-ancestors *" } else { "frame-ancestors 'none'" };
-    if let Ok(v) = header::HeaderValue::from_str(&format!("{CSP}; {frame}")) {
+    if let Ok(v) = header::HeaderValue::from_str(&format!("{csp}; {frame}")) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
     if !overlay {

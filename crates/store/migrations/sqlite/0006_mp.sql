@@ -53,3 +53,24 @@ CREATE INDEX mp_menus_appid ON mp_menus (appid, conditional, id);
 ALTER TABLE notifications ADD COLUMN channel TEXT NOT NULL DEFAULT 'v3';
 ALTER TABLE notifications ADD COLUMN appid TEXT;
 ALTER TABLE notifications ADD COLUMN reply TEXT;
+
+-- Web OAuth: codes (single use, five minutes) and user tokens.
+CREATE TABLE mp_oauth_codes (
+    code TEXT PRIMARY KEY,
+    appid TEXT NOT NULL REFERENCES mp_accounts (appid),
+    openid TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    used_at INTEGER
+);
+
+CREATE TABLE mp_user_tokens (
+    access_token TEXT PRIMARY KEY,
+    refresh_token TEXT NOT NULL,
+    appid TEXT NOT NULL REFERENCES mp_accounts (appid),
+    openid TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    refresh_expires_at INTEGER NOT NULL
+);
+CREATE INDEX mp_user_tokens_refresh ON mp_user_tokens (refresh_token);
