@@ -310,6 +310,26 @@ pub async fn del_conditional(app: &App, account: &MpAccount, body: &Value) -> Re
 /// account pages, which WeChat calls "other" (3). No user tags exist yet.
 const FOLLOWER_PLATFORM: &str = "3";
 
+/// The menu a consumer of the account's page sees (the newest matching
+/// conditional menu, else the default; none if there is no menu).
+pub async fn menu_for_consumer(app: &App, account: &MpAccount) -> Result<Vec<Button>, MpFailure> {
+    let menus = app.store.mp_menus(&account.appid).await?;
+    let chosen = menus
+        .iter()
+        .filter(|m| m.conditional.0)
+        .find(|m| {
+            m.matchrule
+                .as_deref()
+                .and_then(|r| serde_json::from_str::<MatchRule>(r).ok())
+                .is_some_and(|r| rules::rule_matches(&r, FOLLOWER_PLATFORM, &[]))
+        })
+        .or_else(|| menus.iter().find(|m| !m.conditional.0));
+    match chosen {
+        Some(m) => Ok(parse_buttons(&m.buttons)?),
+        None => Ok(vec![]),
+    }
+}
+
 /// `menu/trymatch`: the menu a follower sees (the newest matching
 /// conditional menu, else the default).
 pub async fn try_match(app: &App, account: &MpAccount, body: &Value) -> Result<Value, MpFailure> {

@@ -109,6 +109,17 @@ pub async fn push_now(
     openid: &str,
     push: &Push,
 ) -> Result<(bool, Option<Value>), MpFailure> {
+    let (delivered, reply, _) = push_now_with_id(app, account, openid, push).await?;
+    Ok((delivered, reply))
+}
+
+/// [`push_now`], also returning the push's notification id.
+pub async fn push_now_with_id(
+    app: &Arc<App>,
+    account: &MpAccount,
+    openid: &str,
+    push: &Push,
+) -> Result<(bool, Option<Value>, i64), MpFailure> {
     let id = enqueue(app, account, openid, push).await?;
     let wall = app.clock.wall_now().unix();
     if let Some(n) = app.store.claim_notification(id, wall, wall + LEASE_S).await? {
@@ -117,7 +128,35 @@ pub async fn push_now(
     let n = app.store.notification(id).await?.ok_or_else(|| Internal::bug("a push vanished"))?;
     let delivered = n.status == koudai_store::NotificationStatus::Delivered;
     let reply = n.reply.as_deref().and_then(|r| serde_json::from_str(r).ok());
-    Ok((delivered, reply))
+    Ok((delivered, reply, id))
+}
+
+/// A consumer acting on an account's page: the push (if the account has a
+/// server) and the line in the consumer's chat; follow and unfollow are
+/// recorded whatever the server says.
+pub async fn consumer_sends(
+    app: &Arc<App>,
+    account: &MpAccount,
+    login: &str,
+    push: &Push,
+    summary: &str,
+) -> Result<(), MpFailure> {
+    let openid = app.store.ensure_openid(login, &account.appid, &ids::openid(&app.rng.bytes())).await?;
+    let now = app.clock.business_now().unix();
+    if let Push::Event { event, .. } = push {
+        match event.as_str() {
+            "subscribe" => app.store.set_following(&account.appid, &openid, true, now).await?,
+            "unsubscribe" => app.store.set_following(&account.appid, &openid, false, now).await?,
+            _ => {}
+        }
+    }
+    let id = if account.server_url.as_deref().is_some_and(|u| !u.is_empty()) {
+        Some(push_now_with_id(app, account, &openid, push).await?.2)
+    } else {
+        None
+    };
+    app.store.add_chat_line(&account.appid, &openid, summary, id, now).await?;
+    Ok(())
 }
 
 fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {

@@ -347,3 +347,74 @@ impl Store {
         .await?)
     }
 }
+
+/// One line of a consumer's chat with an account, with the reply.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ChatLine {
+    pub summary: String,
+    pub created_at: i64,
+    pub reply: Option<String>,
+    pub status: Option<String>,
+}
+
+impl Store {
+    pub async fn set_following(&self, appid: &str, openid: &str, following: bool, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO mp_followers (appid, openid, following, changed_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (appid, openid) DO UPDATE SET following = $3, changed_at = $4",
+        )
+        .bind(appid)
+        .bind(openid)
+        .bind(i64::from(following))
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn is_following(&self, appid: &str, openid: &str) -> Result<bool, StoreError> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT following FROM mp_followers WHERE appid = $1 AND openid = $2")
+            .bind(appid)
+            .bind(openid)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(v == Some(1))
+    }
+
+    pub async fn add_chat_line(
+        &self,
+        appid: &str,
+        openid: &str,
+        summary: &str,
+        notification_id: Option<i64>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO mp_messages (appid, openid, summary, notification_id, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(appid)
+        .bind(openid)
+        .bind(summary)
+        .bind(notification_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The latest lines of a consumer's chat with an account, oldest first.
+    pub async fn chat(&self, appid: &str, openid: &str, limit: i64) -> Result<Vec<ChatLine>, StoreError> {
+        let mut lines: Vec<ChatLine> = sqlx::query_as(
+            "SELECT m.summary, m.created_at, n.reply, n.status FROM mp_messages m \
+             LEFT JOIN notifications n ON n.id = m.notification_id \
+             WHERE m.appid = $1 AND m.openid = $2 ORDER BY m.id DESC LIMIT $3",
+        )
+        .bind(appid)
+        .bind(openid)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        lines.reverse();
+        Ok(lines)
+    }
+}

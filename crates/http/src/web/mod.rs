@@ -3,6 +3,7 @@
 //! ([`cashier`], sessions and CSRF in [`session`]) and the operator and
 //! provider consoles (`console`).
 
+mod account;
 pub mod cashier;
 mod console;
 mod oauth;
@@ -26,6 +27,7 @@ pub fn routes(state: HttpState) -> Router<HttpState> {
                 .merge(console::routes())
                 .merge(signing::routes())
                 .merge(oauth::routes())
+                .merge(account::routes())
                 .route_layer(axum::middleware::from_fn(clean_uri))
                 .route_layer(axum::middleware::from_fn_with_state(state, per_address))
                 .layer(axum::middleware::from_fn(page_headers)),
@@ -48,14 +50,16 @@ pub fn routes(state: HttpState) -> Router<HttpState> {
 const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
                    form-action 'self'; base-uri 'none'";
 
-/// The OAuth page's form redirects to the developer's `redirect_uri` on
-/// another origin, which `form-action 'self'` would block.
+/// The OAuth page's form redirects to the developer's `redirect_uri`, and an
+/// account page's view buttons to the menu's URL, on other origins, which
+/// `form-action 'self'` would block.
 const CSP_OAUTH: &str =
     "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; base-uri 'none'";
 
 async fn page_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let overlay = req.uri().path().starts_with("/pay/jsapi");
-    let csp = if req.uri().path().starts_with("/connect/") { CSP_OAUTH } else { CSP };
+    let path = req.uri().path();
+    let csp = if path.starts_with("/connect/") || path.starts_with("/mp/") { CSP_OAUTH } else { CSP };
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     let frame = if overlay { "frame-ancestors *" } else { "frame-ancestors 'none'" };

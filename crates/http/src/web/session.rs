@@ -50,7 +50,7 @@ pub async fn start(app: &App, login: &str) -> Result<(Session, Cookie<'static>),
     app.store.create_session(SessionRealm::Consumer, &session).await?;
     let live = app.mode() == Mode::Live;
     let cookie = Cookie::build((cookie_name(app.mode()), token))
-        .path(if live { "/" } else { "/pay" })
+        .path("/")
         .http_only(true)
         .secure(live)
         .same_site(SameSite::Lax)

@@ -74,3 +74,23 @@ CREATE TABLE mp_user_tokens (
     refresh_expires_at BIGINT NOT NULL
 );
 CREATE INDEX mp_user_tokens_refresh ON mp_user_tokens (refresh_token);
+
+-- Consumers on an account's page: who follows, and what they sent (with
+-- the push that carried it, whose reply the page shows).
+CREATE TABLE mp_followers (
+    appid TEXT NOT NULL REFERENCES mp_accounts (appid),
+    openid TEXT NOT NULL,
+    following BIGINT NOT NULL,
+    changed_at BIGINT NOT NULL,
+    PRIMARY KEY (appid, openid)
+);
+
+CREATE TABLE mp_messages (
+    id BIGSERIAL PRIMARY KEY,
+    appid TEXT NOT NULL REFERENCES mp_accounts (appid),
+    openid TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    notification_id BIGINT REFERENCES notifications (id),
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX mp_messages_chat ON mp_messages (appid, openid, id);
