@@ -145,3 +145,53 @@ async fn hostile_input_on_postgres() -> R {
     }
     Ok(())
 }
+
+/// The consumer-facing pages of accounts and OAuth with hostile forms:
+/// client errors, never a 5xx, on either engine.
+async fn hostile_pages(t: TestApp) -> R {
+    let a = account(&t).await?;
+    let forms: Vec<(String, &str)> = vec![
+        (
+            "/connect/oauth2/authorize".into(),
+            "appid=wx%00&scope=snsapi_base&redirect_uri=http%3A%2F%2Fx&login=a&password=b",
+        ),
+        ("/connect/oauth2/authorize".into(), "login=a%00b&password=x"),
+        (format!("/mp/{}/login", a.appid), "login=al%00ice&password=x"),
+        (format!("/mp/{}/message", a.appid), "csrf=x&content=hi%00"),
+        (format!("/mp/{}/click", a.appid), "csrf=x&key=K"),
+        ("/mp/%00/follow".into(), "csrf=x"),
+        ("/mp/wx-nope/follow".into(), "csrf=x"),
+    ];
+    for (path, body) in forms {
+        let req = Request::builder()
+            .method("POST")
+            .uri(&path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(body))?;
+        let r = t.send(req).await?;
+        assert!(r.status.is_client_error(), "{path} {body}: {} {}", r.status, r.text());
+    }
+    for path in [
+        "/connect/oauth2/authorize?appid=%FF&redirect_uri=x&scope=snsapi_base".to_owned(),
+        format!("/connect/oauth2/authorize?appid={}&redirect_uri=javascript:alert(1)&scope=snsapi_base", a.appid),
+        format!("/connect/oauth2/authorize?appid={}&redirect_uri=http%3A%2F%2Fx&scope=snsapi_god", a.appid),
+        "/mp/%FF%FE".to_owned(),
+    ] {
+        let r = t.send(get(&path, None)?).await?;
+        assert!(r.status.is_client_error(), "{path}: {}", r.status);
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn hostile_pages_on_sqlite() -> R {
+    hostile_pages(TestApp::sandbox().await?).await
+}
+
+#[tokio::test]
+async fn hostile_pages_on_postgres() -> R {
+    match TestApp::sandbox_on_postgres().await? {
+        Some(t) => hostile_pages(t).await,
+        None => Ok(()),
+    }
+}

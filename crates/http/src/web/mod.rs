@@ -29,6 +29,7 @@ pub fn routes(state: HttpState) -> Router<HttpState> {
                 .merge(oauth::routes())
                 .merge(account::routes())
                 .route_layer(axum::middleware::from_fn(clean_uri))
+                .route_layer(axum::middleware::from_fn(console::clean_forms))
                 .route_layer(axum::middleware::from_fn_with_state(state, per_address))
                 .layer(axum::middleware::from_fn(page_headers)),
         )

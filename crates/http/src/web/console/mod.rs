@@ -52,7 +52,8 @@ pub fn routes() -> Router<HttpState> {
 
 /// A form field no database column may hold (NUL, on PostgreSQL) is
 /// refused before any handler sees the form, and so are oversized forms.
-async fn clean_forms(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+/// (Every page's forms go through it, not only the consoles'.)
+pub(super) async fn clean_forms(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     if req.method() != axum::http::Method::POST {
         return next.run(req).await;
     }
