@@ -1,7 +1,8 @@
 //! Background work inside `koudai serve`: delivering the callback outbox,
 //! finishing refunds and profit sharing whose processing time has passed, settling each
 //! business day as the business clock crosses midnight (China time),
-//! closing expired orders, purging expired sessions, and re-reading the
+//! pushing third-party platforms' verify tickets every ten minutes of
+//! business time, closing expired orders, purging expired sessions, and re-reading the
 //! business clock (another node may have moved it). One loop, woken by
 //! new work or every [`IDLE_POLL`]; it stops when its token is cancelled.
 
@@ -69,6 +70,11 @@ async fn periodic(app: &App) {
         Ok(0) => {}
         Ok(n) => tracing::info!(applyments.moved = n, "finished or cancelled applications"),
         Err(e) => tracing::warn!(error = %e, "moving applications on failed"),
+    }
+    match crate::component::push_due_tickets(app).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(tickets.pushed = n, "pushed component verify tickets"),
+        Err(e) => tracing::warn!(error = %e, "pushing component verify tickets failed"),
     }
     match app.store.expire_orders(now.unix()).await {
         Ok(0) => {}

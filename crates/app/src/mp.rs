@@ -176,21 +176,41 @@ pub async fn stable_token(app: &App, body: &Value, ip: Option<std::net::IpAddr>)
     Ok(TokenAnswer { access_token: t.token.clone(), expires_in: t.expires_at - now })
 }
 
-/// The account an `access_token` belongs to, if it is valid now.
-pub async fn authenticate(app: &App, access_token: Option<&str>) -> Result<MpAccount, MpFailure> {
+/// The account an `access_token` belongs to, if it is valid now for a call
+/// of `api`. The token is the account's own, or an authorizer token a
+/// third-party platform got for it (then the account must have granted a
+/// permission set the API needs); a component token is not an account's
+/// (48001).
+pub async fn authenticate(app: &App, access_token: Option<&str>, api: &str) -> Result<MpAccount, MpFailure> {
     let token = access_token.filter(|t| !t.is_empty()).ok_or_else(MpError::access_token_missing)?;
     if token.len() > 512 || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
         return Err(MpError::invalid_access_token().into());
     }
-    let t = app.store.mp_token(token).await?.ok_or_else(MpError::invalid_credential)?;
     let now = app.clock.business_now().unix();
-    if t.expires_at <= now {
-        return Err(MpError::access_token_expired().into());
-    }
-    if t.superseded_at.is_some_and(|s| s + rules::rules().token_overlap_s <= now) {
+    let overlap = rules::rules().token_overlap_s;
+    let appid = if let Some(t) = app.store.mp_token(token).await? {
+        if t.expires_at <= now {
+            return Err(MpError::access_token_expired().into());
+        }
+        if t.superseded_at.is_some_and(|s| s + overlap <= now) {
+            return Err(MpError::invalid_credential().into());
+        }
+        t.appid
+    } else if let Some(t) = app.store.authorizer_token(token).await? {
+        if t.expires_at <= now {
+            return Err(MpError::access_token_expired().into());
+        }
+        if t.superseded_at.is_some_and(|s| s + overlap <= now) {
+            return Err(MpError::invalid_credential().into());
+        }
+        crate::component::check_api(app, &t, api).await?;
+        t.authorizer_appid
+    } else if app.store.component_token(token).await?.is_some() {
+        return Err(MpError::api_unauthorized().into());
+    } else {
         return Err(MpError::invalid_credential().into());
-    }
-    Ok(app.store.mp_account(&t.appid).await?.ok_or_else(|| Internal::bug("a token of no account"))?)
+    };
+    Ok(app.store.mp_account(&appid).await?.ok_or_else(|| Internal::bug("a token of no account"))?)
 }
 
 /// A button as `menu/get` shows it: every button with a `sub_button` list.

@@ -178,9 +178,6 @@ pub(crate) async fn deliver(app: &App, n: Notification) {
             return;
         }
     };
-    let attempt_no = n.attempts + 1;
-    let attempted_at = app.clock.business_now().unix();
-    let started = Instant::now();
     let timestamp = app.clock.wall_now().unix().to_string();
     let nonce = (u32::from_be_bytes(app.rng.bytes()) % 1_000_000_000).to_string();
     let openid = mp_xml::parse(&n.body).and_then(|m| m.get("FromUserName").cloned()).unwrap_or_default();
@@ -214,7 +211,65 @@ pub(crate) async fn deliver(app: &App, n: Notification) {
     };
     let pairs: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let url = with_query(&n.notify_url, &pairs);
-    let (http_status, error, text) = match app.outbound.post(&url) {
+    send_and_record(app, &n, &url, body, |text| (true, read_reply(&account, text))).await;
+}
+
+/// Sends one claimed component push (verify ticket or authorisation event)
+/// to the third party's event URL: always sealed with the component's key,
+/// the trailing appid and the `AppId` element being the component appid;
+/// the third party must answer `success`.
+pub(crate) async fn deliver_component(app: &App, n: Notification) {
+    let component = match app.store.component(n.appid.as_deref().unwrap_or_default()).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            tracing::error!(notification.id = n.id, "a component push's component does not exist");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(notification.id = n.id, error = %e, "loading a component for a push failed");
+            return;
+        }
+    };
+    let timestamp = app.clock.wall_now().unix().to_string();
+    let nonce = (u32::from_be_bytes(app.rng.bytes()) % 1_000_000_000).to_string();
+    let encrypted =
+        match mp_crypto::encrypt(&component.encoding_aes_key, &component.component_appid, &app.rng.bytes(), &n.body) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(notification.id = n.id, error = %e, "encrypting a component push failed");
+                return;
+            }
+        };
+    let sig = signature(&[&component.token, &timestamp, &nonce]);
+    let msg_sig = signature(&[&component.token, &timestamp, &nonce, &encrypted]);
+    let url = with_query(
+        &n.notify_url,
+        &[
+            ("signature", &sig),
+            ("timestamp", &timestamp),
+            ("nonce", &nonce),
+            ("encrypt_type", "aes"),
+            ("msg_signature", &msg_sig),
+        ],
+    );
+    let body = mp_xml::build(&[Field::Text("AppId", &component.component_appid), Field::Text("Encrypt", &encrypted)]);
+    send_and_record(app, &n, &url, body, |text| (text.trim() == "success", None)).await;
+}
+
+/// Posts `body` to `url` within the reply window and records the attempt;
+/// `judge` reads a 2xx answer: whether it counts as delivered, and the
+/// reply to keep.
+async fn send_and_record(
+    app: &App,
+    n: &Notification,
+    url: &str,
+    body: String,
+    judge: impl FnOnce(&str) -> (bool, Option<Value>),
+) {
+    let attempt_no = n.attempts + 1;
+    let attempted_at = app.clock.business_now().unix();
+    let started = Instant::now();
+    let (http_status, mut error, text) = match app.outbound.post(url) {
         Err(refusal) => (None, Some(refusal.to_string()), None),
         Ok(request) => {
             let sent = request.header("content-type", "text/xml").timeout(REPLY_WINDOW).body(body).send().await;
@@ -230,8 +285,16 @@ pub(crate) async fn deliver(app: &App, n: Notification) {
             }
         }
     };
-    let delivered = http_status.is_some_and(|s| (200..300).contains(&s)) && text.is_some();
-    let reply = if delivered { text.as_deref().and_then(|t| read_reply(&account, t)) } else { None };
+    let (delivered, reply) = match (&text, http_status) {
+        (Some(t), Some(s)) if (200..300).contains(&s) => {
+            let (ok, reply) = judge(t);
+            if !ok {
+                error = Some(format!("answered {:?}, not success", t.chars().take(80).collect::<String>()));
+            }
+            (ok, reply)
+        }
+        _ => (false, None),
+    };
     let after = if delivered {
         AfterAttempt::Delivered
     } else if attempt_no >= TRIES {
@@ -294,10 +357,15 @@ fn read_reply(account: &MpAccount, text: &str) -> Option<Value> {
 /// Runs the URL verification handshake (`echostr`, §4.1) against `url`
 /// with the account's Token: the server must answer the echostr verbatim.
 pub async fn verify_server(app: &App, account: &MpAccount, url: &str) -> Result<(), String> {
+    handshake(app, &account.token, url).await
+}
+
+/// The `echostr` handshake against `url`, signed with `token`.
+pub async fn handshake(app: &App, token: &str, url: &str) -> Result<(), String> {
     let timestamp = app.clock.wall_now().unix().to_string();
     let nonce = (u32::from_be_bytes(app.rng.bytes()) % 1_000_000_000).to_string();
     let echostr = (u64::from_be_bytes(app.rng.bytes()) % 10_000_000_000_000_000).to_string();
-    let sig = signature(&[&account.token, &timestamp, &nonce]);
+    let sig = signature(&[token, &timestamp, &nonce]);
     let full =
         with_query(url, &[("signature", &sig), ("timestamp", &timestamp), ("nonce", &nonce), ("echostr", &echostr)]);
     let request = app.outbound.get(&full).map_err(|e| e.to_string())?;

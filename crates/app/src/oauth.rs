@@ -29,6 +29,9 @@ pub enum AuthorizeError {
     Scope,
     #[error("10003: redirect_uri must be an http(s) URL")]
     RedirectUri,
+    /// The third-party platform may not ask on the account's behalf.
+    #[error("{0}")]
+    Component(String),
 }
 
 /// Checks an authorize request; returns the account.
@@ -37,6 +40,7 @@ pub async fn check_authorize(
     appid: &str,
     scope: &str,
     redirect_uri: &str,
+    component_appid: Option<&str>,
 ) -> Result<Result<MpAccount, AuthorizeError>, crate::Internal> {
     let plain = !appid.is_empty() && appid.len() <= 64 && appid.bytes().all(|b| b.is_ascii_alphanumeric());
     let Some(account) = (if plain { app.store.mp_account(appid).await? } else { None }) else {
@@ -48,6 +52,11 @@ pub async fn check_authorize(
     let ok = url::Url::parse(redirect_uri).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
     if !ok {
         return Ok(Err(AuthorizeError::RedirectUri));
+    }
+    if let Some(c) = component_appid {
+        if let Err(why) = crate::component::oauth_allowed(app, c, &account.appid).await? {
+            return Ok(Err(AuthorizeError::Component(why)));
+        }
     }
     Ok(Ok(account))
 }
@@ -61,6 +70,7 @@ pub async fn grant(
     scope: &str,
     redirect_uri: &str,
     state: &str,
+    component_appid: Option<&str>,
 ) -> Result<String, crate::Internal> {
     let openid = app.store.ensure_openid(login, &account.appid, &ids::openid(&app.rng.bytes())).await?;
     let code = app.rng.token(32);
@@ -72,9 +82,14 @@ pub async fn grant(
             scope: scope.to_owned(),
             created_at: app.clock.business_now().unix(),
             used_at: None,
+            component_appid: component_appid.map(str::to_owned),
         })
         .await?;
-    Ok(with_query(redirect_uri, &[("code", &code), ("state", state)]))
+    match component_appid {
+        // The on-behalf variant names the account in the callback.
+        Some(_) => Ok(with_query(redirect_uri, &[("code", &code), ("state", state), ("appid", &account.appid)])),
+        None => Ok(with_query(redirect_uri, &[("code", &code), ("state", state)])),
+    }
 }
 
 /// The redirect of a consumer who declined (`state` only).
@@ -118,6 +133,7 @@ async fn new_token(
     openid: &str,
     scope: &str,
     refresh: Option<(String, i64)>,
+    component_appid: Option<&str>,
 ) -> Result<UserToken, MpFailure> {
     let now = app.clock.business_now().unix();
     let (refresh_token, refresh_expires_at) = refresh.unwrap_or_else(|| (app.rng.token(64), now + REFRESH_VALID_S));
@@ -129,6 +145,7 @@ async fn new_token(
         scope: scope.to_owned(),
         expires_at: now + TOKEN_VALID_S,
         refresh_expires_at,
+        component_appid: component_appid.map(str::to_owned),
     };
     app.store.create_user_token(&t).await?;
     Ok(t)
@@ -152,14 +169,100 @@ pub async fn exchange_code(
     let invalid = || MpError::new(40029, "invalid code");
     let now = app.clock.business_now().unix();
     let c = if plain(code) { app.store.use_oauth_code(code, now).await? } else { None };
-    let c = c.filter(|c| c.appid == account.appid).ok_or_else(invalid)?;
+    let c = c.filter(|c| c.appid == account.appid && c.component_appid.is_none()).ok_or_else(invalid)?;
     if c.used_at.is_some() {
         return Err(MpError::new(40163, "code been used").into());
     }
     if now - c.created_at > CODE_VALID_S {
         return Err(MpError::new(42003, "code expired").into());
     }
-    let t = new_token(app, &account.appid, &c.openid, &c.scope, None).await?;
+    let t = new_token(app, &account.appid, &c.openid, &c.scope, None, None).await?;
+    Ok(token_json(&t, now))
+}
+
+/// The component a component-variant call names, checked against its
+/// token, and still allowed to do web OAuth for the account.
+async fn component_for(
+    app: &App,
+    account: &MpAccount,
+    component_appid: &str,
+    component_access_token: &str,
+) -> Result<String, MpFailure> {
+    let c = crate::component::authenticate(app, component_access_token, &json!({"component_appid": component_appid}))
+        .await?;
+    if let Err(why) = crate::component::oauth_allowed(app, &c.component_appid, &account.appid).await? {
+        return Err(MpError::api_unauthorized_to_component(&why).into());
+    }
+    Ok(c.component_appid)
+}
+
+/// `GET /sns/oauth2/component/access_token`: the code exchange of a
+/// third-party platform acting for the account (no account secret; the
+/// component's token instead).
+pub async fn exchange_code_component(
+    app: &App,
+    appid: &str,
+    code: &str,
+    grant_type: &str,
+    component_appid: &str,
+    component_access_token: &str,
+) -> Result<Value, MpFailure> {
+    if grant_type != "authorization_code" {
+        return Err(MpError::invalid_grant_type().into());
+    }
+    let account = account(app, appid, None).await?;
+    let component = component_for(app, &account, component_appid, component_access_token).await?;
+    if code.is_empty() {
+        return Err(MpError::new(41008, "missing code").into());
+    }
+    let invalid = || MpError::new(40029, "invalid code");
+    let now = app.clock.business_now().unix();
+    let c = if plain(code) { app.store.use_oauth_code(code, now).await? } else { None };
+    let c = c
+        .filter(|c| c.appid == account.appid && c.component_appid.as_deref() == Some(component.as_str()))
+        .ok_or_else(invalid)?;
+    if c.used_at.is_some() {
+        return Err(MpError::new(40163, "code been used").into());
+    }
+    if now - c.created_at > CODE_VALID_S {
+        return Err(MpError::new(42003, "code expired").into());
+    }
+    let t = new_token(app, &account.appid, &c.openid, &c.scope, None, Some(&component)).await?;
+    Ok(token_json(&t, now))
+}
+
+/// `GET /sns/oauth2/component/refresh_token`.
+pub async fn refresh_component(
+    app: &App,
+    appid: &str,
+    refresh_token: &str,
+    grant_type: &str,
+    component_appid: &str,
+    component_access_token: &str,
+) -> Result<Value, MpFailure> {
+    if grant_type != "refresh_token" {
+        return Err(MpError::invalid_grant_type().into());
+    }
+    let account = account(app, appid, None).await?;
+    let component = component_for(app, &account, component_appid, component_access_token).await?;
+    let invalid = || MpError::new(40030, "invalid refresh_token");
+    let old = if plain(refresh_token) { app.store.user_token_by_refresh(refresh_token).await? } else { None };
+    let old = old
+        .filter(|t| t.appid == account.appid && t.component_appid.as_deref() == Some(component.as_str()))
+        .ok_or_else(invalid)?;
+    let now = app.clock.business_now().unix();
+    if old.refresh_expires_at <= now {
+        return Err(MpError::new(42002, "refresh_token expired").into());
+    }
+    let t = new_token(
+        app,
+        &account.appid,
+        &old.openid,
+        &old.scope,
+        Some((old.refresh_token.clone(), old.refresh_expires_at)),
+        Some(&component),
+    )
+    .await?;
     Ok(token_json(&t, now))
 }
 
@@ -171,7 +274,7 @@ pub async fn refresh(app: &App, appid: &str, refresh_token: &str, grant_type: &s
     let account = account(app, appid, None).await?;
     let invalid = || MpError::new(40030, "invalid refresh_token");
     let old = if plain(refresh_token) { app.store.user_token_by_refresh(refresh_token).await? } else { None };
-    let old = old.filter(|t| t.appid == account.appid).ok_or_else(invalid)?;
+    let old = old.filter(|t| t.appid == account.appid && t.component_appid.is_none()).ok_or_else(invalid)?;
     let now = app.clock.business_now().unix();
     if old.refresh_expires_at <= now {
         return Err(MpError::new(42002, "refresh_token expired").into());
@@ -182,6 +285,7 @@ pub async fn refresh(app: &App, appid: &str, refresh_token: &str, grant_type: &s
         &old.openid,
         &old.scope,
         Some((old.refresh_token.clone(), old.refresh_expires_at)),
+        None,
     )
     .await?;
     Ok(token_json(&t, now))

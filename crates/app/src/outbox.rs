@@ -110,8 +110,10 @@ pub async fn deliver_due(app: &Arc<App>) -> Result<usize, StoreError> {
 }
 
 async fn deliver_one(app: &App, n: Notification) {
-    if n.channel == "mp" {
-        return crate::mp_push::deliver(app, n).await;
+    match n.channel.as_str() {
+        "mp" => return crate::mp_push::deliver(app, n).await,
+        "component" => return crate::mp_push::deliver_component(app, n).await,
+        _ => {}
     }
     let mode = match app.store.merchant(&n.mchid).await {
         Ok(Some(m)) => m.key_mode,

@@ -7,6 +7,7 @@
 
 pub mod applyment;
 pub mod clock;
+pub mod component;
 pub mod fees;
 pub mod ids;
 pub mod ledger;

@@ -45,6 +45,9 @@ pub fn routes() -> Router<HttpState> {
         .route("/sandbox/v1/mp/{appid}/server", post(mp_server))
         .route("/sandbox/v1/mp/{appid}/push", post(mp_push))
         .route("/sandbox/v1/oauth/authorize", post(oauth_authorize))
+        .route("/sandbox/v1/component/authorize", post(component_authorize))
+        .route("/sandbox/v1/component/{component_appid}/ticket", post(component_ticket))
+        .route("/sandbox/v1/component/{component_appid}/event-url", post(component_event_url))
         .route_layer(axum::middleware::from_fn(clean_uri))
 }
 
@@ -553,21 +556,131 @@ async fn oauth_authorize(
     let app = &state.app;
     authorize(app, &headers).await?;
     let b: OauthBody = json_body(&body)?;
-    if b.component_appid.as_deref().is_some_and(|c| !c.is_empty()) {
-        return Err(param("component_appid", "第三方平台代公众号发起网页授权尚未支持"));
-    }
     let appid = required_text(b.appid, "appid")?;
     let consumer = required_text(b.consumer, "consumer")?;
     let scope = b.scope.unwrap_or_else(|| "snsapi_base".into());
     let redirect_uri = required_text(b.redirect_uri, "redirect_uri")?;
-    let account = koudai_app::oauth::check_authorize(app, &appid, &scope, &redirect_uri)
+    let component = b.component_appid.as_deref().filter(|c| !c.is_empty());
+    let account = koudai_app::oauth::check_authorize(app, &appid, &scope, &redirect_uri, component)
         .await?
         .map_err(|e| V3Error::message(ErrorCode::ParamError, e.to_string()))?;
     if app.store.consumer(&consumer).await.map_err(|e| V3Error::internal(e.into()))?.is_none() {
         return Err(param("consumer", "付款用户不存在"));
     }
     let redirect =
-        koudai_app::oauth::grant(app, &account, &consumer, &scope, &redirect_uri, b.state.as_deref().unwrap_or(""))
+        koudai_app::oauth::grant(
+            app,
+            &account,
+            &consumer,
+            &scope,
+            &redirect_uri,
+            b.state.as_deref().unwrap_or(""),
+            component,
+        )
             .await?;
     ok_json(&json!({"redirect": redirect}))
+}
+
+/// The component a sandbox call names, if the token covers its provider.
+async fn component_for(app: &App, scope: &Scope, appid: &str) -> Result<koudai_store::Component, V3Error> {
+    let missing = || V3Error::message(ErrorCode::ResourceNotExists, format!("第三方平台{appid}不存在"));
+    let c = app.store.component(appid).await.map_err(|e| V3Error::internal(e.into()))?.ok_or_else(missing)?;
+    if !scope.covers(&c.provider_mchid) {
+        return Err(missing());
+    }
+    Ok(c)
+}
+
+/// `POST /sandbox/v1/component/{component_appid}/ticket`: a verify ticket
+/// pushed now; answers the ticket and whether the event URL took it
+/// (`delivered` is null without an event URL).
+async fn component_ticket(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(appid): Path<String>,
+) -> Result<Response, V3Error> {
+    let app = &state.app;
+    let scope = authorize(app, &headers).await?;
+    let c = component_for(app, &scope, &appid).await?;
+    let (ticket, delivered) = koudai_app::component::push_ticket_now(&state.app, &c).await?;
+    ok_json(&json!({"component_appid": c.component_appid, "ticket": ticket, "delivered": delivered}))
+}
+
+#[derive(Deserialize)]
+struct EventUrlBody {
+    url: Option<String>,
+}
+
+/// `POST /sandbox/v1/component/{component_appid}/event-url` `{"url"}`: sets
+/// the authorisation event URL after the `echostr` handshake; at once.
+async fn component_event_url(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(appid): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, V3Error> {
+    let app = &state.app;
+    let scope = authorize(app, &headers).await?;
+    let c = component_for(app, &scope, &appid).await?;
+    let b: EventUrlBody = json_body(&body)?;
+    let url = required_text(b.url, "url")?;
+    koudai_app::component::set_event_url(app, &c, &url).await.map_err(|e| match e {
+        koudai_app::mp_push::ServerError::Internal(e) => V3Error::internal(e),
+        koudai_app::mp_push::ServerError::BadUrl => param("url", "url 必须是 http(s) 地址"),
+        other => V3Error::message(ErrorCode::InvalidRequest, other.to_string()),
+    })?;
+    ok_json(&json!({"component_appid": c.component_appid, "event_url": url}))
+}
+
+#[derive(Deserialize)]
+struct ComponentAuthorizeBody {
+    pre_auth_code: Option<String>,
+    authorizer_appid: Option<String>,
+    func_ids: Option<Vec<i64>>,
+    take_exclusive: Option<bool>,
+    redirect_uri: Option<String>,
+}
+
+/// `POST /sandbox/v1/component/authorize` `{"pre_auth_code",
+/// "authorizer_appid", "func_ids", "take_exclusive"?, "redirect_uri"?}`: the
+/// account owner's consent without the browser; answers `{"redirect"}`, or
+/// 403 `NO_AUTH` with `detail.refused: [{"id", "reason"}]`.
+async fn component_authorize(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, V3Error> {
+    use koudai_app::component::{consent, Consent, ConsentError};
+    let app = &state.app;
+    let scope = authorize(app, &headers).await?;
+    let b: ComponentAuthorizeBody = json_body(&body)?;
+    let pre_auth_code = required_text(b.pre_auth_code, "pre_auth_code")?;
+    let authorizer_appid = required_text(b.authorizer_appid, "authorizer_appid")?;
+    let owner = match &scope {
+        Scope::Platform => None,
+        Scope::Merchant(m) => Some(m.clone()),
+    };
+    let c = Consent {
+        pre_auth_code,
+        authorizer_appid,
+        func_ids: b.func_ids.unwrap_or_default(),
+        take_exclusive: b.take_exclusive.unwrap_or(false),
+        redirect_uri: b.redirect_uri.filter(|u| !u.is_empty()),
+        owner,
+    };
+    match consent(app, c).await {
+        Ok(redirect) => ok_json(&json!({"redirect": redirect})),
+        Err(ConsentError::Internal(e)) => Err(V3Error::internal(e)),
+        Err(ConsentError::Refused(list)) => {
+            let refused: Vec<_> = list.iter().map(|r| json!({"id": r.id, "reason": r.reason})).collect();
+            let text: Vec<String> = list.iter().map(|r| r.reason.clone()).collect();
+            Err(V3Error::message(ErrorCode::NoAuth, format!("以下权限集不能授权: {}", text.join("; ")))
+                .detail(json!({"refused": refused})))
+        }
+        Err(e @ (ConsentError::NoAccount(_) | ConsentError::NotOwner)) => {
+            Err(V3Error::message(ErrorCode::ResourceNotExists, e.to_string()))
+        }
+        Err(e @ (ConsentError::NoSets | ConsentError::NoRedirect | ConsentError::BadRedirect)) => Err(V3Error::message(ErrorCode::ParamError, e.to_string())),
+        Err(e) => Err(V3Error::message(ErrorCode::InvalidRequest, e.to_string())),
+    }
 }

@@ -312,6 +312,14 @@ enum AdminCommand {
         #[arg(long)]
         name: String,
     },
+    /// Give a provider a third-party platform (component): a fresh
+    /// component appid, secret, Token and EncodingAESKey are printed. Its
+    /// event URL is set in the provider console or the sandbox API (both
+    /// run the URL verification first).
+    ComponentCreate {
+        #[arg(long)]
+        sp_mchid: String,
+    },
     /// Set an official account's IP allow-list for token calls
     /// (comma-separated; empty allows every caller).
     MpIpAllowlist {
@@ -553,6 +561,18 @@ async fn admin(store: &Store, mode: Mode, command: AdminCommand) -> anyhow::Resu
                 "{}",
                 serde_json::json!({"appid": a.appid, "original_id": a.original_id, "secret": a.secret, "token": a.token,
                     "encoding_aes_key": a.encoding_aes_key, "owner_mchid": a.owner_mchid})
+            );
+        }
+        AdminCommand::ComponentCreate { sp_mchid } => {
+            anyhow::ensure!(store.provider(&sp_mchid).await?.is_some(), "no provider {sp_mchid}");
+            if let Some(c) = store.component_of_provider(&sp_mchid).await? {
+                anyhow::bail!("provider {sp_mchid} already has third-party platform {}", c.component_appid);
+            }
+            let c = koudai_app::component::create_component(store, &rng, &sp_mchid, None, now.unix()).await?;
+            println!(
+                "{}",
+                serde_json::json!({"component_appid": c.component_appid, "component_appsecret": c.secret,
+                    "token": c.token, "encoding_aes_key": c.encoding_aes_key, "sp_mchid": sp_mchid})
             );
         }
         AdminCommand::MpIpAllowlist { appid, ips } => {

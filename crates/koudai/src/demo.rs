@@ -70,6 +70,8 @@ pub async fn ensure(state: &App, data_dir: &Path) -> anyhow::Result<()> {
         if v.get("accounts").is_none() {
             v["accounts"] = json!(demo_accounts(state, &app_owners(&v)).await?);
         }
+        // Worlds made before third-party platforms existed.
+        demo_components(state, &mut v).await?;
         if let Some(url) = v["operator_console"].get_mut("url") {
             *url = json!(format!("{}/console", state.config.base_url));
         }
@@ -195,7 +197,38 @@ async fn build(state: &App, dir: &Path) -> anyhow::Result<serde_json::Value> {
         "consumers": consumers,
     });
     world["accounts"] = json!(demo_accounts(state, &app_owners(&world)).await?);
+    demo_components(state, &mut world).await?;
     Ok(world)
+}
+
+/// Gives each demo provider a third-party platform (made if missing) and
+/// writes it into the world as `providers[].component`.
+async fn demo_components(state: &App, world: &mut serde_json::Value) -> anyhow::Result<()> {
+    for p in world["providers"].as_array_mut().into_iter().flatten() {
+        let Some(sp_mchid) = p["sp_mchid"].as_str().map(str::to_owned) else { continue };
+        let c = match state.store.component_of_provider(&sp_mchid).await? {
+            Some(c) => c,
+            None => {
+                let now = state.clock.wall_now().unix();
+                match koudai_app::component::create_component(&state.store, &state.rng, &sp_mchid, None, now).await {
+                    Ok(c) => c,
+                    // Another start may have made it a moment ago.
+                    Err(e) => state.store.component_of_provider(&sp_mchid).await?.ok_or(e)?,
+                }
+            }
+        };
+        let mut v = json!({
+            "component_appid": c.component_appid,
+            "component_appsecret": c.secret,
+            "token": c.token,
+            "encoding_aes_key": c.encoding_aes_key,
+        });
+        if let Some(url) = c.event_url {
+            v["event_url"] = json!(url);
+        }
+        p["component"] = v;
+    }
+    Ok(())
 }
 
 /// Every demo app with its owner and a name: the merchants' apps, the

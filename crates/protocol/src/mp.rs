@@ -93,6 +93,40 @@ impl MpError {
     pub fn menu_count_limit() -> MpError {
         MpError::new(65305, "menu count limit")
     }
+    pub fn invalid_args() -> MpError {
+        MpError::new(40097, "invalid args")
+    }
+    pub fn component_not_authorized() -> MpError {
+        MpError::new(61003, "component is not authorized by this account")
+    }
+    pub fn ticket_expired() -> MpError {
+        MpError::new(61005, "component ticket is expired")
+    }
+    pub fn ticket_invalid() -> MpError {
+        MpError::new(61006, "component ticket is invalid")
+    }
+    /// 61007, with what is missing after the canonical text.
+    pub fn api_unauthorized_to_component(why: &str) -> MpError {
+        MpError::new(61007, format!("api is unauthorized to component: {why}"))
+    }
+    pub fn code_invalid() -> MpError {
+        MpError::new(61009, "code is invalid")
+    }
+    pub fn code_expired() -> MpError {
+        MpError::new(61010, "code is expired")
+    }
+    pub fn invalid_component() -> MpError {
+        MpError::new(61011, "invalid component")
+    }
+    pub fn invalid_option_name() -> MpError {
+        MpError::new(61019, "invalid option name")
+    }
+    pub fn invalid_option_value() -> MpError {
+        MpError::new(61020, "invalid option value")
+    }
+    pub fn refresh_token_invalid() -> MpError {
+        MpError::new(61023, "refresh_token is invalid")
+    }
     pub fn match_rule_deprecated() -> MpError {
         MpError::new(65320, "the matchrule field is no longer supported")
     }

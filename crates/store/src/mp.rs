@@ -266,6 +266,8 @@ pub struct OauthCode {
     pub scope: String,
     pub created_at: i64,
     pub used_at: Option<i64>,
+    /// The third-party platform that asked on the account's behalf.
+    pub component_appid: Option<String>,
 }
 
 /// A user-level OAuth token.
@@ -278,18 +280,22 @@ pub struct UserToken {
     pub scope: String,
     pub expires_at: i64,
     pub refresh_expires_at: i64,
+    /// The third-party platform the token was issued to.
+    pub component_appid: Option<String>,
 }
 
-const USER_TOKEN_COLUMNS: &str = "access_token, refresh_token, appid, openid, scope, expires_at, refresh_expires_at";
+const USER_TOKEN_COLUMNS: &str =
+    "access_token, refresh_token, appid, openid, scope, expires_at, refresh_expires_at, component_appid";
 
 impl Store {
     pub async fn create_oauth_code(&self, c: &OauthCode) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO mp_oauth_codes (code, appid, openid, scope, created_at, used_at) VALUES ($1, $2, $3, $4, $5, NULL)")
+        sqlx::query("INSERT INTO mp_oauth_codes (code, appid, openid, scope, created_at, used_at, component_appid) VALUES ($1, $2, $3, $4, $5, NULL, $6)")
             .bind(&c.code)
             .bind(&c.appid)
             .bind(&c.openid)
             .bind(&c.scope)
             .bind(c.created_at)
+            .bind(&c.component_appid)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -300,7 +306,7 @@ impl Store {
     pub async fn use_oauth_code(&self, code: &str, now: i64) -> Result<Option<OauthCode>, StoreError> {
         let mut tx = self.write().await?;
         let found: Option<OauthCode> = sqlx::query_as(
-            &tx.lock("SELECT code, appid, openid, scope, created_at, used_at FROM mp_oauth_codes WHERE code = $1"),
+            &tx.lock("SELECT code, appid, openid, scope, created_at, used_at, component_appid FROM mp_oauth_codes WHERE code = $1"),
         )
         .bind(code)
         .fetch_optional(&mut *tx)
@@ -317,7 +323,7 @@ impl Store {
     }
 
     pub async fn create_user_token(&self, t: &UserToken) -> Result<(), StoreError> {
-        sqlx::query(&format!("INSERT INTO mp_user_tokens ({USER_TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+        sqlx::query(&format!("INSERT INTO mp_user_tokens ({USER_TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
             .bind(&t.access_token)
             .bind(&t.refresh_token)
             .bind(&t.appid)
@@ -325,6 +331,7 @@ impl Store {
             .bind(&t.scope)
             .bind(t.expires_at)
             .bind(t.refresh_expires_at)
+            .bind(&t.component_appid)
             .execute(&self.pool)
             .await?;
         Ok(())

@@ -35,9 +35,16 @@ pub async fn enqueue(tx: &mut WriteTx, n: &NewNotification) -> Result<(), StoreE
 /// Puts a push to an official account's server in the outbox (channel
 /// `mp`): `body` is the plaintext XML, sealed and signed when it is sent.
 pub async fn enqueue_mp(tx: &mut WriteTx, n: &NewNotification, appid: &str) -> Result<i64, StoreError> {
+    enqueue_channel(tx, n, "mp", appid).await
+}
+
+/// Puts a push of another channel (`mp`: an account's server; `component`:
+/// a third-party platform's event URL) in the outbox; `key` is the
+/// account's or the component's appid.
+pub async fn enqueue_channel(tx: &mut WriteTx, n: &NewNotification, channel: &str, key: &str) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar(
         "INSERT INTO notifications (event_id, mchid, reference, event_type, notify_url, body, status, attempts, next_attempt_at, \
-         lease_until, created_at, channel, appid) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 0, $9, 'mp', $10) RETURNING id",
+         lease_until, created_at, channel, appid) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 0, $9, $10, $11) RETURNING id",
     )
     .bind(&n.event_id)
     .bind(&n.mchid)
@@ -48,7 +55,8 @@ pub async fn enqueue_mp(tx: &mut WriteTx, n: &NewNotification, appid: &str) -> R
     .bind(NotificationStatus::Pending.as_str())
     .bind(n.next_attempt_at)
     .bind(n.created_at)
-    .bind(appid)
+    .bind(channel)
+    .bind(key)
     .fetch_one(&mut **tx)
     .await?)
 }

@@ -1,5 +1,5 @@
-//! The Official Account surface (`/cgi-bin/…`): access tokens and custom
-//! menus. Its conventions (protocol notes `wechat-mp.md` §1): every answer
+//! The Official Account surface (`/cgi-bin/…`): access tokens, custom
+//! menus, user OAuth and the third-party platform (`component`). Its conventions (protocol notes `wechat-mp.md` §1): every answer
 //! is HTTP 200, a refusal is `{"errcode": <int>, "errmsg"}`, bodies are
 //! JSON whatever the `Content-Type` says, and a wrong method is 43001 or
 //! 43002 rather than a 405.
@@ -13,6 +13,8 @@ use serde_json::{json, Value};
 
 use koudai_app::mp::{self, MpFailure};
 use koudai_protocol::mp::{MpError, CONTENT_TYPE};
+
+mod component;
 
 use crate::layers::InternalCause;
 use crate::state::HttpState;
@@ -35,6 +37,7 @@ pub fn routes() -> Router<HttpState> {
         .route("/sns/oauth2/refresh_token", any(sns_refresh_token))
         .route("/sns/userinfo", any(sns_userinfo))
         .route("/sns/auth", any(sns_auth))
+        .merge(component::routes())
 }
 
 /// An answer of the surface: JSON, HTTP 200.
@@ -55,31 +58,31 @@ impl IntoResponse for MpAnswer {
     }
 }
 
-fn ok() -> Value {
+pub(super) fn ok() -> Value {
     json!({"errcode": 0, "errmsg": "ok"})
 }
 
 /// What a handler needs of a request, taken apart before any await (a
 /// request body is not `Sync`).
-struct Call {
+pub(super) struct Call {
     method: Method,
     query: Vec<(String, String)>,
     peer: Option<std::net::IpAddr>,
 }
 
 impl Call {
-    fn of(req: Request) -> (Call, axum::body::Body) {
+    pub(super) fn of(req: Request) -> (Call, axum::body::Body) {
         let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
         let method = req.method().clone();
         let query = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()).into_owned().collect();
         (Call { method, query, peer }, req.into_body())
     }
 
-    fn param(&self, name: &str) -> String {
+    pub(super) fn param(&self, name: &str) -> String {
         self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
     }
 
-    fn require(&self, method: Method) -> Result<(), MpFailure> {
+    pub(super) fn require(&self, method: Method) -> Result<(), MpFailure> {
         match (self.method == method, method) {
             (true, _) => Ok(()),
             (false, Method::GET) => Err(MpError::require_get().into()),
@@ -89,7 +92,7 @@ impl Call {
 }
 
 /// A POST body: its bytes and its JSON (44002 empty, 47001 not JSON).
-async fn body(b: axum::body::Body) -> Result<(Vec<u8>, Value), MpFailure> {
+pub(super) async fn body(b: axum::body::Body) -> Result<(Vec<u8>, Value), MpFailure> {
     let bytes = axum::body::to_bytes(b, MAX_BODY).await.map_err(|_| MpError::data_format())?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(MpError::empty_post_data().into());
@@ -128,8 +131,8 @@ async fn stable_token(State(state): State<HttpState>, req: Request) -> MpAnswer 
 }
 
 /// The account behind the request's `access_token`.
-async fn account(state: &HttpState, c: &Call) -> Result<koudai_store::MpAccount, MpFailure> {
-    mp::authenticate(&state.app, Some(c.param("access_token").as_str())).await
+async fn account(state: &HttpState, c: &Call, api: &str) -> Result<koudai_store::MpAccount, MpFailure> {
+    mp::authenticate(&state.app, Some(c.param("access_token").as_str()), api).await
 }
 
 async fn menu_create(State(state): State<HttpState>, req: Request) -> MpAnswer {
@@ -137,7 +140,7 @@ async fn menu_create(State(state): State<HttpState>, req: Request) -> MpAnswer {
         async {
             let (c, b) = Call::of(req);
             c.require(Method::POST)?;
-            let a = account(&state, &c).await?;
+            let a = account(&state, &c, "menu/create").await?;
             let (raw, v) = match body(b).await {
                 // A body that is not a JSON object is a malformed menu.
                 Err(MpFailure::Refused(e)) if e.errcode == 47001 => {
@@ -157,7 +160,7 @@ async fn menu_get(State(state): State<HttpState>, req: Request) -> MpAnswer {
         async {
             let (c, _) = Call::of(req);
             c.require(Method::GET)?;
-            let a = account(&state, &c).await?;
+            let a = account(&state, &c, "menu/get").await?;
             mp::get_menu(&state.app, &a).await
         }
         .await,
@@ -169,7 +172,7 @@ async fn menu_delete(State(state): State<HttpState>, req: Request) -> MpAnswer {
         async {
             let (c, _) = Call::of(req);
             c.require(Method::GET)?;
-            let a = account(&state, &c).await?;
+            let a = account(&state, &c, "menu/delete").await?;
             mp::delete_menu(&state.app, &a).await?;
             Ok(ok())
         }
@@ -182,7 +185,7 @@ async fn selfmenu_info(State(state): State<HttpState>, req: Request) -> MpAnswer
         async {
             let (c, _) = Call::of(req);
             c.require(Method::GET)?;
-            let a = account(&state, &c).await?;
+            let a = account(&state, &c, "get_current_selfmenu_info").await?;
             mp::selfmenu_info(&state.app, &a).await
         }
         .await,
@@ -194,7 +197,7 @@ async fn add_conditional(State(state): State<HttpState>, req: Request) -> MpAnsw
         async {
             let (c, b) = Call::of(req);
             c.require(Method::POST)?;
-            let a = account(&state, &c).await?;
+            let a = account(&state, &c, "menu/addconditional").await?;
             let (raw, v) = body(b).await?;
             Ok(json!({"menuid": mp::add_conditional(&state.app, &a, &raw, &v).await?}))
         }
@@ -207,7 +210,7 @@ async fn del_conditional(State(state): State<HttpState>, req: Request) -> MpAnsw
         async {
             let (c, b) = Call::of(req);
             c.require(Method::POST)?;
-            let a = account(&state, &c).await?;
+            let a = account(&state, &c, "menu/delconditional").await?;
             let (_, v) = body(b).await?;
             mp::del_conditional(&state.app, &a, &v).await?;
             Ok(ok())
@@ -221,7 +224,7 @@ async fn try_match(State(state): State<HttpState>, req: Request) -> MpAnswer {
         async {
             let (c, b) = Call::of(req);
             c.require(Method::POST)?;
-            let a = account(&state, &c).await?;
+            let a = account(&state, &c, "menu/trymatch").await?;
             let (_, v) = body(b).await?;
             mp::try_match(&state.app, &a, &v).await
         }

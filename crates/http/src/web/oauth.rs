@@ -2,7 +2,10 @@
 //! notes `wechat-mp.md` §5.1): a consumer signs in with the wallet login
 //! (throttled like every login) and, for `snsapi_userinfo`, allows or
 //! denies; the browser then goes to `redirect_uri` with `code` and `state`
-//! (or `state` alone when denied). Request errors are pages, not JSON.
+//! (or `state` alone when denied). With `component_appid` a third-party
+//! platform asks on the account's behalf (§5.5): it must hold permission
+//! set 4 for the account, and the callback also carries `appid`. Request
+//! errors are pages, not JSON.
 
 use askama::Template;
 use axum::extract::{Form, Query, State};
@@ -31,6 +34,8 @@ struct Params {
     response_type: String,
     scope: String,
     state: String,
+    /// A third-party platform asking on the account's behalf.
+    component_appid: String,
     login: String,
     password: String,
     consent: String,
@@ -47,23 +52,31 @@ struct AuthorizePage {
 }
 
 fn view(name: &str, p: &Params, error: Option<String>, sandbox: bool) -> AuthorizePage {
+    let mut hidden = vec![
+        ("appid", p.appid.clone()),
+        ("redirect_uri", p.redirect_uri.clone()),
+        ("response_type", "code".into()),
+        ("scope", p.scope.clone()),
+        ("state", p.state.clone()),
+    ];
+    if let Some(c) = component(p) {
+        hidden.push(("component_appid", c.to_owned()));
+    }
     AuthorizePage {
         account_name: name.to_owned(),
         userinfo: p.scope == "snsapi_userinfo",
-        hidden: vec![
-            ("appid", p.appid.clone()),
-            ("redirect_uri", p.redirect_uri.clone()),
-            ("response_type", "code".into()),
-            ("scope", p.scope.clone()),
-            ("state", p.state.clone()),
-        ],
+        hidden,
         error,
         sandbox,
     }
 }
 
+fn component(p: &Params) -> Option<&str> {
+    Some(p.component_appid.as_str()).filter(|c| !c.is_empty())
+}
+
 async fn account(state: &HttpState, p: &Params) -> Result<koudai_store::MpAccount, PageError> {
-    oauth::check_authorize(&state.app, &p.appid, &p.scope, &p.redirect_uri)
+    oauth::check_authorize(&state.app, &p.appid, &p.scope, &p.redirect_uri, component(p))
         .await?
         .map_err(|e| PageError::BadRequest(format!("授权参数错误 {e}")))
 }
@@ -106,6 +119,6 @@ async fn submit(State(state): State<HttpState>, Form(p): Form<Params>) -> Result
         return wrong(StatusCode::UNAUTHORIZED, "账号或密码错误");
     }
     state.logins.succeeded(&p.login)?;
-    let to = oauth::grant(app, &a, &p.login, &p.scope, &p.redirect_uri, &p.state).await?;
+    let to = oauth::grant(app, &a, &p.login, &p.scope, &p.redirect_uri, &p.state, component(&p)).await?;
     Ok(redirect(&to))
 }
