@@ -15,7 +15,9 @@ use koudai_domain::ids;
 use koudai_protocol::mp::MpError;
 use koudai_protocol::mp_xml::{self, Field};
 use koudai_store::component as tx_ops;
-use koudai_store::{Authorization, AuthorizerToken, Component, ComponentCode, Issued, NewNotification, Store, StoreError};
+use koudai_store::{
+    Authorization, AuthorizerToken, Component, ComponentCode, Issued, NewNotification, Store, StoreError,
+};
 
 use crate::mp::MpFailure;
 use crate::{App, Internal, Rng};
@@ -87,6 +89,12 @@ async fn enqueue_event(
 /// Issues a verify ticket and queues its push; returns the ticket and the
 /// push's id (none without an event URL).
 pub async fn push_ticket(app: &App, c: &Component) -> Result<(String, Option<i64>), Internal> {
+    let pushed = issue_ticket(app, c).await?;
+    app.wake.notify_one();
+    Ok(pushed)
+}
+
+async fn issue_ticket(app: &App, c: &Component) -> Result<(String, Option<i64>), Internal> {
     let now = app.clock.business_now().unix();
     let ticket = format!("ticket@@@{}", app.rng.token(64));
     let mut tx = app.store.write().await?;
@@ -103,21 +111,28 @@ pub async fn push_ticket(app: &App, c: &Component) -> Result<(String, Option<i64
     let xml = event(c, now, "component_verify_ticket", &[("ComponentVerifyTicket", ticket.clone())]);
     let id = enqueue_event(app, &mut tx, c, "verify_ticket", &ticket, xml).await?;
     tx.commit().await?;
-    app.wake.notify_one();
     Ok((ticket, id))
 }
 
 /// [`push_ticket`], then the push sent at once: the ticket, and whether the
 /// event URL took it (`None` without one).
 pub async fn push_ticket_now(app: &std::sync::Arc<App>, c: &Component) -> Result<(String, Option<bool>), Internal> {
-    let (ticket, id) = push_ticket(app, c).await?;
+    let (ticket, id) = issue_ticket(app, c).await?;
     let Some(id) = id else { return Ok((ticket, None)) };
     let wall = app.clock.wall_now().unix();
     if let Some(n) = app.store.claim_notification(id, wall, wall + 15).await? {
         crate::mp_push::deliver_component(app, n).await;
     }
-    let n = app.store.notification(id).await?.ok_or_else(|| Internal::bug("a push vanished"))?;
-    Ok((ticket, Some(n.status == koudai_store::NotificationStatus::Delivered)))
+    // The jobs may have claimed it first: wait for their first try.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(7);
+    loop {
+        let n = app.store.notification(id).await?.ok_or_else(|| Internal::bug("a push vanished"))?;
+        let done = n.status != koudai_store::NotificationStatus::Pending || n.attempts > 0;
+        if done || std::time::Instant::now() >= deadline {
+            return Ok((ticket, Some(n.status == koudai_store::NotificationStatus::Delivered)));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// The periodic ticket push: every component with an event URL whose
@@ -299,7 +314,9 @@ pub async fn query_auth(app: &App, c: &Component, body: &Value) -> Result<Value,
     crate::mp::count_call(app, &c.component_appid, "api_query_auth").await?;
     let code = text(body, "authorization_code");
     let found = if plain(&code) { app.store.component_code(&code).await? } else { None };
-    let found = found.filter(|k| k.kind == "auth" && k.component_appid == c.component_appid).ok_or_else(MpError::code_invalid)?;
+    let found = found
+        .filter(|k| k.kind == "auth" && k.component_appid == c.component_appid)
+        .ok_or_else(MpError::code_invalid)?;
     if found.expires_at <= app.clock.business_now().unix() {
         return Err(MpError::code_expired().into());
     }
@@ -323,7 +340,9 @@ pub async fn authorizer_token(app: &App, c: &Component, body: &Value) -> Result<
     let refresh = text(body, "authorizer_refresh_token");
     let found = if plain(&refresh) { app.store.authorization_by_refresh(&refresh).await? } else { None };
     let a = found
-        .filter(|a| a.component_appid == c.component_appid && a.authorizer_appid == authorizer && a.revoked_at.is_none())
+        .filter(|a| {
+            a.component_appid == c.component_appid && a.authorizer_appid == authorizer && a.revoked_at.is_none()
+        })
         .ok_or_else(MpError::refresh_token_invalid)?;
     let t = new_authorizer_token(app, &a).await?;
     Ok(json!({"authorizer_access_token": t.token, "expires_in": t.expires_at - t.issued_at,
@@ -334,8 +353,11 @@ pub async fn authorizer_token(app: &App, c: &Component, body: &Value) -> Result<
 pub async fn authorizer_info(app: &App, c: &Component, body: &Value) -> Result<Value, MpFailure> {
     crate::mp::count_call(app, &c.component_appid, "api_get_authorizer_info").await?;
     let a = live_authorization(app, c, &text(body, "authorizer_appid")).await?;
-    let account =
-        app.store.mp_account(&a.authorizer_appid).await?.ok_or_else(|| Internal::bug("an authorisation of no account"))?;
+    let account = app
+        .store
+        .mp_account(&a.authorizer_appid)
+        .await?
+        .ok_or_else(|| Internal::bug("an authorisation of no account"))?;
     let owner = app.store.merchant(&account.owner_mchid).await?.map(|m| m.name).unwrap_or_default();
     Ok(json!({
         "authorizer_info": {
@@ -374,8 +396,11 @@ pub async fn authorizer_list(app: &App, c: &Component, body: &Value) -> Result<V
 }
 
 /// The authorizer options and the values each may take.
-const OPTIONS: &[(&str, &[&str], &str)] =
-    &[("location_report", &["0", "1", "2"], "0"), ("voice_recognize", &["0", "1"], "0"), ("customer_service", &["0", "1"], "0")];
+const OPTIONS: &[(&str, &[&str], &str)] = &[
+    ("location_report", &["0", "1", "2"], "0"),
+    ("voice_recognize", &["0", "1"], "0"),
+    ("customer_service", &["0", "1"], "0"),
+];
 
 /// `api_get_authorizer_option`.
 pub async fn get_option(app: &App, c: &Component, body: &Value) -> Result<Value, MpFailure> {
@@ -439,7 +464,8 @@ pub async fn check_api(app: &App, t: &AuthorizerToken, api: &str) -> Result<(), 
         .filter_map(|id| rules::set(*id).and_then(|s| s.privilege.as_deref()))
         .filter(|p| !held.contains(*p))
         .collect();
-    let all_need_privilege = usable.iter().all(|id| rules::set(*id).and_then(|s| s.privilege.as_deref()).is_some_and(|p| !held.contains(p)));
+    let all_need_privilege =
+        usable.iter().all(|id| rules::set(*id).and_then(|s| s.privilege.as_deref()).is_some_and(|p| !held.contains(p)));
     if all_need_privilege {
         return Err(MpError::api_unauthorized_to_component(&format!(
             "the provider no longer holds the operator privilege {}",
@@ -453,7 +479,11 @@ pub async fn check_api(app: &App, t: &AuthorizerToken, api: &str) -> Result<(), 
 /// Whether `component_appid` may run web OAuth for `authorizer_appid`: the
 /// account granted it permission set 4 and the provider still holds the
 /// privilege behind it. `Err` says why not.
-pub async fn oauth_allowed(app: &App, component_appid: &str, authorizer_appid: &str) -> Result<Result<(), String>, Internal> {
+pub async fn oauth_allowed(
+    app: &App,
+    component_appid: &str,
+    authorizer_appid: &str,
+) -> Result<Result<(), String>, Internal> {
     let Some(needed) = rules::needed_sets("sns/oauth2/component") else { return Ok(Ok(())) };
     let Some(c) = (if plain(component_appid) { app.store.component(component_appid).await? } else { None }) else {
         return Ok(Err(format!("no third-party platform {component_appid}")));
@@ -465,8 +495,7 @@ pub async fn oauth_allowed(app: &App, component_appid: &str, authorizer_appid: &
     let granted = rules::parse_sets(&a.func_ids);
     let held = held(app, &c.provider_mchid).await?;
     let ok = needed.iter().any(|id| {
-        granted.contains(id)
-            && rules::set(*id).and_then(|s| s.privilege.as_deref()).is_none_or(|p| held.contains(p))
+        granted.contains(id) && rules::set(*id).and_then(|s| s.privilege.as_deref()).is_none_or(|p| held.contains(p))
     });
     if ok {
         Ok(Ok(()))
@@ -578,8 +607,11 @@ pub async fn consent(app: &App, c: Consent) -> Result<String, ConsentError> {
     if !plain(&c.authorizer_appid) {
         return Err(ConsentError::NoAccount(c.authorizer_appid.clone()));
     }
-    let account =
-        app.store.mp_account(&c.authorizer_appid).await?.ok_or_else(|| ConsentError::NoAccount(c.authorizer_appid.clone()))?;
+    let account = app
+        .store
+        .mp_account(&c.authorizer_appid)
+        .await?
+        .ok_or_else(|| ConsentError::NoAccount(c.authorizer_appid.clone()))?;
     if c.owner.as_deref().is_some_and(|o| o != account.owner_mchid) {
         return Err(ConsentError::NotOwner);
     }
@@ -596,8 +628,12 @@ pub async fn consent(app: &App, c: Consent) -> Result<String, ConsentError> {
     if code.expires_at <= now {
         return Err(ConsentError::CodeExpired);
     }
-    let redirect_uri =
-        c.redirect_uri.clone().or(code.redirect_uri.clone()).filter(|u| !u.is_empty()).ok_or(ConsentError::NoRedirect)?;
+    let redirect_uri = c
+        .redirect_uri
+        .clone()
+        .or(code.redirect_uri.clone())
+        .filter(|u| !u.is_empty())
+        .ok_or(ConsentError::NoRedirect)?;
     if !url::Url::parse(&redirect_uri).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
         return Err(ConsentError::BadRedirect);
     }
@@ -688,8 +724,14 @@ pub async fn consent(app: &App, c: Consent) -> Result<String, ConsentError> {
             let xml = event(&other, now, "unauthorized", &[("AuthorizerAppid", account.appid.clone())]);
             enqueue_event(app, &mut tx, &other, "unauthorized", &format!("{}:{now}", account.appid), xml).await?;
         } else {
-            tx_ops::set_authorization_sets(&mut tx, &loser.component_appid, &account.appid, &rules::format_sets(&left), now)
-                .await?;
+            tx_ops::set_authorization_sets(
+                &mut tx,
+                &loser.component_appid,
+                &account.appid,
+                &rules::format_sets(&left),
+                now,
+            )
+            .await?;
             let code = format!("queryauthcode@@@{}", app.rng.token(64));
             tx_ops::create_code(
                 &mut tx,

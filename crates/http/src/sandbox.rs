@@ -567,17 +567,16 @@ async fn oauth_authorize(
     if app.store.consumer(&consumer).await.map_err(|e| V3Error::internal(e.into()))?.is_none() {
         return Err(param("consumer", "付款用户不存在"));
     }
-    let redirect =
-        koudai_app::oauth::grant(
-            app,
-            &account,
-            &consumer,
-            &scope,
-            &redirect_uri,
-            b.state.as_deref().unwrap_or(""),
-            component,
-        )
-            .await?;
+    let redirect = koudai_app::oauth::grant(
+        app,
+        &account,
+        &consumer,
+        &scope,
+        &redirect_uri,
+        b.state.as_deref().unwrap_or(""),
+        component,
+    )
+    .await?;
     ok_json(&json!({"redirect": redirect}))
 }
 
@@ -680,7 +679,9 @@ async fn component_authorize(
         Err(e @ (ConsentError::NoAccount(_) | ConsentError::NotOwner)) => {
             Err(V3Error::message(ErrorCode::ResourceNotExists, e.to_string()))
         }
-        Err(e @ (ConsentError::NoSets | ConsentError::NoRedirect | ConsentError::BadRedirect)) => Err(V3Error::message(ErrorCode::ParamError, e.to_string())),
+        Err(e @ (ConsentError::NoSets | ConsentError::NoRedirect | ConsentError::BadRedirect)) => {
+            Err(V3Error::message(ErrorCode::ParamError, e.to_string()))
+        }
         Err(e) => Err(V3Error::message(ErrorCode::InvalidRequest, e.to_string())),
     }
 }

@@ -77,8 +77,7 @@ pub struct AuthorizerToken {
     pub superseded_at: Option<i64>,
 }
 
-const AUTHORIZER_TOKEN_COLUMNS: &str =
-    "token, component_appid, authorizer_appid, issued_at, expires_at, superseded_at";
+const AUTHORIZER_TOKEN_COLUMNS: &str = "token, component_appid, authorizer_appid, issued_at, expires_at, superseded_at";
 
 impl Store {
     pub async fn create_component(&self, c: &Component) -> Result<(), StoreError> {
@@ -148,13 +147,15 @@ impl Store {
     }
 
     pub async fn create_component_token(&self, t: &Issued) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO component_tokens (token, component_appid, issued_at, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(&t.value)
-            .bind(&t.component_appid)
-            .bind(t.issued_at)
-            .bind(t.expires_at)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO component_tokens (token, component_appid, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&t.value)
+        .bind(&t.component_appid)
+        .bind(t.issued_at)
+        .bind(t.expires_at)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -184,11 +185,13 @@ impl Store {
     /// Records where the authorisation page was asked to send the owner
     /// back (the page's `redirect_uri`).
     pub async fn set_pre_auth_redirect(&self, code: &str, redirect_uri: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE component_codes SET redirect_uri = $1 WHERE code = $2 AND kind = 'pre_auth' AND used_at IS NULL")
-            .bind(redirect_uri)
-            .bind(code)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE component_codes SET redirect_uri = $1 WHERE code = $2 AND kind = 'pre_auth' AND used_at IS NULL",
+        )
+        .bind(redirect_uri)
+        .bind(code)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -223,12 +226,11 @@ impl Store {
         .bind(offset)
         .fetch_all(&self.pool)
         .await?;
-        let total = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM authorizations WHERE component_appid = $1 AND revoked_at IS NULL",
-        )
-        .bind(component_appid)
-        .fetch_one(&self.pool)
-        .await?;
+        let total =
+            sqlx::query_scalar("SELECT COUNT(*) FROM authorizations WHERE component_appid = $1 AND revoked_at IS NULL")
+                .bind(component_appid)
+                .fetch_one(&self.pool)
+                .await?;
         Ok((rows, total))
     }
 
@@ -317,13 +319,15 @@ impl Store {
 
 /// Records a verify ticket.
 pub async fn create_ticket(tx: &mut WriteTx, t: &Issued) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO component_tickets (ticket, component_appid, issued_at, expires_at) VALUES ($1, $2, $3, $4)")
-        .bind(&t.value)
-        .bind(&t.component_appid)
-        .bind(t.issued_at)
-        .bind(t.expires_at)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO component_tickets (ticket, component_appid, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&t.value)
+    .bind(&t.component_appid)
+    .bind(t.issued_at)
+    .bind(t.expires_at)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -349,12 +353,7 @@ pub async fn lock_code(tx: &mut WriteTx, code: &str) -> Result<Option<ComponentC
     Ok(sqlx::query_as(&sql).bind(code).fetch_optional(&mut **tx).await?)
 }
 
-pub async fn mark_code_used(
-    tx: &mut WriteTx,
-    code: &str,
-    authorizer_appid: &str,
-    now: i64,
-) -> Result<(), StoreError> {
+pub async fn mark_code_used(tx: &mut WriteTx, code: &str, authorizer_appid: &str, now: i64) -> Result<(), StoreError> {
     sqlx::query("UPDATE component_codes SET used_at = $1, authorizer_appid = $2 WHERE code = $3")
         .bind(now)
         .bind(authorizer_appid)

@@ -28,12 +28,12 @@
 //! the ledger rule of `koudai_domain::ledger`.
 
 mod bills;
+pub mod component;
 mod error;
 pub mod ledger;
 mod migrate;
 mod models;
 mod money;
-pub mod component;
 mod mp;
 pub mod notifications;
 mod onboarding;
@@ -53,11 +53,11 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use bills::*;
+pub use component::{Authorization, AuthorizerToken, Component, ComponentCode, Issued};
 pub use error::StoreError;
 pub use ledger::PostError;
 pub use models::*;
 pub use money::{Payout, PayoutStatus, Settled, Standing};
-pub use component::{Authorization, AuthorizerToken, Component, ComponentCode, Issued};
 pub use mp::*;
 pub use onboarding::*;
 pub use orders::{CloseError, CreateOutcome, PayError};

@@ -51,6 +51,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_mp.sql"),
         postgres: include_str!("../migrations/postgres/0006_mp.sql"),
     },
+    Migration {
+        version: 7,
+        name: "component",
+        sqlite: include_str!("../migrations/sqlite/0007_component.sql"),
+        postgres: include_str!("../migrations/postgres/0007_component.sql"),
+    },
 ];
 
 /// FNV-1a over the SQL text, as 16 hex digits. It detects edits, which is

@@ -323,17 +323,19 @@ impl Store {
     }
 
     pub async fn create_user_token(&self, t: &UserToken) -> Result<(), StoreError> {
-        sqlx::query(&format!("INSERT INTO mp_user_tokens ({USER_TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
-            .bind(&t.access_token)
-            .bind(&t.refresh_token)
-            .bind(&t.appid)
-            .bind(&t.openid)
-            .bind(&t.scope)
-            .bind(t.expires_at)
-            .bind(t.refresh_expires_at)
-            .bind(&t.component_appid)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(&format!(
+            "INSERT INTO mp_user_tokens ({USER_TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        ))
+        .bind(&t.access_token)
+        .bind(&t.refresh_token)
+        .bind(&t.appid)
+        .bind(&t.openid)
+        .bind(&t.scope)
+        .bind(t.expires_at)
+        .bind(t.refresh_expires_at)
+        .bind(&t.component_appid)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

@@ -41,7 +41,12 @@ pub async fn enqueue_mp(tx: &mut WriteTx, n: &NewNotification, appid: &str) -> R
 /// Puts a push of another channel (`mp`: an account's server; `component`:
 /// a third-party platform's event URL) in the outbox; `key` is the
 /// account's or the component's appid.
-pub async fn enqueue_channel(tx: &mut WriteTx, n: &NewNotification, channel: &str, key: &str) -> Result<i64, StoreError> {
+pub async fn enqueue_channel(
+    tx: &mut WriteTx,
+    n: &NewNotification,
+    channel: &str,
+    key: &str,
+) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar(
         "INSERT INTO notifications (event_id, mchid, reference, event_type, notify_url, body, status, attempts, next_attempt_at, \
          lease_until, created_at, channel, appid) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 0, $9, $10, $11) RETURNING id",

@@ -62,13 +62,7 @@ fn view(name: &str, p: &Params, error: Option<String>, sandbox: bool) -> Authori
     if let Some(c) = component(p) {
         hidden.push(("component_appid", c.to_owned()));
     }
-    AuthorizePage {
-        account_name: name.to_owned(),
-        userinfo: p.scope == "snsapi_userinfo",
-        hidden,
-        error,
-        sandbox,
-    }
+    AuthorizePage { account_name: name.to_owned(), userinfo: p.scope == "snsapi_userinfo", hidden, error, sandbox }
 }
 
 fn component(p: &Params) -> Option<&str> {
