@@ -570,7 +570,7 @@ pub struct Offer {
 }
 
 /// Looks a pre-auth code up for the authorisation page (and records its
-/// redirect).
+/// redirect, which must be an http(s) URL).
 pub async fn offer(app: &App, pre_auth_code: &str, redirect_uri: Option<&str>) -> Result<Offer, ConsentError> {
     let code = if plain(pre_auth_code) { app.store.component_code(pre_auth_code).await? } else { None };
     let code = code.filter(|k| k.kind == "pre_auth").ok_or(ConsentError::UnknownCode)?;
@@ -580,7 +580,10 @@ pub async fn offer(app: &App, pre_auth_code: &str, redirect_uri: Option<&str>) -
     if code.expires_at <= app.clock.business_now().unix() {
         return Err(ConsentError::CodeExpired);
     }
-    if let Some(uri) = redirect_uri.filter(|u| !u.is_empty()) {
+    if let Some(uri) = redirect_uri {
+        if !url::Url::parse(uri).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+            return Err(ConsentError::BadRedirect);
+        }
         app.store.set_pre_auth_redirect(pre_auth_code, uri).await?;
     }
     let component = app.store.component(&code.component_appid).await?.ok_or(ConsentError::UnknownCode)?;
@@ -654,11 +657,15 @@ pub async fn consent(app: &App, c: Consent) -> Result<String, ConsentError> {
             continue;
         }
         if !c.take_exclusive {
+            let holder = match app.store.component(&other.component_appid).await? {
+                Some(h) => app.store.merchant(&h.provider_mchid).await?.map(|m| m.name).unwrap_or_default(),
+                None => String::new(),
+            };
             for id in &taken {
                 refusals.push(SetRefusal {
                     id: *id,
                     reason: format!(
-                        "permission set {id} is exclusive and third-party platform {} holds it for this account; confirm to move it",
+                        "permission set {id} is exclusive and third-party platform {} ({holder}) holds it for this account; confirm to move it",
                         other.component_appid
                     ),
                 });

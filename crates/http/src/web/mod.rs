@@ -5,6 +5,7 @@
 
 mod account;
 pub mod cashier;
+mod component;
 mod console;
 mod oauth;
 mod page;
@@ -28,6 +29,7 @@ pub fn routes(state: HttpState) -> Router<HttpState> {
                 .merge(signing::routes())
                 .merge(oauth::routes())
                 .merge(account::routes())
+                .merge(component::routes())
                 .route_layer(axum::middleware::from_fn(clean_uri))
                 .route_layer(axum::middleware::from_fn(console::clean_forms))
                 .route_layer(axum::middleware::from_fn_with_state(state, per_address))
@@ -51,7 +53,8 @@ pub fn routes(state: HttpState) -> Router<HttpState> {
 const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
                    form-action 'self'; base-uri 'none'";
 
-/// The OAuth page's form redirects to the developer's `redirect_uri`, and an
+/// The OAuth page's form (and the third-party authorisation page's)
+/// redirects to the developer's `redirect_uri`, and an
 /// account page's view buttons to the menu's URL, on other origins, which
 /// `form-action 'self'` would block.
 const CSP_OAUTH: &str =
@@ -60,7 +63,11 @@ const CSP_OAUTH: &str =
 async fn page_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let overlay = req.uri().path().starts_with("/pay/jsapi");
     let path = req.uri().path();
-    let csp = if path.starts_with("/connect/") || path.starts_with("/mp/") { CSP_OAUTH } else { CSP };
+    let redirects_away = path.starts_with("/connect/")
+        || path.starts_with("/mp/")
+        || path == "/cgi-bin/componentloginpage"
+        || path == "/safe/bindcomponent";
+    let csp = if redirects_away { CSP_OAUTH } else { CSP };
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     let frame = if overlay { "frame-ancestors *" } else { "frame-ancestors 'none'" };
