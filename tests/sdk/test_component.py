@@ -343,3 +343,72 @@ def test_the_authorisation_page_in_a_browser(koudai, platforms, browser, tmp_pat
         wait_for(lambda: [m for m in official_server.of_type("updateauthorized") if m.authorization_code == q["auth_code"][0]])
     finally:
         landing.server.shutdown()
+
+
+def test_the_consoles_show_the_platform_the_accounts_and_the_rule(koudai, platforms, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from test_console import log_in
+
+    def appears(element_id):
+        return WebDriverWait(browser, 15).until(EC.presence_of_element_located((By.ID, element_id)))
+
+    official = koudai.provider("official")
+    comp, _ = platforms["official"]
+    log_in(koudai, browser, official["console"]["login"], official["console"]["password"])
+    browser.set_window_size(1280, 1800)
+    browser.find_element(By.ID, "nav-my-platform").click()
+    assert appears("component-appid").text == comp.component_appid
+    assert accounts(koudai)[0]["appid"] in browser.find_element(By.ID, "authorizations").text
+    assert "grantable" in browser.find_element(By.ID, "set-15").text
+
+    # A new event URL is verified with the platform's Token first.
+    moved = PlatformServer(comp, official["component"]["token"])
+    wrong_token = PlatformServer(None, "not-the-token")
+    try:
+        field = browser.find_element(By.ID, "event-url")
+        field.clear()
+        field.send_keys(wrong_token.url)
+        browser.find_element(By.CSS_SELECTOR, "#event-url-form button").click()
+        assert "verification failed" in appears("error").text
+        field = browser.find_element(By.ID, "event-url")
+        field.clear()
+        field.send_keys(moved.url)
+        browser.find_element(By.CSS_SELECTOR, "#event-url-form button").click()
+        assert "校验" in appears("notice").text
+        push_ticket(koudai, comp)
+        assert moved.of_type("component_verify_ticket")
+
+        # The provider's own service account: its server, verified with the account's Token.
+        mine = next(a for a in koudai.demo["accounts"] if a["appid"] == official["sp_appid"])
+        server = PlatformServer(None, mine["token"])
+        row = browser.find_element(By.ID, "account-" + mine["appid"])
+        url = row.find_element(By.NAME, "url")
+        url.clear()
+        url.send_keys(server.url)
+        Select(row.find_element(By.NAME, "message_mode")).select_by_value("safe")
+        row.find_element(By.CSS_SELECTOR, "form button").click()
+        assert "立即生效" in appears("notice").text
+        row = browser.find_element(By.ID, "account-" + mine["appid"])
+        assert row.find_element(By.NAME, "url").get_attribute("value") == server.url
+        assert Select(row.find_element(By.NAME, "message_mode")).first_selected_option.text == "safe"
+        browser.save_screenshot(str(tmp_path / "console-platform.png"))
+        server.close()
+    finally:
+        # Later tests push to the module's server again.
+        r = koudai.sandbox("POST", f"/sandbox/v1/component/{comp.component_appid}/event-url",
+                           json={"url": platforms["official"][1].url})
+        assert r.status_code == 200, r.text
+        moved.close()
+        wrong_token.close()
+
+    op = koudai.demo["operator_console"]
+    log_in(koudai, browser, op["login"], op["password"])
+    browser.find_element(By.ID, "nav-permission-sets").click()
+    row = appears("set-15").text
+    assert "custom_menu" in row and "Koudai Official Services" in row and "Third Party" not in row
+    assert "payment_interface" in browser.find_element(By.ID, "set-4").text
+    assert "menu/create" in browser.find_element(By.ID, "apis").text
+    browser.save_screenshot(str(tmp_path / "console-permission-sets.png"))

@@ -443,3 +443,14 @@ pub async fn revoke_authorization(
     .await?;
     Ok(done > 0)
 }
+
+impl Store {
+    /// Every live authorisation (the operator's overview).
+    pub async fn live_authorizations(&self) -> Result<Vec<Authorization>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {AUTH_COLUMNS} FROM authorizations WHERE revoked_at IS NULL ORDER BY component_appid, authorizer_appid"
+        ))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -11,6 +11,7 @@
 
 mod applyments;
 mod operator;
+mod platform;
 mod provider;
 
 use askama::Template;
@@ -46,6 +47,7 @@ pub fn routes() -> Router<HttpState> {
         .route("/console/logout", post(logout))
         .merge(operator::routes())
         .merge(provider::routes())
+        .merge(platform::routes())
         .merge(applyments::routes())
         .route_layer(axum::middleware::from_fn(clean_forms))
 }
@@ -219,6 +221,9 @@ pub fn notice_text(code: Option<&str>) -> Option<&'static str> {
         "sub-created" => "特约商户已创建。",
         "applyment-rejected" => "申请单已驳回，服务商查询时可见驳回原因。",
         "applyment-approved" => "申请单已通过，等待超级管理员验证账户并签约。",
+        "event-url-set" => "授权事件接收地址已通过校验并保存。",
+        "server-set" => "服务器地址已通过校验并保存，立即生效。",
+        "allowlist-set" => "IP 白名单已保存。",
         _ => return None,
     })
 }
