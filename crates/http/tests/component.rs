@@ -256,3 +256,46 @@ async fn hostile_input_on_postgres() -> R {
     let Some(t) = TestApp::sandbox_on_postgres().await? else { return Ok(()) };
     hostile(t).await
 }
+
+#[tokio::test]
+async fn a_provider_cannot_manage_another_providers_account() -> R {
+    let t = TestApp::sandbox().await?;
+    let w = world(&t, &[]).await?;
+    let other = t.provider(ProviderKind::Official, KeyMode::PublicKey, &[]).await?;
+    let app = &t.app;
+    let theirs = koudai_app::mp::create_account(
+        &app.store,
+        &app.rng,
+        &other.sub_appid,
+        &other.sub_mchid,
+        "Theirs",
+        app.clock.wall_now(),
+    )
+    .await?;
+    let cookie =
+        t.console_session("p1", "provider-password", koudai_store::ConsoleRole::Provider, Some(&w.sp_mchid)).await?;
+    let page =
+        t.send(Request::builder().uri("/console/my/platform").header("cookie", &cookie).body(Body::empty())?).await?;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.text();
+    assert!(html.contains(&w.component.component_appid) && !html.contains(&theirs.appid), "only its own");
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).ok_or("csrf")?.to_owned();
+    let form = format!("csrf={csrf}&ips=203.0.113.7");
+    let r = t
+        .send(
+            Request::builder()
+                .method("POST")
+                .uri(format!("/console/my/accounts/{}/ip-allowlist", theirs.appid))
+                .header("cookie", &cookie)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(form))?,
+        )
+        .await?;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let unchanged = app.store.mp_account(&theirs.appid).await?.ok_or("account")?;
+    assert_eq!(unchanged.ip_allowlist, "");
+    let filter = koudai_store::LogFilter { who: None, what: Some("manage_account".into()), limit: 50 };
+    let refusals = app.store.refusals(&filter).await?;
+    assert!(refusals.iter().any(|r| r.target == format!("appid:{}", theirs.appid)), "the attempt is logged");
+    Ok(())
+}
