@@ -304,6 +304,10 @@ def test_the_authorisation_page_in_a_browser(koudai, platforms, browser, tmp_pat
     def appears(element_id):
         return WebDriverWait(browser, 15).until(EC.presence_of_element_located((By.ID, element_id)))
 
+    def shows(element_id, text):
+        # The page being left may have the same element: wait for the text.
+        return WebDriverWait(browser, 15).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
+
     official, official_server = platforms["official"]
     partner, _ = platforms["third_party"]
     landing = Landing()
@@ -326,7 +330,7 @@ def test_the_authorisation_page_in_a_browser(koudai, platforms, browser, tmp_pat
         browser.find_element(By.ID, "appid").send_keys(account["appid"])
         browser.find_element(By.ID, "secret").send_keys("wrong")
         browser.find_element(By.ID, "authorize").click()
-        assert "AppSecret" in appears("error").text
+        assert shows("error", "AppSecret")
         browser.find_element(By.ID, "secret").send_keys(account["secret"])
         browser.find_element(By.ID, "authorize").click()
         refusals = appears("refusals").text
@@ -355,6 +359,10 @@ def test_the_consoles_show_the_platform_the_accounts_and_the_rule(koudai, platfo
     def appears(element_id):
         return WebDriverWait(browser, 15).until(EC.presence_of_element_located((By.ID, element_id)))
 
+    def shows(element_id, text):
+        # The page being left may have the same element: wait for the text.
+        return WebDriverWait(browser, 15).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
+
     official = koudai.provider("official")
     comp, _ = platforms["official"]
     log_in(koudai, browser, official["console"]["login"], official["console"]["password"])
@@ -372,12 +380,12 @@ def test_the_consoles_show_the_platform_the_accounts_and_the_rule(koudai, platfo
         field.clear()
         field.send_keys(wrong_token.url)
         browser.find_element(By.CSS_SELECTOR, "#event-url-form button").click()
-        assert "verification failed" in appears("error").text
+        assert shows("error", "verification failed")
         field = browser.find_element(By.ID, "event-url")
         field.clear()
         field.send_keys(moved.url)
         browser.find_element(By.CSS_SELECTOR, "#event-url-form button").click()
-        assert "校验" in appears("notice").text
+        assert shows("notice", "校验")
         push_ticket(koudai, comp)
         assert moved.of_type("component_verify_ticket")
 
@@ -390,7 +398,7 @@ def test_the_consoles_show_the_platform_the_accounts_and_the_rule(koudai, platfo
         url.send_keys(server.url)
         Select(row.find_element(By.NAME, "message_mode")).select_by_value("safe")
         row.find_element(By.CSS_SELECTOR, "form button").click()
-        assert "立即生效" in appears("notice").text
+        assert shows("notice", "立即生效")
         row = browser.find_element(By.ID, "account-" + mine["appid"])
         assert row.find_element(By.NAME, "url").get_attribute("value") == server.url
         assert Select(row.find_element(By.NAME, "message_mode")).first_selected_option.text == "safe"
@@ -412,3 +420,54 @@ def test_the_consoles_show_the_platform_the_accounts_and_the_rule(koudai, platfo
     assert "payment_interface" in browser.find_element(By.ID, "set-4").text
     assert "menu/create" in browser.find_element(By.ID, "apis").text
     browser.save_screenshot(str(tmp_path / "console-permission-sets.png"))
+
+
+def test_a_merchant_manages_its_account_and_revokes_a_platform_in_its_console(koudai, platforms, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from test_console import log_in
+
+    def appears(element_id):
+        return WebDriverWait(browser, 15).until(EC.presence_of_element_located((By.ID, element_id)))
+
+    def shows(element_id, text):
+        # The page being left may have the same element: wait for the text.
+        return WebDriverWait(browser, 15).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
+
+    comp, server = platforms["official"]
+    push_ticket(koudai, comp)
+    merchant = koudai.demo["merchants"][0]
+    account = next(a for a in koudai.demo["accounts"] if a["owner_mchid"] == merchant["mchid"])
+    r = consent(koudai, comp.create_preauthcode()["pre_auth_code"], account["appid"], [1, 15])
+    assert r.status_code == 200, r.text
+    auth_code = parse_qs(urlparse(r.json()["redirect"]).query)["auth_code"][0]
+    refresh = comp.query_auth(auth_code)["authorization_info"]["authorizer_refresh_token"]
+
+    log_in(koudai, browser, merchant["console"]["login"], merchant["console"]["password"])
+    browser.set_window_size(1280, 1400)
+    assert appears("merchant-name").text == merchant["name"]
+    section = browser.find_element(By.ID, "account-" + account["appid"])
+    grant = section.find_element(By.ID, "grant-" + comp.component_appid)
+    assert "Koudai Official Services" in grant.text and "1, 15" in grant.text
+    # The allow-list is the merchant's to set.
+    ips = section.find_element(By.CSS_SELECTOR, ".allowlist-form input[name=ips]")
+    ips.clear()
+    ips.send_keys("not-an-ip")
+    section.find_element(By.CSS_SELECTOR, ".allowlist-form button").click()
+    assert shows("error", "not an IP address")
+    browser.save_screenshot(str(tmp_path / "console-merchant.png"))
+
+    section = browser.find_element(By.ID, "account-" + account["appid"])
+    section.find_element(By.ID, "grant-" + comp.component_appid).find_element(By.CSS_SELECTOR, "button.revoke").click()
+    assert shows("notice", "unauthorized")
+    gone = wait_for(lambda: [m for m in server.of_type("unauthorized") if m.authorizer_appid == account["appid"]])
+    assert gone
+    with pytest.raises(WeChatClientException) as e:
+        comp.refresh_authorizer_token(account["appid"], refresh)
+    assert e.value.errcode == 61023
+    # A merchant user is not an operator or a provider.
+    for page in ("/console/providers", "/console/my/platform", "/console/permission-sets"):
+        browser.get(koudai.base_url + page)
+        assert "无权查看" in browser.page_source, page

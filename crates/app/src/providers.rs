@@ -167,14 +167,15 @@ pub async fn change_privilege(store: &Store, cmd: GrantCommand<'_>, now: Busines
     Ok(provider::held_at(&events, now.unix()).contains_key(cmd.privilege))
 }
 
-/// Creates a console user: an operator, or a provider's user.
+/// Creates a console user: an operator, a provider's user (`party` is its
+/// sp_mchid) or a merchant's user (`party` is its mchid).
 pub async fn create_console_user(
     store: &Store,
     rng: &Rng,
     login: &str,
     password: &str,
     role: ConsoleRole,
-    sp_mchid: Option<&str>,
+    party: Option<&str>,
     now: WallTime,
 ) -> Result<(), PartyError> {
     if login.is_empty() || login.len() > 64 || !login.chars().all(|c| c.is_ascii_alphanumeric() || "_-.@".contains(c)) {
@@ -183,8 +184,17 @@ pub async fn create_console_user(
     if password.chars().count() < 10 {
         return Err(PartyError::Invalid("a console password has at least 10 characters".into()));
     }
-    match (role, sp_mchid) {
+    match (role, party) {
         (ConsoleRole::Operator, None) => {}
+        (ConsoleRole::Merchant, Some(m)) => {
+            if store.merchant(m).await?.is_none() {
+                return Err(PartyError::NotFound(format!("merchant {m}")));
+            }
+            if store.provider(m).await?.is_some() {
+                return Err(PartyError::Invalid(format!("{m} is a provider: give it a provider user")));
+            }
+        }
+        (ConsoleRole::Merchant, None) => return Err(PartyError::Invalid("a merchant user needs --mchid".into())),
         (ConsoleRole::Provider, Some(sp)) => {
             if store.provider(sp).await?.is_none() {
                 return Err(PartyError::NotFound(format!("provider {sp}")));
@@ -196,6 +206,6 @@ pub async fn create_console_user(
         (ConsoleRole::Provider, None) => return Err(PartyError::Invalid("a provider user needs --sp-mchid".into())),
     }
     let hash = parties::hash_password(rng, password)?;
-    store.create_console_user(login, &hash, role, sp_mchid, now.unix()).await?;
+    store.create_console_user(login, &hash, role, party, now.unix()).await?;
     Ok(())
 }

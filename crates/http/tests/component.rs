@@ -285,7 +285,7 @@ async fn a_provider_cannot_manage_another_providers_account() -> R {
         .send(
             Request::builder()
                 .method("POST")
-                .uri(format!("/console/my/accounts/{}/ip-allowlist", theirs.appid))
+                .uri(format!("/console/accounts/{}/ip-allowlist", theirs.appid))
                 .header("cookie", &cookie)
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body(Body::from(form))?,

@@ -293,14 +293,18 @@ enum AdminCommand {
         #[arg(long)]
         expires_in_days: Option<i64>,
     },
-    /// Create a console user: an operator, or a provider's user (--sp-mchid).
+    /// Create a console user: an operator, a provider's user (--sp-mchid)
+    /// or a merchant's user (--mchid: its official accounts and the
+    /// third-party platforms it authorised).
     UserCreate {
         #[arg(long)]
         login: String,
         #[arg(long, env = "KOUDAI_CONSOLE_PASSWORD")]
         password: String,
-        #[arg(long)]
+        #[arg(long, conflicts_with = "mchid")]
         sp_mchid: Option<String>,
+        #[arg(long)]
+        mchid: Option<String>,
     },
     /// Make an app an official account of a merchant or provider (a fresh
     /// secret, Token and EncodingAESKey are printed).
@@ -548,10 +552,17 @@ async fn admin(store: &Store, mode: Mode, command: AdminCommand) -> anyhow::Resu
             let held = providers::change_privilege(store, cmd, business_now).await?;
             println!("{}", serde_json::json!({"sp_mchid": sp_mchid, "privilege": privilege, "held": held}));
         }
-        AdminCommand::UserCreate { login, password, sp_mchid } => {
-            let role = if sp_mchid.is_some() { ConsoleRole::Provider } else { ConsoleRole::Operator };
-            providers::create_console_user(store, &rng, &login, &password, role, sp_mchid.as_deref(), now).await?;
-            println!("{}", serde_json::json!({"login": login, "role": role.as_str(), "sp_mchid": sp_mchid}));
+        AdminCommand::UserCreate { login, password, sp_mchid, mchid } => {
+            let (role, party) = match (&sp_mchid, &mchid) {
+                (Some(sp), _) => (ConsoleRole::Provider, Some(sp.as_str())),
+                (None, Some(m)) => (ConsoleRole::Merchant, Some(m.as_str())),
+                (None, None) => (ConsoleRole::Operator, None),
+            };
+            providers::create_console_user(store, &rng, &login, &password, role, party, now).await?;
+            println!(
+                "{}",
+                serde_json::json!({"login": login, "role": role.as_str(), "sp_mchid": sp_mchid, "mchid": mchid})
+            );
         }
         AdminCommand::MpAccountCreate { appid, mchid, name } => {
             anyhow::ensure!(store.app_exists(&appid).await?, "no app {appid}: create it with app-create first");

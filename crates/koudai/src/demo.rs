@@ -70,8 +70,9 @@ pub async fn ensure(state: &App, data_dir: &Path) -> anyhow::Result<()> {
         if v.get("accounts").is_none() {
             v["accounts"] = json!(demo_accounts(state, &app_owners(&v)).await?);
         }
-        // Worlds made before third-party platforms existed.
+        // Worlds made before third-party platforms and merchant consoles existed.
         demo_components(state, &mut v).await?;
+        demo_merchant_consoles(state, &mut v).await?;
         if let Some(url) = v["operator_console"].get_mut("url") {
             *url = json!(format!("{}/console", state.config.base_url));
         }
@@ -198,7 +199,21 @@ async fn build(state: &App, dir: &Path) -> anyhow::Result<serde_json::Value> {
     });
     world["accounts"] = json!(demo_accounts(state, &app_owners(&world)).await?);
     demo_components(state, &mut world).await?;
+    demo_merchant_consoles(state, &mut world).await?;
     Ok(world)
+}
+
+/// A console login for each demo merchant (its official accounts and the
+/// platforms it authorised), written as `merchants[].console`.
+async fn demo_merchant_consoles(state: &App, world: &mut serde_json::Value) -> anyhow::Result<()> {
+    for (i, m) in world["merchants"].as_array_mut().into_iter().flatten().enumerate() {
+        let Some(mchid) = m["mchid"].as_str().map(str::to_owned) else { continue };
+        let login = format!("merchant-{}", i + 1);
+        let password = demo_password(state, &login);
+        console_user(state, &login, &password, ConsoleRole::Merchant, Some(&mchid)).await?;
+        m["console"] = json!({"login": login, "password": password});
+    }
+    Ok(())
 }
 
 /// Gives each demo provider a third-party platform (made if missing) and
@@ -463,13 +478,13 @@ async fn console_user(
     login: &str,
     password: &str,
     role: ConsoleRole,
-    sp_mchid: Option<&str>,
+    party: Option<&str>,
 ) -> anyhow::Result<()> {
     if state.store.console_user(login).await?.is_some() {
         return Ok(());
     }
     let now = state.clock.wall_now();
-    match providers::create_console_user(&state.store, &state.rng, login, password, role, sp_mchid, now).await {
+    match providers::create_console_user(&state.store, &state.rng, login, password, role, party, now).await {
         Ok(()) | Err(parties::PartyError::Invalid(_)) => Ok(()),
         Err(e) => Err(e.into()),
     }

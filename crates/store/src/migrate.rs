@@ -57,6 +57,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_component.sql"),
         postgres: include_str!("../migrations/postgres/0007_component.sql"),
     },
+    Migration {
+        version: 8,
+        name: "merchant_console",
+        sqlite: include_str!("../migrations/sqlite/0008_merchant_console.sql"),
+        postgres: include_str!("../migrations/postgres/0008_merchant_console.sql"),
+    },
 ];
 
 /// FNV-1a over the SQL text, as 16 hex digits. It detects edits, which is

@@ -79,6 +79,8 @@ koudai_domain::text_enum! {
         Operator = "operator",
         /// One provider's own sub-merchants, orders and privileges.
         Provider = "provider",
+        /// One merchant's own official accounts and their authorisations.
+        Merchant = "merchant",
     }
 }
 
@@ -89,6 +91,8 @@ pub struct ConsoleUser {
     #[sqlx(try_from = "String")]
     pub role: ConsoleRole,
     pub sp_mchid: Option<String>,
+    /// The merchant of a merchant user.
+    pub mchid: Option<String>,
     pub created_at: i64,
 }
 
@@ -304,16 +308,24 @@ impl Store {
         login: &str,
         password_hash: &str,
         role: ConsoleRole,
-        sp_mchid: Option<&str>,
+        party: Option<&str>,
         now: i64,
     ) -> Result<(), StoreError> {
+        // The party is the provider of a provider user, the merchant of a
+        // merchant user.
+        let (sp_mchid, mchid) = match role {
+            ConsoleRole::Provider => (party, None),
+            ConsoleRole::Merchant => (None, party),
+            ConsoleRole::Operator => (None, None),
+        };
         sqlx::query(
-            "INSERT INTO console_users (login, password_hash, role, sp_mchid, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO console_users (login, password_hash, role, sp_mchid, mchid, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(login)
         .bind(password_hash)
         .bind(role.as_str())
         .bind(sp_mchid)
+        .bind(mchid)
         .bind(now)
         .execute(&self.pool)
         .await?;
@@ -322,7 +334,7 @@ impl Store {
 
     pub async fn console_user(&self, login: &str) -> Result<Option<ConsoleUser>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT login, password_hash, role, sp_mchid, created_at FROM console_users WHERE login = $1",
+            "SELECT login, password_hash, role, sp_mchid, mchid, created_at FROM console_users WHERE login = $1",
         )
         .bind(login)
         .fetch_optional(&self.pool)

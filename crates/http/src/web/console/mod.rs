@@ -115,7 +115,15 @@ impl Visitor {
     pub fn sp_mchid(&self) -> Option<&str> {
         match self.user.role {
             ConsoleRole::Provider => self.user.sp_mchid.as_deref(),
-            ConsoleRole::Operator => None,
+            ConsoleRole::Operator | ConsoleRole::Merchant => None,
+        }
+    }
+
+    /// The merchant of a merchant user.
+    pub fn mchid(&self) -> Option<&str> {
+        match self.user.role {
+            ConsoleRole::Merchant => self.user.mchid.as_deref(),
+            ConsoleRole::Operator | ConsoleRole::Provider => None,
         }
     }
 }
@@ -192,11 +200,21 @@ pub async fn provider_user(app: &App, jar: &CookieJar) -> Result<Visitor, Gate> 
     }
 }
 
+/// The visitor, who must be a merchant user.
+pub async fn merchant_user(app: &App, jar: &CookieJar) -> Result<Visitor, Gate> {
+    match visitor(app, jar).await? {
+        None => Err(Gate::Login),
+        Some(v) if v.mchid().is_some() => Ok(v),
+        Some(_) => Err(Gate::Forbidden),
+    }
+}
+
 /// Logs a console user's refused attempt.
 pub async fn refuse(app: &App, v: &Visitor, action: &str, target: &str) -> Result<(), koudai_app::Internal> {
-    let reason = match v.sp_mchid() {
-        Some(sp) => format!("provider {sp}'s user may not see {target}"),
-        None => format!("not allowed: {target}"),
+    let reason = match (v.sp_mchid(), v.mchid()) {
+        (Some(sp), _) => format!("provider {sp}'s user may not see {target}"),
+        (None, Some(m)) => format!("merchant {m}'s user may not see {target}"),
+        (None, None) => format!("not allowed: {target}"),
     };
     koudai_app::authz::refuse(app, &v.principal(), action, target, reason).await?;
     Ok(())
@@ -224,6 +242,7 @@ pub fn notice_text(code: Option<&str>) -> Option<&'static str> {
         "event-url-set" => "授权事件接收地址已通过校验并保存。",
         "server-set" => "服务器地址已通过校验并保存，立即生效。",
         "allowlist-set" => "IP 白名单已保存。",
+        "authorization-revoked" => "已取消对该第三方平台的授权，平台已收到 unauthorized 通知。",
         _ => return None,
     })
 }
@@ -241,6 +260,7 @@ async fn home(State(state): State<HttpState>, jar: CookieJar) -> Result<Response
     Ok(match visitor(&state.app, &jar).await? {
         None => Redirect::to("/console/login").into_response(),
         Some(v) if v.user.role == ConsoleRole::Operator => Redirect::to("/console/providers").into_response(),
+        Some(v) if v.user.role == ConsoleRole::Merchant => Redirect::to("/console/merchant").into_response(),
         Some(_) => Redirect::to("/console/my").into_response(),
     })
 }

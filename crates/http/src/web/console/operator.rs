@@ -40,6 +40,7 @@ pub struct Chrome {
     pub login: String,
     pub csrf: String,
     pub operator: bool,
+    pub merchant: bool,
     pub notice: Option<&'static str>,
     pub error: Option<String>,
 }
@@ -50,6 +51,7 @@ impl Chrome {
             login: v.user.login.clone(),
             csrf: v.csrf(),
             operator: v.user.role == ConsoleRole::Operator,
+            merchant: v.user.role == ConsoleRole::Merchant,
             notice: notice_text(notice),
             error: None,
         }

@@ -21,7 +21,9 @@ use koudai_domain::component as rules;
 use koudai_protocol::times::format_bill_time;
 
 use super::operator::Chrome;
-use super::{check_csrf, operator, provider_user, refuse, see_other, Gate, NoticeQuery, Visitor};
+use super::{
+    check_csrf, merchant_user, operator, provider_user, refuse, see_other, visitor, Gate, NoticeQuery, Visitor,
+};
 use crate::state::HttpState;
 use crate::web::page::{render, PageError};
 
@@ -29,8 +31,10 @@ pub fn routes() -> Router<HttpState> {
     Router::new()
         .route("/console/my/platform", get(platform_page))
         .route("/console/my/platform/event-url", post(set_event_url))
-        .route("/console/my/accounts/{appid}/server", post(set_server))
-        .route("/console/my/accounts/{appid}/ip-allowlist", post(set_allowlist))
+        .route("/console/accounts/{appid}/server", post(set_server))
+        .route("/console/accounts/{appid}/ip-allowlist", post(set_allowlist))
+        .route("/console/merchant", get(merchant_page))
+        .route("/console/accounts/{appid}/authorizations/{component_appid}/revoke", post(revoke))
         .route("/console/permission-sets", get(permission_sets))
 }
 
@@ -180,20 +184,55 @@ async fn set_event_url(
     }
 }
 
-/// The account named in a URL, if the visitor's provider or one of its
-/// sub-merchants owns it (else "not found", and the attempt is logged).
+/// The account named in a URL, if the visitor may manage it: a merchant
+/// user its own merchant's, a provider user its provider's and its
+/// sub-merchants' (else "not found", and the attempt is logged).
 async fn own_account(state: &HttpState, v: &Visitor, appid: &str) -> Result<koudai_store::MpAccount, Gate> {
     let app = &state.app;
-    let sp = v.sp_mchid().unwrap_or_default();
-    let account = app.store.mp_account(appid).await?;
-    if let Some(a) = account {
-        let owner = app.store.merchant(&a.owner_mchid).await?;
-        if a.owner_mchid == sp || owner.is_some_and(|m| m.sp_mchid.as_deref() == Some(sp)) {
+    if let Some(a) = app.store.mp_account(appid).await? {
+        let allowed = match (v.sp_mchid(), v.mchid()) {
+            (Some(sp), _) => {
+                let owner = app.store.merchant(&a.owner_mchid).await?;
+                a.owner_mchid == sp || owner.is_some_and(|m| m.sp_mchid.as_deref() == Some(sp))
+            }
+            (None, Some(m)) => a.owner_mchid == m,
+            (None, None) => false,
+        };
+        if allowed {
             return Ok(a);
         }
     }
     refuse(app, v, "manage_account", &format!("appid:{appid}")).await?;
     Err(Gate::Error(PageError::NotFound("公众号不存在".into())))
+}
+
+/// A provider or merchant user (the two who manage accounts).
+async fn manager(state: &HttpState, jar: &CookieJar) -> Result<Visitor, Gate> {
+    match visitor(&state.app, jar).await? {
+        None => Err(Gate::Login),
+        Some(v) if v.sp_mchid().is_some() || v.mchid().is_some() => Ok(v),
+        Some(_) => Err(Gate::Forbidden),
+    }
+}
+
+/// The page a manager's forms return to.
+fn back(v: &Visitor, notice: &str) -> String {
+    if v.mchid().is_some() {
+        format!("/console/merchant?notice={notice}")
+    } else {
+        format!("/console/my/platform?notice={notice}")
+    }
+}
+
+/// The manager's page again with a form's error.
+async fn manager_failed(state: &HttpState, v: &Visitor, message: String) -> Result<Response, Gate> {
+    let mut chrome = Chrome::of(v, None);
+    chrome.error = Some(message);
+    if v.mchid().is_some() {
+        merchant_view(state, v, chrome).await
+    } else {
+        platform_view(state, v, chrome).await
+    }
 }
 
 async fn set_server(
@@ -203,13 +242,13 @@ async fn set_server(
     Form(f): Form<UrlForm>,
 ) -> Result<Response, Gate> {
     let app = &state.app;
-    let v = provider_user(app, &jar).await?;
+    let v = manager(&state, &jar).await?;
     check_csrf(&v, &f.csrf)?;
     let a = own_account(&state, &v, &appid).await?;
     match koudai_app::mp_push::set_server(app, &a.appid, f.url.trim(), &f.message_mode).await {
-        Ok(()) => Ok(see_other("/console/my/platform?notice=server-set")),
+        Ok(()) => Ok(see_other(&back(&v, "server-set"))),
         Err(koudai_app::mp_push::ServerError::Internal(e)) => Err(e.into()),
-        Err(e) => failed(&state, &v, format!("{}: {e}", a.appid)).await,
+        Err(e) => manager_failed(&state, &v, format!("{}: {e}", a.appid)).await,
     }
 }
 
@@ -220,15 +259,111 @@ async fn set_allowlist(
     Form(f): Form<UrlForm>,
 ) -> Result<Response, Gate> {
     let app = &state.app;
-    let v = provider_user(app, &jar).await?;
+    let v = manager(&state, &jar).await?;
     check_csrf(&v, &f.csrf)?;
     let a = own_account(&state, &v, &appid).await?;
     let ips: Vec<&str> = f.ips.split([',', ' ', '\n']).map(str::trim).filter(|i| !i.is_empty()).collect();
     if let Some(bad) = ips.iter().find(|i| i.parse::<std::net::IpAddr>().is_err()) {
-        return failed(&state, &v, format!("{bad} 不是 IP 地址 is not an IP address")).await;
+        return manager_failed(&state, &v, format!("{bad} 不是 IP 地址 is not an IP address")).await;
     }
     app.store.set_mp_ip_allowlist(&a.appid, &ips.join(",")).await?;
-    Ok(see_other("/console/my/platform?notice=allowlist-set"))
+    Ok(see_other(&back(&v, "allowlist-set")))
+}
+
+struct GrantLine {
+    component_appid: String,
+    provider: String,
+    sets: String,
+    since: String,
+    live: bool,
+}
+
+struct OwnAccount {
+    line: AccountLine,
+    grants: Vec<GrantLine>,
+}
+
+#[derive(Template)]
+#[template(path = "console/merchant.html")]
+struct MerchantPage {
+    chrome: Chrome,
+    name: String,
+    mchid: String,
+    accounts: Vec<OwnAccount>,
+    modes: &'static [&'static str],
+}
+
+async fn merchant_view(state: &HttpState, v: &Visitor, chrome: Chrome) -> Result<Response, Gate> {
+    let app = &state.app;
+    let mchid = v.mchid().unwrap_or_default().to_owned();
+    let name = app.store.merchant(&mchid).await?.map(|m| m.name).unwrap_or_default();
+    let mut accounts = Vec::new();
+    for a in app.store.mp_accounts_of(&mchid).await? {
+        let mut grants = Vec::new();
+        for g in app.store.authorizations_of_account(&a.appid).await? {
+            let provider = match app.store.component(&g.component_appid).await? {
+                Some(c) => app.store.merchant(&c.provider_mchid).await?.map(|m| m.name).unwrap_or_default(),
+                None => String::new(),
+            };
+            grants.push(GrantLine {
+                component_appid: g.component_appid,
+                provider,
+                sets: g.func_ids.replace(',', ", "),
+                since: format_bill_time(g.authorized_at),
+                live: g.revoked_at.is_none(),
+            });
+        }
+        accounts.push(OwnAccount {
+            line: AccountLine {
+                appid: a.appid,
+                name: a.name,
+                original_id: a.original_id,
+                owner: name.clone(),
+                server_url: a.server_url.unwrap_or_default(),
+                mode: a.message_mode,
+                ip_allowlist: a.ip_allowlist,
+            },
+            grants,
+        });
+    }
+    let page = MerchantPage { chrome, name, mchid, accounts, modes: koudai_app::mp_push::MODES };
+    Ok(render(StatusCode::OK, &page))
+}
+
+async fn merchant_page(
+    State(state): State<HttpState>,
+    jar: CookieJar,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Response, Gate> {
+    let v = merchant_user(&state.app, &jar).await?;
+    let chrome = Chrome::of(&v, q.notice.as_deref());
+    merchant_view(&state, &v, chrome).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CsrfOnly {
+    csrf: String,
+}
+
+/// The account's owner ends a platform's authorisation (the platform gets
+/// `unauthorized`; its tokens and refresh token die).
+async fn revoke(
+    State(state): State<HttpState>,
+    jar: CookieJar,
+    Path((appid, component_appid)): Path<(String, String)>,
+    Form(f): Form<CsrfOnly>,
+) -> Result<Response, Gate> {
+    let app = &state.app;
+    let v = merchant_user(app, &jar).await?;
+    check_csrf(&v, &f.csrf)?;
+    let a = own_account(&state, &v, &appid).await?;
+    if koudai_app::component::revoke(app, &component_appid, &a.appid).await? {
+        Ok(see_other(&back(&v, "authorization-revoked")))
+    } else {
+        manager_failed(&state, &v, format!("{component_appid} 没有该公众号的有效授权 holds no live authorisation"))
+            .await
+    }
 }
 
 struct RuleLine {
