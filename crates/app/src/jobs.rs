@@ -18,10 +18,15 @@ use crate::App;
 const IDLE_POLL: Duration = Duration::from_millis(500);
 /// How often the periodic jobs (settlement, expiry, purges) run.
 const PERIODIC: Duration = Duration::from_secs(1);
+/// How often every account's capabilities are re-evaluated (the events
+/// that change facts do it at once; this repairs anything missed, such
+/// as a privilege that lapsed at its expiry).
+const SWEEP: Duration = Duration::from_secs(60);
 
 pub fn spawn(app: Arc<App>, stop: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut last_periodic: Option<Instant> = None;
+        let mut last_sweep: Option<Instant> = None;
         while !stop.is_cancelled() {
             let sent = crate::outbox::deliver_due(&app).await.unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "claiming notifications failed");
@@ -38,6 +43,15 @@ pub fn spawn(app: Arc<App>, stop: CancellationToken) -> JoinHandle<()> {
             if last_periodic.is_none_or(|t| t.elapsed() >= PERIODIC) {
                 last_periodic = Some(Instant::now());
                 periodic(&app).await;
+            }
+            if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP) {
+                last_sweep = Some(Instant::now());
+                let now = app.clock.business_now().unix();
+                match crate::eligibility::refresh_all(&app.store, now, "periodic re-evaluation").await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(capabilities.changed = n, "re-evaluated capabilities"),
+                    Err(e) => tracing::warn!(error = %e, "re-evaluating capabilities failed"),
+                }
             }
             if sent == 0 && finished == 0 && shared == 0 {
                 tokio::select! {

@@ -13,6 +13,7 @@ pub mod authz;
 pub mod bills;
 pub mod clock;
 pub mod component;
+pub mod eligibility;
 pub mod error;
 pub mod jobs;
 pub mod keys;

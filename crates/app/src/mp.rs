@@ -58,8 +58,12 @@ pub async fn create_account(
         ip_allowlist: String::new(),
         next_menuid: 100,
         created_at: now.unix(),
+        service_type: "service".into(),
+        // Verification is the operator's to grant (`koudai admin mp-verify`).
+        verified: koudai_store::Flag(false),
     };
     store.create_mp_account(&account).await?;
+    crate::eligibility::refresh(store, std::slice::from_ref(&account.appid), now.unix(), "account created").await?;
     Ok(account)
 }
 

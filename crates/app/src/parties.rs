@@ -219,6 +219,7 @@ pub async fn pay_deposit(
     if amount > 0 {
         let reference = format!("DEP{}", ids::upper_hex(&rng.bytes::<8>()));
         store.pay_deposit(mchid, amount, &reference, now.unix()).await?;
+        crate::eligibility::refresh_for(store, mchid, now.unix(), &format!("deposit of {amount} fen paid")).await;
     }
     Ok(standing.deposit_held_fen + amount)
 }
@@ -226,7 +227,9 @@ pub async fn pay_deposit(
 /// Releases a merchant's deposit to its available funds.
 pub async fn release_deposit(store: &Store, rng: &Rng, mchid: &str, now: BusinessTime) -> Result<i64, PartyError> {
     let reference = format!("DEP{}", ids::upper_hex(&rng.bytes::<8>()));
-    Ok(store.release_deposit(mchid, &reference, now.unix()).await?)
+    let released = store.release_deposit(mchid, &reference, now.unix()).await?;
+    crate::eligibility::refresh_for(store, mchid, now.unix(), "deposit released").await;
+    Ok(released)
 }
 
 /// The consumer's openid in an app, created if needed.

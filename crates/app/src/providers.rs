@@ -163,6 +163,8 @@ pub async fn change_privilege(store: &Store, cmd: GrantCommand<'_>, now: Busines
             now: now.unix(),
         })
         .await?;
+    let cause = format!("privilege {} {} by {}", cmd.privilege, cmd.action.as_str(), cmd.actor);
+    crate::eligibility::refresh_for(store, cmd.sp_mchid, now.unix(), &cause).await;
     let events = store.privilege_events(cmd.sp_mchid).await?;
     Ok(provider::held_at(&events, now.unix()).contains_key(cmd.privilege))
 }

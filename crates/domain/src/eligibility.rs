@@ -298,7 +298,7 @@ impl Requirement {
 }
 
 /// A requirement that failed, with the fact behind it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unmet {
     pub requirement: String,
     pub title: String,

@@ -46,6 +46,7 @@ pub fn routes() -> Router<HttpState> {
         .route("/sandbox/v1/mp/{appid}/push", post(mp_push))
         .route("/sandbox/v1/oauth/authorize", post(oauth_authorize))
         .route("/sandbox/v1/component/authorize", post(component_authorize))
+        .route("/sandbox/v1/eligibility/{appid}", get(eligibility))
         .route("/sandbox/v1/component/{component_appid}/ticket", post(component_ticket))
         .route("/sandbox/v1/component/{component_appid}/event-url", post(component_event_url))
         .route_layer(axum::middleware::from_fn(clean_uri))
@@ -684,4 +685,35 @@ async fn component_authorize(
         }
         Err(e) => Err(V3Error::message(ErrorCode::InvalidRequest, e.to_string())),
     }
+}
+
+/// `GET /sandbox/v1/eligibility/{appid}`: the account's capabilities under
+/// the e-commerce rules in force, each with its unmet requirements (the
+/// explanation the console shows).
+async fn eligibility(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(appid): Path<String>,
+) -> Result<Response, V3Error> {
+    let app = &state.app;
+    let scope = authorize(app, &headers).await?;
+    let a = mp_account_for(app, &scope, &appid).await?;
+    let now = app.clock.business_now().unix();
+    let verdicts = koudai_app::eligibility::explanation(&app.store, &a.appid, now)
+        .await
+        .map_err(|e| V3Error::internal(e.into()))?
+        .unwrap_or_default();
+    let rules = koudai_app::eligibility::current_rules(&app.store).await.map_err(|e| V3Error::internal(e.into()))?;
+    ok_json(&json!({
+        "appid": a.appid,
+        "rule_version": rules.version,
+        "capabilities": verdicts.iter().map(|v| json!({
+            "name": v.name,
+            "title": v.title,
+            "granted": v.granted,
+            "unmet": v.unmet.iter().map(|u| json!({
+                "requirement": u.requirement, "title": u.title, "fact": u.fact, "actual": u.actual, "needed": u.needed,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    }))
 }

@@ -324,6 +324,39 @@ enum AdminCommand {
         #[arg(long)]
         sp_mchid: String,
     },
+    /// Mark an official account verified (or not, with --verified false);
+    /// its e-commerce capabilities follow at once.
+    MpVerify {
+        #[arg(long)]
+        appid: String,
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        verified: bool,
+    },
+    /// Record a violation against an official account (it holds no
+    /// e-commerce capability while one is open under the default rules).
+    ViolationOpen {
+        #[arg(long)]
+        appid: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Close a violation by its id.
+    ViolationClose {
+        #[arg(long)]
+        id: i64,
+    },
+    /// Show which accounts' capabilities an e-commerce rule set (a JSON
+    /// file) would grant or take away, without publishing it.
+    RulesPreview {
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
+    /// Publish an e-commerce rule set (a JSON file; its version must be
+    /// above the one in force); every account is re-evaluated at once.
+    RulesPublish {
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
     /// Set an official account's IP allow-list for token calls
     /// (comma-separated; empty allows every caller).
     MpIpAllowlist {
@@ -585,6 +618,43 @@ async fn admin(store: &Store, mode: Mode, command: AdminCommand) -> anyhow::Resu
                 serde_json::json!({"component_appid": c.component_appid, "component_appsecret": c.secret,
                     "token": c.token, "encoding_aes_key": c.encoding_aes_key, "sp_mchid": sp_mchid})
             );
+        }
+        AdminCommand::MpVerify { appid, verified } => {
+            let done =
+                koudai_app::eligibility::set_verified(store, &appid, verified, "admin", business_now.unix()).await?;
+            anyhow::ensure!(done, "no official account {appid}");
+            println!("{}", serde_json::json!({"appid": appid, "verified": verified}));
+        }
+        AdminCommand::ViolationOpen { appid, reason } => {
+            anyhow::ensure!(!reason.trim().is_empty(), "--reason is required");
+            let id =
+                koudai_app::eligibility::open_violation(store, &appid, reason.trim(), "admin", business_now.unix())
+                    .await?
+                    .with_context(|| format!("no official account {appid}"))?;
+            println!("{}", serde_json::json!({"id": id, "appid": appid}));
+        }
+        AdminCommand::ViolationClose { id } => {
+            let closed = koudai_app::eligibility::close_violation(store, id, "admin", business_now.unix()).await?;
+            anyhow::ensure!(closed, "no open violation {id}");
+            println!("{}", serde_json::json!({"id": id, "closed": true}));
+        }
+        AdminCommand::RulesPreview { file } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let changes = koudai_app::eligibility::preview(store, &text, business_now.unix())
+                .await?
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let list: Vec<_> = changes
+                .iter()
+                .map(|c| serde_json::json!({"appid": c.appid, "capability": c.capability, "now": c.now, "proposed": c.proposed}))
+                .collect();
+            println!("{}", serde_json::json!({"changes": list}));
+        }
+        AdminCommand::RulesPublish { file } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let version = koudai_app::eligibility::publish(store, &text, "admin", business_now.unix())
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            println!("{}", serde_json::json!({"version": version}));
         }
         AdminCommand::MpIpAllowlist { appid, ips } => {
             for ip in ips.split(',').map(str::trim).filter(|i| !i.is_empty()) {

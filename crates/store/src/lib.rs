@@ -29,6 +29,7 @@
 
 mod bills;
 pub mod component;
+mod eligibility;
 mod error;
 pub mod ledger;
 mod migrate;
@@ -54,6 +55,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use bills::*;
 pub use component::{Authorization, AuthorizerToken, Component, ComponentCode, Issued};
+pub use eligibility::*;
 pub use error::StoreError;
 pub use ledger::PostError;
 pub use models::*;

@@ -63,6 +63,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_merchant_console.sql"),
         postgres: include_str!("../migrations/postgres/0008_merchant_console.sql"),
     },
+    Migration {
+        version: 9,
+        name: "eligibility",
+        sqlite: include_str!("../migrations/sqlite/0009_eligibility.sql"),
+        postgres: include_str!("../migrations/postgres/0009_eligibility.sql"),
+    },
 ];
 
 /// FNV-1a over the SQL text, as 16 hex digits. It detects edits, which is

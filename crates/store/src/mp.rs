@@ -21,10 +21,14 @@ pub struct MpAccount {
     pub ip_allowlist: String,
     pub next_menuid: i64,
     pub created_at: i64,
+    /// `service` or `subscription`.
+    pub service_type: String,
+    #[sqlx(try_from = "i64")]
+    pub verified: crate::Flag,
 }
 
 const ACCOUNT_COLUMNS: &str = "appid, owner_mchid, original_id, name, secret, token, encoding_aes_key, server_url, \
-    message_mode, ip_allowlist, next_menuid, created_at";
+    message_mode, ip_allowlist, next_menuid, created_at, service_type, verified";
 
 /// An access token as issued.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -52,7 +56,7 @@ pub struct MpMenu {
 impl Store {
     pub async fn create_mp_account(&self, a: &MpAccount) -> Result<(), StoreError> {
         sqlx::query(&format!(
-            "INSERT INTO mp_accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            "INSERT INTO mp_accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ))
         .bind(&a.appid)
         .bind(&a.owner_mchid)
@@ -66,6 +70,8 @@ impl Store {
         .bind(&a.ip_allowlist)
         .bind(a.next_menuid)
         .bind(a.created_at)
+        .bind(&a.service_type)
+        .bind(i64::from(a.verified.0))
         .execute(&self.pool)
         .await?;
         Ok(())
