@@ -19,6 +19,7 @@ pub mod refund;
 pub mod schedule;
 pub mod secret;
 pub mod sharing;
+pub mod shop;
 pub mod text;
 pub mod trade;
 
