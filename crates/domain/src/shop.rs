@@ -356,7 +356,7 @@ pub fn validate_template(t: &Value) -> Result<(), ShopError> {
         }
         let normal = f.get("Normal").ok_or_else(|| bad(format!("delivery_template.TopFee[{i}].Normal is required")))?;
         for k in ["StartStandards", "StartFees", "AddStandards", "AddFees"] {
-            if !int(normal.get(k)).is_some_and(|n| n >= 0) {
+            if int(normal.get(k)).is_none_or(|n| n < 0) {
                 return Err(bad(format!("delivery_template.TopFee[{i}].Normal.{k} is a whole number ≥ 0")));
             }
         }
