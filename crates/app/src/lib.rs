@@ -30,6 +30,7 @@ pub mod providers;
 pub mod refunds;
 pub mod rng;
 pub mod sharing;
+pub mod shop;
 
 use std::str::FromStr;
 

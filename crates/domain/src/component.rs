@@ -97,7 +97,12 @@ pub fn check_grant(requested: &[i64], held: &BTreeSet<String>) -> Vec<SetRefusal
 /// Whether a call of `api` is allowed with these granted sets; `None` when
 /// the API needs no set.
 pub fn needed_sets(api: &str) -> Option<&'static [i64]> {
-    rules().apis.get(api).map(Vec::as_slice)
+    let apis = &rules().apis;
+    apis.get(api).map(Vec::as_slice).or_else(|| {
+        // `merchant/*` covers every `merchant/…` API.
+        let (family, _) = api.split_once('/')?;
+        apis.get(&format!("{family}/*")).map(Vec::as_slice)
+    })
 }
 
 /// Formats granted sets for storage (`1,3,15`), sorted.
@@ -142,6 +147,9 @@ mod tests {
         assert!(refused[0].reason.contains("custom_menu"));
         let held: BTreeSet<String> = ["custom_menu".to_owned()].into();
         assert!(check_grant(&[1, 15], &held).is_empty());
+        assert_eq!(needed_sets("merchant/order/getbyid"), Some(&[5][..]));
+        assert_eq!(needed_sets("menu/create"), Some(&[15][..]));
+        assert_eq!(needed_sets("token"), None);
     }
 
     #[test]

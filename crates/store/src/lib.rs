@@ -43,6 +43,7 @@ pub mod parties;
 mod providers;
 mod refunds;
 mod sharing;
+mod shop;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tx;
@@ -66,6 +67,7 @@ pub use orders::{CloseError, CreateOutcome, PayError};
 pub use providers::*;
 pub use refunds::{Refund, RefundCreated, RefundError, RefundNotifier, RefundRequest, RefundTarget};
 pub use sharing::*;
+pub use shop::*;
 pub use tx::{ReadTx, WriteTx};
 
 /// Connections to SQLite: one writer at a time anyway, a few readers.

@@ -69,6 +69,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_eligibility.sql"),
         postgres: include_str!("../migrations/postgres/0009_eligibility.sql"),
     },
+    Migration {
+        version: 10,
+        name: "shop",
+        sqlite: include_str!("../migrations/sqlite/0010_shop.sql"),
+        postgres: include_str!("../migrations/postgres/0010_shop.sql"),
+    },
 ];
 
 /// FNV-1a over the SQL text, as 16 hex digits. It detects edits, which is

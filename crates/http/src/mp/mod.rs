@@ -15,6 +15,7 @@ use koudai_app::mp::{self, MpFailure};
 use koudai_protocol::mp::{MpError, CONTENT_TYPE};
 
 mod component;
+mod shop;
 
 use crate::layers::InternalCause;
 use crate::state::HttpState;
@@ -38,6 +39,7 @@ pub fn routes() -> Router<HttpState> {
         .route("/sns/userinfo", any(sns_userinfo))
         .route("/sns/auth", any(sns_auth))
         .merge(component::routes())
+        .merge(shop::routes())
 }
 
 /// An answer of the surface: JSON, HTTP 200.
@@ -65,7 +67,7 @@ pub(super) fn ok() -> Value {
 /// What a handler needs of a request, taken apart before any await (a
 /// request body is not `Sync`).
 pub(super) struct Call {
-    method: Method,
+    pub(super) method: Method,
     query: Vec<(String, String)>,
     peer: Option<std::net::IpAddr>,
 }
