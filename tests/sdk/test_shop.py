@@ -229,3 +229,56 @@ def test_a_platform_builds_shops_only_with_shop_builder_and_set_5(koudai):
     with pytest.raises(WeChatClientException) as e:
         client.merchant.get_by_status(0)
     assert e.value.errcode == 61007
+
+
+def test_the_operator_previews_and_publishes_rules_and_a_merchant_reads_its_eligibility(koudai, browser, tmp_path):
+    import json
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from test_console import log_in
+
+    def shows(element_id, text):
+        return WebDriverWait(browser, 15).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
+
+    merchant = koudai.demo["merchants"][1]
+    account = merchant_account(koudai, 1)
+    opened = koudai.cli("admin", "violation-open", "--appid", account["appid"], "--reason", "late shipping")
+    assert opened.returncode == 0, opened.stderr
+
+    # The merchant sees why it has no shop.
+    log_in(koudai, browser, merchant["console"]["login"], merchant["console"]["password"])
+    browser.set_window_size(1280, 1400)
+    browser.find_element(By.CSS_SELECTOR, f"#account-{account['appid']} a.eligibility-link").click()
+    assert shows("capability-shop_api", "open_violations = 1")
+    assert "needs at most 0" in browser.find_element(By.ID, "capability-shop_api").text
+    browser.save_screenshot(str(tmp_path / "eligibility.png"))
+
+    # The operator drops that requirement from the shop in version 2.
+    op = koudai.demo["operator_console"]
+    log_in(koudai, browser, op["login"], op["password"])
+    browser.find_element(By.ID, "nav-rules").click()
+    doc = json.loads(browser.find_element(By.ID, "document").get_attribute("value"))
+    doc["version"] = 2
+    shop = next(c for c in doc["capabilities"] if c["name"] == "shop_api")
+    shop["requires"].remove("no_open_violations")
+    text = json.dumps(doc, ensure_ascii=False, indent=2)
+    browser.execute_script("arguments[0].value = arguments[1]", browser.find_element(By.ID, "document"), text)
+    browser.find_element(By.ID, "preview").click()
+    assert shows("changes", account["appid"])
+    rows = browser.find_elements(By.CSS_SELECTOR, "#changes tbody tr")
+    assert len(rows) == 1 and "shop_api" in rows[0].text, [r.text for r in rows]
+    browser.save_screenshot(str(tmp_path / "rules-preview.png"))
+    browser.find_element(By.ID, "publish").click()
+    assert shows("notice", "已发布")
+    assert browser.find_element(By.ID, "version").text == "2"
+    assert "rule set version 2 published" in browser.find_element(By.ID, "log").text
+
+    r = koudai.sandbox("GET", f"/sandbox/v1/eligibility/{account['appid']}")
+    caps = {c["name"]: c for c in r.json()["capabilities"]}
+    assert r.json()["rule_version"] == 2 and caps["shop_api"]["granted"] is True
+    assert [u["requirement"] for u in caps["stores"]["unmet"]] == ["no_open_violations"]
+    closed = koudai.cli("admin", "violation-close", "--id", str(json.loads(opened.stdout)["id"]))
+    assert closed.returncode == 0, closed.stderr

@@ -13,6 +13,7 @@ mod applyments;
 mod operator;
 mod platform;
 mod provider;
+mod rules;
 
 use askama::Template;
 use axum::extract::{Form, State};
@@ -48,6 +49,7 @@ pub fn routes() -> Router<HttpState> {
         .merge(operator::routes())
         .merge(provider::routes())
         .merge(platform::routes())
+        .merge(rules::routes())
         .merge(applyments::routes())
         .route_layer(axum::middleware::from_fn(clean_forms))
 }
@@ -242,6 +244,7 @@ pub fn notice_text(code: Option<&str>) -> Option<&'static str> {
         "event-url-set" => "授权事件接收地址已通过校验并保存。",
         "server-set" => "服务器地址已通过校验并保存，立即生效。",
         "allowlist-set" => "IP 白名单已保存。",
+        "rules-published" => "规则已发布，所有公众号已重新评估。",
         "authorization-revoked" => "已取消对该第三方平台的授权，平台已收到 unauthorized 通知。",
         _ => return None,
     })
