@@ -90,6 +90,11 @@ async fn periodic(app: &App) {
         Ok(n) => tracing::info!(tickets.pushed = n, "pushed component verify tickets"),
         Err(e) => tracing::warn!(error = %e, "pushing component verify tickets failed"),
     }
+    match crate::shop_orders::sweep(app).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(shop_orders.moved = n, "released stale reservations or confirmed receipt"),
+        Err(e) => tracing::warn!(error = %e, "the shop order sweep failed"),
+    }
     match app.store.expire_orders(now.unix()).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(orders.closed = n, "closed expired orders"),

@@ -31,6 +31,7 @@ pub mod refunds;
 pub mod rng;
 pub mod sharing;
 pub mod shop;
+pub mod shop_orders;
 
 use std::str::FromStr;
 

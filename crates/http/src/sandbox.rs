@@ -47,6 +47,9 @@ pub fn routes() -> Router<HttpState> {
         .route("/sandbox/v1/oauth/authorize", post(oauth_authorize))
         .route("/sandbox/v1/component/authorize", post(component_authorize))
         .route("/sandbox/v1/eligibility/{appid}", get(eligibility))
+        .route("/sandbox/v1/shop/buy", post(shop_buy))
+        .route("/sandbox/v1/shop/orders/{order_id}/confirm", post(shop_confirm))
+        .route("/sandbox/v1/shop/orders/{order_id}/rights", post(shop_rights))
         .route("/sandbox/v1/component/{component_appid}/ticket", post(component_ticket))
         .route("/sandbox/v1/component/{component_appid}/event-url", post(component_event_url))
         .route_layer(axum::middleware::from_fn(clean_uri))
@@ -716,4 +719,123 @@ async fn eligibility(
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct AddressBody {
+    name: String,
+    phone: String,
+    province: String,
+    city: String,
+    zone: String,
+    address: String,
+}
+
+#[derive(Deserialize)]
+struct BuyBody {
+    appid: Option<String>,
+    consumer: Option<String>,
+    product_id: Option<String>,
+    sku_info: Option<String>,
+    count: Option<i64>,
+    address: Option<AddressBody>,
+}
+
+/// `POST /sandbox/v1/shop/buy`: a consumer buys from an account's shop
+/// with the wallet; answers `{"order_id", "transaction_id", "order_status":
+/// 2}` or the refusal (stock, wallet, capability).
+async fn shop_buy(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, V3Error> {
+    use koudai_app::shop_orders::{buy, Address, BuyError};
+    let app = &state.app;
+    let scope = authorize(app, &headers).await?;
+    let b: BuyBody = json_body(&body)?;
+    let appid = required_text(b.appid, "appid")?;
+    let a = mp_account_for(app, &scope, &appid).await?;
+    let consumer = required_text(b.consumer, "consumer")?;
+    let product_id = required_text(b.product_id, "product_id")?;
+    let addr = b.address.ok_or_else(|| param("address", "address 必填"))?;
+    let to = Address {
+        name: addr.name,
+        phone: addr.phone,
+        province: addr.province,
+        city: addr.city,
+        zone: addr.zone,
+        address: addr.address,
+    };
+    let count = b.count.unwrap_or(1);
+    match buy(&state.app, &a.appid, &consumer, &product_id, b.sku_info.as_deref().unwrap_or(""), count, &to).await {
+        Ok(o) => {
+            ok_json(&json!({"order_id": o.order_id, "transaction_id": o.transaction_id, "order_status": o.status}))
+        }
+        Err(BuyError::Internal(e)) => Err(V3Error::internal(e)),
+        Err(BuyError::NotEnough) => Err(V3Error::message(ErrorCode::NotEnough, "用户余额不足")),
+        Err(e @ BuyError::OutOfStock { .. }) => {
+            Err(V3Error::message(ErrorCode::InvalidRequest, format!("库存不足 out of stock: {e}")))
+        }
+        Err(BuyError::Refused(m)) => Err(V3Error::message(ErrorCode::InvalidRequest, m)),
+    }
+}
+
+/// The shop order a sandbox call names, if the token covers its merchant.
+async fn shop_order_for(app: &App, scope: &Scope, order_id: &str) -> Result<koudai_store::ShopOrder, V3Error> {
+    let missing = || V3Error::message(ErrorCode::ResourceNotExists, format!("订单{order_id}不存在"));
+    let plain = !order_id.is_empty() && order_id.len() <= 24 && order_id.bytes().all(|b| b.is_ascii_digit());
+    let o = if plain { app.store.shop_order(order_id).await.map_err(|e| V3Error::internal(e.into()))? } else { None };
+    o.filter(|o| o.status != 1 && scope.covers(&o.mchid)).ok_or_else(missing)
+}
+
+fn shop_order_json(o: &koudai_store::ShopOrder) -> Value {
+    json!({"order_id": o.order_id, "order_status": o.status, "transaction_id": o.transaction_id})
+}
+
+/// `POST /sandbox/v1/shop/orders/{order_id}/confirm`: the consumer confirms
+/// receipt (3 → 5).
+async fn shop_confirm(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(order_id): Path<String>,
+) -> Result<Response, V3Error> {
+    let app = &state.app;
+    let scope = authorize(app, &headers).await?;
+    let o = shop_order_for(app, &scope, &order_id).await?;
+    let moved =
+        koudai_app::shop_orders::consumer_move(app, None, &o.order_id, koudai_app::shop_orders::ConsumerMove::Confirm)
+            .await
+            .map_err(|m| V3Error::message(ErrorCode::InvalidState, m))?;
+    ok_json(&shop_order_json(&moved))
+}
+
+#[derive(Deserialize)]
+struct RightsBody {
+    action: Option<String>,
+    reason: Option<String>,
+}
+
+/// `POST /sandbox/v1/shop/orders/{order_id}/rights` `{"action": "open" |
+/// "close", "reason"}`: the consumer opens (→ 8) or closes a rights case.
+async fn shop_rights(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(order_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, V3Error> {
+    use koudai_app::shop_orders::ConsumerMove;
+    let app = &state.app;
+    let scope = authorize(app, &headers).await?;
+    let o = shop_order_for(app, &scope, &order_id).await?;
+    let b: RightsBody = json_body(&body)?;
+    let m = match required_text(b.action, "action")?.as_str() {
+        "open" => ConsumerMove::OpenRights(b.reason.unwrap_or_default()),
+        "close" => ConsumerMove::CloseRights,
+        _ => return Err(param("action", "action 只能是 open 或 close")),
+    };
+    let moved = koudai_app::shop_orders::consumer_move(app, None, &o.order_id, m)
+        .await
+        .map_err(|m| V3Error::message(ErrorCode::InvalidState, m))?;
+    ok_json(&shop_order_json(&moved))
 }

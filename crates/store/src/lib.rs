@@ -44,6 +44,7 @@ mod providers;
 mod refunds;
 mod sharing;
 mod shop;
+mod shop_orders;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tx;
@@ -63,11 +64,12 @@ pub use models::*;
 pub use money::{Payout, PayoutStatus, Settled, Standing};
 pub use mp::*;
 pub use onboarding::*;
-pub use orders::{CloseError, CreateOutcome, PayError};
+pub use orders::{CloseError, CreateOutcome, Outbound, PayError};
 pub use providers::*;
 pub use refunds::{Refund, RefundCreated, RefundError, RefundNotifier, RefundRequest, RefundTarget};
 pub use sharing::*;
 pub use shop::*;
+pub use shop_orders::*;
 pub use tx::{ReadTx, WriteTx};
 
 /// Connections to SQLite: one writer at a time anyway, a few readers.

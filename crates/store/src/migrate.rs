@@ -75,6 +75,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_shop.sql"),
         postgres: include_str!("../migrations/postgres/0010_shop.sql"),
     },
+    Migration {
+        version: 11,
+        name: "shop_orders",
+        sqlite: include_str!("../migrations/sqlite/0011_shop_orders.sql"),
+        postgres: include_str!("../migrations/postgres/0011_shop_orders.sql"),
+    },
 ];
 
 /// FNV-1a over the SQL text, as 16 hex digits. It detects edits, which is

@@ -88,37 +88,7 @@ impl Store {
     /// Inserts an order unless the merchant already has one with this
     /// `out_trade_no`, in which case that one is returned.
     pub async fn create_order(&self, o: &NewOrderRecord) -> Result<CreateOutcome, StoreError> {
-        let sql = format!(
-            "INSERT INTO orders (mchid, appid, out_trade_no, trade_type, description, attach, notify_url, total_fen, \
-             payer_openid, device_id, params_digest, time_expire, created_at, trade_state, prepay_id, prepay_expires_at, pay_token, \
-             sp_mchid, sub_appid, payer_sub_openid, profit_sharing) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
-             ON CONFLICT (mchid, out_trade_no) DO NOTHING RETURNING {COLUMNS}"
-        );
-        let row: Option<Order> = sqlx::query_as(&sql)
-            .bind(&o.mchid)
-            .bind(&o.appid)
-            .bind(&o.out_trade_no)
-            .bind(o.trade_type.as_str())
-            .bind(&o.description)
-            .bind(&o.attach)
-            .bind(&o.notify_url)
-            .bind(o.total_fen)
-            .bind(&o.payer_openid)
-            .bind(&o.device_id)
-            .bind(&o.params_digest)
-            .bind(o.time_expire)
-            .bind(o.created_at)
-            .bind(TradeState::NotPay.as_str())
-            .bind(&o.prepay_id)
-            .bind(o.prepay_expires_at)
-            .bind(&o.pay_token)
-            .bind(&o.sp_mchid)
-            .bind(&o.sub_appid)
-            .bind(&o.payer_sub_openid)
-            .bind(i64::from(o.profit_sharing))
-            .fetch_optional(&self.pool)
-            .await?;
+        let row: Option<Order> = sqlx::query_as(&insert_order_sql()).bind_order(o).fetch_optional(&self.pool).await?;
         match row {
             Some(o) => Ok(CreateOutcome::Created(o)),
             None => self
@@ -204,12 +174,23 @@ impl Store {
     where
         F: Fn(&Order) -> Result<NewNotification, String>,
     {
+        let outbound = |o: &Order| notification(o).map(Outbound::V3);
+        crate::error::retrying(|| self.pay_order_once(cmd, &outbound)).await
+    }
+
+    /// [`Store::pay_order`] with the notice chosen by the caller: a v3
+    /// callback, a push of another channel (a shop order's
+    /// `merchant_order`), or none.
+    pub async fn pay_order_with<F>(&self, cmd: &PayCommand, notification: F) -> Result<Order, PayError>
+    where
+        F: Fn(&Order) -> Result<Outbound, String>,
+    {
         crate::error::retrying(|| self.pay_order_once(cmd, &notification)).await
     }
 
     async fn pay_order_once<F>(&self, cmd: &PayCommand, notification: &F) -> Result<Order, PayError>
     where
-        F: Fn(&Order) -> Result<NewNotification, String>,
+        F: Fn(&Order) -> Result<Outbound, String>,
     {
         let mut tx = self.write().await?;
         let (clause, key) = match &cmd.locator {
@@ -317,8 +298,24 @@ impl Store {
         .bind(order.id)
         .fetch_one(&mut *tx)
         .await?;
-        let n = notification(&paid).map_err(PayError::Notification)?;
-        crate::notifications::enqueue(&mut tx, &n).await?;
+        // A shop order paid by this payment is paid with it.
+        sqlx::query(
+            "UPDATE shop_orders SET status = 2, transaction_id = $1, paid_at = $2 WHERE out_trade_no = $3 AND mchid = $4 \
+             AND status = 1",
+        )
+        .bind(&cmd.transaction_id)
+        .bind(cmd.now)
+        .bind(&paid.out_trade_no)
+        .bind(&paid.mchid)
+        .execute(&mut *tx)
+        .await?;
+        match notification(&paid).map_err(PayError::Notification)? {
+            Outbound::V3(n) => crate::notifications::enqueue(&mut tx, &n).await?,
+            Outbound::Channel { notification: n, channel, key } => {
+                crate::notifications::enqueue_channel(&mut tx, &n, &channel, &key).await?;
+            }
+            Outbound::Nothing => {}
+        }
         tx.commit().await?;
         Ok(paid)
     }
@@ -335,4 +332,74 @@ impl Store {
             .await?
             .rows_affected())
     }
+}
+
+/// The notice a payment sends.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// The APIv3 `TRANSACTION.SUCCESS` callback.
+    V3(NewNotification),
+    /// A push of another channel (`mp`), keyed by the account.
+    Channel {
+        notification: NewNotification,
+        channel: String,
+        key: String,
+    },
+    Nothing,
+}
+
+fn insert_order_sql() -> String {
+    format!(
+        "INSERT INTO orders (mchid, appid, out_trade_no, trade_type, description, attach, notify_url, total_fen, \
+         payer_openid, device_id, params_digest, time_expire, created_at, trade_state, prepay_id, prepay_expires_at, pay_token, \
+         sp_mchid, sub_appid, payer_sub_openid, profit_sharing) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
+         ON CONFLICT (mchid, out_trade_no) DO NOTHING RETURNING {COLUMNS}"
+    )
+}
+
+trait BindOrder<'q> {
+    fn bind_order(self, o: &'q NewOrderRecord) -> Self;
+}
+
+impl<'q, DB, O> BindOrder<'q> for sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    fn bind_order(self, o: &'q NewOrderRecord) -> Self {
+        self.bind(&o.mchid)
+            .bind(&o.appid)
+            .bind(&o.out_trade_no)
+            .bind(o.trade_type.as_str())
+            .bind(&o.description)
+            .bind(&o.attach)
+            .bind(&o.notify_url)
+            .bind(o.total_fen)
+            .bind(&o.payer_openid)
+            .bind(&o.device_id)
+            .bind(&o.params_digest)
+            .bind(o.time_expire)
+            .bind(o.created_at)
+            .bind(TradeState::NotPay.as_str())
+            .bind(&o.prepay_id)
+            .bind(o.prepay_expires_at)
+            .bind(&o.pay_token)
+            .bind(&o.sp_mchid)
+            .bind(&o.sub_appid)
+            .bind(&o.payer_sub_openid)
+            .bind(i64::from(o.profit_sharing))
+    }
+}
+
+/// Inserts a payment order inside a transaction (a shop purchase creates
+/// it with the shop order and the stock reservation).
+pub(crate) async fn insert_order(tx: &mut crate::WriteTx, o: &NewOrderRecord) -> Result<Order, StoreError> {
+    let row: Option<Order> = sqlx::query_as(&insert_order_sql()).bind_order(o).fetch_optional(&mut **tx).await?;
+    row.ok_or_else(|| StoreError::Conflict(format!("out_trade_no {} exists", o.out_trade_no)))
 }

@@ -29,7 +29,11 @@ pub fn routes() -> Router<HttpState> {
 
 /// The operations, by path: whether the call needs no body.
 const BODYLESS: [&str; 3] = ["express/getall", "group/getall", "shelf/getall"];
-const WITH_BODY: [&str; 25] = [
+const WITH_BODY: [&str; 29] = [
+    "order/getbyid",
+    "order/getbyfilter",
+    "order/setdelivery",
+    "order/close",
     "create",
     "del",
     "update",
@@ -116,6 +120,10 @@ async fn run(state: &HttpState, path: &str, req: Request) -> Result<Value, MpFai
         "shelf/del" => shop::delete_shelf(app, &a, &v).await,
         "shelf/mod" => shop::update_shelf(app, &a, &v).await,
         "shelf/getbyid" => shop::get_shelf(app, &a, &v).await,
+        "order/getbyid" => koudai_app::shop_orders::get(app, &a, &v).await,
+        "order/getbyfilter" => koudai_app::shop_orders::filter(app, &a, &v).await,
+        "order/setdelivery" => koudai_app::shop_orders::set_delivery(app, &a, &v).await,
+        "order/close" => koudai_app::shop_orders::close(app, &a, &v).await,
         _ => Err(MpError::new(40066, "invalid url").into()),
     }
 }
