@@ -155,3 +155,92 @@ def test_twenty_buyers_for_the_last_ten_items_buy_exactly_ten(koudai):
     listed = [o["order_id"] for o in client.merchant.order.get_by_filter(status=2)]
     assert set(paid) <= set(listed)
     koudai.verify()
+
+
+def test_a_consumer_buys_on_the_shop_pages_the_merchant_ships_and_the_consumer_confirms(koudai, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from test_console import log_in
+
+    def appears(element_id):
+        return WebDriverWait(browser, 15).until(EC.presence_of_element_located((By.ID, element_id)))
+
+    def shows(element_id, text):
+        return WebDriverWait(browser, 15).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
+
+    account = merchant_account(koudai)
+    client = client_for(koudai, account)
+    img = client.merchant.common.upload_image("tee.png", PNG)
+    from test_shop import product
+    pid = client.merchant.create(product(img, price=3500))["product_id"]
+    client.merchant.update_product_status(pid, 1)
+    gid = client.merchant.group.add("新品 New", [pid])["group_id"]
+    client.merchant.shelf.add("首页 Home", img, {"module_infos": [{"eid": 1, "group_info": {"group_id": gid, "filter": {"count": 4}}}]})
+
+    alice = koudai.consumer("alice")
+    browser.delete_all_cookies()
+    browser.set_window_size(900, 1600)
+    browser.get(f"{koudai.base_url}/mp/{account['appid']}")
+    browser.find_element(By.ID, "login").send_keys("alice")
+    browser.find_element(By.ID, "password").send_keys(alice["password"])
+    browser.find_element(By.ID, "sign-in").click()
+    appears("shop-link").click()
+    assert "首页 Home" in appears("shop-name").find_element(By.XPATH, "..").text
+    browser.find_element(By.ID, f"product-{pid}").click()
+    assert appears("product-name").text == "Koudai Tee"
+    browser.find_element(By.CSS_SELECTOR, "label[for=sku-2]").click()
+    chosen = browser.find_element(By.ID, "sku-2").get_attribute("value")
+    assert browser.find_element(By.ID, "sku-2").is_selected()
+    count = browser.find_element(By.ID, "count")
+    count.clear()
+    count.send_keys("2")
+    for field, value in (("name", "Alice"), ("phone", "13800138000"), ("province", "广东省"), ("city", "广州市"),
+                         ("zone", "天河区"), ("address", "1 Koudai Road")):
+        browser.find_element(By.ID, field).send_keys(value)
+    browser.save_screenshot(str(tmp_path / "shop-product.png"))
+    browser.find_element(By.ID, "buy").click()
+    assert shows("notice", "支付成功")
+    order_id = browser.find_element(By.ID, "order-id").text
+    assert browser.find_element(By.ID, "total").text == "¥71.00", "2 × 35.00 + 1.00 postage"
+    order = client.merchant.order.get(order_id)
+    assert order["order_status"] == 2 and order["product_sku"] == chosen
+
+    # The merchant ships it in the console.
+    merchant = next(m for m in koudai.demo["merchants"] if m["mchid"] == account["owner_mchid"])
+    log_in(koudai, browser, merchant["console"]["login"], merchant["console"]["password"])
+    browser.find_element(By.CSS_SELECTOR, f"#account-{account['appid']} a.shop-link").click()
+    row = appears(f"order-{order_id}")
+    Select(row.find_element(By.NAME, "company")).select_by_value("003shunfeng")
+    row.find_element(By.NAME, "track").send_keys("SF99887766")
+    row.find_element(By.CSS_SELECTOR, ".ship-form button").click()
+    assert shows("notice", "已发货")
+    assert "SF99887766" in browser.find_element(By.ID, f"order-{order_id}").text
+    browser.save_screenshot(str(tmp_path / "console-shop.png"))
+
+    # The consumer confirms receipt.
+    browser.delete_all_cookies()
+    browser.get(f"{koudai.base_url}/mp/{account['appid']}")
+    browser.find_element(By.ID, "login").send_keys("alice")
+    browser.find_element(By.ID, "password").send_keys(alice["password"])
+    browser.find_element(By.ID, "sign-in").click()
+    appears("orders-link").click()
+    appears("orders").find_element(By.LINK_TEXT, "Koudai Tee").click()
+    assert shows("delivery", "SF99887766")
+    browser.find_element(By.ID, "confirm").click()
+    assert shows("status", "已完成")
+    browser.save_screenshot(str(tmp_path / "shop-order.png"))
+    assert client.merchant.order.get(order_id)["order_status"] == 5
+
+    # A rights case the merchant answers with a refund through APIv3.
+    browser.find_element(By.ID, "reason").send_keys("wrong colour")
+    browser.find_element(By.ID, "open-rights").click()
+    assert shows("status", "维权中")
+    code, body = owner_sdk(koudai, account).refund(out_refund_no="RIGHTS" + order_id[-10:], amount={"refund": 7100, "total": 7100, "currency": "CNY"}, out_trade_no="SHOP" + order_id)
+    assert code == 200, body
+    koudai.advance(120)
+    wait_for(lambda: json.loads(owner_sdk(koudai, account).query_refund(out_refund_no="RIGHTS" + order_id[-10:])[1])["status"] == "SUCCESS")
+    browser.find_element(By.ID, "close-rights").click()
+    assert shows("status", "已关闭")
+    koudai.verify()

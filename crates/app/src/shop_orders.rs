@@ -428,7 +428,8 @@ pub enum ConsumerMove {
 }
 
 /// Applies a consumer's move: confirm receipt (3 → 5), open a rights case
-/// (2, 3 or 5 → 8, with a reason), close it (8 → where it was).
+/// (2, 3 or 5 → 8, with a reason), close it (8 → where it was, or 6 when
+/// the merchant refunded the payment in full).
 pub async fn consumer_move(
     app: &App,
     consumer: Option<&str>,
@@ -449,7 +450,16 @@ pub async fn consumer_move(
             }
             (&[2, 3, 5], ShopMove::OpenRights { reason: reason.trim() }, "open a rights case on")
         }
-        ConsumerMove::CloseRights => (&[8], ShopMove::CloseRights, "close the rights case of"),
+        ConsumerMove::CloseRights => {
+            // Refunded in full (the merchant's answer to the case): closed.
+            let payment =
+                app.store.order_by_out_trade_no(&o.mchid, &o.out_trade_no).await.map_err(|e| e.to_string())?;
+            if payment.is_some_and(|p| p.refunded_fen >= p.total_fen) {
+                (&[8], ShopMove::Close, "close the rights case of")
+            } else {
+                (&[8], ShopMove::CloseRights, "close the rights case of")
+            }
+        }
     };
     if !app.store.move_shop_order(order_id, from, to, now).await.map_err(|e| e.to_string())? {
         return Err(format!("cannot {what} order {order_id} in status {}", o.status));

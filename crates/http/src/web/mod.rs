@@ -10,6 +10,7 @@ mod console;
 mod oauth;
 mod page;
 pub mod session;
+mod shop;
 mod signing;
 
 use axum::http::header;
@@ -20,6 +21,7 @@ use axum::Router;
 use crate::state::HttpState;
 
 pub use page::PageError;
+pub(crate) use shop::status_text as shop_status_text;
 
 pub fn routes(state: HttpState) -> Router<HttpState> {
     Router::new()
@@ -30,6 +32,7 @@ pub fn routes(state: HttpState) -> Router<HttpState> {
                 .merge(oauth::routes())
                 .merge(account::routes())
                 .merge(component::routes())
+                .merge(shop::routes())
                 .route_layer(axum::middleware::from_fn(clean_uri))
                 .route_layer(axum::middleware::from_fn(console::clean_forms))
                 .route_layer(axum::middleware::from_fn_with_state(state, per_address))
