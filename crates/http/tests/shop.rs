@@ -16,6 +16,11 @@ const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\0\0\0\0\0\0\0\0\0";
 
 /// An eligible account's token.
 async fn token(t: &TestApp) -> Result<String, Error> {
+    Ok(account(t).await?.1)
+}
+
+/// An eligible account's appid and token.
+async fn account(t: &TestApp) -> Result<(String, String), Error> {
     let m = t.merchant(KeyMode::PublicKey).await?;
     let app = &t.app;
     let a =
@@ -24,7 +29,7 @@ async fn token(t: &TestApp) -> Result<String, Error> {
     koudai_app::eligibility::set_verified(&app.store, &a.appid, true, "test", app.clock.business_now().unix()).await?;
     let path = format!("/cgi-bin/token?grant_type=client_credential&appid={}&secret={}", a.appid, a.secret);
     let v = t.send(Request::builder().uri(path).body(Body::empty())?).await?.json();
-    Ok(v["access_token"].as_str().ok_or(format!("{v}"))?.to_owned())
+    Ok((a.appid, v["access_token"].as_str().ok_or(format!("{v}"))?.to_owned()))
 }
 
 async fn post(t: &TestApp, path: &str, token: &str, body: impl Into<Body>) -> Result<Value, Error> {
@@ -133,6 +138,10 @@ async fn hostile(t: TestApp) -> R {
         "shelf/mod",
         "shelf/getbyid",
         "common/upload_img",
+        "order/getbyid",
+        "order/getbyfilter",
+        "order/setdelivery",
+        "order/close",
         "no/such/path",
     ];
     for path in paths {
@@ -163,4 +172,53 @@ async fn hostile_input_on_sqlite() -> R {
 async fn hostile_input_on_postgres() -> R {
     let Some(t) = TestApp::sandbox_on_postgres().await? else { return Ok(()) };
     hostile(t).await
+}
+
+async fn hostile_pages(t: TestApp) -> R {
+    let (appid, token) = account(&t).await?;
+    let pid = necklace(&t, &token, 1).await?;
+    let gets = [
+        format!("/mp/{appid}/shop"),
+        format!("/mp/{appid}/shop/{pid}"),
+        format!("/mp/{appid}/shop/%00"),
+        format!("/mp/{appid}/shop/..%2F..%2Fx"),
+        format!("/mp/{appid}/orders"),
+        format!("/mp/{appid}/orders/99999999999999999999999999"),
+        format!("/mp/{appid}/orders/%FF"),
+        "/mp/%00/shop".to_owned(),
+        "/console/accounts/%00/shop".to_owned(),
+    ];
+    for path in &gets {
+        let r = t.send(Request::builder().uri(path.as_str()).body(Body::empty())?).await?;
+        assert!(r.status.as_u16() < 500, "{path}: {}", r.status);
+    }
+    let posts = [
+        format!("/mp/{appid}/shop/{pid}/buy"),
+        format!("/mp/{appid}/orders/1/act"),
+        format!("/console/accounts/{appid}/orders/1/ship"),
+        format!("/console/accounts/{appid}/products/{pid}/stock"),
+    ];
+    for path in &posts {
+        for body in ["", "csrf=x&count=-1&sku_info=%00", "count=99999999999999999999", "action=open_rights&reason="] {
+            let req = Request::builder()
+                .method("POST")
+                .uri(path.as_str())
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(body))?;
+            let r = t.send(req).await?;
+            assert!(r.status.as_u16() < 500, "{path} {body}: {}", r.status);
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn hostile_pages_on_sqlite() -> R {
+    hostile_pages(TestApp::sandbox().await?).await
+}
+
+#[tokio::test]
+async fn hostile_pages_on_postgres() -> R {
+    let Some(t) = TestApp::sandbox_on_postgres().await? else { return Ok(()) };
+    hostile_pages(t).await
 }
