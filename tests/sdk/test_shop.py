@@ -215,7 +215,22 @@ def test_a_platform_builds_shops_only_with_shop_builder_and_set_5(koudai):
     client = official.get_client_by_appid(account["appid"])
     client.API_BASE_URL = koudai.base_url + "/cgi-bin/"
     img = client.merchant.common.upload_image("p.png", PNG)
-    assert client.merchant.create(product(img))["product_id"].startswith("p")
+    pid = client.merchant.create(product(img))["product_id"]
+    assert pid.startswith("p")
+    client.merchant.update_product_status(pid, 1)
+    # A sale of the sub-merchant's shop (a partner payment under the
+    # provider), handled by the provider through the authorizer token.
+    r = koudai.sandbox("POST", "/sandbox/v1/shop/buy", json={
+        "appid": account["appid"], "consumer": "bob", "product_id": pid, "sku_info": "1075741873:1079742386",
+        "count": 1, "address": {"name": "Bob", "phone": "13900139000", "province": "北京市", "city": "北京市",
+                                "zone": "朝阳区", "address": "2 Koudai Street"}})
+    assert r.status_code == 200, r.text
+    order_id = r.json()["order_id"]
+    assert client.merchant.order.get(order_id)["trans_id"] == r.json()["transaction_id"]
+    assert client.merchant.order.set_delivery(order_id, "Koudai Express", "KD1", is_others=1)["errcode"] == 0
+    assert client.merchant.order.get(order_id)["delivery_company"] == "Koudai Express"
+    code, body = koudai.provider_sdk("official").query(out_trade_no="SHOP" + order_id, sub_mchid=sub["sub_mchid"])
+    assert code == 200 and '"SUCCESS"' in body, body
 
     partner = component_for(koudai, "third_party")
     seed_ticket(koudai, partner)
