@@ -386,6 +386,21 @@ async fn demo_providers(state: &App, dir: &Path) -> anyhow::Result<(Vec<serde_js
                 };
                 providers::change_privilege(&state.store, cmd, state.clock.business_now()).await?;
             }
+        } else {
+            // Another start is granting them: wait until every grant is
+            // written, so both starts describe the same world.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                let events = state.store.privilege_events(&sp_mchid).await?;
+                if d.privileges.iter().all(|p| events.iter().any(|e| e.privilege == *p)) {
+                    break;
+                }
+                anyhow::ensure!(
+                    std::time::Instant::now() < deadline,
+                    "another start did not finish granting {sp_mchid}'s privileges"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
         }
         let sub = demo_sub_merchant(state, d, &sp_mchid).await?;
         let password = demo_password(state, d.console_login);
