@@ -27,6 +27,7 @@ pub mod outbox;
 pub mod parties;
 pub mod payments;
 pub mod providers;
+pub mod qrcode;
 pub mod refunds;
 pub mod rng;
 pub mod sharing;

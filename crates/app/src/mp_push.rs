@@ -32,8 +32,19 @@ const LEASE_S: i64 = 15;
 /// What a consumer sends an account.
 #[derive(Debug, Clone)]
 pub enum Push {
-    Text { content: String },
-    Event { event: String, event_key: Option<String> },
+    Text {
+        content: String,
+    },
+    Event {
+        event: String,
+        event_key: Option<String>,
+    },
+    /// A parametric QR code scanned: `subscribe` with `qrscene_…` or `SCAN`.
+    Scan {
+        event: String,
+        event_key: String,
+        ticket: String,
+    },
 }
 
 /// The message modes an account may use.
@@ -62,6 +73,15 @@ fn message_xml(account: &MpAccount, openid: &str, push: &Push, now: i64, msg_id:
             }
             mp_xml::build(&fields)
         }
+        Push::Scan { event, event_key, ticket } => mp_xml::build(&[
+            Field::Text("ToUserName", &account.original_id),
+            Field::Text("FromUserName", openid),
+            Field::Number("CreateTime", now),
+            Field::Text("MsgType", "event"),
+            Field::Text("Event", event),
+            Field::Text("EventKey", event_key),
+            Field::Text("Ticket", ticket),
+        ]),
     }
 }
 
@@ -81,7 +101,7 @@ pub async fn enqueue(app: &App, account: &MpAccount, openid: &str, push: &Push) 
     let xml = message_xml(account, openid, push, now, msg_id);
     let (event_type, reference) = match push {
         Push::Text { .. } => ("mp.text".to_owned(), msg_id.to_string()),
-        Push::Event { event, .. } => {
+        Push::Event { event, .. } | Push::Scan { event, .. } => {
             (format!("mp.event.{}", event.to_ascii_lowercase()), format!("{openid}:{now}:{event}"))
         }
     };
@@ -143,7 +163,7 @@ pub async fn consumer_sends(
 ) -> Result<(), MpFailure> {
     let openid = app.store.ensure_openid(login, &account.appid, &ids::openid(&app.rng.bytes())).await?;
     let now = app.clock.business_now().unix();
-    if let Push::Event { event, .. } = push {
+    if let Push::Event { event, .. } | Push::Scan { event, .. } = push {
         match event.as_str() {
             "subscribe" => app.store.set_following(&account.appid, &openid, true, now).await?,
             "unsubscribe" => app.store.set_following(&account.appid, &openid, false, now).await?,

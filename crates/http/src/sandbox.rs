@@ -48,6 +48,7 @@ pub fn routes() -> Router<HttpState> {
         .route("/sandbox/v1/component/authorize", post(component_authorize))
         .route("/sandbox/v1/eligibility/{appid}", get(eligibility))
         .route("/sandbox/v1/shop/buy", post(shop_buy))
+        .route("/sandbox/v1/qrcode/scan", post(qrcode_scan))
         .route("/sandbox/v1/shop/orders/{order_id}/confirm", post(shop_confirm))
         .route("/sandbox/v1/shop/orders/{order_id}/rights", post(shop_rights))
         .route("/sandbox/v1/component/{component_appid}/ticket", post(component_ticket))
@@ -838,4 +839,37 @@ async fn shop_rights(
         .await
         .map_err(|m| V3Error::message(ErrorCode::InvalidState, m))?;
     ok_json(&shop_order_json(&moved))
+}
+
+#[derive(Deserialize)]
+struct ScanBody {
+    ticket: Option<String>,
+    consumer: Option<String>,
+}
+
+/// `POST /sandbox/v1/qrcode/scan` `{"ticket", "consumer"}`: the consumer
+/// scans a parametric QR code; answers `{"event": "subscribe"|"SCAN",
+/// "delivered": bool}`.
+async fn qrcode_scan(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, V3Error> {
+    use koudai_app::qrcode::ScanError;
+    let app = &state.app;
+    let scope = authorize(app, &headers).await?;
+    let b: ScanBody = json_body(&body)?;
+    let ticket = required_text(b.ticket, "ticket")?;
+    let consumer = required_text(b.consumer, "consumer")?;
+    let missing =
+        || V3Error::message(ErrorCode::ResourceNotExists, "二维码不存在或已过期 no live QR code with that ticket");
+    let code = koudai_app::qrcode::live(app, &ticket).await?.ok_or_else(missing)?;
+    mp_account_for(app, &scope, &code.appid).await?;
+    match koudai_app::qrcode::scan(&state.app, &ticket, &consumer).await {
+        Ok((event, delivered)) => ok_json(&json!({"event": event, "delivered": delivered})),
+        Err(ScanError::Internal(e)) => Err(V3Error::internal(e)),
+        Err(ScanError::NoTicket) => Err(missing()),
+        Err(ScanError::NoConsumer(_)) => Err(param("consumer", "付款用户不存在")),
+        Err(ScanError::Push(m)) => Err(V3Error::message(ErrorCode::InvalidRequest, m)),
+    }
 }

@@ -99,6 +99,7 @@ async fn hostile_input_gets_errcodes_never_a_5xx() -> R {
         "/cgi-bin/menu/delconditional",
         "/cgi-bin/menu/trymatch",
         "/cgi-bin/stable_token",
+        "/cgi-bin/qrcode/create",
     ];
     for path in posts {
         for body in bodies {
@@ -194,4 +195,15 @@ async fn hostile_pages_on_postgres() -> R {
         Some(t) => hostile_pages(t).await,
         None => Ok(()),
     }
+}
+
+#[tokio::test]
+async fn showqrcode_answers_404_for_anything_not_a_live_ticket() -> R {
+    let t = TestApp::sandbox().await?;
+    let long = "A".repeat(5000);
+    for ticket in ["", "%00", "gQH47%2F%2B%3D%3D", "..%2F..%2Fetc%2Fpasswd", long.as_str()] {
+        let r = t.send(get(&format!("/cgi-bin/showqrcode?ticket={ticket}"), None)?).await?;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{ticket:.20}");
+    }
+    Ok(())
 }

@@ -81,6 +81,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_shop_orders.sql"),
         postgres: include_str!("../migrations/postgres/0011_shop_orders.sql"),
     },
+    Migration {
+        version: 12,
+        name: "qrcodes",
+        sqlite: include_str!("../migrations/sqlite/0012_qrcodes.sql"),
+        postgres: include_str!("../migrations/postgres/0012_qrcodes.sql"),
+    },
 ];
 
 /// FNV-1a over the SQL text, as 16 hex digits. It detects edits, which is

@@ -433,3 +433,66 @@ impl Store {
         Ok(lines)
     }
 }
+
+/// A parametric QR code.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct QrCode {
+    pub ticket: String,
+    pub appid: String,
+    pub action_name: String,
+    /// The scene id (as text) or scene string.
+    pub scene: String,
+    #[sqlx(try_from = "i64")]
+    pub permanent: crate::Flag,
+    pub url: String,
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+}
+
+const QR_COLUMNS: &str = "ticket, appid, action_name, scene, permanent, url, expires_at, created_at";
+
+impl Store {
+    /// Records a code; a permanent code of a scene the account already has
+    /// is not made again: the existing one is returned.
+    pub async fn create_qrcode(&self, q: &QrCode) -> Result<QrCode, StoreError> {
+        let made: Option<QrCode> = sqlx::query_as(&format!(
+            "INSERT INTO mp_qrcodes ({QR_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING {QR_COLUMNS}"
+        ))
+        .bind(&q.ticket)
+        .bind(&q.appid)
+        .bind(&q.action_name)
+        .bind(&q.scene)
+        .bind(i64::from(q.permanent.0))
+        .bind(&q.url)
+        .bind(q.expires_at)
+        .bind(q.created_at)
+        .fetch_optional(&self.pool)
+        .await?;
+        match made {
+            Some(m) => Ok(m),
+            None => Ok(sqlx::query_as(&format!(
+                "SELECT {QR_COLUMNS} FROM mp_qrcodes WHERE appid = $1 AND action_name = $2 AND scene = $3 AND permanent = 1"
+            ))
+            .bind(&q.appid)
+            .bind(&q.action_name)
+            .bind(&q.scene)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?),
+        }
+    }
+
+    pub async fn qrcode(&self, ticket: &str) -> Result<Option<QrCode>, StoreError> {
+        Ok(sqlx::query_as(&format!("SELECT {QR_COLUMNS} FROM mp_qrcodes WHERE ticket = $1"))
+            .bind(ticket)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn permanent_qrcodes(&self, appid: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM mp_qrcodes WHERE appid = $1 AND permanent = 1")
+            .bind(appid)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+}

@@ -15,6 +15,7 @@ use koudai_app::mp::{self, MpFailure};
 use koudai_protocol::mp::{MpError, CONTENT_TYPE};
 
 mod component;
+mod qr;
 mod shop;
 
 use crate::layers::InternalCause;
@@ -40,6 +41,7 @@ pub fn routes() -> Router<HttpState> {
         .route("/sns/auth", any(sns_auth))
         .merge(component::routes())
         .merge(shop::routes())
+        .merge(qr::routes())
 }
 
 /// An answer of the surface: JSON, HTTP 200.
