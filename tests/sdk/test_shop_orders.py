@@ -186,9 +186,10 @@ def test_a_consumer_buys_on_the_shop_pages_the_merchant_ships_and_the_consumer_c
     browser.find_element(By.ID, "login").send_keys("alice")
     browser.find_element(By.ID, "password").send_keys(alice["password"])
     browser.find_element(By.ID, "sign-in").click()
-    appears("shop-link").click()
+    appears("orders-link")  # only on the signed-in page: the login has landed
+    browser.find_element(By.ID, "shop-link").click()
     assert "首页 Home" in appears("shop-name").find_element(By.XPATH, "..").text
-    browser.find_element(By.ID, f"product-{pid}").click()
+    appears(f"product-{pid}").click()
     assert appears("product-name").text == "Koudai Tee"
     browser.find_element(By.CSS_SELECTOR, "label[for=sku-2]").click()
     chosen = browser.find_element(By.ID, "sku-2").get_attribute("value")
