@@ -26,6 +26,7 @@ pub mod outbound;
 pub mod outbox;
 pub mod parties;
 pub mod payments;
+pub mod poi;
 pub mod providers;
 pub mod qrcode;
 pub mod refunds;

@@ -121,6 +121,40 @@ pub async fn enqueue(app: &App, account: &MpAccount, openid: &str, push: &Push) 
     Ok(id)
 }
 
+/// Pushes a platform event (no consumer behind it, such as
+/// `poi_check_notify`) to the account's server now; whether the server
+/// took it (`None` when the account has no server; retries follow in the
+/// jobs).
+pub async fn push_system(
+    app: &Arc<App>,
+    account: &MpAccount,
+    xml: String,
+    event_type: &str,
+    reference: &str,
+) -> Result<Option<bool>, Internal> {
+    let Some(url) = account.server_url.clone().filter(|u| !u.is_empty()) else { return Ok(None) };
+    let now = app.clock.business_now().unix();
+    let n = NewNotification {
+        event_id: ids::uuid_v4(&app.rng.bytes()),
+        mchid: account.owner_mchid.clone(),
+        reference: reference.to_owned(),
+        event_type: event_type.to_owned(),
+        notify_url: url,
+        body: xml,
+        next_attempt_at: now,
+        created_at: now,
+    };
+    let mut tx = app.store.write().await?;
+    let id = koudai_store::notifications::enqueue_mp(&mut tx, &n, &account.appid).await?;
+    tx.commit().await?;
+    let wall = app.clock.wall_now().unix();
+    if let Some(claimed) = app.store.claim_notification(id, wall, wall + LEASE_S).await? {
+        deliver(app, claimed).await;
+    }
+    let n = app.store.notification(id).await?.ok_or_else(|| Internal::bug("a push vanished"))?;
+    Ok(Some(n.status == koudai_store::NotificationStatus::Delivered))
+}
+
 /// Pushes now and waits for the answer: whether the server took it, and
 /// its parsed passive reply. (Retries, if it failed, follow in the jobs.)
 pub async fn push_now(

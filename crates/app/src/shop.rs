@@ -71,7 +71,7 @@ fn image_url(app: &App, id: &str) -> String {
 }
 
 /// The images this account uploaded, as a test for product fields.
-async fn issued(app: &App, a: &MpAccount) -> Result<impl Fn(&str) -> bool, MpFailure> {
+pub(crate) async fn issued(app: &App, a: &MpAccount) -> Result<impl Fn(&str) -> bool, MpFailure> {
     let ids: HashSet<String> = app.store.own_shop_images(&a.appid).await?.into_iter().collect();
     let prefix = image_url(app, "");
     Ok(move |url: &str| url.strip_prefix(prefix.as_str()).is_some_and(|id| ids.contains(id)))
@@ -109,11 +109,21 @@ pub async fn upload_image(
         Some(t @ ("image/jpeg" | "image/png" | "image/bmp")) => t,
         _ => return Err(MpError::new(40113, "unsupported file type: jpg, png or bmp").into()),
     };
+    let url = store_image(app, a, content_type, data).await?;
+    Ok(success(json!({"image_url": url, "url": url})))
+}
+
+/// Keeps an account's image and returns the URL it is served at.
+pub(crate) async fn store_image(
+    app: &App,
+    a: &MpAccount,
+    content_type: &str,
+    data: Vec<u8>,
+) -> Result<String, MpFailure> {
     let id = app.rng.token(32);
     let img = ShopImage { id: id.clone(), appid: a.appid.clone(), content_type: content_type.into(), content: data };
     app.store.create_shop_image(&img, app.clock.business_now().unix()).await?;
-    let url = image_url(app, &id);
-    Ok(success(json!({"image_url": url, "url": url})))
+    Ok(image_url(app, &id))
 }
 
 /// A served image: its type and bytes.

@@ -14,6 +14,7 @@ pub mod ids;
 pub mod ledger;
 pub mod mp;
 pub mod order;
+pub mod poi;
 pub mod provider;
 pub mod refund;
 pub mod schedule;

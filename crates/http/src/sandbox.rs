@@ -49,6 +49,7 @@ pub fn routes() -> Router<HttpState> {
         .route("/sandbox/v1/eligibility/{appid}", get(eligibility))
         .route("/sandbox/v1/shop/buy", post(shop_buy))
         .route("/sandbox/v1/qrcode/scan", post(qrcode_scan))
+        .route("/sandbox/v1/poi/{poi_id}/audit", post(poi_audit))
         .route("/sandbox/v1/shop/orders/{order_id}/confirm", post(shop_confirm))
         .route("/sandbox/v1/shop/orders/{order_id}/rights", post(shop_rights))
         .route("/sandbox/v1/component/{component_appid}/ticket", post(component_ticket))
@@ -871,5 +872,44 @@ async fn qrcode_scan(
         Err(ScanError::NoTicket) => Err(missing()),
         Err(ScanError::NoConsumer(_)) => Err(param("consumer", "付款用户不存在")),
         Err(ScanError::Push(m)) => Err(V3Error::message(ErrorCode::InvalidRequest, m)),
+    }
+}
+
+#[derive(Deserialize)]
+struct PoiAuditBody {
+    result: Option<String>,
+    msg: Option<String>,
+}
+
+/// `POST /sandbox/v1/poi/{poi_id}/audit` `{"result": "succ"|"fail", "msg"}`:
+/// the operator's decision on a store (or its pending update); pushes
+/// `poi_check_notify`.
+async fn poi_audit(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(poi_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, V3Error> {
+    use koudai_app::poi::AuditError;
+    let app = &state.app;
+    let scope = authorize(app, &headers).await?;
+    let missing = || V3Error::message(ErrorCode::ResourceNotExists, format!("门店{poi_id}不存在"));
+    let plain = !poi_id.is_empty() && poi_id.len() <= 20 && poi_id.bytes().all(|b| b.is_ascii_digit());
+    let found = if plain { app.store.poi(&poi_id).await.map_err(|e| V3Error::internal(e.into()))? } else { None };
+    let found = found.ok_or_else(missing)?;
+    mp_account_for(app, &scope, &found.appid).await?;
+    let b: PoiAuditBody = json_body(&body)?;
+    let approve = match required_text(b.result, "result")?.as_str() {
+        "succ" => true,
+        "fail" => false,
+        _ => return Err(param("result", "result 只能是 succ 或 fail")),
+    };
+    match koudai_app::poi::audit(&state.app, &poi_id, approve, b.msg.as_deref().unwrap_or("")).await {
+        Ok((s, delivered)) => ok_json(&json!({"poi_id": s.poi_id, "available_state": s.available_state,
+                                              "update_status": i64::from(s.pending.is_some()), "delivered": delivered})),
+        Err(AuditError::Internal(e)) => Err(V3Error::internal(e)),
+        Err(AuditError::NoStore(_)) => Err(missing()),
+        Err(AuditError::NoReason) => Err(param("msg", "驳回必须填写原因")),
+        Err(e @ AuditError::NothingToReview(_)) => Err(V3Error::message(ErrorCode::InvalidState, e.to_string())),
     }
 }

@@ -45,6 +45,7 @@ mod refunds;
 mod sharing;
 mod shop;
 mod shop_orders;
+mod stores;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tx;
@@ -70,6 +71,7 @@ pub use refunds::{Refund, RefundCreated, RefundError, RefundNotifier, RefundRequ
 pub use sharing::*;
 pub use shop::*;
 pub use shop_orders::*;
+pub use stores::*;
 pub use tx::{ReadTx, WriteTx};
 
 /// Connections to SQLite: one writer at a time anyway, a few readers.

@@ -87,6 +87,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_qrcodes.sql"),
         postgres: include_str!("../migrations/postgres/0012_qrcodes.sql"),
     },
+    Migration {
+        version: 13,
+        name: "stores",
+        sqlite: include_str!("../migrations/sqlite/0013_stores.sql"),
+        postgres: include_str!("../migrations/postgres/0013_stores.sql"),
+    },
 ];
 
 /// FNV-1a over the SQL text, as 16 hex digits. It detects edits, which is

@@ -15,6 +15,7 @@ use koudai_app::mp::{self, MpFailure};
 use koudai_protocol::mp::{MpError, CONTENT_TYPE};
 
 mod component;
+mod poi;
 mod qr;
 mod shop;
 
@@ -42,6 +43,7 @@ pub fn routes() -> Router<HttpState> {
         .merge(component::routes())
         .merge(shop::routes())
         .merge(qr::routes())
+        .merge(poi::routes())
 }
 
 /// An answer of the surface: JSON, HTTP 200.
