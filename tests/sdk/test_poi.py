@@ -128,3 +128,41 @@ def test_an_account_without_the_stores_capability_gets_48001(koudai):
     with pytest.raises(WeChatClientException) as e:
         client.poi.list()
     assert e.value.errcode == 48001 and "no_open_violations" in e.value.errmsg
+
+
+def test_the_operator_reviews_stores_and_the_merchant_reads_the_reason(koudai, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from test_console import log_in
+
+    def shows(element_id, text):
+        return WebDriverWait(browser, 15).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
+
+    account = merchant_account(koudai)
+    client = client_for(koudai, account)
+    poi_id = client.poi.add(store(photo(client), sid="tea-2", branch_name="Yuexiu"))["poi_id"]
+
+    op = koudai.demo["operator_console"]
+    log_in(koudai, browser, op["login"], op["password"])
+    browser.set_window_size(1280, 1200)
+    browser.find_element(By.ID, "nav-stores").click()
+    row = WebDriverWait(browser, 15).until(EC.presence_of_element_located((By.ID, f"store-{poi_id}")))
+    assert "Yuexiu" in row.text and "审核中" in row.text
+    browser.save_screenshot(str(tmp_path / "store-audit.png"))
+    # A rejection needs a reason.
+    row.find_element(By.CSS_SELECTOR, "button.reject").click()
+    assert shows("error", "reason")
+    row = browser.find_element(By.ID, f"store-{poi_id}")
+    row.find_element(By.NAME, "reason").send_keys("the photo is not of the store")
+    row.find_element(By.CSS_SELECTOR, "button.reject").click()
+    assert shows("notice", "驳回")
+    assert client.poi.get(poi_id)["business"]["base_info"]["available_state"] == 4
+
+    merchant = koudai.demo["merchants"][0]
+    log_in(koudai, browser, merchant["console"]["login"], merchant["console"]["password"])
+    browser.find_element(By.CSS_SELECTOR, f"#account-{account['appid']} a.stores-link").click()
+    shows(f"store-{poi_id}", "the photo is not of the store")
+    assert "已驳回" in browser.find_element(By.ID, f"store-{poi_id}").text
+    browser.save_screenshot(str(tmp_path / "merchant-stores.png"))

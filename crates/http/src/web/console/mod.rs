@@ -14,6 +14,7 @@ mod operator;
 mod platform;
 mod provider;
 mod rules;
+mod stores;
 
 use askama::Template;
 use axum::extract::{Form, State};
@@ -50,6 +51,7 @@ pub fn routes() -> Router<HttpState> {
         .merge(provider::routes())
         .merge(platform::routes())
         .merge(rules::routes())
+        .merge(stores::routes())
         .merge(applyments::routes())
         .route_layer(axum::middleware::from_fn(clean_forms))
 }
@@ -247,6 +249,8 @@ pub fn notice_text(code: Option<&str>) -> Option<&'static str> {
         "order-shipped" => "已发货，订单状态为 3。",
         "order-closed" => "订单已关闭并全额退款，库存已退回。",
         "stock-added" => "库存已增加。",
+        "store-approved" => "门店已通过，已通知公众号。",
+        "store-rejected" => "门店已驳回，已通知公众号。",
         "rules-published" => "规则已发布，所有公众号已重新评估。",
         "authorization-revoked" => "已取消对该第三方平台的授权，平台已收到 unauthorized 通知。",
         _ => return None,
