@@ -13,6 +13,7 @@ pub mod authz;
 pub mod bills;
 pub mod clock;
 pub mod component;
+pub mod discovery;
 pub mod eligibility;
 pub mod error;
 pub mod jobs;
@@ -34,6 +35,7 @@ pub mod rng;
 pub mod sharing;
 pub mod shop;
 pub mod shop_orders;
+pub mod storepay;
 
 use std::str::FromStr;
 

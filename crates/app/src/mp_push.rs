@@ -199,7 +199,13 @@ pub async fn consumer_sends(
     let now = app.clock.business_now().unix();
     if let Push::Event { event, .. } | Push::Scan { event, .. } = push {
         match event.as_str() {
-            "subscribe" => app.store.set_following(&account.appid, &openid, true, now).await?,
+            "subscribe" => {
+                let was = app.store.is_following(&account.appid, &openid).await?;
+                app.store.set_following(&account.appid, &openid, true, now).await?;
+                if !was {
+                    crate::discovery::attribute_follow(app, login, &account.appid).await?;
+                }
+            }
             "unsubscribe" => app.store.set_following(&account.appid, &openid, false, now).await?,
             _ => {}
         }

@@ -5,7 +5,9 @@
 use koudai_domain::order::{self, FieldError, PREPAY_VALID_S};
 use koudai_domain::{ids, BusinessTime, TradeState, TradeType};
 use koudai_protocol::times;
-use koudai_protocol::wire::{Amount, PartnerPayer, PartnerTransaction, Payer, SceneInfo, Transaction, TransactionView};
+use koudai_protocol::wire::{
+    Amount, PartnerPayer, PartnerTransaction, Payer, SceneInfo, StoreInfo, Transaction, TransactionView,
+};
 use koudai_store::{CreateOutcome, Merchant, NewOrderRecord, Order, OrderLocator, PayCommand, PayOutcome, Standing};
 
 use crate::authz::{self, Action, Denied, Refused, Scope};
@@ -45,6 +47,8 @@ pub struct PrepayCommand {
     pub time_expire: Option<i64>,
     /// `settle_info.profit_sharing`: the funds stay frozen for sharing.
     pub profit_sharing: bool,
+    /// `scene_info.store_info`: the store the payment is made at.
+    pub store: Option<StoreInfo>,
     /// Digest of endpoint and canonical body: the same digest means "the same
     /// order again".
     pub params_digest: String,
@@ -171,6 +175,8 @@ pub async fn prepay(app: &App, caller: &Merchant, cmd: PrepayCommand) -> Result<
         sub_appid,
         payer_sub_openid,
         profit_sharing: cmd.profit_sharing,
+        store_id: cmd.store.as_ref().map(|s| s.id.clone()),
+        store_info: cmd.store.as_ref().and_then(|s| serde_json::to_string(s).ok()),
     };
     match app.store.create_order(&record).await? {
         CreateOutcome::Created(o) => Ok(o),
@@ -240,7 +246,7 @@ pub fn code_url(pay_token: &str) -> String {
 
 /// A merchant takes payments only with its deposit paid in full and a fee
 /// rule the schedule in force knows; the rule may cap single payments.
-fn check_standing(standing: &Standing, total_fen: i64) -> Result<(), PrepayError> {
+pub(crate) fn check_standing(standing: &Standing, total_fen: i64) -> Result<(), PrepayError> {
     let Some(rule) = &standing.rule else {
         return Err(PrepayError::NoFeeRule(standing.fee_rule_id.clone()));
     };
@@ -347,7 +353,11 @@ pub fn transaction_view(o: &Order, now: BusinessTime) -> TransactionView {
     let paid = matches!(state, TradeState::Success | TradeState::Refund);
     let amount =
         Amount { total: o.total_fen, payer_total: paid.then_some(o.total_fen), currency: "CNY", payer_currency: "CNY" };
-    let scene_info = o.device_id.clone().map(|device_id| SceneInfo { device_id });
+    let store_info: Option<StoreInfo> = o.store_info.as_deref().and_then(|j| serde_json::from_str(j).ok());
+    let scene_info = match (&o.device_id, store_info) {
+        (None, None) => None,
+        (device_id, store_info) => Some(SceneInfo { device_id: device_id.clone().unwrap_or_default(), store_info }),
+    };
     match &o.sp_mchid {
         None => TransactionView::Direct(Transaction {
             appid: o.appid.clone(),

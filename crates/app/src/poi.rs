@@ -104,6 +104,7 @@ pub async fn add(app: &App, a: &MpAccount, body: &Value) -> Result<Value, MpFail
         reason: String::new(),
         created_at: now,
         updated_at: now,
+        prices: String::new(),
     };
     app.store.create_store(&row).await?;
     Ok(ok(json!({"poi_id": poi_id})))

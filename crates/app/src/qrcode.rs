@@ -140,6 +140,7 @@ pub async fn scan(app: &Arc<App>, ticket: &str, consumer: &str) -> Result<(Strin
     let now = app.clock.business_now().unix();
     if !following {
         app.store.set_following(&account.appid, &openid, true, now).await.map_err(Internal::from)?;
+        crate::discovery::attribute_follow(app, consumer, &account.appid).await?;
     }
     let (delivered, id) = if account.server_url.as_deref().is_some_and(|u| !u.is_empty()) {
         let (delivered, _, id) =

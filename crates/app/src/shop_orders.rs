@@ -167,6 +167,8 @@ pub async fn buy(
         sub_appid,
         payer_sub_openid,
         profit_sharing: false,
+        store_id: None,
+        store_info: None,
     };
     let shop = ShopOrder {
         order_id: order_id.clone(),
@@ -234,7 +236,9 @@ pub async fn buy(
         })
     };
     match app.store.pay_order_with(&cmd, push).await {
-        Ok(_) => {}
+        Ok(paid) => {
+            crate::discovery::attribute_order(app, consumer, appid, &format!("shop:{order_id}"), &paid).await?;
+        }
         Err(e) => {
             app.store.release_shop_order(&order_id, now.unix()).await?;
             return Err(match e {

@@ -8,6 +8,7 @@
 pub mod applyment;
 pub mod clock;
 pub mod component;
+pub mod discovery;
 pub mod eligibility;
 pub mod fees;
 pub mod ids;

@@ -50,6 +50,8 @@ pub fn routes() -> Router<HttpState> {
         .route("/sandbox/v1/shop/buy", post(shop_buy))
         .route("/sandbox/v1/qrcode/scan", post(qrcode_scan))
         .route("/sandbox/v1/poi/{poi_id}/audit", post(poi_audit))
+        .route("/sandbox/v1/storepay", post(storepay))
+        .route("/sandbox/v1/discovery", get(discovery))
         .route("/sandbox/v1/shop/orders/{order_id}/confirm", post(shop_confirm))
         .route("/sandbox/v1/shop/orders/{order_id}/rights", post(shop_rights))
         .route("/sandbox/v1/component/{component_appid}/ticket", post(component_ticket))
@@ -912,4 +914,123 @@ async fn poi_audit(
         Err(AuditError::NoReason) => Err(param("msg", "驳回必须填写原因")),
         Err(e @ AuditError::NothingToReview(_)) => Err(V3Error::message(ErrorCode::InvalidState, e.to_string())),
     }
+}
+
+#[derive(Deserialize)]
+struct StorePayBody {
+    poi_id: Option<Value>,
+    consumer: Option<String>,
+    amount: Option<Value>,
+    #[serde(default)]
+    follow: bool,
+}
+
+/// `POST /sandbox/v1/storepay` `{"poi_id", "consumer", "amount": <fen>}`:
+/// the consumer pays at the store's pay code as the page would (optionally
+/// `"follow": true`); answers the transaction.
+async fn storepay(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, V3Error> {
+    use koudai_app::storepay::{self, StorePayError};
+    let app = &state.app;
+    let scope = authorize(app, &headers).await?;
+    let b: StorePayBody = json_body(&body)?;
+    let poi_id = match b.poi_id {
+        Some(Value::String(s)) => s,
+        Some(Value::Number(n)) if n.is_u64() => n.to_string(),
+        Some(_) => return Err(param("poi_id", "poi_id 应为门店ID字符串")),
+        None => return Err(V3Error::field(FieldError::missing("poi_id"), "body")),
+    };
+    let consumer = required_text(b.consumer, "consumer")?;
+    let amount = match b.amount {
+        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| param("amount", "amount 应为整数（分）"))?,
+        Some(_) => return Err(param("amount", "amount 应为整数（分）")),
+        None => return Err(V3Error::field(FieldError::missing("amount"), "body")),
+    };
+    let missing = || V3Error::message(ErrorCode::ResourceNotExists, format!("门店{poi_id}不存在或未通过审核"));
+    let code = match storepay::pay_code(app, &poi_id).await {
+        Ok(c) => c,
+        Err(StorePayError::Internal(e)) => return Err(V3Error::internal(e)),
+        Err(_) => return Err(missing()),
+    };
+    mp_account_for(app, &scope, &code.account.appid).await?;
+    match storepay::pay(&state.app, &poi_id, &consumer, amount, b.follow).await {
+        Ok(o) => ok_json(&json!({
+            "transaction_id": o.transaction_id,
+            "trade_state": o.state_at(app.clock.business_now().unix()).as_str(),
+            "out_trade_no": o.out_trade_no,
+            "mchid": o.mchid,
+            "amount": o.total_fen,
+        })),
+        Err(StorePayError::Internal(e)) => Err(V3Error::internal(e)),
+        Err(StorePayError::NoStore(_)) => Err(missing()),
+        Err(StorePayError::NotEnough) => Err(V3Error::message(ErrorCode::NotEnough, "用户余额不足")),
+        Err(StorePayError::Refused(m)) => Err(V3Error::message(ErrorCode::InvalidRequest, m)),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct DiscoveryQuery {
+    consumer: String,
+    category: String,
+    q: String,
+    lat: String,
+    lng: String,
+}
+
+/// `GET /sandbox/v1/discovery?consumer=<login>` (with `category`, `q`,
+/// `lat`/`lng` as the page takes them): the directory as that consumer sees
+/// it, counted as an impression, each entry with its `featured` flag, score
+/// and the click link the page would show.
+async fn discovery(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Query(q): Query<DiscoveryQuery>,
+) -> Result<Response, V3Error> {
+    use koudai_app::discovery;
+    let app = &state.app;
+    authorize(app, &headers).await?;
+    if q.consumer.is_empty() {
+        return Err(V3Error::field(FieldError::missing("consumer"), "query"));
+    }
+    if app.store.consumer(&q.consumer).await.map_err(|e| V3Error::internal(e.into()))?.is_none() {
+        return Err(param("consumer", "付款用户不存在"));
+    }
+    let near = match (q.lat.is_empty(), q.lng.is_empty()) {
+        (true, true) => None,
+        _ => Some(
+            koudai_domain::discovery::parse_point(&q.lat, &q.lng)
+                .ok_or_else(|| param("lat", "lat/lng 应为合法的纬度和经度"))?,
+        ),
+    };
+    let query = discovery::Query {
+        category: Some(q.category).filter(|c| !c.is_empty()),
+        search: Some(q.q).filter(|s| !s.is_empty()),
+        near,
+    };
+    let d = discovery::directory(app, Some(&q.consumer), &query, true).await?;
+    let base = &app.config.base_url;
+    ok_json(&json!({
+        "version": d.version,
+        "categories": d.categories,
+        "entries": d.entries.iter().map(|e| json!({
+            "appid": e.appid,
+            "name": e.name,
+            "categories": e.categories,
+            "featured": e.featured,
+            "slot": e.slot,
+            "position": e.position,
+            "score": e.score.total,
+            "score_parts": {"sales": e.score.sales, "rating": e.score.rating, "freshness": e.score.freshness,
+                            "stars": e.score.stars},
+            "distance_km": e.distance_km,
+            "provider": e.provider,
+            "provider_kind": e.provider_kind,
+            "has_shop": e.has_shop,
+            "click_url": format!("{base}/discover/go/{}", e.click),
+        })).collect::<Vec<_>>(),
+    }))
 }

@@ -2,7 +2,7 @@
 //! notification envelope, the certificate list. Fields without a value are
 //! omitted, never `""` or `null` (protocol notes §0).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::aead;
 use crate::times::format_rfc3339;
@@ -21,9 +21,28 @@ pub struct Payer {
     pub openid: String,
 }
 
+/// `scene_info` of a transaction: the device, and the store the payment was
+/// made at (`store_info`, as the prepay named it or the store pay code
+/// wrote it; the documented query shape has only `device_id`, and clients
+/// ignore what they do not know).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct SceneInfo {
     pub device_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_info: Option<StoreInfo>,
+}
+
+/// `scene_info.store_info`: the store's id and, when known, its name, area
+/// code and address.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct StoreInfo {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub area_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub address: Option<String>,
 }
 
 /// The transaction object of queries and of `TRANSACTION.SUCCESS` (§3.3).

@@ -29,6 +29,7 @@
 
 mod bills;
 pub mod component;
+mod discovery;
 mod eligibility;
 mod error;
 pub mod ledger;
@@ -58,6 +59,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use bills::*;
 pub use component::{Authorization, AuthorizerToken, Component, ComponentCode, Issued};
+pub use discovery::*;
 pub use eligibility::*;
 pub use error::StoreError;
 pub use ledger::PostError;

@@ -93,6 +93,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0013_stores.sql"),
         postgres: include_str!("../migrations/postgres/0013_stores.sql"),
     },
+    Migration {
+        version: 14,
+        name: "storepay_discovery",
+        sqlite: include_str!("../migrations/sqlite/0014_storepay_discovery.sql"),
+        postgres: include_str!("../migrations/postgres/0014_storepay_discovery.sql"),
+    },
 ];
 
 /// FNV-1a over the SQL text, as 16 hex digits. It detects edits, which is

@@ -163,6 +163,10 @@ pub struct Order {
     pub frozen_until: Option<i64>,
     /// Shared to receivers so far (asked for and not closed).
     pub shared_fen: i64,
+    /// Paid at a store's pay code: the store's poi_id, and the
+    /// `scene_info.store_info` object (JSON) the transaction shows.
+    pub store_id: Option<String>,
+    pub store_info: Option<String>,
 }
 
 /// A boolean stored as an integer (0 or 1) on both engines.
@@ -229,6 +233,9 @@ pub struct NewOrderRecord {
     pub sub_appid: Option<String>,
     pub payer_sub_openid: Option<String>,
     pub profit_sharing: bool,
+    /// A store payment's poi_id and `store_info` (JSON).
+    pub store_id: Option<String>,
+    pub store_info: Option<String>,
 }
 
 /// How a payment finds its order.

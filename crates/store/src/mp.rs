@@ -27,7 +27,8 @@ pub struct MpAccount {
     pub verified: crate::Flag,
 }
 
-const ACCOUNT_COLUMNS: &str = "appid, owner_mchid, original_id, name, secret, token, encoding_aes_key, server_url, \
+pub(crate) const ACCOUNT_COLUMNS: &str =
+    "appid, owner_mchid, original_id, name, secret, token, encoding_aes_key, server_url, \
     message_mode, ip_allowlist, next_menuid, created_at, service_type, verified";
 
 /// An access token as issued.

@@ -18,7 +18,7 @@ pub(crate) const COLUMNS: &str =
     payer_openid, device_id, params_digest, time_expire, created_at, trade_state, transaction_id, success_time, \
     payer_login, prepay_id, prepay_expires_at, pay_token, fee_rule, fee_rate_ppm, fee_fen, refunded_fen, \
     fee_refunded_fen, refund_count, pending_fen, settles_on, settled_on, sp_mchid, sub_appid, payer_sub_openid, \
-    profit_sharing, frozen_until, shared_fen";
+    profit_sharing, frozen_until, shared_fen, store_id, store_info";
 
 /// The result of placing an order.
 #[derive(Debug, Clone)]
@@ -352,8 +352,8 @@ fn insert_order_sql() -> String {
     format!(
         "INSERT INTO orders (mchid, appid, out_trade_no, trade_type, description, attach, notify_url, total_fen, \
          payer_openid, device_id, params_digest, time_expire, created_at, trade_state, prepay_id, prepay_expires_at, pay_token, \
-         sp_mchid, sub_appid, payer_sub_openid, profit_sharing) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
+         sp_mchid, sub_appid, payer_sub_openid, profit_sharing, store_id, store_info) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) \
          ON CONFLICT (mchid, out_trade_no) DO NOTHING RETURNING {COLUMNS}"
     )
 }
@@ -394,6 +394,8 @@ where
             .bind(&o.sub_appid)
             .bind(&o.payer_sub_openid)
             .bind(i64::from(o.profit_sharing))
+            .bind(&o.store_id)
+            .bind(&o.store_info)
     }
 }
 

@@ -16,13 +16,25 @@ pub struct StoreRow {
     pub reason: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The pay code's fixed prices (fen, comma-separated; empty: any amount).
+    pub prices: String,
 }
 
-const COLUMNS: &str = "poi_id, appid, sid, base_info, available_state, pending, reason, created_at, updated_at";
+/// A store's takings at its pay code: payments (paid, including those since
+/// refunded), their total and what was refunded of them.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StoreSales {
+    pub store_id: String,
+    pub payments: i64,
+    pub total_fen: i64,
+    pub refunded_fen: i64,
+}
+
+const COLUMNS: &str = "poi_id, appid, sid, base_info, available_state, pending, reason, created_at, updated_at, prices";
 
 impl Store {
     pub async fn create_store(&self, s: &StoreRow) -> Result<(), StoreError> {
-        sqlx::query(&format!("INSERT INTO stores ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+        sqlx::query(&format!("INSERT INTO stores ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
             .bind(&s.poi_id)
             .bind(&s.appid)
             .bind(&s.sid)
@@ -32,6 +44,7 @@ impl Store {
             .bind(&s.reason)
             .bind(s.created_at)
             .bind(s.updated_at)
+            .bind(&s.prices)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -121,5 +134,72 @@ impl Store {
             .await?
             .rows_affected()
             > 0)
+    }
+
+    /// Sets a store's fixed prices.
+    pub async fn set_poi_prices(&self, poi_id: &str, prices: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query("UPDATE stores SET prices = $1 WHERE poi_id = $2 AND deleted_at IS NULL")
+            .bind(prices)
+            .bind(poi_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            > 0)
+    }
+
+    /// Where a merchant's store payments are called back (empty: nowhere).
+    pub async fn store_pay_notify_url(&self, mchid: &str) -> Result<String, StoreError> {
+        let url: Option<String> = sqlx::query_scalar("SELECT notify_url FROM store_pay_settings WHERE mchid = $1")
+            .bind(mchid)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(url.unwrap_or_default())
+    }
+
+    pub async fn set_store_pay_notify_url(&self, mchid: &str, url: &str, by: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO store_pay_settings (mchid, notify_url, updated_by, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (mchid) DO UPDATE SET notify_url = excluded.notify_url, updated_by = excluded.updated_by, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(mchid)
+        .bind(url)
+        .bind(by)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A merchant's takings per store: paid orders naming a store.
+    pub async fn store_sales(&self, mchid: &str) -> Result<Vec<StoreSales>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT store_id, COUNT(*) AS payments, CAST(SUM(total_fen) AS BIGINT) AS total_fen, \
+             CAST(SUM(refunded_fen) AS BIGINT) AS refunded_fen FROM orders \
+             WHERE mchid = $1 AND store_id IS NOT NULL AND trade_state IN ('SUCCESS', 'REFUND') \
+             GROUP BY store_id ORDER BY store_id",
+        )
+        .bind(mchid)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// A store's latest paid orders.
+    pub async fn store_payments(
+        &self,
+        mchid: &str,
+        store_id: &str,
+        limit: i64,
+    ) -> Result<Vec<crate::Order>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {} FROM orders WHERE mchid = $1 AND store_id = $2 AND trade_state IN ('SUCCESS', 'REFUND') \
+             ORDER BY success_time DESC, id DESC LIMIT $3",
+            crate::orders::COLUMNS
+        ))
+        .bind(mchid)
+        .bind(store_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
     }
 }

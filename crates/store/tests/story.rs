@@ -183,6 +183,8 @@ fn order(out_trade_no: &str, total_fen: i64, n: u32) -> NewOrderRecord {
         sub_appid: None,
         payer_sub_openid: None,
         profit_sharing: false,
+        store_id: None,
+        store_info: None,
     }
 }
 

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use koudai_app::payments::{self, OrderKey, OrderParties, PayerId, PrepayCommand};
 use koudai_domain::{ids, order, FieldError, TradeType};
+use koudai_protocol::wire::StoreInfo;
 use koudai_protocol::{crypto, times};
 
 use super::auth::{json_value, required, required_text, typed, Signed};
@@ -53,6 +54,15 @@ struct SceneBody {
     payer_client_ip: Option<String>,
     device_id: Option<String>,
     h5_info: Option<H5InfoBody>,
+    store_info: Option<StoreInfoBody>,
+}
+
+#[derive(Deserialize)]
+struct StoreInfoBody {
+    id: Option<String>,
+    name: Option<String>,
+    area_code: Option<String>,
+    address: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -130,6 +140,25 @@ fn prepay_command(
         return Err(field(FieldError::new("sub_appid", "使用payer.sub_openid时sub_appid必填")));
     }
     let device_id = b.scene_info.as_ref().and_then(|s| s.device_id.clone());
+    let store = match b.scene_info.as_ref().and_then(|s| s.store_info.as_ref()) {
+        None => None,
+        Some(si) => {
+            let id = si.id.clone().filter(|i| !i.is_empty());
+            let id = id.ok_or_else(|| field(FieldError::missing("scene_info.store_info.id")))?;
+            let too_long = |v: &Option<String>, max: usize| v.as_ref().is_some_and(|v| v.chars().count() > max);
+            for (name, v, max) in [
+                ("scene_info.store_info.id", &Some(id.clone()), 32),
+                ("scene_info.store_info.name", &si.name, 256),
+                ("scene_info.store_info.area_code", &si.area_code, 32),
+                ("scene_info.store_info.address", &si.address, 512),
+            ] {
+                if too_long(v, max) {
+                    return Err(field(FieldError::new(name, format!("{name}长度不能超过{max}"))));
+                }
+            }
+            Some(StoreInfo { id, name: si.name.clone(), area_code: si.area_code.clone(), address: si.address.clone() })
+        }
+    };
     match trade_type {
         TradeType::Jsapi if payer.is_none() => {
             let name = if mode == Mode::Direct { "payer.openid" } else { "payer.sp_openid" };
@@ -162,6 +191,7 @@ fn prepay_command(
         device_id,
         time_expire,
         profit_sharing: b.settle_info.and_then(|s| s.profit_sharing).unwrap_or(false),
+        store,
         params_digest: params_digest(&endpoint, &value),
     })
 }

@@ -1,0 +1,499 @@
+//! The discovery centre: a directory of the e-commerce accounts that hold
+//! the `discovery_listing` capability (the rules of `eligibility`), ranked
+//! by a documented formula (`koudai_domain::discovery`), with featured
+//! slots the operator manages; both are one versioned document, every
+//! change recorded with who made it and why.
+//!
+//! Traffic is measured, not guessed: every rendering counts an impression
+//! per entry (with the account's provider and kind as they were), and each
+//! entry's link carries a signed click id minted for that rendering.
+//! Following the link records the click once, however often it is
+//! followed. A follow of the account, or a payment to it (a shop order, a
+//! store payment), within [`ATTRIBUTION_S`] of the consumer's latest click
+//! on it is attributed to that click, once: a follow once per click, an
+//! order once per order.
+
+use std::collections::BTreeSet;
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use subtle::ConstantTimeEq;
+
+use koudai_domain::discovery::{self as rules, Config, Facts, Score};
+use koudai_domain::fees::{business_date, format_date};
+use koudai_domain::poi::state;
+use koudai_store::{Click, Conversion, DiscoveryVersion, MpAccount, Order, Shown, TrafficLine};
+
+use crate::{App, Internal};
+
+/// The capability that lists an account.
+pub const CAPABILITY: &str = "discovery_listing";
+/// A follow or payment this long (business time) after a click is the
+/// click's.
+pub const ATTRIBUTION_S: i64 = 7 * 86_400;
+/// A click link counts this long after the directory minted it.
+pub const CLICK_VALID_S: i64 = 86_400;
+
+/// The configuration in force and its version (0: the shipped document).
+#[derive(Debug, Clone)]
+pub struct Current {
+    pub version: i64,
+    pub config: Config,
+}
+
+pub async fn current(app: &App) -> Result<Current, Internal> {
+    match app.store.latest_discovery_version().await? {
+        Some(v) => {
+            let config =
+                Config::parse(&v.body).map_err(|e| Internal::bug(format!("discovery version {}: {e}", v.version)))?;
+            Ok(Current { version: v.version, config })
+        }
+        None => Ok(Current { version: 0, config: Config::default_config() }),
+    }
+}
+
+/// Why a change of the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("someone changed the discovery centre since version {0}: reload and try again")]
+    Stale(i64),
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl From<koudai_store::StoreError> for ChangeError {
+    fn from(e: koudai_store::StoreError) -> Self {
+        ChangeError::Internal(e.into())
+    }
+}
+
+/// Publishes a new version made from version `after`, with a required note.
+pub async fn publish(app: &App, after: i64, config: &Config, actor: &str, note: &str) -> Result<i64, ChangeError> {
+    let note = note.trim();
+    if note.is_empty() || note.chars().count() > 500 {
+        return Err(ChangeError::Invalid("say why (a note of 1 to 500 characters)".into()));
+    }
+    let text = config.to_text();
+    Config::parse(&text).map_err(ChangeError::Invalid)?;
+    for s in &config.featured {
+        if app.store.mp_account(&s.appid).await?.is_none() {
+            return Err(ChangeError::Invalid(format!("no official account {}", s.appid)));
+        }
+    }
+    let v = DiscoveryVersion {
+        version: after + 1,
+        body: text,
+        actor: actor.to_owned(),
+        note: note.to_owned(),
+        created_at: app.clock.business_now().unix(),
+    };
+    if !app.store.add_discovery_version(after, &v).await? {
+        return Err(ChangeError::Stale(after));
+    }
+    tracing::info!(version = v.version, actor, "discovery centre changed");
+    Ok(v.version)
+}
+
+/// What a consumer asks the directory for.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub category: Option<String>,
+    pub search: Option<String>,
+    /// "Near me": the consumer's latitude and longitude.
+    pub near: Option<(f64, f64)>,
+}
+
+/// One account in the directory.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub appid: String,
+    pub name: String,
+    pub categories: Vec<String>,
+    pub featured: bool,
+    /// The featured slot (1-based).
+    pub slot: Option<usize>,
+    /// Where it is shown (1-based).
+    pub position: usize,
+    pub score: Score,
+    /// To the nearest store, when the consumer asked for "near me".
+    pub distance_km: Option<f64>,
+    /// A few of the products on its shelves.
+    pub products: Vec<String>,
+    pub has_shop: bool,
+    pub provider: String,
+    pub provider_kind: String,
+    /// The signed click token of this entry in this rendering.
+    pub click: String,
+}
+
+/// The directory as one consumer sees it.
+#[derive(Debug, Clone)]
+pub struct Directory {
+    pub version: i64,
+    pub config: Config,
+    pub entries: Vec<Entry>,
+    /// Every category of a listed account, for the filter.
+    pub categories: Vec<String>,
+}
+
+struct Candidate {
+    account: MpAccount,
+    categories: Vec<String>,
+    products: Vec<String>,
+    points: Vec<(f64, f64)>,
+    score: Score,
+    has_shop: bool,
+    provider: String,
+    provider_kind: String,
+}
+
+/// The provider an account's owner belongs to, and its kind (`direct` for
+/// a merchant of no provider).
+pub async fn provider_of(app: &App, account: &MpAccount) -> Result<(String, String), Internal> {
+    let owner = app.store.merchant(&account.owner_mchid).await?;
+    let Some(sp) = owner.and_then(|m| m.sp_mchid) else { return Ok((String::new(), "direct".into())) };
+    match app.store.provider(&sp).await? {
+        Some(p) => Ok((sp, p.kind.as_str().to_owned())),
+        None => Ok((sp, "unknown".into())),
+    }
+}
+
+/// The top level of a shop category (`服装 Clothing`).
+fn shop_top_category(id: &str) -> Option<String> {
+    let mut c = koudai_domain::shop::category(id)?;
+    for _ in 0..8 {
+        if c.parent == "1" {
+            return Some(c.name.clone());
+        }
+        c = koudai_domain::shop::category(&c.parent)?;
+    }
+    None
+}
+
+async fn candidate(app: &App, account: MpAccount, now: i64, cfg: &Config) -> Result<Candidate, Internal> {
+    let since = now - cfg.ranking.window_days * 86_400;
+    let facts = app.store.rank_facts(&account.appid, since).await?;
+    let age_days = (now - facts.last_product_at.unwrap_or(account.created_at)).max(0) as f64 / 86_400.0;
+    let score = rules::score(
+        &cfg.ranking,
+        &Facts { sales_fen: facts.sales_fen, good_orders: facts.good_orders, bad_orders: facts.bad_orders, age_days },
+    );
+    let mut categories = BTreeSet::new();
+    let mut products = Vec::new();
+    for p in app.store.products(&account.appid, Some(true)).await? {
+        let body: Value = serde_json::from_str(&p.body).unwrap_or_default();
+        let base = &body["product_base"];
+        if let Some(top) = koudai_domain::shop::id_text(base["category_id"].get(0)).and_then(|c| shop_top_category(&c))
+        {
+            categories.insert(top);
+        }
+        if let Some(name) = base["name"].as_str() {
+            products.push(name.to_owned());
+        }
+    }
+    let mut points = Vec::new();
+    let (stores, _) = app.store.pois(&account.appid, 0, 1000).await?;
+    for s in stores.iter().filter(|s| s.available_state == state::APPROVED) {
+        let info: Value = serde_json::from_str(&s.base_info).unwrap_or_default();
+        for c in info["categories"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            if let Some(top) = c.split(',').next().filter(|t| !t.is_empty()) {
+                categories.insert(top.to_owned());
+            }
+        }
+        let coordinate = |k: &str| info[k].as_f64().or_else(|| info[k].as_str().and_then(|t| t.parse().ok()));
+        if let (Some(lat), Some(lng)) = (coordinate("latitude"), coordinate("longitude")) {
+            points.push((lat, lng));
+        }
+    }
+    let has_shop = crate::eligibility::check(&app.store, &account.appid, crate::shop::CAPABILITY, now).await?.is_ok();
+    let (provider, provider_kind) = provider_of(app, &account).await?;
+    Ok(Candidate {
+        account,
+        categories: categories.into_iter().collect(),
+        products,
+        points,
+        score,
+        has_shop,
+        provider,
+        provider_kind,
+    })
+}
+
+fn matches_search(c: &Candidate, search: &str) -> bool {
+    let needle = search.trim().to_lowercase();
+    needle.is_empty()
+        || c.account.name.to_lowercase().contains(&needle)
+        || c.categories.iter().any(|x| x.to_lowercase().contains(&needle))
+        || c.products.iter().any(|x| x.to_lowercase().contains(&needle))
+}
+
+/// The directory for `consumer` (signed in, or not); `record` counts the
+/// impressions and is what a page or the sandbox showing it does.
+pub async fn directory(app: &App, consumer: Option<&str>, q: &Query, record: bool) -> Result<Directory, Internal> {
+    let Current { version, config } = current(app).await?;
+    let now = app.clock.business_now().unix();
+    let mut candidates = Vec::new();
+    for account in app.store.accounts_with_capability(CAPABILITY).await? {
+        candidates.push(candidate(app, account, now, &config).await?);
+    }
+    let categories: BTreeSet<String> = candidates.iter().flat_map(|c| c.categories.iter().cloned()).collect();
+    let mut chosen: Vec<(Candidate, Option<f64>)> = candidates
+        .into_iter()
+        .filter(|c| q.category.as_deref().is_none_or(|cat| c.categories.iter().any(|x| x == cat)))
+        .filter(|c| q.search.as_deref().is_none_or(|s| matches_search(c, s)))
+        .filter_map(|c| match q.near {
+            None => Some((c, None)),
+            Some((lat, lng)) => {
+                let d =
+                    c.points.iter().map(|(a, b)| rules::distance_km(lat, lng, *a, *b)).fold(f64::INFINITY, f64::min);
+                (d <= config.near_km).then_some((c, Some((d * 100.0).round() / 100.0)))
+            }
+        })
+        .collect();
+    // Featured slots first, in slot order; then by distance (near me) or
+    // score, the appid breaking ties.
+    chosen.sort_by(|(a, da), (b, db)| {
+        let slot = |c: &Candidate| config.slot_of(&c.account.appid).unwrap_or(usize::MAX);
+        slot(a)
+            .cmp(&slot(b))
+            .then_with(|| da.unwrap_or(0.0).total_cmp(&db.unwrap_or(0.0)))
+            .then_with(|| b.score.total.total_cmp(&a.score.total))
+            .then_with(|| a.account.appid.cmp(&b.account.appid))
+    });
+    let day = format_date(business_date(now));
+    let mut entries = Vec::new();
+    for (i, (c, distance_km)) in chosen.into_iter().enumerate() {
+        let slot = config.slot_of(&c.account.appid);
+        let click = ClickClaim {
+            id: app.rng.bytes::<16>().iter().map(|b| format!("{b:02x}")).collect(),
+            consumer: consumer.map(str::to_owned),
+            appid: c.account.appid.clone(),
+            featured: slot.is_some(),
+            position: i + 1,
+            version,
+            issued_at: now,
+        };
+        entries.push(Entry {
+            appid: c.account.appid,
+            name: c.account.name,
+            categories: c.categories,
+            featured: slot.is_some(),
+            slot,
+            position: i + 1,
+            score: c.score,
+            distance_km,
+            products: c.products.into_iter().take(3).collect(),
+            has_shop: c.has_shop,
+            provider: c.provider,
+            provider_kind: c.provider_kind,
+            click: sign(app, &click),
+        });
+    }
+    if record {
+        let shown: Vec<Shown> = entries
+            .iter()
+            .map(|e| Shown {
+                appid: e.appid.clone(),
+                featured: e.featured,
+                provider: e.provider.clone(),
+                provider_kind: e.provider_kind.clone(),
+            })
+            .collect();
+        app.store.count_impressions(&day, &shown).await?;
+    }
+    Ok(Directory { version, config, entries, categories: categories.into_iter().collect() })
+}
+
+/// What a click token says.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+struct ClickClaim {
+    id: String,
+    consumer: Option<String>,
+    appid: String,
+    featured: bool,
+    position: usize,
+    version: i64,
+    issued_at: i64,
+}
+
+fn mac(app: &App, payload: &str) -> String {
+    let digest = koudai_protocol::envelope::keyed_digest(
+        app.config.master_key.expose(),
+        format!("koudai/discovery-click/v1|{payload}").as_bytes(),
+    );
+    digest[..32].to_owned()
+}
+
+fn sign(app: &App, claim: &ClickClaim) -> String {
+    let json = serde_json::to_vec(claim).unwrap_or_default();
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+    let tag = mac(app, &payload);
+    format!("{payload}.{tag}")
+}
+
+fn verify(app: &App, token: &str) -> Option<ClickClaim> {
+    let (payload, tag) = token.split_once('.')?;
+    if payload.len() > 2048 || !bool::from(mac(app, payload).as_bytes().ct_eq(tag.as_bytes())) {
+        return None;
+    }
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice(&json).ok()
+}
+
+/// Why a click link does not lead anywhere.
+#[derive(Debug, thiserror::Error)]
+pub enum ClickError {
+    #[error("the link is not one the discovery centre made")]
+    Invalid,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl From<koudai_store::StoreError> for ClickError {
+    fn from(e: koudai_store::StoreError) -> Self {
+        ClickError::Internal(e.into())
+    }
+}
+
+/// A click followed: records it (once, while the link is fresh) and
+/// answers the account it leads to and whether it counted now. The
+/// consumer is the token's or, for a link shown to nobody signed in, the
+/// one signed in when it is followed.
+pub async fn click(app: &App, token: &str, signed_in: Option<&str>) -> Result<(String, bool), ClickError> {
+    let claim = verify(app, token).ok_or(ClickError::Invalid)?;
+    let now = app.clock.business_now().unix();
+    if now - claim.issued_at > CLICK_VALID_S || now < claim.issued_at - 300 {
+        return Ok((claim.appid, false));
+    }
+    let Some(account) = app.store.mp_account(&claim.appid).await? else { return Err(ClickError::Invalid) };
+    let (provider, provider_kind) = provider_of(app, &account).await?;
+    let consumer = claim.consumer.clone().or_else(|| signed_in.map(str::to_owned));
+    let counted = app
+        .store
+        .record_click(&Click {
+            click_id: claim.id.clone(),
+            consumer,
+            appid: claim.appid.clone(),
+            featured: i64::from(claim.featured),
+            position: i64::try_from(claim.position).unwrap_or(i64::MAX),
+            version: claim.version,
+            provider,
+            provider_kind,
+            day: format_date(business_date(now)),
+            created_at: now,
+        })
+        .await?;
+    Ok((claim.appid, counted))
+}
+
+async fn attribute(
+    app: &App,
+    kind: &str,
+    consumer: &str,
+    appid: &str,
+    reference: Option<&str>,
+    amount: i64,
+) -> Result<bool, Internal> {
+    let now = app.clock.business_now().unix();
+    let Some(c) = app.store.latest_click(consumer, appid, now - ATTRIBUTION_S).await? else { return Ok(false) };
+    let conversion = Conversion {
+        kind: kind.to_owned(),
+        reference: reference.unwrap_or(&c.click_id).to_owned(),
+        click_id: c.click_id.clone(),
+        appid: appid.to_owned(),
+        amount_fen: amount,
+        day: format_date(business_date(now)),
+        created_at: now,
+    };
+    Ok(app.store.record_conversion(&conversion).await?)
+}
+
+/// A consumer followed an account (who was not following it).
+pub async fn attribute_follow(app: &App, consumer: &str, appid: &str) -> Result<bool, Internal> {
+    attribute(app, "follow", consumer, appid, None, 0).await
+}
+
+/// A consumer paid an account (`reference` names the order once).
+pub async fn attribute_order(
+    app: &App,
+    consumer: &str,
+    appid: &str,
+    reference: &str,
+    paid: &Order,
+) -> Result<bool, Internal> {
+    attribute(app, "order", consumer, appid, Some(reference), paid.total_fen).await
+}
+
+/// The traffic report between two days.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub from: String,
+    pub to: String,
+    /// Per day and account.
+    pub lines: Vec<TrafficLine>,
+    pub totals: TrafficLine,
+    /// Summed per account, per provider and per provider kind (the key in
+    /// `appid`, `provider` and `provider_kind` respectively).
+    pub by_account: Vec<TrafficLine>,
+    pub by_provider: Vec<TrafficLine>,
+    pub by_kind: Vec<TrafficLine>,
+    /// Per day (the day in `day`).
+    pub by_day: Vec<TrafficLine>,
+}
+
+fn add(into: &mut TrafficLine, l: &TrafficLine) {
+    into.impressions += l.impressions;
+    into.featured_impressions += l.featured_impressions;
+    into.clicks += l.clicks;
+    into.follows += l.follows;
+    into.orders += l.orders;
+    into.gmv_fen += l.gmv_fen;
+}
+
+fn sum_by(lines: &[TrafficLine], key: impl Fn(&TrafficLine) -> TrafficLine) -> Vec<TrafficLine> {
+    let mut out: Vec<TrafficLine> = Vec::new();
+    for l in lines {
+        let k = key(l);
+        match out.iter_mut().find(|o| {
+            o.day == k.day && o.appid == k.appid && o.provider == k.provider && o.provider_kind == k.provider_kind
+        }) {
+            Some(o) => add(o, l),
+            None => {
+                let mut o = k;
+                add(&mut o, l);
+                out.push(o);
+            }
+        }
+    }
+    out
+}
+
+pub async fn report(app: &App, from: &str, to: &str) -> Result<Report, Internal> {
+    let lines = app.store.traffic(from, to).await?;
+    let mut totals = TrafficLine::default();
+    for l in &lines {
+        add(&mut totals, l);
+    }
+    let blank = TrafficLine::default;
+    let mut by_account = sum_by(&lines, |l| TrafficLine {
+        appid: l.appid.clone(),
+        provider: l.provider.clone(),
+        provider_kind: l.provider_kind.clone(),
+        ..blank()
+    });
+    by_account.sort_by(|a, b| b.gmv_fen.cmp(&a.gmv_fen).then_with(|| a.appid.cmp(&b.appid)));
+    let mut by_provider = sum_by(&lines, |l| TrafficLine {
+        provider: l.provider.clone(),
+        provider_kind: l.provider_kind.clone(),
+        ..blank()
+    });
+    by_provider.sort_by(|a, b| b.gmv_fen.cmp(&a.gmv_fen).then_with(|| a.provider.cmp(&b.provider)));
+    let mut by_kind = sum_by(&lines, |l| TrafficLine { provider_kind: l.provider_kind.clone(), ..blank() });
+    by_kind.sort_by(|a, b| a.provider_kind.cmp(&b.provider_kind));
+    let mut by_day = sum_by(&lines, |l| TrafficLine { day: l.day.clone(), ..blank() });
+    by_day.sort_by(|a, b| a.day.cmp(&b.day));
+    Ok(Report { from: from.to_owned(), to: to.to_owned(), lines, totals, by_account, by_provider, by_kind, by_day })
+}
