@@ -16,7 +16,7 @@ use koudai_protocol::mp::{MpError, CONTENT_TYPE};
 
 mod component;
 mod poi;
-mod qr;
+pub(crate) mod qr;
 mod shop;
 
 use crate::layers::InternalCause;

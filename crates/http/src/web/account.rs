@@ -6,7 +6,7 @@
 //! session); every form carries the session's CSRF token.
 
 use askama::Template;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -54,6 +54,8 @@ struct AccountPage {
     viewer: Option<Viewer>,
     menu: Vec<Button>,
     notice: Option<String>,
+    /// Where signing in returns to.
+    next: Option<String>,
 }
 
 async fn account(state: &HttpState, appid: &str) -> Result<MpAccount, PageError> {
@@ -80,6 +82,7 @@ async fn render_page(
     a: &MpAccount,
     s: Option<&Session>,
     notice: Option<String>,
+    next: Option<String>,
 ) -> Result<Response, PageError> {
     let app = &state.app;
     let viewer = match s {
@@ -112,6 +115,7 @@ async fn render_page(
         viewer,
         menu,
         notice,
+        next,
     };
     Ok(render(StatusCode::OK, &page))
 }
@@ -120,10 +124,11 @@ async fn page(
     State(state): State<HttpState>,
     jar: CookieJar,
     Path(appid): Path<String>,
+    Query(q): Query<NextQuery>,
 ) -> Result<Response, PageError> {
     let a = account(&state, &appid).await?;
     let s = session::current(&state.app, &jar).await?;
-    render_page(&state, &a, s.as_ref(), None).await
+    render_page(&state, &a, s.as_ref(), None, safe_next(&q.next)).await
 }
 
 #[derive(Deserialize, Default)]
@@ -131,6 +136,56 @@ async fn page(
 struct LoginForm {
     login: String,
     password: String,
+    next: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct NextQuery {
+    pub next: String,
+}
+
+/// Where a sign-in may send the consumer back to: a store pay code or the
+/// discovery centre, never another site.
+pub(super) fn safe_next(next: &str) -> Option<String> {
+    let ok = next.len() <= 300
+        && (next.starts_with("/store/") || next == "/discover" || next.starts_with("/discover?"))
+        && !next.contains("//")
+        && !next.contains('\\')
+        && next.bytes().all(|b| b.is_ascii_graphic());
+    ok.then(|| next.to_owned())
+}
+
+/// Checks a wallet login and password (throttled); the session cookie, or
+/// the message to show.
+pub(super) async fn sign_in(
+    state: &HttpState,
+    login: &str,
+    password: &str,
+) -> Result<Result<axum_extra::extract::cookie::Cookie<'static>, &'static str>, PageError> {
+    let app = &state.app;
+    if login.is_empty() || login.len() > 64 {
+        return Ok(Err("账号或密码错误"));
+    }
+    if !state.logins.attempt(login, app.clock.wall_now().unix())? {
+        return Ok(Err("密码错误次数过多，请15分钟后再试"));
+    }
+    let consumer = app.store.consumer(login).await?;
+    let exists = consumer.is_some();
+    let hash = match consumer {
+        Some(c) => c.password_hash,
+        None => super::cashier::dummy_hash()?,
+    };
+    let password = password.to_owned();
+    let valid = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .map_err(|e| koudai_app::Internal::bug(format!("password check: {e}")))??;
+    if !(valid && exists) {
+        return Ok(Err("账号或密码错误"));
+    }
+    state.logins.succeeded(login)?;
+    let (_, cookie) = session::start(app, login).await?;
+    Ok(Ok(cookie))
 }
 
 async fn login(
@@ -139,31 +194,14 @@ async fn login(
     Path(appid): Path<String>,
     Form(f): Form<LoginForm>,
 ) -> Result<Response, PageError> {
-    let app = &state.app;
     let a = account(&state, &appid).await?;
-    let wrong = |text: &str| render_page(&state, &a, None, Some(text.to_owned()));
-    if f.login.is_empty() || f.login.len() > 64 {
-        return wrong("账号或密码错误").await;
+    match sign_in(&state, &f.login, &f.password).await? {
+        Err(text) => render_page(&state, &a, None, Some(text.to_owned()), safe_next(&f.next)).await,
+        Ok(cookie) => {
+            let to = safe_next(&f.next).unwrap_or_else(|| format!("/mp/{appid}"));
+            Ok((jar.add(cookie), (StatusCode::SEE_OTHER, [(header::LOCATION, to)])).into_response())
+        }
     }
-    if !state.logins.attempt(&f.login, app.clock.wall_now().unix())? {
-        return wrong("密码错误次数过多，请15分钟后再试").await;
-    }
-    let consumer = app.store.consumer(&f.login).await?;
-    let exists = consumer.is_some();
-    let hash = match consumer {
-        Some(c) => c.password_hash,
-        None => super::cashier::dummy_hash()?,
-    };
-    let password = f.password.clone();
-    let valid = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .map_err(|e| koudai_app::Internal::bug(format!("password check: {e}")))??;
-    if !(valid && exists) {
-        return wrong("账号或密码错误").await;
-    }
-    state.logins.succeeded(&f.login)?;
-    let (_, cookie) = session::start(app, &f.login).await?;
-    Ok((jar.add(cookie), back(&appid)).into_response())
 }
 
 fn back(appid: &str) -> Response {
@@ -217,7 +255,7 @@ async fn follow(
     };
     match send(&state, &a, &s, Push::Event { event: event.into(), event_key: None }, summary).await? {
         None => Ok(back(&appid)),
-        Some(notice) => render_page(&state, &a, Some(&s), Some(notice)).await,
+        Some(notice) => render_page(&state, &a, Some(&s), Some(notice), None).await,
     }
 }
 
@@ -231,7 +269,7 @@ async fn click(
     let summary = format!("[菜单] {}", f.key);
     match send(&state, &a, &s, Push::Event { event: "CLICK".into(), event_key: Some(f.key.clone()) }, &summary).await? {
         None => Ok(back(&appid)),
-        Some(notice) => render_page(&state, &a, Some(&s), Some(notice)).await,
+        Some(notice) => render_page(&state, &a, Some(&s), Some(notice), None).await,
     }
 }
 
@@ -268,10 +306,10 @@ async fn message(
     let (a, s) = actor(&state, &jar, &appid, &f.csrf).await?;
     let content = f.content.trim();
     if content.is_empty() || content.chars().count() > 600 {
-        return render_page(&state, &a, Some(&s), Some("消息长度应为1到600个字符".into())).await;
+        return render_page(&state, &a, Some(&s), Some("消息长度应为1到600个字符".into()), None).await;
     }
     match send(&state, &a, &s, Push::Text { content: content.to_owned() }, content).await? {
         None => Ok(back(&appid)),
-        Some(notice) => render_page(&state, &a, Some(&s), Some(notice)).await,
+        Some(notice) => render_page(&state, &a, Some(&s), Some(notice), None).await,
     }
 }

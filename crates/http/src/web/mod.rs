@@ -3,15 +3,17 @@
 //! ([`cashier`], sessions and CSRF in [`session`]) and the operator and
 //! provider consoles (`console`).
 
-mod account;
+pub(crate) mod account;
 pub mod cashier;
 mod component;
 mod console;
+mod discover;
 mod oauth;
 mod page;
 pub mod session;
 mod shop;
 mod signing;
+mod storepay;
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -33,6 +35,8 @@ pub fn routes(state: HttpState) -> Router<HttpState> {
                 .merge(account::routes())
                 .merge(component::routes())
                 .merge(shop::routes())
+                .merge(storepay::routes())
+                .merge(discover::routes())
                 .route_layer(axum::middleware::from_fn(clean_uri))
                 .route_layer(axum::middleware::from_fn(console::clean_forms))
                 .route_layer(axum::middleware::from_fn_with_state(state, per_address))

@@ -10,6 +10,7 @@
 //! the attempt goes to the refusal log.
 
 mod applyments;
+mod discovery;
 mod operator;
 mod platform;
 mod provider;
@@ -52,6 +53,7 @@ pub fn routes() -> Router<HttpState> {
         .merge(platform::routes())
         .merge(rules::routes())
         .merge(stores::routes())
+        .merge(discovery::routes())
         .merge(applyments::routes())
         .route_layer(axum::middleware::from_fn(clean_forms))
 }
@@ -251,6 +253,9 @@ pub fn notice_text(code: Option<&str>) -> Option<&'static str> {
         "stock-added" => "库存已增加。",
         "store-approved" => "门店已通过，已通知公众号。",
         "store-rejected" => "门店已驳回，已通知公众号。",
+        "prices-set" => "收款码的固定价格已保存。Prices saved.",
+        "storepay-notify-set" => "门店收款的支付回调地址已保存。Callback URL saved.",
+        "discovery-published" => "发现中心已按新版本生效，已记入版本记录。Published.",
         "rules-published" => "规则已发布，所有公众号已重新评估。",
         "authorization-revoked" => "已取消对该第三方平台的授权，平台已收到 unauthorized 通知。",
         _ => return None,

@@ -19,13 +19,15 @@ use koudai_store::StoreRow;
 use super::operator::Chrome;
 use super::{check_csrf, operator, see_other, visitor, Gate, NoticeQuery};
 use crate::state::HttpState;
-use crate::web::page::{render, PageError};
+use crate::web::page::{render, yuan, PageError};
 
 pub fn routes() -> Router<HttpState> {
     Router::new()
         .route("/console/stores", get(queue))
         .route("/console/stores/{poi_id}/decide", post(decide))
         .route("/console/accounts/{appid}/stores", get(account_stores))
+        .route("/console/accounts/{appid}/stores/{poi_id}/prices", post(set_prices))
+        .route("/console/accounts/{appid}/storepay-notify", post(set_notify))
 }
 
 struct StoreLine {
@@ -38,6 +40,11 @@ struct StoreLine {
     pending: String,
     reason: String,
     updated: String,
+    approved: bool,
+    prices: String,
+    payments: i64,
+    total: String,
+    refunded: String,
 }
 
 fn state_text(s: i64) -> &'static str {
@@ -66,6 +73,11 @@ fn line(s: &StoreRow) -> StoreLine {
         pending: s.pending.clone().unwrap_or_default(),
         reason: s.reason.clone(),
         updated: format_bill_time(s.updated_at),
+        approved: s.available_state == koudai_domain::poi::state::APPROVED,
+        prices: s.prices.split(',').filter_map(|p| p.parse().ok()).map(yuan).collect::<Vec<_>>().join(", "),
+        payments: 0,
+        total: yuan(0),
+        refunded: yuan(0),
     }
 }
 
@@ -122,16 +134,21 @@ struct AccountStoresPage {
     appid: String,
     name: String,
     stores: Vec<StoreLine>,
+    owner: String,
+    notify_url: String,
+    totals: (i64, String, String),
 }
 
-async fn account_stores(
-    State(state): State<HttpState>,
-    jar: CookieJar,
-    Path(appid): Path<String>,
-) -> Result<Response, Gate> {
+/// The account a merchant or provider (or the operator) may see the
+/// stores of; a refusal is logged and told as "no such account".
+async fn account_for(
+    state: &HttpState,
+    v: &super::Visitor,
+    appid: &str,
+    action: &str,
+) -> Result<koudai_store::MpAccount, Gate> {
     let app = &state.app;
-    let Some(v) = visitor(app, &jar).await? else { return Err(Gate::Login) };
-    let account = app.store.mp_account(&appid).await?;
+    let account = app.store.mp_account(appid).await?;
     let allowed = match &account {
         Some(a) => match (v.sp_mchid(), v.mchid()) {
             (Some(sp), _) => {
@@ -143,16 +160,119 @@ async fn account_stores(
         },
         None => false,
     };
-    let Some(account) = account.filter(|_| allowed) else {
-        super::refuse(app, &v, "view_stores", &format!("appid:{appid}")).await?;
-        return Err(Gate::Error(PageError::NotFound("公众号不存在".into())));
-    };
+    match account.filter(|_| allowed) {
+        Some(a) => Ok(a),
+        None => {
+            super::refuse(app, v, action, &format!("appid:{appid}")).await?;
+            Err(Gate::Error(PageError::NotFound("公众号不存在".into())))
+        }
+    }
+}
+
+async fn stores_page(
+    state: &HttpState,
+    v: &super::Visitor,
+    account: koudai_store::MpAccount,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<String>,
+) -> Result<Response, Gate> {
+    let app = &state.app;
     let (rows, _) = app.store.pois(&account.appid, 0, 500).await?;
+    let sales = app.store.store_sales(&account.owner_mchid).await?;
+    let mut stores: Vec<StoreLine> = rows.iter().map(line).collect();
+    let mut totals = (0, 0, 0);
+    for l in &mut stores {
+        if let Some(s) = sales.iter().find(|s| s.store_id == l.poi_id) {
+            l.payments = s.payments;
+            l.total = yuan(s.total_fen);
+            l.refunded = yuan(s.refunded_fen);
+            totals = (totals.0 + s.payments, totals.1 + s.total_fen, totals.2 + s.refunded_fen);
+        }
+    }
+    let mut chrome = Chrome::of(v, notice);
+    chrome.error = error;
     let page = AccountStoresPage {
-        chrome: Chrome::of(&v, None),
+        chrome,
+        notify_url: app.store.store_pay_notify_url(&account.owner_mchid).await?,
+        owner: account.owner_mchid,
         appid: account.appid,
         name: account.name,
-        stores: rows.iter().map(line).collect(),
+        stores,
+        totals: (totals.0, yuan(totals.1), yuan(totals.2)),
     };
-    Ok(render(StatusCode::OK, &page))
+    Ok(render(status, &page))
+}
+
+async fn account_stores(
+    State(state): State<HttpState>,
+    jar: CookieJar,
+    Path(appid): Path<String>,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Response, Gate> {
+    let Some(v) = visitor(&state.app, &jar).await? else { return Err(Gate::Login) };
+    let account = account_for(&state, &v, &appid, "view_stores").await?;
+    stores_page(&state, &v, account, StatusCode::OK, q.notice.as_deref(), None).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PricesForm {
+    csrf: String,
+    prices: String,
+}
+
+async fn set_prices(
+    State(state): State<HttpState>,
+    jar: CookieJar,
+    Path((appid, poi_id)): Path<(String, String)>,
+    Form(f): Form<PricesForm>,
+) -> Result<Response, Gate> {
+    let app = &state.app;
+    let Some(v) = visitor(app, &jar).await? else { return Err(Gate::Login) };
+    check_csrf(&v, &f.csrf)?;
+    let account = account_for(&state, &v, &appid, "set_store_prices").await?;
+    let store = app.store.poi(&poi_id).await?.filter(|s| s.appid == account.appid);
+    let Some(store) = store else { return Err(Gate::Error(PageError::NotFound("门店不存在".into()))) };
+    match koudai_app::storepay::parse_prices(&f.prices) {
+        Ok(prices) => {
+            let text = prices.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+            app.store.set_poi_prices(&store.poi_id, &text).await?;
+            Ok(see_other(&format!("/console/accounts/{}/stores?notice=prices-set", account.appid)))
+        }
+        Err(e) => {
+            stores_page(&state, &v, account, StatusCode::UNPROCESSABLE_ENTITY, None, Some(format!("价格无效 {e}")))
+                .await
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct NotifyForm {
+    csrf: String,
+    notify_url: String,
+}
+
+async fn set_notify(
+    State(state): State<HttpState>,
+    jar: CookieJar,
+    Path(appid): Path<String>,
+    Form(f): Form<NotifyForm>,
+) -> Result<Response, Gate> {
+    let app = &state.app;
+    let Some(v) = visitor(app, &jar).await? else { return Err(Gate::Login) };
+    check_csrf(&v, &f.csrf)?;
+    let account = account_for(&state, &v, &appid, "set_storepay_notify").await?;
+    let url = f.notify_url.trim();
+    if !url.is_empty() {
+        if let Err(e) = koudai_domain::order::check_notify_url(url, app.require_https()) {
+            let error = format!("回调地址无效 {}", e.message);
+            return stores_page(&state, &v, account, StatusCode::UNPROCESSABLE_ENTITY, None, Some(error)).await;
+        }
+    }
+    app.store
+        .set_store_pay_notify_url(&account.owner_mchid, url, &v.principal(), app.clock.business_now().unix())
+        .await?;
+    Ok(see_other(&format!("/console/accounts/{}/stores?notice=storepay-notify-set", account.appid)))
 }
