@@ -9,6 +9,8 @@ from conftest import new_out_trade_no
 
 
 def log_in(koudai, browser, login, password):
+    # Console cookies are scoped to /console: delete them from a page there.
+    browser.get(koudai.base_url + "/console/login")
     browser.delete_all_cookies()
     browser.get(koudai.base_url + "/console")
     WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "login-form")))

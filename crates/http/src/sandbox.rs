@@ -52,6 +52,7 @@ pub fn routes() -> Router<HttpState> {
         .route("/sandbox/v1/poi/{poi_id}/audit", post(poi_audit))
         .route("/sandbox/v1/storepay", post(storepay))
         .route("/sandbox/v1/discovery", get(discovery))
+        .route("/sandbox/v1/discovery/report", get(discovery_report))
         .route("/sandbox/v1/shop/orders/{order_id}/confirm", post(shop_confirm))
         .route("/sandbox/v1/shop/orders/{order_id}/rights", post(shop_rights))
         .route("/sandbox/v1/component/{component_appid}/ticket", post(component_ticket))
@@ -1031,6 +1032,54 @@ async fn discovery(
             "provider_kind": e.provider_kind,
             "has_shop": e.has_shop,
             "click_url": format!("{base}/discover/go/{}", e.click),
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ReportQuery {
+    from: String,
+    to: String,
+}
+
+fn traffic_json(l: &koudai_store::TrafficLine) -> Value {
+    json!({
+        "day": l.day, "appid": l.appid, "provider": l.provider, "provider_kind": l.provider_kind,
+        "impressions": l.impressions, "featured_impressions": l.featured_impressions, "clicks": l.clicks,
+        "follows": l.follows, "orders": l.orders, "gmv": l.gmv_fen,
+    })
+}
+
+/// `GET /sandbox/v1/discovery/report?from=YYYY-MM-DD&to=YYYY-MM-DD` (the
+/// platform's token): the traffic report as the operator console shows
+/// it, with the orders it attributes.
+async fn discovery_report(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response, V3Error> {
+    let app = &state.app;
+    if authorize(app, &headers).await? != Scope::Platform {
+        return Err(V3Error::message(ErrorCode::NoAuth, "只有平台的沙箱令牌可以查看流量报告"));
+    }
+    let day = |name: &str, v: &str| {
+        koudai_domain::fees::parse_date(v)
+            .map(koudai_domain::fees::format_date)
+            .ok_or_else(|| param(name, &format!("{name} 应为 YYYY-MM-DD")))
+    };
+    let (from, to) = (day("from", &q.from)?, day("to", &q.to)?);
+    let r = koudai_app::discovery::report(app, &from, &to).await?;
+    let orders = app.store.attributed_orders(&from, &to).await.map_err(|e| V3Error::internal(e.into()))?;
+    ok_json(&json!({
+        "from": from,
+        "to": to,
+        "totals": traffic_json(&r.totals),
+        "lines": r.lines.iter().map(traffic_json).collect::<Vec<_>>(),
+        "by_kind": r.by_kind.iter().map(traffic_json).collect::<Vec<_>>(),
+        "by_provider": r.by_provider.iter().map(traffic_json).collect::<Vec<_>>(),
+        "orders": orders.iter().map(|o| json!({
+            "reference": o.reference, "click_id": o.click_id, "appid": o.appid, "amount": o.amount_fen, "day": o.day,
         })).collect::<Vec<_>>(),
     }))
 }
