@@ -206,3 +206,26 @@ def test_a_consumer_pays_12_34_at_a_store_in_the_browser(koudai, browser, receiv
     mine = [r for r in rows if r["微信订单号"] == transaction_id]
     assert len(mine) == 1 and mine[0]["商户数据包"] == f"store:{poi_id}" and mine[0]["应结订单金额"] == "12.34"
     koudai.verify()
+
+
+def test_a_retried_store_payment_pays_once(koudai):
+    from concurrent.futures import ThreadPoolExecutor
+
+    account = merchant_account(koudai)
+    poi_id = approved_store(koudai, account, sid="pay-retry")
+    body = {"poi_id": poi_id, "consumer": "bob", "amount": 300, "request_id": "till-7-0001"}
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: storepay(koudai, **body), range(6)))
+    assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
+    assert len({r.json()["transaction_id"] for r in answers}) == 1
+    assert len({r.json()["out_trade_no"] for r in answers}) == 1
+    again = storepay(koudai, **body)
+    assert again.json()["transaction_id"] == answers[0].json()["transaction_id"]
+    r = storepay(koudai, **{**body, "amount": 301})
+    assert r.status_code == 400 and r.json()["code"] == "INVALID_REQUEST"
+    # Another consumer with the same request_id is another payment.
+    other = storepay(koudai, **{**body, "consumer": "alice"})
+    assert other.status_code == 200 and other.json()["transaction_id"] != answers[0].json()["transaction_id"]
+    code, text = koudai.sdk(owner(koudai, account)["key_mode"]).query(out_trade_no=answers[0].json()["out_trade_no"])
+    assert code == 200 and json.loads(text)["amount"]["total"] == 300
+    koudai.verify()

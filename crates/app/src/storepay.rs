@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use koudai_domain::order::PREPAY_VALID_S;
 use koudai_domain::poi::state;
-use koudai_domain::{ids, TradeType};
+use koudai_domain::{ids, TradeState, TradeType};
 use koudai_protocol::wire::StoreInfo;
 use koudai_store::{CreateOutcome, MpAccount, NewOrderRecord, Order, OrderLocator, PayOutcome, StoreRow};
 
@@ -127,12 +127,18 @@ pub async fn pay_code(app: &App, poi_id: &str) -> Result<PayCode, StorePayError>
 
 /// The consumer `consumer` pays `amount_fen` at a store's pay code,
 /// following the account first when `follow` (and not following yet).
+///
+/// `request_key` names the attempt (the page's form carries one, a
+/// sandbox caller may send one): the same key again is the same payment,
+/// answered with the order already paid, never a second charge; without
+/// one, every call is a new payment.
 pub async fn pay(
     app: &Arc<App>,
     poi_id: &str,
     consumer: &str,
     amount_fen: i64,
     follow: bool,
+    request_key: Option<&str>,
 ) -> Result<Order, StorePayError> {
     let code = pay_code(app, poi_id).await?;
     if !(1..=MAX_FEN).contains(&amount_fen) {
@@ -185,7 +191,22 @@ pub async fn pay(
         area_code: None,
         address: Some(code.address.clone()).filter(|a| !a.is_empty()),
     };
-    let out_trade_no = format!("STORE{:019}", u64::from_be_bytes(app.rng.bytes()) % 10_000_000_000_000_000_000);
+    let out_trade_no = match request_key {
+        // 32 characters, the longest out_trade_no.
+        Some(key) => {
+            let digest = koudai_protocol::envelope::keyed_digest(
+                app.config.master_key.expose(),
+                format!("koudai/storepay/v1|{}|{consumer}|{key}", code.store.poi_id).as_bytes(),
+            );
+            format!("STORE{}", &digest[..27])
+        }
+        None => format!("STORE{:019}", u64::from_be_bytes(app.rng.bytes()) % 10_000_000_000_000_000_000),
+    };
+    if request_key.is_some() {
+        if let Some(o) = app.store.order_by_out_trade_no(&owner.mchid, &out_trade_no).await? {
+            return again(app, o, amount_fen, consumer, &account.appid, &out_trade_no).await;
+        }
+    }
     let record = NewOrderRecord {
         mchid: owner.mchid.clone(),
         appid,
@@ -212,25 +233,69 @@ pub async fn pay(
     };
     let order = match app.store.create_order(&record).await? {
         CreateOutcome::Created(o) => o,
-        CreateOutcome::Existing(_) => return Err(Internal::bug("a fresh out_trade_no was taken").into()),
+        // The same attempt, placed a moment ago by a concurrent request.
+        CreateOutcome::Existing(o) => return again(app, o, amount_fen, consumer, &account.appid, &out_trade_no).await,
     };
-    match payments::pay(app, OrderLocator::PrepayId(order.prepay_id.clone()), consumer, PayOutcome::Success).await {
-        Ok(paid) => {
-            crate::discovery::attribute_order(app, consumer, &account.appid, &format!("store:{out_trade_no}"), &paid)
-                .await?;
-            Ok(paid)
+    settle(app, order, consumer, &account.appid, &out_trade_no).await
+}
+
+/// The same attempt again: the payment already made, or (if the first try
+/// did not finish) this one.
+async fn again(
+    app: &Arc<App>,
+    o: Order,
+    amount_fen: i64,
+    consumer: &str,
+    appid: &str,
+    out_trade_no: &str,
+) -> Result<Order, StorePayError> {
+    if o.total_fen != amount_fen {
+        return Err(StorePayError::Refused("this payment was already made with another amount".into()));
+    }
+    match o.state_at(app.clock.business_now().unix()) {
+        TradeState::Success | TradeState::Refund => Ok(o),
+        TradeState::NotPay | TradeState::UserPaying | TradeState::PayError => {
+            settle(app, o, consumer, appid, out_trade_no).await
         }
-        Err(e) => {
-            // Nothing was taken: the order is closed so it cannot be paid
-            // later by surprise.
-            if let Err(close) = app.store.close_order(&order.mchid, &out_trade_no, now.unix()).await {
-                tracing::warn!(out_trade_no, error = %close, "closing an unpaid store payment failed; it expires by itself");
-            }
-            Err(match e {
-                PayError::NotEnough => StorePayError::NotEnough,
-                PayError::Internal(e) => StorePayError::Internal(e),
-                other => StorePayError::Internal(Internal::bug(format!("paying at a store: {other}"))),
-            })
+        TradeState::Closed | TradeState::Revoked => {
+            Err(StorePayError::Refused("this payment did not go through; pay again from the pay code".into()))
         }
     }
+}
+
+/// Pays a placed store order from the consumer's wallet.
+async fn settle(
+    app: &Arc<App>,
+    order: Order,
+    consumer: &str,
+    appid: &str,
+    out_trade_no: &str,
+) -> Result<Order, StorePayError> {
+    let now = app.clock.business_now();
+    let e = match payments::pay(app, OrderLocator::PrepayId(order.prepay_id.clone()), consumer, PayOutcome::Success)
+        .await
+    {
+        Ok(paid) => {
+            crate::discovery::attribute_order(app, consumer, appid, &format!("store:{out_trade_no}"), &paid).await?;
+            return Ok(paid);
+        }
+        // A concurrent try of the same attempt paid it.
+        Err(PayError::AlreadyPaid) => {
+            return match app.store.order_by_out_trade_no(&order.mchid, out_trade_no).await? {
+                Some(o) => Ok(o),
+                None => Err(Internal::bug("a paid store order vanished").into()),
+            };
+        }
+        Err(e) => e,
+    };
+    // Nothing was taken: the order is closed so it cannot be paid later by
+    // surprise.
+    if let Err(close) = app.store.close_order(&order.mchid, out_trade_no, now.unix()).await {
+        tracing::warn!(out_trade_no, error = %close, "closing an unpaid store payment failed; it expires by itself");
+    }
+    Err(match e {
+        PayError::NotEnough => StorePayError::NotEnough,
+        PayError::Internal(e) => StorePayError::Internal(e),
+        other => StorePayError::Internal(Internal::bug(format!("paying at a store: {other}"))),
+    })
 }

@@ -924,11 +924,14 @@ struct StorePayBody {
     amount: Option<Value>,
     #[serde(default)]
     follow: bool,
+    /// The same request_id again is the same payment.
+    request_id: Option<String>,
 }
 
 /// `POST /sandbox/v1/storepay` `{"poi_id", "consumer", "amount": <fen>}`:
 /// the consumer pays at the store's pay code as the page would (optionally
-/// `"follow": true`); answers the transaction.
+/// `"follow": true`, and a `request_id` that makes a retry the same
+/// payment); answers the transaction.
 async fn storepay(
     State(state): State<HttpState>,
     headers: HeaderMap,
@@ -957,7 +960,11 @@ async fn storepay(
         Err(_) => return Err(missing()),
     };
     mp_account_for(app, &scope, &code.account.appid).await?;
-    match storepay::pay(&state.app, &poi_id, &consumer, amount, b.follow).await {
+    let request_id = b.request_id.filter(|r| !r.is_empty());
+    if request_id.as_ref().is_some_and(|r| r.len() > 64 || !r.bytes().all(|b| b.is_ascii_graphic())) {
+        return Err(param("request_id", "request_id 应为1到64个可见ASCII字符"));
+    }
+    match storepay::pay(&state.app, &poi_id, &consumer, amount, b.follow, request_id.as_deref()).await {
         Ok(o) => ok_json(&json!({
             "transaction_id": o.transaction_id,
             "trade_state": o.state_at(app.clock.business_now().unix()).as_str(),

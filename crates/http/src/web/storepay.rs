@@ -55,6 +55,8 @@ struct PayPage {
     following: bool,
     amount: String,
     error: Option<String>,
+    /// Names this rendering's payment: a resubmitted form pays once.
+    attempt: String,
 }
 
 async fn pay_view(
@@ -85,6 +87,7 @@ async fn pay_view(
         following,
         amount,
         error,
+        attempt: app.rng.token(24),
     })
 }
 
@@ -105,6 +108,7 @@ struct PayForm {
     amount: String,
     price: String,
     follow: String,
+    attempt: String,
 }
 
 async fn pay(
@@ -130,7 +134,10 @@ async fn pay(
     let Some(amount) = amount.filter(|a| *a > 0) else {
         return failed("请输入金额，例如 12.34 Enter an amount like 12.34".into()).await;
     };
-    match storepay::pay(&state.app, &c.store.poi_id, &s.login, amount, f.follow == "1").await {
+    let attempt = f.attempt.trim();
+    let attempt = (!attempt.is_empty() && attempt.len() <= 64 && attempt.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .then_some(attempt);
+    match storepay::pay(&state.app, &c.store.poi_id, &s.login, amount, f.follow == "1", attempt).await {
         Ok(o) => Ok((
             StatusCode::SEE_OTHER,
             [(header::LOCATION, format!("/store/{}/paid/{}", c.store.poi_id, o.out_trade_no))],
