@@ -1071,11 +1071,13 @@ async fn discovery_report(
         return Err(V3Error::message(ErrorCode::NoAuth, "只有平台的沙箱令牌可以查看流量报告"));
     }
     let day = |name: &str, v: &str| {
-        koudai_domain::fees::parse_date(v)
-            .map(koudai_domain::fees::format_date)
-            .ok_or_else(|| param(name, &format!("{name} 应为 YYYY-MM-DD")))
+        koudai_domain::fees::parse_date(v).ok_or_else(|| param(name, &format!("{name} 应为 YYYY-MM-DD")))
     };
     let (from, to) = (day("from", &q.from)?, day("to", &q.to)?);
+    if from > to || (to - from).whole_days() > 366 {
+        return Err(param("to", "日期范围无效：from 不晚于 to，最多 366 天"));
+    }
+    let (from, to) = (koudai_domain::fees::format_date(from), koudai_domain::fees::format_date(to));
     let r = koudai_app::discovery::report(app, &from, &to).await?;
     let orders = app.store.attributed_orders(&from, &to).await.map_err(|e| V3Error::internal(e.into()))?;
     ok_json(&json!({

@@ -1,0 +1,278 @@
+//! Store pay codes and the discovery centre in process, on both engines:
+//! hostile bodies, queries, pages and console forms answered below 500;
+//! click links that are forged, altered or stale count nothing; a payment
+//! long after a click is not the click's; a store payment's money balances.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::{json, Value};
+
+use koudai_store::{KeyMode, StoreRow};
+use koudai_testkit::{Error, TestApp};
+
+type R = Result<(), Error>;
+
+fn bearer(t: &TestApp) -> String {
+    format!("Bearer {}", t.app.sandbox_token.expose())
+}
+
+async fn sandbox(t: &TestApp, method: &str, uri: &str, body: &str) -> Result<koudai_testkit::TestResponse, Error> {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", bearer(t))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_owned()))?;
+    t.send(req).await
+}
+
+/// A listed account of a merchant, an approved store of it, and a consumer
+/// with money: (appid, poi_id).
+async fn world(t: &TestApp) -> Result<(String, String), Error> {
+    let app = &t.app;
+    let m = t.merchant(KeyMode::PublicKey).await?;
+    let a =
+        koudai_app::mp::create_account(&app.store, &app.rng, &m.appid, &m.created.mchid, "Tea", app.clock.wall_now())
+            .await?;
+    let now = app.clock.business_now();
+    koudai_app::eligibility::set_verified(&app.store, &a.appid, true, "test", now.unix()).await?;
+    let poi_id = format!("4{:08}", now.unix() % 100_000_000);
+    let info = json!({"sid": "s1", "business_name": "Tea", "branch_name": "A", "province": "广东省", "city": "广州市",
+                      "district": "天河区", "address": "1 Road", "telephone": "020-1", "categories": ["美食,茶馆,茶馆"],
+                      "offset_type": 1, "longitude": 113.32, "latitude": 23.13});
+    app.store
+        .create_store(&StoreRow {
+            poi_id: poi_id.clone(),
+            appid: a.appid.clone(),
+            sid: "s1".into(),
+            base_info: info.to_string(),
+            available_state: 3,
+            pending: None,
+            reason: String::new(),
+            created_at: now.unix(),
+            updated_at: now.unix(),
+            prices: String::new(),
+        })
+        .await?;
+    koudai_app::parties::create_consumer(&app.store, &app.rng, "carol", "carol-password", 100_000, now).await?;
+    Ok((a.appid, poi_id))
+}
+
+async fn hostile(t: TestApp) -> R {
+    let (_, poi_id) = world(&t).await?;
+    let deep = "[".repeat(5000) + &"]".repeat(5000);
+    let bodies = [
+        String::new(),
+        "null".into(),
+        "[]".into(),
+        "{".into(),
+        deep,
+        json!({"poi_id": poi_id, "consumer": "carol", "amount": 9_223_372_036_854_775_807_i64}).to_string(),
+        json!({"poi_id": poi_id, "consumer": "carol", "amount": -5}).to_string(),
+        json!({"poi_id": poi_id, "consumer": "carol", "amount": 1e300}).to_string(),
+        json!({"poi_id": poi_id, "consumer": "\u{0}", "amount": 1}).to_string(),
+        json!({"poi_id": "' OR 1=1 --", "consumer": "carol", "amount": 1}).to_string(),
+        json!({"poi_id": -1, "consumer": "carol", "amount": 1}).to_string(),
+        json!({"poi_id": {}, "consumer": [], "amount": {}}).to_string(),
+        json!({"poi_id": poi_id, "consumer": "carol", "amount": 1, "request_id": "x".repeat(65)}).to_string(),
+        json!({"poi_id": poi_id, "consumer": "carol", "amount": 1, "follow": "yes"}).to_string(),
+    ];
+    for body in &bodies {
+        let r = sandbox(&t, "POST", "/sandbox/v1/storepay", body).await?;
+        assert!(r.status.is_client_error(), "{body:.80}: {} {}", r.status, r.text());
+        assert!(r.json()["code"].is_string(), "{body:.80}: {}", r.text());
+    }
+    for query in [
+        "",
+        "consumer=",
+        "consumer=carol&lat=NaN&lng=1",
+        "consumer=carol&lat=inf&lng=inf",
+        "consumer=carol&lat=1",
+        "consumer=carol&q=%00",
+        "consumer=carol&category=%FF",
+        "consumer=carol&q=%27%20OR%201%3D1",
+    ] {
+        let r = sandbox(&t, "GET", &format!("/sandbox/v1/discovery?{query}"), "").await?;
+        assert!(r.status.as_u16() < 500, "{query}: {}", r.status);
+    }
+    for query in ["", "from=2026-13-01&to=2026-11-01", "from=2026-11-02&to=2026-11-01", "from=x&to=y"] {
+        let r = sandbox(&t, "GET", &format!("/sandbox/v1/discovery/report?{query}"), "").await?;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn hostile_input_on_sqlite() -> R {
+    hostile(TestApp::sandbox().await?).await
+}
+
+#[tokio::test]
+async fn hostile_input_on_postgres() -> R {
+    let Some(t) = TestApp::sandbox_on_postgres().await? else { return Ok(()) };
+    hostile(t).await
+}
+
+async fn hostile_pages(t: TestApp) -> R {
+    let (appid, poi_id) = world(&t).await?;
+    let gets = [
+        format!("/store/{poi_id}"),
+        format!("/store/{poi_id}/print"),
+        format!("/store/{poi_id}/code.png"),
+        format!("/store/{poi_id}/paid/STORE1"),
+        format!("/store/{poi_id}/paid/%00"),
+        "/store/%00".to_owned(),
+        "/store/99999999999999999999999999/code.png".to_owned(),
+        "/store/..%2F..%2Fetc/print".to_owned(),
+        "/discover".to_owned(),
+        "/discover?lat=NaN&lng=1".to_owned(),
+        "/discover?lat=1e999&lng=-1e999".to_owned(),
+        "/discover?q=%3Cscript%3E&category=%FF".to_owned(),
+        format!("/discover?q={}", "x".repeat(5000)),
+        "/discover/go/x".to_owned(),
+        "/discover/go/.".to_owned(),
+        "/discover/go/e30.0000".to_owned(),
+        format!("/discover/go/{}.{}", "A".repeat(3000), "0".repeat(32)),
+        "/console/discovery".to_owned(),
+        "/console/discovery/report?from=2026-01-01&to=2027-12-31".to_owned(),
+        "/console/discovery/report.csv?from=%00".to_owned(),
+        format!("/console/accounts/{appid}/stores"),
+    ];
+    for path in &gets {
+        let r = t.send(Request::builder().uri(path.as_str()).body(Body::empty())?).await?;
+        assert!(r.status.as_u16() < 500, "{path}: {}", r.status);
+    }
+    let cookie =
+        t.console_session("op-hostile", "op-hostile-password", koudai_store::ConsoleRole::Operator, None).await?;
+    let page =
+        t.send(Request::builder().uri("/console/discovery").header("cookie", &cookie).body(Body::empty())?).await?;
+    assert_eq!(page.status, StatusCode::OK);
+    let csrf =
+        page.text().split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("").to_owned();
+    let posts = [
+        (format!("/store/{poi_id}/pay"), vec!["", "csrf=x&amount=-1", "amount=99999999999999999999&attempt=%00"]),
+        ("/discover/login".to_owned(), vec!["", "login=%00&password=x", "login=carol&password=&next=https://evil.example"]),
+        (
+            "/console/discovery/featured".to_owned(),
+            vec!["", "csrf=CSRF&version=x", "csrf=CSRF&version=0&action=add&appid=%00&reason=r", "csrf=CSRF&version=0&action=up&appid=nobody&reason=r"],
+        ),
+        (
+            "/console/discovery/ranking".to_owned(),
+            vec![
+                "csrf=CSRF&version=0&window_days=1e9&sales=NaN&rating=inf&freshness=-1&half_life=0&prior_orders=x&prior_stars=9&near_km=0&reason=r",
+                "csrf=CSRF&version=0&window_days=30&sales=1&rating=1&freshness=1&half_life=14&prior_orders=5&prior_stars=4&near_km=5&reason=",
+                "csrf=CSRF&version=99&window_days=30",
+            ],
+        ),
+        (format!("/console/accounts/{appid}/stores/{poi_id}/prices"), vec!["csrf=CSRF&prices=1e9,-1,abc", "csrf=CSRF&prices=%00"]),
+        (format!("/console/accounts/{appid}/storepay-notify"), vec!["csrf=CSRF&notify_url=javascript:alert(1)", "csrf=CSRF&notify_url=%00"]),
+    ];
+    for (path, bodies) in &posts {
+        for body in bodies {
+            let body = body.replace("CSRF", &csrf);
+            let req = Request::builder()
+                .method("POST")
+                .uri(path.as_str())
+                .header("cookie", &cookie)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(body.clone()))?;
+            let r = t.send(req).await?;
+            assert!(r.status.as_u16() < 500, "{path} {body}: {}", r.status);
+            if path == "/discover/login" {
+                assert_ne!(r.header("location"), Some("https://evil.example"), "no open redirect");
+            }
+        }
+    }
+    // Nothing the forms above sent was published.
+    assert!(t.app.store.discovery_versions().await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn hostile_pages_on_sqlite() -> R {
+    hostile_pages(TestApp::sandbox().await?).await
+}
+
+#[tokio::test]
+async fn hostile_pages_on_postgres() -> R {
+    let Some(t) = TestApp::sandbox_on_postgres().await? else { return Ok(()) };
+    hostile_pages(t).await
+}
+
+fn click_url(d: &Value, appid: &str) -> Result<String, Error> {
+    let e =
+        d["entries"].as_array().into_iter().flatten().find(|e| e["appid"] == appid).ok_or("the account is listed")?;
+    let url = e["click_url"].as_str().ok_or("a click url")?;
+    Ok(url[url.find("/discover/go/").ok_or("a click path")?..].to_owned())
+}
+
+async fn totals(t: &TestApp) -> Result<Value, Error> {
+    let day = koudai_domain::fees::format_date(koudai_domain::fees::business_date(t.app.clock.business_now().unix()));
+    let r = sandbox(t, "GET", &format!("/sandbox/v1/discovery/report?from=2026-01-01&to={day}"), "").await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    Ok(r.json()["totals"].clone())
+}
+
+async fn attribution(t: TestApp) -> R {
+    let (appid, poi_id) = world(&t).await?;
+    let d = sandbox(&t, "GET", "/sandbox/v1/discovery?consumer=carol", "").await?.json();
+    let go = click_url(&d, &appid)?;
+    // An altered link counts nothing and leads nowhere.
+    let (payload, tag) = go.rsplit_once('.').ok_or("a signed link")?;
+    let flipped = if tag.ends_with('0') { "1" } else { "0" };
+    let forged = format!("{payload}.{}{flipped}", &tag[..tag.len() - 1]);
+    let r = t.send(Request::builder().uri(forged).body(Body::empty())?).await?;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(totals(&t).await?["clicks"], 0);
+
+    // A link older than a day still leads to the account but counts nothing.
+    let r = sandbox(&t, "POST", "/sandbox/v1/clock/advance", &json!({"seconds": 2 * 86_400}).to_string()).await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = t.send(Request::builder().uri(go.as_str()).body(Body::empty())?).await?;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(totals(&t).await?["clicks"], 0);
+
+    // A fresh click; a payment eight days later is not the click's.
+    let d = sandbox(&t, "GET", "/sandbox/v1/discovery?consumer=carol", "").await?.json();
+    let go = click_url(&d, &appid)?;
+    for _ in 0..2 {
+        let r = t.send(Request::builder().uri(go.as_str()).body(Body::empty())?).await?;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+    }
+    assert_eq!(totals(&t).await?["clicks"], 1);
+    let r = sandbox(&t, "POST", "/sandbox/v1/clock/advance", &json!({"seconds": 8 * 86_400}).to_string()).await?;
+    assert_eq!(r.status, StatusCode::OK);
+    let pay = json!({"poi_id": poi_id, "consumer": "carol", "amount": 250}).to_string();
+    let r = sandbox(&t, "POST", "/sandbox/v1/storepay", &pay).await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(totals(&t).await?["orders"], 0);
+    // Within the window it is, once.
+    let d = sandbox(&t, "GET", "/sandbox/v1/discovery?consumer=carol", "").await?.json();
+    let r = t.send(Request::builder().uri(click_url(&d, &appid)?).body(Body::empty())?).await?;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let pay = json!({"poi_id": poi_id, "consumer": "carol", "amount": 250, "request_id": "a1"}).to_string();
+    for _ in 0..3 {
+        let r = sandbox(&t, "POST", "/sandbox/v1/storepay", &pay).await?;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+    let totals = totals(&t).await?;
+    assert_eq!(
+        (totals["clicks"].as_i64(), totals["orders"].as_i64(), totals["gmv"].as_i64()),
+        (Some(2), Some(1), Some(250))
+    );
+    // The ledger balances after every store payment.
+    let problems = koudai_app::money::verify(&t.app.store, t.app.clock.business_now()).await?;
+    assert!(problems.is_empty(), "{problems:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn attribution_on_sqlite() -> R {
+    attribution(TestApp::sandbox().await?).await
+}
+
+#[tokio::test]
+async fn attribution_on_postgres() -> R {
+    let Some(t) = TestApp::sandbox_on_postgres().await? else { return Ok(()) };
+    attribution(t).await
+}
