@@ -79,8 +79,11 @@ pub async fn publish(app: &App, after: i64, config: &Config, actor: &str, note: 
     let text = config.to_text();
     Config::parse(&text).map_err(ChangeError::Invalid)?;
     for s in &config.featured {
-        if app.store.mp_account(&s.appid).await?.is_none() {
+        let Some(account) = app.store.mp_account(&s.appid).await? else {
             return Err(ChangeError::Invalid(format!("no official account {}", s.appid)));
+        };
+        if let Err(why) = may_be_featured(app, &account).await? {
+            return Err(ChangeError::Invalid(why));
         }
     }
     let v = DiscoveryVersion {
@@ -148,17 +151,36 @@ struct Candidate {
     has_shop: bool,
     provider: String,
     provider_kind: String,
+    /// Its featured slot, if it has one and may take it now.
+    slot: Option<usize>,
 }
 
-/// The provider an account's owner belongs to, and its kind (`direct` for
-/// a merchant of no provider).
+/// The provider an account's owner belongs to (its provider, or itself
+/// when the owner is a provider), and its kind; `direct` for a merchant of
+/// no provider.
 pub async fn provider_of(app: &App, account: &MpAccount) -> Result<(String, String), Internal> {
-    let owner = app.store.merchant(&account.owner_mchid).await?;
-    let Some(sp) = owner.and_then(|m| m.sp_mchid) else { return Ok((String::new(), "direct".into())) };
+    let Some(owner) = app.store.merchant(&account.owner_mchid).await? else {
+        return Ok((String::new(), "direct".into()));
+    };
+    let sp = owner.sp_mchid.clone().unwrap_or(owner.mchid);
     match app.store.provider(&sp).await? {
         Some(p) => Ok((sp, p.kind.as_str().to_owned())),
-        None => Ok((sp, "unknown".into())),
+        None => Ok((String::new(), "direct".into())),
     }
+}
+
+/// The privilege a provider needs for its accounts to take featured slots.
+pub const FEATURED_PRIVILEGE: &str = "discovery_featured";
+
+/// Whether an account may take a featured slot: a provider's account (its
+/// own or a sub-merchant's) only while the provider holds
+/// [`FEATURED_PRIVILEGE`]; a direct merchant's, at the operator's choice.
+pub async fn may_be_featured(app: &App, account: &MpAccount) -> Result<Result<(), String>, Internal> {
+    let (provider, _) = provider_of(app, account).await?;
+    if provider.is_empty() || crate::authz::held_privileges(app, &provider).await?.contains_key(FEATURED_PRIVILEGE) {
+        return Ok(Ok(()));
+    }
+    Ok(Err(format!("provider {provider} of {} does not hold the {FEATURED_PRIVILEGE} privilege", account.appid)))
 }
 
 /// The top level of a shop category (`服装 Clothing`).
@@ -210,6 +232,10 @@ async fn candidate(app: &App, account: MpAccount, now: i64, cfg: &Config) -> Res
     }
     let has_shop = crate::eligibility::check(&app.store, &account.appid, crate::shop::CAPABILITY, now).await?.is_ok();
     let (provider, provider_kind) = provider_of(app, &account).await?;
+    let slot = match cfg.slot_of(&account.appid) {
+        Some(slot) => may_be_featured(app, &account).await?.is_ok().then_some(slot),
+        None => None,
+    };
     Ok(Candidate {
         account,
         categories: categories.into_iter().collect(),
@@ -219,6 +245,7 @@ async fn candidate(app: &App, account: MpAccount, now: i64, cfg: &Config) -> Res
         has_shop,
         provider,
         provider_kind,
+        slot,
     })
 }
 
@@ -256,7 +283,7 @@ pub async fn directory(app: &App, consumer: Option<&str>, q: &Query, record: boo
     // Featured slots first, in slot order; then by distance (near me) or
     // score, the appid breaking ties.
     chosen.sort_by(|(a, da), (b, db)| {
-        let slot = |c: &Candidate| config.slot_of(&c.account.appid).unwrap_or(usize::MAX);
+        let slot = |c: &Candidate| c.slot.unwrap_or(usize::MAX);
         slot(a)
             .cmp(&slot(b))
             .then_with(|| da.unwrap_or(0.0).total_cmp(&db.unwrap_or(0.0)))
@@ -266,7 +293,7 @@ pub async fn directory(app: &App, consumer: Option<&str>, q: &Query, record: boo
     let day = format_date(business_date(now));
     let mut entries = Vec::new();
     for (i, (c, distance_km)) in chosen.into_iter().enumerate() {
-        let slot = config.slot_of(&c.account.appid);
+        let slot = c.slot;
         let click = ClickClaim {
             id: app.rng.bytes::<16>().iter().map(|b| format!("{b:02x}")).collect(),
             consumer: consumer.map(str::to_owned),

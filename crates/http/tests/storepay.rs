@@ -276,3 +276,71 @@ async fn attribution_on_postgres() -> R {
     let Some(t) = TestApp::sandbox_on_postgres().await? else { return Ok(()) };
     attribution(t).await
 }
+
+async fn featured_needs_the_privilege(t: TestApp) -> R {
+    use koudai_app::discovery::{self, ChangeError};
+    use koudai_domain::discovery::Slot;
+    use koudai_domain::provider::{GrantAction, ProviderKind};
+    let app = &t.app;
+    let now = app.clock.business_now();
+    let mut accounts = Vec::new();
+    for privileges in [&["payment_interface", "discovery_featured"][..], &["payment_interface"][..]] {
+        let p = t.provider(ProviderKind::ThirdParty, KeyMode::PublicKey, privileges).await?;
+        let a = koudai_app::mp::create_account(
+            &app.store,
+            &app.rng,
+            &p.sub_appid,
+            &p.sub_mchid,
+            "Sub",
+            app.clock.wall_now(),
+        )
+        .await?;
+        koudai_app::eligibility::set_verified(&app.store, &a.appid, true, "test", now.unix()).await?;
+        accounts.push((p.signer.created.mchid.clone(), a.appid));
+    }
+    let listed =
+        |d: &discovery::Directory, appid: &str| d.entries.iter().find(|e| e.appid == appid).map(|e| e.featured);
+    let d = discovery::directory(app, None, &discovery::Query::default(), false).await?;
+    assert_eq!(listed(&d, &accounts[0].1), Some(false), "listed, not featured yet");
+    assert_eq!(listed(&d, &accounts[1].1), Some(false));
+
+    // The provider without the privilege: refused, with the reason.
+    let mut config = d.config.clone();
+    config.featured.push(Slot { appid: accounts[1].1.clone(), note: String::new() });
+    match discovery::publish(app, 0, &config, "operator:test", "campaign").await {
+        Err(ChangeError::Invalid(why)) => assert!(why.contains("discovery_featured"), "{why}"),
+        other => return Err(format!("expected a refusal, got {other:?}").into()),
+    }
+    // With it: featured, first.
+    config.featured = vec![Slot { appid: accounts[0].1.clone(), note: "winter".into() }];
+    assert_eq!(discovery::publish(app, 0, &config, "operator:test", "campaign").await?, 1);
+    assert!(matches!(discovery::publish(app, 0, &config, "operator:test", "again").await, Err(ChangeError::Stale(0))));
+    let d = discovery::directory(app, None, &discovery::Query::default(), false).await?;
+    assert_eq!((d.entries[0].appid.as_str(), d.entries[0].slot), (accounts[0].1.as_str(), Some(1)));
+    // Revoked: the slot stays in the document but is not shown as featured.
+    let cmd = koudai_app::providers::GrantCommand {
+        sp_mchid: &accounts[0].0,
+        privilege: "discovery_featured",
+        action: GrantAction::Revoke,
+        actor: "operator:test",
+        reason: "campaign over",
+        expires_at: None,
+    };
+    koudai_app::providers::change_privilege(&app.store, cmd, app.clock.business_now()).await?;
+    let d = discovery::directory(app, None, &discovery::Query::default(), false).await?;
+    assert_eq!(listed(&d, &accounts[0].1), Some(false));
+    assert_eq!(d.config.featured.len(), 1);
+    assert_eq!(app.store.discovery_versions().await?.len(), 1, "every change is a version");
+    Ok(())
+}
+
+#[tokio::test]
+async fn featured_needs_the_privilege_on_sqlite() -> R {
+    featured_needs_the_privilege(TestApp::sandbox().await?).await
+}
+
+#[tokio::test]
+async fn featured_needs_the_privilege_on_postgres() -> R {
+    let Some(t) = TestApp::sandbox_on_postgres().await? else { return Ok(()) };
+    featured_needs_the_privilege(t).await
+}

@@ -43,6 +43,9 @@ struct SlotLine {
     listed: bool,
     provider_kind: String,
     note: String,
+    /// Why it is not shown as featured now (its provider lacks the
+    /// privilege).
+    held_back: Option<String>,
 }
 
 struct VersionLine {
@@ -60,8 +63,10 @@ struct ConfigPage {
     version: i64,
     config: Config,
     slots: Vec<SlotLine>,
-    /// Listed accounts not featured yet: (appid, name).
+    /// Listed accounts not featured yet that may be: (appid, name).
     candidates: Vec<(String, String)>,
+    /// Listed accounts that may not be featured, and why.
+    barred: Vec<(String, String)>,
     versions: Vec<VersionLine>,
 }
 
@@ -78,9 +83,9 @@ async fn show_config(
     let mut slots = Vec::new();
     for (i, s) in config.featured.iter().enumerate() {
         let account = app.store.mp_account(&s.appid).await?;
-        let provider_kind = match &account {
-            Some(a) => discovery::provider_of(app, a).await?.1,
-            None => String::new(),
+        let (provider_kind, held_back) = match &account {
+            Some(a) => (discovery::provider_of(app, a).await?.1, discovery::may_be_featured(app, a).await?.err()),
+            None => (String::new(), None),
         };
         slots.push(SlotLine {
             slot: i + 1,
@@ -89,10 +94,16 @@ async fn show_config(
             listed: listed.iter().any(|a| a.appid == s.appid),
             provider_kind,
             note: s.note.clone(),
+            held_back,
         });
     }
-    let candidates =
-        listed.into_iter().filter(|a| config.slot_of(&a.appid).is_none()).map(|a| (a.appid, a.name)).collect();
+    let (mut candidates, mut barred) = (Vec::new(), Vec::new());
+    for a in listed.into_iter().filter(|a| config.slot_of(&a.appid).is_none()) {
+        match discovery::may_be_featured(app, &a).await? {
+            Ok(()) => candidates.push((a.appid, a.name)),
+            Err(why) => barred.push((format!("{} ({})", a.name, a.appid), why)),
+        }
+    }
     let versions = app
         .store
         .discovery_versions()
@@ -108,7 +119,7 @@ async fn show_config(
         .collect();
     let mut chrome = Chrome::of(v, notice);
     chrome.error = error;
-    Ok(render(status, &ConfigPage { chrome, version, config, slots, candidates, versions }))
+    Ok(render(status, &ConfigPage { chrome, version, config, slots, candidates, barred, versions }))
 }
 
 async fn config_page(
