@@ -70,6 +70,10 @@ pub async fn ensure(state: &App, data_dir: &Path) -> anyhow::Result<()> {
         if v.get("accounts").is_none() {
             v["accounts"] = json!(demo_accounts(state, &app_owners(&v)).await?);
         }
+        // Worlds made before store pay codes and the discovery centre.
+        if let Some(appid) = v["accounts"][0]["appid"].as_str() {
+            demo_storefront(state, appid).await?;
+        }
         // Worlds made before third-party platforms and merchant consoles existed.
         demo_components(state, &mut v).await?;
         demo_merchant_consoles(state, &mut v).await?;
@@ -198,9 +202,55 @@ async fn build(state: &App, dir: &Path) -> anyhow::Result<serde_json::Value> {
         "consumers": consumers,
     });
     world["accounts"] = json!(demo_accounts(state, &app_owners(&world)).await?);
+    if let Some(appid) = world["accounts"][0]["appid"].as_str() {
+        demo_storefront(state, appid).await?;
+    }
     demo_components(state, &mut world).await?;
     demo_merchant_consoles(state, &mut world).await?;
     Ok(world)
+}
+
+/// The demo product's picture (a tea cup, 120 × 120 PNG).
+const DEMO_PICTURE: &[u8] = include_bytes!("../assets/demo-tea.png");
+
+/// A storefront for the first demo account, so the shop, a store pay code
+/// and the discovery centre have something to show on the first start: a
+/// product on its shelves (two SKUs) and an approved store in Guangzhou
+/// with its pay code. One start claims it (`meta`); the others skip it.
+async fn demo_storefront(state: &App, appid: &str) -> anyhow::Result<()> {
+    let this_start = state.rng.token(16);
+    if state.store.init_meta(&format!("demo:storefront:{appid}"), &this_start).await? != this_start {
+        return Ok(());
+    }
+    let a = state.store.mp_account(appid).await?.context("the demo account exists")?;
+    let failed = |e: koudai_app::mp::MpFailure| anyhow::anyhow!("seeding the demo storefront: {e}");
+    let img = koudai_app::shop::upload_image(state, &a, "tea.png", None, DEMO_PICTURE).await.map_err(failed)?;
+    let img = img["image_url"].as_str().context("an image url")?.to_owned();
+    let product = json!({
+        "product_base": {"category_id": ["537074401"], "name": "Jasmine green tea 茉莉绿茶", "main_img": img, "img": [img],
+                         "property": [{"id": "1075741891", "vid": "1079749982"}],
+                         "sku_info": [{"id": "1075741890", "vid": ["1079742501", "1079742502"]}],
+                         "detail": [{"text": "Spring picking from Fujian, scented with jasmine five times."}, {"img": img}]},
+        "sku_list": [{"sku_id": "1075741890:1079742501", "price": 3800, "ori_price": 4800, "quantity": 200},
+                     {"sku_id": "1075741890:1079742502", "price": 8800, "ori_price": 9800, "quantity": 80}],
+        "attrext": {"isPostFree": 1},
+    });
+    let made = koudai_app::shop::create_product(state, &a, &product).await.map_err(failed)?;
+    let product_id = made["product_id"].as_str().context("a product id")?.to_owned();
+    koudai_app::shop::set_product_status(state, &a, &json!({"product_id": product_id, "status": 1}))
+        .await
+        .map_err(failed)?;
+    let store = json!({"business": {"base_info": {
+        "sid": "demo-1", "business_name": "Demo Tea House", "branch_name": "Tianhe", "province": "广东省",
+        "city": "广州市", "district": "天河区", "address": "1 Tianhe Road", "telephone": "020-12345678",
+        "categories": ["美食,茶馆,茶馆"], "offset_type": 1, "longitude": 113.3245, "latitude": 23.1291,
+        "photo_list": [{"photo_url": img}], "special": "Wi-Fi", "open_time": "8:00-22:00", "avg_price": 40}}});
+    let added = koudai_app::poi::add(state, &a, &store).await.map_err(failed)?;
+    let poi_id = added["poi_id"].as_str().context("a poi id")?.to_owned();
+    let row = state.store.poi(&poi_id).await?.context("the demo store exists")?;
+    let now = state.clock.business_now().unix();
+    state.store.decide_poi(&poi_id, koudai_domain::poi::state::APPROVED, &row.base_info, "demo store", now).await?;
+    Ok(())
 }
 
 /// A console login for each demo merchant (its official accounts and the

@@ -56,6 +56,8 @@ struct AccountPage {
     notice: Option<String>,
     /// Where signing in returns to.
     next: Option<String>,
+    /// Approved stores with a pay code: (poi_id, name).
+    stores: Vec<(String, String)>,
 }
 
 async fn account(state: &HttpState, appid: &str) -> Result<MpAccount, PageError> {
@@ -108,6 +110,14 @@ async fn render_page(
         MpFailure::Internal(e) => PageError::Internal(e),
         MpFailure::Refused(e) => PageError::BadRequest(e.errmsg),
     })?;
+    let (rows, _) = app.store.pois(&a.appid, 0, 20).await?;
+    let mut stores = Vec::new();
+    for r in rows.iter().filter(|r| r.available_state == koudai_domain::poi::state::APPROVED) {
+        let info: serde_json::Value = serde_json::from_str(&r.base_info).unwrap_or_default();
+        let name =
+            format!("{} {}", info["business_name"].as_str().unwrap_or(""), info["branch_name"].as_str().unwrap_or(""));
+        stores.push((r.poi_id.clone(), name.trim().to_owned()));
+    }
     let page = AccountPage {
         appid: a.appid.clone(),
         name: a.name.clone(),
@@ -116,6 +126,7 @@ async fn render_page(
         menu,
         notice,
         next,
+        stores,
     };
     Ok(render(StatusCode::OK, &page))
 }
