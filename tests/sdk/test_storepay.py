@@ -229,3 +229,57 @@ def test_a_retried_store_payment_pays_once(koudai):
     code, text = koudai.sdk(owner(koudai, account)["key_mode"]).query(out_trade_no=answers[0].json()["out_trade_no"])
     assert code == 200 and json.loads(text)["amount"]["total"] == 300
     koudai.verify()
+
+
+def test_a_merchant_adds_a_store_in_the_console_and_prints_its_pay_code(koudai, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from test_console import log_in
+    from test_poi import PNG
+
+    def appears(element_id):
+        return WebDriverWait(browser, 15).until(EC.presence_of_element_located((By.ID, element_id)))
+
+    def shows(element_id, text):
+        return WebDriverWait(browser, 15).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
+
+    account = merchant_account(koudai)
+    m = owner(koudai, account)
+    picture = tmp_path / "front.png"
+    picture.write_bytes(PNG)
+    log_in(koudai, browser, m["console"]["login"], m["console"]["password"])
+    browser.set_window_size(1280, 1600)
+    browser.get(f"{koudai.base_url}/console/accounts/{account['appid']}/stores")
+    fields = {"business_name": "Koudai Tea", "branch_name": "Console", "sid": "console-1", "province": "广东省",
+              "city": "广州市", "district": "越秀区", "address": "2 Koudai Road", "telephone": "call me",
+              "latitude": "23.129", "longitude": "113.264", "special": "Wi-Fi", "open_time": "9:00-21:00",
+              "avg_price": "30"}
+    for name, value in fields.items():
+        appears(name).send_keys(value)
+    Select(browser.find_element(By.ID, "category")).select_by_value("美食,茶馆,茶馆")
+    browser.find_element(By.ID, "photo").send_keys(str(picture))
+    browser.find_element(By.ID, "add-store").click()
+    assert shows("error", "65111")  # the API's own check and errcode
+    assert appears("business_name").get_attribute("value") == "Koudai Tea", "the form keeps what was typed"
+    phone = browser.find_element(By.ID, "telephone")
+    phone.clear()
+    phone.send_keys("020-12345678")
+    browser.find_element(By.ID, "photo").send_keys(str(picture))
+    browser.find_element(By.ID, "add-store").click()
+    assert shows("notice", "审核")
+    row = next(r for r in browser.find_elements(By.CSS_SELECTOR, "#stores tbody tr") if "Console" in r.text)
+    assert "审核中" in row.text and "After approval" in row.text
+    poi_id = row.get_attribute("id").removeprefix("store-")
+    browser.save_screenshot(str(tmp_path / "console-add-store.png"))
+
+    # The developer sees it through the API; the operator approves it; it has a pay code.
+    info = client_for(koudai, account).poi.get(poi_id)["business"]["base_info"]
+    assert (info["sid"], info["available_state"], info["categories"]) == ("console-1", 2, ["美食,茶馆,茶馆"])
+    assert info["photo_list"][0]["photo_url"].startswith(koudai.base_url + "/shop/img/")
+    r = koudai.sandbox("POST", f"/sandbox/v1/poi/{poi_id}/audit", json={"result": "succ", "msg": "ok"})
+    assert r.status_code == 200, r.text
+    browser.refresh()
+    appears(f"print-{poi_id}").click()
+    assert shows("store-name", "Koudai Tea（Console）")

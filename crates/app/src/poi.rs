@@ -57,14 +57,19 @@ pub async fn upload_image(
     let parts = koudai_protocol::multipart::parse(content_type, body).unwrap_or_default();
     let data = parts.into_iter().find(|p| p.filename.is_some() || !p.data.is_empty()).map(|p| p.data);
     let data = data.ok_or_else(|| MpError::new(41005, "media data missing"))?;
+    Ok(json!({"url": store_photo(app, a, data).await?}))
+}
+
+/// Keeps a store photo (JPG or PNG by content, at most 1 MB) and answers
+/// the URL it is served at, which a store's `photo_list` may name.
+pub async fn store_photo(app: &App, a: &MpAccount, data: Vec<u8>) -> Result<String, MpFailure> {
     if data.is_empty() || data.len() > 1024 * 1024 {
         return Err(MpError::new(40009, "invalid image size").into());
     }
     let Some(ct @ ("image/jpeg" | "image/png")) = koudai_protocol::multipart::sniff(&data) else {
         return Err(MpError::new(40005, "invalid file type").into());
     };
-    let url = crate::shop::store_image(app, a, ct, data).await?;
-    Ok(json!({"url": url}))
+    crate::shop::store_image(app, a, ct, data).await
 }
 
 fn poi_id_of(v: Option<&Value>) -> String {

@@ -183,6 +183,51 @@ async fn hostile_pages(t: TestApp) -> R {
             }
         }
     }
+    // The add-store form (multipart): garbage, a NUL in a field, an
+    // oversized photo, a photo that is not an image.
+    let path = format!("/console/accounts/{appid}/stores/add");
+    let part = |name: &str, value: &[u8], file: bool| {
+        let disposition = if file {
+            format!("form-data; name=\"{name}\"; filename=\"p.png\"\r\nContent-Type: image/png")
+        } else {
+            format!("form-data; name=\"{name}\"")
+        };
+        [format!("--XB\r\nContent-Disposition: {disposition}\r\n\r\n").into_bytes(), value.to_vec(), b"\r\n".to_vec()]
+            .concat()
+    };
+    let form = |parts: Vec<Vec<u8>>| [parts.concat(), b"--XB--\r\n".to_vec()].concat();
+    let bodies: Vec<(Vec<u8>, &str)> = vec![
+        (b"not multipart at all".to_vec(), "multipart/form-data; boundary=XB"),
+        (
+            form(vec![part("csrf", csrf.as_bytes(), false), part("business_name", b"a\0b", false)]),
+            "multipart/form-data; boundary=XB",
+        ),
+        (
+            form(vec![part("csrf", csrf.as_bytes(), false), part("photo", &vec![0x89; 2 * 1024 * 1024], true)]),
+            "multipart/form-data; boundary=XB",
+        ),
+        (
+            form(vec![
+                part("csrf", csrf.as_bytes(), false),
+                part("business_name", b"T", false),
+                part("photo", b"GIF89a", true),
+            ]),
+            "multipart/form-data; boundary=XB",
+        ),
+        (form(vec![part("csrf", b"wrong", false)]), "multipart/form-data; boundary=XB"),
+        (b"csrf=x&business_name=y".to_vec(), "application/x-www-form-urlencoded"),
+    ];
+    for (body, content_type) in bodies {
+        let req = Request::builder()
+            .method("POST")
+            .uri(path.as_str())
+            .header("cookie", &cookie)
+            .header("content-type", content_type)
+            .body(Body::from(body))?;
+        let r = t.send(req).await?;
+        assert!(r.status.is_client_error() || r.status == StatusCode::FORBIDDEN, "{path} {content_type}: {}", r.status);
+    }
+    assert_eq!(t.app.store.pois(&appid, 0, 10).await?.1, 1, "no store was added");
     // Nothing the forms above sent was published.
     assert!(t.app.store.discovery_versions().await?.is_empty());
     Ok(())

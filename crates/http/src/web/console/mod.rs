@@ -42,6 +42,10 @@ const MAX_LOGIN_LEN: usize = 64;
 
 /// Largest console form body.
 const MAX_FORM_BYTES: usize = 64 * 1024;
+/// A form carrying a file: a store photo of at most 1 MB and the fields.
+const MAX_UPLOAD_BYTES: usize = 1024 * 1024 + 64 * 1024;
+/// The forms that may carry a file (multipart), by path suffix.
+const UPLOAD_PATHS: &[&str] = &["/stores/add"];
 
 pub fn routes() -> Router<HttpState> {
     Router::new()
@@ -66,10 +70,26 @@ pub(super) async fn clean_forms(req: axum::extract::Request, next: axum::middlew
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
-        return PageError::BadRequest("表单过大".into()).into_response();
+    // A form with a file (a store's photo) may be larger; its text fields
+    // are checked like any form's.
+    let content_type = parts.headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let upload = content_type.is_some_and(|c| c.to_ascii_lowercase().starts_with("multipart/form-data"))
+        && UPLOAD_PATHS.iter().any(|suffix| parts.uri.path().ends_with(suffix));
+    let limit = if upload { MAX_UPLOAD_BYTES } else { MAX_FORM_BYTES };
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return PageError::BadRequest("表单过大 The form is too large".into()).into_response();
     };
-    let fields = form_urlencoded::parse(&bytes).flat_map(|(k, v)| [k.into_owned(), v.into_owned()]).collect::<Vec<_>>();
+    let fields = if upload {
+        let Ok(form) = koudai_protocol::multipart::parse(content_type, &bytes) else {
+            return PageError::BadRequest("表单无法读取 The form does not read".into()).into_response();
+        };
+        form.into_iter()
+            .filter(|p| p.filename.is_none())
+            .flat_map(|p| [p.name, String::from_utf8_lossy(&p.data).into_owned()])
+            .collect::<Vec<_>>()
+    } else {
+        form_urlencoded::parse(&bytes).flat_map(|(k, v)| [k.into_owned(), v.into_owned()]).collect::<Vec<_>>()
+    };
     if crate::hygiene::any_forbidden(fields.iter().map(String::as_str)) {
         return PageError::BadRequest("表单包含不允许的字符".into()).into_response();
     }
@@ -253,6 +273,7 @@ pub fn notice_text(code: Option<&str>) -> Option<&'static str> {
         "stock-added" => "库存已增加。",
         "store-approved" => "门店已通过，已通知公众号。",
         "store-rejected" => "门店已驳回，已通知公众号。",
+        "store-added" => "门店已提交，等待运营方审核（审核中）。The store is under audit.",
         "prices-set" => "收款码的固定价格已保存。Prices saved.",
         "storepay-notify-set" => "门店收款的支付回调地址已保存。Callback URL saved.",
         "discovery-published" => "发现中心已按新版本生效，已记入版本记录。Published.",

@@ -26,6 +26,7 @@ pub fn routes() -> Router<HttpState> {
         .route("/console/stores", get(queue))
         .route("/console/stores/{poi_id}/decide", post(decide))
         .route("/console/accounts/{appid}/stores", get(account_stores))
+        .route("/console/accounts/{appid}/stores/add", post(add_store))
         .route("/console/accounts/{appid}/stores/{poi_id}/prices", post(set_prices))
         .route("/console/accounts/{appid}/storepay-notify", post(set_notify))
 }
@@ -137,6 +138,15 @@ struct AccountStoresPage {
     owner: String,
     notify_url: String,
     totals: (i64, String, String),
+    categories: &'static [String],
+    form: std::collections::BTreeMap<String, String>,
+}
+
+impl AccountStoresPage {
+    /// A field of the add-store form as last submitted.
+    fn field(&self, name: &str) -> &str {
+        self.form.get(name).map_or("", String::as_str)
+    }
 }
 
 /// The account a merchant or provider (or the operator) may see the
@@ -177,6 +187,18 @@ async fn stores_page(
     notice: Option<&str>,
     error: Option<String>,
 ) -> Result<Response, Gate> {
+    stores_page_with(state, v, account, status, notice, error, Default::default()).await
+}
+
+async fn stores_page_with(
+    state: &HttpState,
+    v: &super::Visitor,
+    account: koudai_store::MpAccount,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<String>,
+    form: std::collections::BTreeMap<String, String>,
+) -> Result<Response, Gate> {
     let app = &state.app;
     let (rows, _) = app.store.pois(&account.appid, 0, 500).await?;
     let sales = app.store.store_sales(&account.owner_mchid).await?;
@@ -200,6 +222,8 @@ async fn stores_page(
         name: account.name,
         stores,
         totals: (totals.0, yuan(totals.1), yuan(totals.2)),
+        categories: koudai_domain::poi::categories(),
+        form,
     };
     Ok(render(status, &page))
 }
@@ -275,4 +299,113 @@ async fn set_notify(
         .set_store_pay_notify_url(&account.owner_mchid, url, &v.principal(), app.clock.business_now().unix())
         .await?;
     Ok(see_other(&format!("/console/accounts/{}/stores?notice=storepay-notify-set", account.appid)))
+}
+
+/// The text fields of the add-store form, in the order of `base_info`.
+const STORE_FIELDS: &[&str] = &[
+    "sid",
+    "business_name",
+    "branch_name",
+    "province",
+    "city",
+    "district",
+    "address",
+    "telephone",
+    "category",
+    "longitude",
+    "latitude",
+    "special",
+    "open_time",
+    "avg_price",
+    "introduction",
+    "recommend",
+];
+
+/// A store added in the console (a merchant's or provider's form, with one
+/// photo): the same checks and errcodes as `poi/addpoi`, under audit.
+async fn add_store(
+    State(state): State<HttpState>,
+    jar: CookieJar,
+    Path(appid): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, Gate> {
+    use koudai_app::mp::MpFailure;
+    let app = &state.app;
+    let Some(v) = visitor(app, &jar).await? else { return Err(Gate::Login) };
+    let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|h| h.to_str().ok());
+    let parts = koudai_protocol::multipart::parse(content_type, &body)
+        .map_err(|_| Gate::Error(PageError::BadRequest("表单无法读取 The form does not read".into())))?;
+    let text = |name: &str| {
+        parts
+            .iter()
+            .find(|p| p.name == name && p.filename.is_none())
+            .map(|p| String::from_utf8_lossy(&p.data).trim().to_owned())
+            .unwrap_or_default()
+    };
+    check_csrf(&v, &text("csrf"))?;
+    let account = account_for(&state, &v, &appid, "add_store").await?;
+    let form: std::collections::BTreeMap<String, String> =
+        STORE_FIELDS.iter().map(|f| ((*f).to_owned(), text(f))).collect();
+    let refuse = |status: StatusCode, error: String, form| {
+        let account = account.clone();
+        let (state, v) = (&state, &v);
+        async move { stores_page_with(state, v, account, status, None, Some(error), form).await }
+    };
+    let now = app.clock.business_now().unix();
+    if let Err(why) = koudai_app::eligibility::check(&app.store, &account.appid, "stores", now).await? {
+        return refuse(StatusCode::FORBIDDEN, format!("不能添加门店 Stores are not open to this account: {why}"), form)
+            .await;
+    }
+    let photo = parts.iter().find(|p| p.name == "photo" && !p.data.is_empty()).map(|p| p.data.clone());
+    let Some(photo) = photo else {
+        return refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "请上传一张门店照片 Add a photo of the store (65114)".into(),
+            form,
+        )
+        .await;
+    };
+    let photo_url = match koudai_app::poi::store_photo(app, &account, photo).await {
+        Ok(url) => url,
+        Err(MpFailure::Refused(e)) => {
+            return refuse(StatusCode::UNPROCESSABLE_ENTITY, format!("照片 Photo: {} ({})", e.errmsg, e.errcode), form)
+                .await
+        }
+        Err(MpFailure::Internal(e)) => return Err(e.into()),
+    };
+    let mut info = serde_json::Map::new();
+    for f in STORE_FIELDS {
+        let value = &form[*f];
+        if value.is_empty() {
+            continue;
+        }
+        let v = match *f {
+            "category" => {
+                info.insert("categories".into(), serde_json::json!([value]));
+                continue;
+            }
+            // Numbers where the API takes numbers; what does not read as
+            // one goes as written and is refused by the same checks.
+            "longitude" | "latitude" => value.parse::<f64>().map_or_else(|_| Value::from(value.clone()), Value::from),
+            "avg_price" => value.parse::<i64>().map_or_else(|_| Value::from(value.clone()), Value::from),
+            _ => Value::from(value.clone()),
+        };
+        info.insert((*f).to_owned(), v);
+    }
+    info.insert("offset_type".into(), Value::from(1));
+    info.insert("photo_list".into(), serde_json::json!([{"photo_url": photo_url}]));
+    let body = serde_json::json!({"business": {"base_info": info}});
+    match koudai_app::poi::add(app, &account, &body).await {
+        Ok(_) => Ok(see_other(&format!("/console/accounts/{}/stores?notice=store-added", account.appid))),
+        Err(MpFailure::Refused(e)) => {
+            refuse(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("门店未添加 Not added: {} ({})", e.errmsg, e.errcode),
+                form,
+            )
+            .await
+        }
+        Err(MpFailure::Internal(e)) => Err(e.into()),
+    }
 }
