@@ -13,7 +13,7 @@
 //! on it is attributed to that click, once: a follow once per click, an
 //! order once per order.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,6 @@ use subtle::ConstantTimeEq;
 
 use koudai_domain::discovery::{self as rules, Config, Facts, Score};
 use koudai_domain::fees::{business_date, format_date};
-use koudai_domain::poi::state;
 use koudai_store::{Click, Conversion, DiscoveryVersion, MpAccount, Order, Shown, TrafficLine};
 
 use crate::{App, Internal};
@@ -195,58 +194,79 @@ fn shop_top_category(id: &str) -> Option<String> {
     None
 }
 
-async fn candidate(app: &App, account: MpAccount, now: i64, cfg: &Config) -> Result<Candidate, Internal> {
-    let since = now - cfg.ranking.window_days * 86_400;
-    let facts = app.store.rank_facts(&account.appid, since).await?;
-    let age_days = (now - facts.last_product_at.unwrap_or(account.created_at)).max(0) as f64 / 86_400.0;
-    let score = rules::score(
-        &cfg.ranking,
-        &Facts { sales_fen: facts.sales_fen, good_orders: facts.good_orders, bad_orders: facts.bad_orders, age_days },
-    );
-    let mut categories = BTreeSet::new();
-    let mut products = Vec::new();
-    for p in app.store.products(&account.appid, Some(true)).await? {
-        let body: Value = serde_json::from_str(&p.body).unwrap_or_default();
-        let base = &body["product_base"];
-        if let Some(top) = koudai_domain::shop::id_text(base["category_id"].get(0)).and_then(|c| shop_top_category(&c))
-        {
-            categories.insert(top);
-        }
-        if let Some(name) = base["name"].as_str() {
-            products.push(name.to_owned());
-        }
+/// Every listed account with what the directory shows of it, read in a
+/// few grouped queries whatever the number of accounts.
+async fn candidates(app: &App, accounts: Vec<MpAccount>, now: i64, cfg: &Config) -> Result<Vec<Candidate>, Internal> {
+    let listed: HashSet<String> = accounts.iter().map(|a| a.appid.clone()).collect();
+    let facts = app.store.rank_facts(now - cfg.ranking.window_days * 86_400).await?;
+    let mut products: HashMap<String, Vec<Value>> = HashMap::new();
+    for (appid, body) in app.store.shelved_products().await?.into_iter().filter(|(a, _)| listed.contains(a)) {
+        products.entry(appid).or_default().push(serde_json::from_str(&body).unwrap_or_default());
     }
-    let mut points = Vec::new();
-    let (stores, _) = app.store.pois(&account.appid, 0, 1000).await?;
-    for s in stores.iter().filter(|s| s.available_state == state::APPROVED) {
-        let info: Value = serde_json::from_str(&s.base_info).unwrap_or_default();
-        for c in info["categories"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-            if let Some(top) = c.split(',').next().filter(|t| !t.is_empty()) {
-                categories.insert(top.to_owned());
+    let mut stores: HashMap<String, Vec<Value>> = HashMap::new();
+    for (appid, info) in app.store.approved_stores().await?.into_iter().filter(|(a, _)| listed.contains(a)) {
+        stores.entry(appid).or_default().push(serde_json::from_str(&info).unwrap_or_default());
+    }
+    let shops: HashSet<String> =
+        app.store.accounts_with_capability(crate::shop::CAPABILITY).await?.into_iter().map(|a| a.appid).collect();
+    let mut providers: HashMap<String, (String, String)> = HashMap::new();
+    let mut out = Vec::with_capacity(accounts.len());
+    for account in accounts {
+        let f = facts.get(&account.appid).copied().unwrap_or_default();
+        let age_days = (now - f.last_product_at.unwrap_or(account.created_at)).max(0) as f64 / 86_400.0;
+        let score = rules::score(
+            &cfg.ranking,
+            &Facts { sales_fen: f.sales_fen, good_orders: f.good_orders, bad_orders: f.bad_orders, age_days },
+        );
+        let mut categories = BTreeSet::new();
+        let mut names = Vec::new();
+        for body in products.get(&account.appid).into_iter().flatten() {
+            let base = &body["product_base"];
+            let category = koudai_domain::shop::id_text(base["category_id"].get(0));
+            if let Some(top) = category.and_then(|c| shop_top_category(&c)) {
+                categories.insert(top);
+            }
+            if let Some(name) = base["name"].as_str() {
+                names.push(name.to_owned());
             }
         }
-        let coordinate = |k: &str| info[k].as_f64().or_else(|| info[k].as_str().and_then(|t| t.parse().ok()));
-        if let (Some(lat), Some(lng)) = (coordinate("latitude"), coordinate("longitude")) {
-            points.push((lat, lng));
+        let mut points = Vec::new();
+        for info in stores.get(&account.appid).into_iter().flatten() {
+            for c in info["categories"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                if let Some(top) = c.split(',').next().filter(|t| !t.is_empty()) {
+                    categories.insert(top.to_owned());
+                }
+            }
+            let coordinate = |k: &str| info[k].as_f64().or_else(|| info[k].as_str().and_then(|t| t.parse().ok()));
+            if let (Some(lat), Some(lng)) = (coordinate("latitude"), coordinate("longitude")) {
+                points.push((lat, lng));
+            }
         }
+        let (provider, provider_kind) = match providers.get(&account.owner_mchid) {
+            Some(p) => p.clone(),
+            None => {
+                let p = provider_of(app, &account).await?;
+                providers.insert(account.owner_mchid.clone(), p.clone());
+                p
+            }
+        };
+        let slot = match cfg.slot_of(&account.appid) {
+            Some(slot) => may_be_featured(app, &account).await?.is_ok().then_some(slot),
+            None => None,
+        };
+        out.push(Candidate {
+            has_shop: shops.contains(&account.appid),
+            categories: categories.into_iter().collect(),
+            products: names,
+            points,
+            score,
+            provider,
+            provider_kind,
+            slot,
+            account,
+        });
     }
-    let has_shop = crate::eligibility::check(&app.store, &account.appid, crate::shop::CAPABILITY, now).await?.is_ok();
-    let (provider, provider_kind) = provider_of(app, &account).await?;
-    let slot = match cfg.slot_of(&account.appid) {
-        Some(slot) => may_be_featured(app, &account).await?.is_ok().then_some(slot),
-        None => None,
-    };
-    Ok(Candidate {
-        account,
-        categories: categories.into_iter().collect(),
-        products,
-        points,
-        score,
-        has_shop,
-        provider,
-        provider_kind,
-        slot,
-    })
+    Ok(out)
 }
 
 fn matches_search(c: &Candidate, search: &str) -> bool {
@@ -262,10 +282,7 @@ fn matches_search(c: &Candidate, search: &str) -> bool {
 pub async fn directory(app: &App, consumer: Option<&str>, q: &Query, record: bool) -> Result<Directory, Internal> {
     let Current { version, config } = current(app).await?;
     let now = app.clock.business_now().unix();
-    let mut candidates = Vec::new();
-    for account in app.store.accounts_with_capability(CAPABILITY).await? {
-        candidates.push(candidate(app, account, now, &config).await?);
-    }
+    let candidates = candidates(app, app.store.accounts_with_capability(CAPABILITY).await?, now, &config).await?;
     let categories: BTreeSet<String> = candidates.iter().flat_map(|c| c.categories.iter().cloned()).collect();
     let mut chosen: Vec<(Candidate, Option<f64>)> = candidates
         .into_iter()

@@ -2,6 +2,8 @@
 //! an account is ranked by, impressions, clicks and what clicks led to
 //! (follows and orders), and the traffic report made of them.
 
+use std::collections::HashMap;
+
 use crate::{MpAccount, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -128,35 +130,64 @@ impl Store {
         .await?)
     }
 
-    /// What an account is ranked by: its payments since `since`, net of
-    /// refunds; its confirmed shop orders; its shelves' last change.
-    pub async fn rank_facts(&self, appid: &str, since: i64) -> Result<RankFacts, StoreError> {
-        let sales: Option<i64> = sqlx::query_scalar(
-            "SELECT CAST(SUM(total_fen - refunded_fen) AS BIGINT) FROM orders \
-             WHERE (appid = $1 OR sub_appid = $1) AND trade_state IN ('SUCCESS', 'REFUND') AND success_time >= $2",
+    /// What every account is ranked by, in a few grouped queries: its
+    /// payments since `since`, net of refunds (a direct payment under its
+    /// appid, a partner payment under its sub_appid); its confirmed shop
+    /// orders; its shelves' last change.
+    pub async fn rank_facts(&self, since: i64) -> Result<HashMap<String, RankFacts>, StoreError> {
+        let mut out: HashMap<String, RankFacts> = HashMap::new();
+        let sales: Vec<(Option<String>, Option<i64>)> = sqlx::query_as(
+            "SELECT CASE WHEN sp_mchid IS NULL THEN appid ELSE sub_appid END AS account, \
+             CAST(SUM(total_fen - refunded_fen) AS BIGINT) FROM orders \
+             WHERE trade_state IN ('SUCCESS', 'REFUND') AND success_time >= $1 \
+             GROUP BY CASE WHEN sp_mchid IS NULL THEN appid ELSE sub_appid END",
         )
-        .bind(appid)
         .bind(since)
-        .fetch_one(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        let (good, bad): (Option<i64>, Option<i64>) = sqlx::query_as(
-            "SELECT CAST(SUM(CASE WHEN status = 5 AND rights_reason = '' THEN 1 ELSE 0 END) AS BIGINT), \
-             CAST(SUM(CASE WHEN rights_reason <> '' THEN 1 ELSE 0 END) AS BIGINT) FROM shop_orders WHERE appid = $1",
+        for (account, fen) in sales {
+            if let Some(account) = account {
+                out.entry(account).or_default().sales_fen = fen.unwrap_or(0);
+            }
+        }
+        let ratings: Vec<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT appid, CAST(SUM(CASE WHEN status = 5 AND rights_reason = '' THEN 1 ELSE 0 END) AS BIGINT), \
+             CAST(SUM(CASE WHEN rights_reason <> '' THEN 1 ELSE 0 END) AS BIGINT) FROM shop_orders GROUP BY appid",
         )
-        .bind(appid)
-        .fetch_one(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        let last_product_at: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(updated_at) FROM shop_products WHERE appid = $1 AND on_shelf = 1")
-                .bind(appid)
-                .fetch_one(&self.pool)
+        for (appid, good, bad) in ratings {
+            let f = out.entry(appid).or_default();
+            f.good_orders = good.unwrap_or(0);
+            f.bad_orders = bad.unwrap_or(0);
+        }
+        let fresh: Vec<(String, Option<i64>)> =
+            sqlx::query_as("SELECT appid, MAX(updated_at) FROM shop_products WHERE on_shelf = 1 GROUP BY appid")
+                .fetch_all(&self.pool)
                 .await?;
-        Ok(RankFacts {
-            sales_fen: sales.unwrap_or(0),
-            good_orders: good.unwrap_or(0),
-            bad_orders: bad.unwrap_or(0),
-            last_product_at,
-        })
+        for (appid, at) in fresh {
+            out.entry(appid).or_default().last_product_at = at;
+        }
+        Ok(out)
+    }
+
+    /// Every product on a shelf: (appid, product JSON).
+    pub async fn shelved_products(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT appid, body FROM shop_products WHERE on_shelf = 1 ORDER BY appid, created_at, product_id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Every approved store: (appid, base_info JSON).
+    pub async fn approved_stores(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT appid, base_info FROM stores WHERE available_state = 3 AND deleted_at IS NULL \
+             ORDER BY appid, created_at, poi_id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Counts one showing of each entry on `day`.

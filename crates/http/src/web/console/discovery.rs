@@ -131,8 +131,22 @@ async fn config_page(
     show_config(&state, &v, StatusCode::OK, q.notice.as_deref(), None).await
 }
 
-async fn publish(state: &HttpState, v: &Visitor, after: i64, config: &Config, note: &str) -> Result<Response, Gate> {
-    match discovery::publish(&state.app, after, config, &v.principal(), note).await {
+/// Publishes `config` as the version after `after` (the version the form
+/// was made from: a form older than the version in force is refused as
+/// stale), with `what` changed and the operator's required reason.
+async fn publish(
+    state: &HttpState,
+    v: &Visitor,
+    after: i64,
+    config: &Config,
+    what: &str,
+    reason: &str,
+) -> Result<Response, Gate> {
+    if reason.trim().is_empty() {
+        return show_config(state, v, StatusCode::UNPROCESSABLE_ENTITY, None, Some("请填写原因 Say why".into())).await;
+    }
+    let note = format!("{what}: {}", reason.trim());
+    match discovery::publish(&state.app, after, config, &v.principal(), &note).await {
         Ok(_) => Ok(see_other("/console/discovery?notice=discovery-published")),
         Err(ChangeError::Internal(e)) => Err(e.into()),
         Err(e) => show_config(state, v, StatusCode::CONFLICT, None, Some(e.to_string())).await,
@@ -159,11 +173,7 @@ async fn featured(
 ) -> Result<Response, Gate> {
     let v = operator(&state.app, &jar).await?;
     check_csrf(&v, &f.csrf)?;
-    let Current { version, mut config } = discovery::current(&state.app).await?;
-    if f.version != version {
-        let error = format!("发现中心已被修改（现为第 {version} 版），请刷新后重试 Changed since; reload");
-        return show_config(&state, &v, StatusCode::CONFLICT, None, Some(error)).await;
-    }
+    let Current { mut config, .. } = discovery::current(&state.app).await?;
     let at = config.slot_of(&f.appid);
     let (what, ok) = match (f.action.as_str(), at) {
         ("add", None) => {
@@ -190,12 +200,7 @@ async fn featured(
         )
         .await;
     }
-    let note = format!("{} {what}: {}", f.appid, f.reason.trim());
-    if f.reason.trim().is_empty() {
-        return show_config(&state, &v, StatusCode::UNPROCESSABLE_ENTITY, None, Some("请填写原因 Say why".into()))
-            .await;
-    }
-    publish(&state, &v, version, &config, &note).await
+    publish(&state, &v, f.version, &config, &format!("{} {what}", f.appid), &f.reason).await
 }
 
 #[derive(Deserialize, Default)]
@@ -217,11 +222,7 @@ struct RankingForm {
 async fn ranking(State(state): State<HttpState>, jar: CookieJar, Form(f): Form<RankingForm>) -> Result<Response, Gate> {
     let v = operator(&state.app, &jar).await?;
     check_csrf(&v, &f.csrf)?;
-    let Current { version, mut config } = discovery::current(&state.app).await?;
-    if f.version != version {
-        let error = format!("发现中心已被修改（现为第 {version} 版），请刷新后重试 Changed since; reload");
-        return show_config(&state, &v, StatusCode::CONFLICT, None, Some(error)).await;
-    }
+    let Current { mut config, .. } = discovery::current(&state.app).await?;
     let num = |name: &str, t: &str| t.trim().parse::<f64>().map_err(|_| format!("{name} 不是数字 is not a number"));
     let mut read = || -> Result<(), String> {
         let r = &mut config.ranking;
@@ -239,12 +240,7 @@ async fn ranking(State(state): State<HttpState>, jar: CookieJar, Form(f): Form<R
     if let Err(e) = read() {
         return show_config(&state, &v, StatusCode::UNPROCESSABLE_ENTITY, None, Some(e)).await;
     }
-    let note = format!("ranking: {}", f.reason.trim());
-    if f.reason.trim().is_empty() {
-        return show_config(&state, &v, StatusCode::UNPROCESSABLE_ENTITY, None, Some("请填写原因 Say why".into()))
-            .await;
-    }
-    publish(&state, &v, version, &config, &note).await
+    publish(&state, &v, f.version, &config, "ranking", &f.reason).await
 }
 
 #[derive(Deserialize, Default)]
