@@ -6,7 +6,7 @@
 //!
 //! Traffic is measured, not guessed: every rendering counts an impression
 //! per entry (with the account's provider and kind as they were), and each
-//! entry's link carries a signed click id minted for that rendering.
+//! entry's link carries a sealed click id minted for that rendering.
 //! Following the link records the click once, however often it is
 //! followed. A follow of the account, or a payment to it (a shop order, a
 //! store payment), within [`ATTRIBUTION_S`] of the consumer's latest click
@@ -18,7 +18,6 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use subtle::ConstantTimeEq;
 
 use koudai_domain::discovery::{self as rules, Config, Facts, Score};
 use koudai_domain::fees::{business_date, format_date};
@@ -333,7 +332,7 @@ pub async fn directory(app: &App, consumer: Option<&str>, q: &Query, record: boo
             has_shop: c.has_shop,
             provider: c.provider,
             provider_kind: c.provider_kind,
-            click: sign(app, &click),
+            click: sign(app, &click)?,
         });
     }
     if record {
@@ -363,27 +362,26 @@ struct ClickClaim {
     issued_at: i64,
 }
 
-fn mac(app: &App, payload: &str) -> String {
-    let digest = koudai_protocol::envelope::keyed_digest(
-        app.config.master_key.expose(),
-        format!("koudai/discovery-click/v1|{payload}").as_bytes(),
-    );
-    digest[..32].to_owned()
+/// The key click tokens are sealed with, derived from the master key.
+fn click_key(app: &App) -> [u8; 32] {
+    koudai_protocol::envelope::derive_key(app.config.master_key.expose(), "koudai/discovery-click/v1")
 }
 
-fn sign(app: &App, claim: &ClickClaim) -> String {
-    let json = serde_json::to_vec(claim).unwrap_or_default();
-    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
-    let tag = mac(app, &payload);
-    format!("{payload}.{tag}")
+/// A click token: the claim sealed (AES-256-GCM), so a link reveals
+/// nothing (not even the consumer's login) and cannot be altered.
+fn sign(app: &App, claim: &ClickClaim) -> Result<String, Internal> {
+    let json = serde_json::to_vec(claim).map_err(|e| Internal::bug(format!("a click claim: {e}")))?;
+    let sealed = koudai_protocol::envelope::seal_small(&click_key(app), "discovery-click", &json)
+        .map_err(|_| Internal::bug("sealing a click token failed"))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed))
 }
 
 fn verify(app: &App, token: &str) -> Option<ClickClaim> {
-    let (payload, tag) = token.split_once('.')?;
-    if payload.len() > 2048 || !bool::from(mac(app, payload).as_bytes().ct_eq(tag.as_bytes())) {
+    if token.len() > 2048 {
         return None;
     }
-    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
+    let json = koudai_protocol::envelope::open_small(&click_key(app), "discovery-click", &sealed).ok()?;
     serde_json::from_slice(&json).ok()
 }
 

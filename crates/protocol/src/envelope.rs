@@ -57,6 +57,27 @@ fn open_with(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, Crypt
     aes256gcm_open(key, &nonce, aad, rest)
 }
 
+/// A key for one purpose, derived from the master key: HMAC-SHA256 of the
+/// purpose's label.
+pub fn derive_key(master: &[u8; 32], label: &str) -> [u8; 32] {
+    let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, master);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(aws_lc_rs::hmac::sign(&k, label.as_bytes()).as_ref());
+    out
+}
+
+/// Seals a short value under `key` alone (AES-256-GCM with a random
+/// nonce; `context` is bound): nonce ‖ ciphertext ‖ tag. For values that
+/// travel (a link's token) rather than rest.
+pub fn seal_small(key: &[u8; 32], context: &str, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    seal_with(key, context.as_bytes(), plaintext)
+}
+
+/// Opens what [`seal_small`] made; any change to it fails.
+pub fn open_small(key: &[u8; 32], context: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    open_with(key, context.as_bytes(), sealed)
+}
+
 /// HMAC-SHA256 of `data` under `key`, as lower-case hex.
 pub fn keyed_digest(key: &[u8; 32], data: &[u8]) -> String {
     let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
@@ -66,6 +87,21 @@ pub fn keyed_digest(key: &[u8; 32], data: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_seals_open_only_unchanged_and_in_their_context() {
+        let key = derive_key(&[7u8; 32], "test/v1");
+        assert_ne!(key, derive_key(&[7u8; 32], "test/v2"));
+        let sealed = seal_small(&key, "ctx", b"hello").unwrap_or_default();
+        assert_eq!(open_small(&key, "ctx", &sealed).ok(), Some(b"hello".to_vec()));
+        assert!(open_small(&key, "other", &sealed).is_err());
+        let mut changed = sealed.clone();
+        if let Some(b) = changed.last_mut() {
+            *b ^= 1;
+        }
+        assert!(open_small(&key, "ctx", &changed).is_err());
+        assert!(open_small(&key, "ctx", &sealed[..10]).is_err());
+    }
 
     #[test]
     fn sealed_values_open_only_with_their_key_and_context() {
