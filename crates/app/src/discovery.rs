@@ -431,6 +431,8 @@ pub async fn click(app: &App, token: &str, signed_in: Option<&str>) -> Result<(S
     Ok((claim.appid, counted))
 }
 
+/// Attributes what happened at `at` to the consumer's latest click on the
+/// account in the window before it, once per (kind, reference).
 async fn attribute(
     app: &App,
     kind: &str,
@@ -438,24 +440,24 @@ async fn attribute(
     appid: &str,
     reference: Option<&str>,
     amount: i64,
+    at: i64,
 ) -> Result<bool, Internal> {
-    let now = app.clock.business_now().unix();
-    let Some(c) = app.store.latest_click(consumer, appid, now - ATTRIBUTION_S).await? else { return Ok(false) };
+    let Some(c) = app.store.latest_click(consumer, appid, at - ATTRIBUTION_S, at).await? else { return Ok(false) };
     let conversion = Conversion {
         kind: kind.to_owned(),
         reference: reference.unwrap_or(&c.click_id).to_owned(),
         click_id: c.click_id.clone(),
         appid: appid.to_owned(),
         amount_fen: amount,
-        day: format_date(business_date(now)),
-        created_at: now,
+        day: format_date(business_date(at)),
+        created_at: at,
     };
     Ok(app.store.record_conversion(&conversion).await?)
 }
 
 /// A consumer followed an account (who was not following it).
 pub async fn attribute_follow(app: &App, consumer: &str, appid: &str) -> Result<bool, Internal> {
-    attribute(app, "follow", consumer, appid, None, 0).await
+    attribute(app, "follow", consumer, appid, None, 0, app.clock.business_now().unix()).await
 }
 
 /// A consumer paid an account (`reference` names the order once).
@@ -466,7 +468,22 @@ pub async fn attribute_order(
     reference: &str,
     paid: &Order,
 ) -> Result<bool, Internal> {
-    attribute(app, "order", consumer, appid, Some(reference), paid.total_fen).await
+    let at = paid.success_time.unwrap_or_else(|| app.clock.business_now().unix());
+    attribute(app, "order", consumer, appid, Some(reference), paid.total_fen, at).await
+}
+
+/// Attributes payments whose attribution was not written (the process
+/// stopped between a payment's transaction and its attribution): the same
+/// rule, from the payment's time. Returns how many were attributed.
+pub async fn repair(app: &App) -> Result<usize, Internal> {
+    let since = app.clock.business_now().unix() - 2 * ATTRIBUTION_S;
+    let mut n = 0;
+    for (reference, consumer, appid, amount, at) in app.store.unattributed_payments(since).await? {
+        if attribute(app, "order", &consumer, &appid, Some(&reference), amount, at).await? {
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// The traffic report between two days.

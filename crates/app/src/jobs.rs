@@ -52,6 +52,11 @@ pub fn spawn(app: Arc<App>, stop: CancellationToken) -> JoinHandle<()> {
                     Ok(n) => tracing::info!(capabilities.changed = n, "re-evaluated capabilities"),
                     Err(e) => tracing::warn!(error = %e, "re-evaluating capabilities failed"),
                 }
+                match crate::discovery::repair(&app).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(orders.attributed = n, "attributed payments left unattributed"),
+                    Err(e) => tracing::warn!(error = %e, "repairing discovery attribution failed"),
+                }
             }
             if sent == 0 && finished == 0 && shared == 0 {
                 tokio::select! {

@@ -292,7 +292,10 @@ async fn attribution(t: TestApp) -> R {
     let r = sandbox(&t, "POST", "/sandbox/v1/storepay", &pay).await?;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(totals(&t).await?["orders"], 0);
-    // Within the window it is, once.
+    // Within the window it is, once (a minute later: a click in the same
+    // second as a payment counts for it).
+    let r = sandbox(&t, "POST", "/sandbox/v1/clock/advance", &json!({"seconds": 60}).to_string()).await?;
+    assert_eq!(r.status, StatusCode::OK);
     let d = sandbox(&t, "GET", "/sandbox/v1/discovery?consumer=carol", "").await?.json();
     let r = t.send(Request::builder().uri(click_url(&d, &appid)?).body(Body::empty())?).await?;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
@@ -301,11 +304,21 @@ async fn attribution(t: TestApp) -> R {
         let r = sandbox(&t, "POST", "/sandbox/v1/storepay", &pay).await?;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     }
-    let totals = totals(&t).await?;
+    let counted = totals(&t).await?;
     assert_eq!(
-        (totals["clicks"].as_i64(), totals["orders"].as_i64(), totals["gmv"].as_i64()),
+        (counted["clicks"].as_i64(), counted["orders"].as_i64(), counted["gmv"].as_i64()),
         (Some(2), Some(1), Some(250))
     );
+    // A crash between the payment and its attribution: the sweep writes it
+    // from the payment's time, once.
+    let gone =
+        koudai_store::testing::execute(&t.app.store, "DELETE FROM discovery_conversions WHERE kind = 'order'").await?;
+    assert_eq!(gone, 1);
+    assert_eq!(totals(&t).await?["orders"], 0);
+    assert_eq!(koudai_app::discovery::repair(&t.app).await?, 1);
+    assert_eq!(koudai_app::discovery::repair(&t.app).await?, 0);
+    let repaired = totals(&t).await?;
+    assert_eq!((repaired["orders"].as_i64(), repaired["gmv"].as_i64()), (Some(1), Some(250)));
     // The ledger balances after every store payment.
     let problems = koudai_app::money::verify(&t.app.store, t.app.clock.business_now()).await?;
     assert!(problems.is_empty(), "{problems:?}");

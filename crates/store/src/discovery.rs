@@ -236,16 +236,52 @@ impl Store {
             > 0)
     }
 
-    /// A consumer's latest click on an account at or after `since`.
-    pub async fn latest_click(&self, consumer: &str, appid: &str, since: i64) -> Result<Option<Click>, StoreError> {
+    /// A consumer's latest click on an account between `since` and `until`.
+    pub async fn latest_click(
+        &self,
+        consumer: &str,
+        appid: &str,
+        since: i64,
+        until: i64,
+    ) -> Result<Option<Click>, StoreError> {
         Ok(sqlx::query_as(&format!(
             "SELECT {CLICK_COLUMNS} FROM discovery_clicks WHERE consumer = $1 AND appid = $2 AND created_at >= $3 \
-             ORDER BY created_at DESC, click_id DESC LIMIT 1"
+             AND created_at <= $4 ORDER BY created_at DESC, click_id DESC LIMIT 1"
         ))
         .bind(consumer)
         .bind(appid)
         .bind(since)
+        .bind(until)
         .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Payments since `since` that a click could have led to and that are
+    /// not attributed: paid shop orders (`shop:<order_id>`) and store
+    /// payments (`store:<out_trade_no>`) of consumers who clicked on the
+    /// account, as (reference, consumer, account, amount, paid at).
+    pub async fn unattributed_payments(
+        &self,
+        since: i64,
+    ) -> Result<Vec<(String, String, String, i64, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT 'shop:' || s.order_id, s.consumer, s.appid, s.total_price, s.paid_at FROM shop_orders s \
+             WHERE s.paid_at >= $1 \
+             AND EXISTS (SELECT 1 FROM discovery_clicks c WHERE c.consumer = s.consumer AND c.appid = s.appid) \
+             AND NOT EXISTS (SELECT 1 FROM discovery_conversions v WHERE v.kind = 'order' \
+                             AND v.reference = 'shop:' || s.order_id) \
+             UNION ALL \
+             SELECT 'store:' || o.out_trade_no, o.payer_login, \
+                    CASE WHEN o.sp_mchid IS NULL THEN o.appid ELSE o.sub_appid END, o.total_fen, o.success_time \
+             FROM orders o WHERE o.store_id IS NOT NULL AND o.success_time >= $1 AND o.payer_login IS NOT NULL \
+             AND o.trade_state IN ('SUCCESS', 'REFUND') \
+             AND EXISTS (SELECT 1 FROM discovery_clicks c WHERE c.consumer = o.payer_login \
+                         AND c.appid = CASE WHEN o.sp_mchid IS NULL THEN o.appid ELSE o.sub_appid END) \
+             AND NOT EXISTS (SELECT 1 FROM discovery_conversions v WHERE v.kind = 'order' \
+                             AND v.reference = 'store:' || o.out_trade_no)",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
         .await?)
     }
 

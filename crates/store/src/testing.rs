@@ -134,3 +134,9 @@ pub async fn raw_texts(store: &Store, table: &str, columns: &[&str]) -> Result<V
     }
     Ok(out)
 }
+
+/// Runs one statement as is: what a test uses to leave the state a crash
+/// between two transactions would leave. Answers the rows it touched.
+pub async fn execute(store: &Store, sql: &str) -> Result<u64, StoreError> {
+    Ok(sqlx::query(sql).execute(&store.pool).await?.rows_affected())
+}
