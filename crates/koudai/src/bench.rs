@@ -34,6 +34,12 @@ pub struct BenchArgs {
     /// Also run on this PostgreSQL server (a scratch database is created).
     #[arg(long, env = "KOUDAI_BENCH_POSTGRES_URL")]
     postgres_url: Option<String>,
+    /// Listed accounts in the discovery directory figure (0 skips it).
+    #[arg(long, default_value_t = 300)]
+    discovery_accounts: usize,
+    /// Directory views measured.
+    #[arg(long, default_value_t = 30)]
+    discovery_views: usize,
 }
 
 struct Figures {
@@ -93,6 +99,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         println!("{:<10} {:>8} {:>10.2} {:>10.0} {:>8.2}", r.backend, r.cycles, secs, rate, rate / (bound / 2.0));
     }
     println!("server peak RSS: {}", peak_rss().unwrap_or_else(|| "unknown".into()));
+    if args.discovery_accounts > 0 && args.discovery_views > 0 {
+        use crate::bench_discovery;
+        let (n, views) = (args.discovery_accounts, args.discovery_views);
+        let mut figures = vec![bench_discovery::bench("sqlite", None, n, views).await?];
+        if let Some(admin) = &args.postgres_url {
+            let url = koudai_store::testing::scratch_postgres_database(admin, "koudai_bench").await?;
+            let f = bench_discovery::bench("postgres", Some(url.clone()), n, views).await;
+            koudai_store::testing::drop_postgres_database(admin, &url).await?;
+            figures.push(f?);
+        }
+        bench_discovery::print(&figures);
+    }
     if let Some(admin) = &args.postgres_url {
         println!();
         let ledger = ledger_rate(admin, &args).await?;
