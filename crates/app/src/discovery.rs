@@ -307,6 +307,7 @@ pub async fn directory(app: &App, consumer: Option<&str>, q: &Query, record: boo
             .then_with(|| a.account.appid.cmp(&b.account.appid))
     });
     let day = format_date(business_date(now));
+    let key = click_key(app);
     let mut entries = Vec::new();
     for (i, (c, distance_km)) in chosen.into_iter().enumerate() {
         let slot = c.slot;
@@ -332,7 +333,7 @@ pub async fn directory(app: &App, consumer: Option<&str>, q: &Query, record: boo
             has_shop: c.has_shop,
             provider: c.provider,
             provider_kind: c.provider_kind,
-            click: sign(app, &click)?,
+            click: sign(&key, &click)?,
         });
     }
     if record {
@@ -369,9 +370,9 @@ fn click_key(app: &App) -> [u8; 32] {
 
 /// A click token: the claim sealed (AES-256-GCM), so a link reveals
 /// nothing (not even the consumer's login) and cannot be altered.
-fn sign(app: &App, claim: &ClickClaim) -> Result<String, Internal> {
+fn sign(key: &[u8; 32], claim: &ClickClaim) -> Result<String, Internal> {
     let json = serde_json::to_vec(claim).map_err(|e| Internal::bug(format!("a click claim: {e}")))?;
-    let sealed = koudai_protocol::envelope::seal_small(&click_key(app), "discovery-click", &json)
+    let sealed = koudai_protocol::envelope::seal_small(key, "discovery-click", &json)
         .map_err(|_| Internal::bug("sealing a click token failed"))?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed))
 }

@@ -309,6 +309,7 @@ async fn attribution(t: TestApp) -> R {
         (counted["clicks"].as_i64(), counted["orders"].as_i64(), counted["gmv"].as_i64()),
         (Some(2), Some(1), Some(250))
     );
+    assert_eq!(counted["impressions"].as_i64(), Some(3), "three views of one entry");
     // A crash between the payment and its attribution: the sweep writes it
     // from the payment's time, once.
     let gone =

@@ -190,25 +190,24 @@ impl Store {
         .await?)
     }
 
-    /// Counts one showing of each entry on `day`.
+    /// Counts one showing of each entry on `day`, in one statement per
+    /// hundred entries.
     pub async fn count_impressions(&self, day: &str, shown: &[Shown]) -> Result<(), StoreError> {
-        if shown.is_empty() {
-            return Ok(());
-        }
         let mut tx = self.write().await?;
-        for s in shown {
-            sqlx::query(
-                "INSERT INTO discovery_impressions (day, appid, featured, provider, provider_kind, shown) \
-                 VALUES ($1, $2, $3, $4, $5, 1) ON CONFLICT (day, appid, featured, provider) \
-                 DO UPDATE SET shown = discovery_impressions.shown + 1",
-            )
-            .bind(day)
-            .bind(&s.appid)
-            .bind(i64::from(s.featured))
-            .bind(&s.provider)
-            .bind(&s.provider_kind)
-            .execute(&mut *tx)
-            .await?;
+        for chunk in shown.chunks(100) {
+            let rows = (0..chunk.len())
+                .map(|i| format!("($1, ${}, ${}, ${}, ${}, 1)", 4 * i + 2, 4 * i + 3, 4 * i + 4, 4 * i + 5))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO discovery_impressions (day, appid, featured, provider, provider_kind, shown) VALUES {rows} \
+                 ON CONFLICT (day, appid, featured, provider) DO UPDATE SET shown = discovery_impressions.shown + 1"
+            );
+            let mut q = sqlx::query(&sql).bind(day);
+            for s in chunk {
+                q = q.bind(&s.appid).bind(i64::from(s.featured)).bind(&s.provider).bind(&s.provider_kind);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
