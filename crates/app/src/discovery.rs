@@ -175,10 +175,16 @@ pub const FEATURED_PRIVILEGE: &str = "discovery_featured";
 /// [`FEATURED_PRIVILEGE`]; a direct merchant's, at the operator's choice.
 pub async fn may_be_featured(app: &App, account: &MpAccount) -> Result<Result<(), String>, Internal> {
     let (provider, _) = provider_of(app, account).await?;
-    if provider.is_empty() || crate::authz::held_privileges(app, &provider).await?.contains_key(FEATURED_PRIVILEGE) {
+    if provider_may_feature(app, &provider).await? {
         return Ok(Ok(()));
     }
     Ok(Err(format!("provider {provider} of {} does not hold the {FEATURED_PRIVILEGE} privilege", account.appid)))
+}
+
+/// Whether accounts of `provider` (empty: a direct merchant's) may be
+/// featured now.
+async fn provider_may_feature(app: &App, provider: &str) -> Result<bool, Internal> {
+    Ok(provider.is_empty() || crate::authz::held_privileges(app, provider).await?.contains_key(FEATURED_PRIVILEGE))
 }
 
 /// The top level of a shop category (`服装 Clothing`).
@@ -250,7 +256,7 @@ async fn candidates(app: &App, accounts: Vec<MpAccount>, now: i64, cfg: &Config)
             }
         };
         let slot = match cfg.slot_of(&account.appid) {
-            Some(slot) => may_be_featured(app, &account).await?.is_ok().then_some(slot),
+            Some(slot) => provider_may_feature(app, &provider).await?.then_some(slot),
             None => None,
         };
         out.push(Candidate {
@@ -531,8 +537,25 @@ fn sum_by(lines: &[TrafficLine], key: impl Fn(&TrafficLine) -> TrafficLine) -> V
     out
 }
 
-pub async fn report(app: &App, from: &str, to: &str) -> Result<Report, Internal> {
-    let lines = app.store.traffic(from, to).await?;
+/// The longest range a report covers.
+pub const MAX_REPORT_DAYS: i64 = 366;
+
+/// Why a report was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("the range must run forwards and span at most {MAX_REPORT_DAYS} days")]
+    Range,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+/// The traffic between two business days (inclusive).
+pub async fn report(app: &App, from: time::Date, to: time::Date) -> Result<Report, ReportError> {
+    if from > to || (to - from).whole_days() > MAX_REPORT_DAYS {
+        return Err(ReportError::Range);
+    }
+    let (from, to) = (&format_date(from), &format_date(to));
+    let lines = app.store.traffic(from, to).await.map_err(Internal::from)?;
     let mut totals = TrafficLine::default();
     for l in &lines {
         add(&mut totals, l);

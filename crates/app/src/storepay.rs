@@ -125,7 +125,8 @@ pub async fn pay_code(app: &App, poi_id: &str) -> Result<PayCode, StorePayError>
     Ok(PayCode { name, address, telephone: text(&info, "telephone"), prices, store, account })
 }
 
-/// The consumer `consumer` pays `amount_fen` at a store's pay code,
+/// The consumer `consumer` pays `amount_fen` at a store's pay code (as
+/// [`pay_code`] read it),
 /// following the account first when `follow` (and not following yet).
 ///
 /// `request_key` names the attempt (the page's form carries one, a
@@ -134,13 +135,12 @@ pub async fn pay_code(app: &App, poi_id: &str) -> Result<PayCode, StorePayError>
 /// one, every call is a new payment.
 pub async fn pay(
     app: &Arc<App>,
-    poi_id: &str,
+    code: &PayCode,
     consumer: &str,
     amount_fen: i64,
     follow: bool,
     request_key: Option<&str>,
 ) -> Result<Order, StorePayError> {
-    let code = pay_code(app, poi_id).await?;
     if !(1..=MAX_FEN).contains(&amount_fen) {
         return Err(StorePayError::Refused(format!("the amount must be 0.01 to {} yuan", MAX_FEN / 100)));
     }

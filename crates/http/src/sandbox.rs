@@ -964,7 +964,7 @@ async fn storepay(
     if request_id.as_ref().is_some_and(|r| r.len() > 64 || !r.bytes().all(|b| b.is_ascii_graphic())) {
         return Err(param("request_id", "request_id 应为1到64个可见ASCII字符"));
     }
-    match storepay::pay(&state.app, &poi_id, &consumer, amount, b.follow, request_id.as_deref()).await {
+    match storepay::pay(&state.app, &code, &consumer, amount, b.follow, request_id.as_deref()).await {
         Ok(o) => ok_json(&json!({
             "transaction_id": o.transaction_id,
             "trade_state": o.state_at(app.clock.business_now().unix()).as_str(),
@@ -1073,13 +1073,13 @@ async fn discovery_report(
     let day = |name: &str, v: &str| {
         koudai_domain::fees::parse_date(v).ok_or_else(|| param(name, &format!("{name} 应为 YYYY-MM-DD")))
     };
-    let (from, to) = (day("from", &q.from)?, day("to", &q.to)?);
-    if from > to || (to - from).whole_days() > 366 {
-        return Err(param("to", "日期范围无效：from 不晚于 to，最多 366 天"));
-    }
-    let (from, to) = (koudai_domain::fees::format_date(from), koudai_domain::fees::format_date(to));
-    let r = koudai_app::discovery::report(app, &from, &to).await?;
-    let orders = app.store.attributed_orders(&from, &to).await.map_err(|e| V3Error::internal(e.into()))?;
+    let r = match koudai_app::discovery::report(app, day("from", &q.from)?, day("to", &q.to)?).await {
+        Ok(r) => r,
+        Err(koudai_app::discovery::ReportError::Internal(e)) => return Err(V3Error::internal(e)),
+        Err(e) => return Err(param("to", &format!("日期范围无效 {e}"))),
+    };
+    let (from, to) = (&r.from, &r.to);
+    let orders = app.store.attributed_orders(from, to).await.map_err(|e| V3Error::internal(e.into()))?;
     ok_json(&json!({
         "from": from,
         "to": to,

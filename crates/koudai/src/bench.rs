@@ -242,23 +242,7 @@ async fn bench_backend(
     database_url: Option<String>,
     args: &BenchArgs,
 ) -> anyhow::Result<Figures> {
-    let data_dir = std::env::temp_dir().join(format!("koudai-bench-{}-{}", std::process::id(), Rng::os().token(6)));
-    let database_url = match database_url {
-        Some(u) => u,
-        None => format!("sqlite://{}?mode=rwc", data_dir.join("koudai.db").display()),
-    };
-    let server = Server::start(ServerConfig {
-        data_dir: data_dir.clone(),
-        listen: "127.0.0.1:0".parse()?,
-        database_url: Secret::new(database_url),
-        mode: Mode::Sandbox,
-        public_url: None,
-        demo: false,
-        bill_download_base: None,
-        limits: koudai_http::serve::ConnLimits::default(),
-        sharing_events: Default::default(),
-    })
-    .await?;
+    let (server, data_dir) = start_server(database_url).await?;
     let state = Arc::clone(&server.app);
     let now = state.clock.wall_now();
     let spec = MerchantSpec { mchid: None, name: "Bench", key_mode: KeyMode::PublicKey, certificate_pem: None };
@@ -310,6 +294,30 @@ async fn bench_backend(
     let pick =
         |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
     Ok(Figures { backend, orders: latencies.len(), elapsed, p50: pick(0.50), p99: pick(0.99), cycles, cycle_elapsed })
+}
+
+/// An in-process server in sandbox mode, without the demo world, on a
+/// fresh data directory (its SQLite database there, or `database_url`).
+/// Returns the server and the directory to remove afterwards.
+pub(crate) async fn start_server(database_url: Option<String>) -> anyhow::Result<(Server, std::path::PathBuf)> {
+    let data_dir = std::env::temp_dir().join(format!("koudai-bench-{}-{}", std::process::id(), Rng::os().token(6)));
+    let database_url = match database_url {
+        Some(u) => u,
+        None => format!("sqlite://{}?mode=rwc", data_dir.join("koudai.db").display()),
+    };
+    let server = Server::start(ServerConfig {
+        data_dir: data_dir.clone(),
+        listen: "127.0.0.1:0".parse()?,
+        database_url: Secret::new(database_url),
+        mode: Mode::Sandbox,
+        public_url: None,
+        demo: false,
+        bill_download_base: None,
+        limits: koudai_http::serve::ConnLimits::default(),
+        sharing_events: Default::default(),
+    })
+    .await?;
+    Ok((server, data_dir))
 }
 
 const NATIVE_PATH: &str = "/v3/pay/transactions/native";

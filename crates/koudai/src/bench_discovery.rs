@@ -12,14 +12,8 @@ use anyhow::{bail, Context as _};
 use serde_json::json;
 
 use koudai_app::parties::{self, MerchantSpec};
-use koudai_app::{App, Mode, Rng};
-use koudai_domain::Secret;
+use koudai_app::App;
 use koudai_store::KeyMode;
-
-use crate::server::{Server, ServerConfig};
-
-/// A small real PNG (the demo's picture).
-const PICTURE: &[u8] = include_bytes!("../assets/demo-tea.png");
 
 pub struct DiscoveryFigures {
     pub backend: &'static str,
@@ -44,7 +38,8 @@ async fn seed(app: &Arc<App>, accounts: usize) -> anyhow::Result<()> {
             koudai_app::mp::create_account(&app.store, &app.rng, &appid, &m.mchid, &format!("Shop {i}"), now).await?;
         koudai_app::eligibility::set_verified(&app.store, &appid, true, "bench", app.clock.business_now().unix())
             .await?;
-        let img = koudai_app::shop::upload_image(app, &a, "p.png", None, PICTURE).await.map_err(failed)?;
+        let img =
+            koudai_app::shop::upload_image(app, &a, "p.png", None, crate::demo::DEMO_PICTURE).await.map_err(failed)?;
         let img = img["image_url"].as_str().context("an image url")?.to_owned();
         let product = json!({
             "product_base": {"category_id": ["537074501"], "name": format!("Necklace {i}"), "main_img": img,
@@ -77,24 +72,7 @@ pub async fn bench(
     accounts: usize,
     views: usize,
 ) -> anyhow::Result<DiscoveryFigures> {
-    let data_dir =
-        std::env::temp_dir().join(format!("koudai-bench-discovery-{}-{}", std::process::id(), Rng::os().token(6)));
-    let database_url = match database_url {
-        Some(u) => u,
-        None => format!("sqlite://{}?mode=rwc", data_dir.join("koudai.db").display()),
-    };
-    let server = Server::start(ServerConfig {
-        data_dir: data_dir.clone(),
-        listen: "127.0.0.1:0".parse()?,
-        database_url: Secret::new(database_url),
-        mode: Mode::Sandbox,
-        public_url: None,
-        demo: false,
-        bill_download_base: None,
-        limits: koudai_http::serve::ConnLimits::default(),
-        sharing_events: Default::default(),
-    })
-    .await?;
+    let (server, data_dir) = crate::bench::start_server(database_url).await?;
     let app = Arc::clone(&server.app);
     seed(&app, accounts).await?;
     let listed = app.store.accounts_with_capability(koudai_app::discovery::CAPABILITY).await?.len();

@@ -211,7 +211,7 @@ async fn build(state: &App, dir: &Path) -> anyhow::Result<serde_json::Value> {
 }
 
 /// The demo product's picture (a tea cup, 120 × 120 PNG).
-const DEMO_PICTURE: &[u8] = include_bytes!("../assets/demo-tea.png");
+pub(crate) const DEMO_PICTURE: &[u8] = include_bytes!("../assets/demo-tea.png");
 
 /// A storefront for the first demo account, so the shop, a store pay code
 /// and the discovery centre have something to show on the first start: a

@@ -193,6 +193,9 @@ impl Store {
     /// Counts one showing of each entry on `day`, in one statement per
     /// hundred entries.
     pub async fn count_impressions(&self, day: &str, shown: &[Shown]) -> Result<(), StoreError> {
+        if shown.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.write().await?;
         for chunk in shown.chunks(100) {
             let rows = (0..chunk.len())

@@ -137,7 +137,7 @@ async fn pay(
     let attempt = f.attempt.trim();
     let attempt = (!attempt.is_empty() && attempt.len() <= 64 && attempt.bytes().all(|b| b.is_ascii_alphanumeric()))
         .then_some(attempt);
-    match storepay::pay(&state.app, &c.store.poi_id, &s.login, amount, f.follow == "1", attempt).await {
+    match storepay::pay(&state.app, &c, &s.login, amount, f.follow == "1", attempt).await {
         Ok(o) => Ok((
             StatusCode::SEE_OTHER,
             [(header::LOCATION, format!("/store/{}/paid/{}", c.store.poi_id, o.out_trade_no))],

@@ -16,7 +16,7 @@ use axum::{Form, Router};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
-use koudai_app::discovery::{self, ChangeError, Current, Report};
+use koudai_app::discovery::{self, ChangeError, Current, Report, ReportError};
 use koudai_domain::discovery::{Config, Slot};
 use koudai_domain::fees::{business_date, format_date, parse_date};
 use koudai_protocol::times::format_bill_time;
@@ -251,18 +251,19 @@ struct RangeQuery {
 }
 
 /// The days asked for: the last 14 business days by default, at most 366.
-fn range(state: &HttpState, q: &RangeQuery) -> Result<(String, String), PageError> {
+/// The days asked for (the last 14 business days by default), and the
+/// report of them.
+async fn range_report(state: &HttpState, q: &RangeQuery) -> Result<Report, Gate> {
     let today = business_date(state.app.clock.business_now().unix());
     let to = if q.to.is_empty() { Some(today) } else { parse_date(&q.to) };
     let to = to.ok_or_else(|| PageError::BadRequest("to 应为 YYYY-MM-DD".into()))?;
     let from = if q.from.is_empty() { Some(to.saturating_sub(time::Duration::days(13))) } else { parse_date(&q.from) };
     let from = from.ok_or_else(|| PageError::BadRequest("from 应为 YYYY-MM-DD".into()))?;
-    if from > to || (to - from).whole_days() > 366 {
-        return Err(PageError::BadRequest(
-            "日期范围无效（最多 366 天）The range must run forwards, at most 366 days".into(),
-        ));
+    match discovery::report(&state.app, from, to).await {
+        Ok(r) => Ok(r),
+        Err(ReportError::Internal(e)) => Err(e.into()),
+        Err(e) => Err(PageError::BadRequest(format!("日期范围无效 Invalid range: {e}")).into()),
     }
-    Ok((format_date(from), format_date(to)))
 }
 
 struct Row {
@@ -401,8 +402,8 @@ async fn report_page(
 ) -> Result<Response, Gate> {
     let app = &state.app;
     let v = operator(app, &jar).await?;
-    let (from, to) = range(&state, &q)?;
-    let r = discovery::report(app, &from, &to).await?;
+    let r = range_report(&state, &q).await?;
+    let (from, to) = (r.from.clone(), r.to.clone());
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     for l in &r.by_account {
         if let Some(a) = app.store.mp_account(&l.appid).await? {
@@ -468,8 +469,8 @@ async fn report_csv(
 ) -> Result<Response, Gate> {
     let app = &state.app;
     operator(app, &jar).await?;
-    let (from, to) = range(&state, &q)?;
-    let r = discovery::report(app, &from, &to).await?;
+    let r = range_report(&state, &q).await?;
+    let (from, to) = (r.from.clone(), r.to.clone());
     let mut out = String::from(
         "day,appid,account,provider,provider_kind,impressions,featured_impressions,clicks,follows,orders,gmv_yuan\n",
     );

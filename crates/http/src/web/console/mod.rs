@@ -246,6 +246,43 @@ pub async fn refuse(app: &App, v: &Visitor, action: &str, target: &str) -> Resul
     Ok(())
 }
 
+/// What a console visitor wants to do with an official account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// See it: its merchant, its provider, or the operator.
+    Read,
+    /// Change it: its merchant or its provider only.
+    Manage,
+}
+
+/// The account named in a URL, if the visitor may reach it: a merchant
+/// user its own merchant's, a provider user its own and its
+/// sub-merchants', the operator any for [`Reach::Read`]. Otherwise "not
+/// found" (as for a missing one), the attempt logged under `action`.
+pub async fn account_for(
+    app: &App,
+    v: &Visitor,
+    appid: &str,
+    reach: Reach,
+    action: &str,
+) -> Result<koudai_store::MpAccount, Gate> {
+    if let Some(a) = app.store.mp_account(appid).await? {
+        let allowed = match (v.sp_mchid(), v.mchid()) {
+            (Some(sp), _) => {
+                a.owner_mchid == sp
+                    || app.store.merchant(&a.owner_mchid).await?.is_some_and(|m| m.sp_mchid.as_deref() == Some(sp))
+            }
+            (None, Some(m)) => a.owner_mchid == m,
+            (None, None) => reach == Reach::Read && v.user.role == koudai_store::ConsoleRole::Operator,
+        };
+        if allowed {
+            return Ok(a);
+        }
+    }
+    refuse(app, v, action, &format!("appid:{appid}")).await?;
+    Err(Gate::Error(PageError::NotFound("公众号不存在".into())))
+}
+
 /// A form's CSRF token must be the session's.
 pub fn check_csrf(v: &Visitor, submitted: &str) -> Result<(), Gate> {
     if csrf_matches(&v.session, submitted) {

@@ -22,10 +22,11 @@ use koudai_protocol::times::format_bill_time;
 
 use super::operator::Chrome;
 use super::{
-    check_csrf, merchant_user, operator, provider_user, refuse, see_other, visitor, Gate, NoticeQuery, Visitor,
+    account_for, check_csrf, merchant_user, operator, provider_user, see_other, visitor, Gate, NoticeQuery, Reach,
+    Visitor,
 };
 use crate::state::HttpState;
-use crate::web::page::{render, PageError};
+use crate::web::page::render;
 
 pub fn routes() -> Router<HttpState> {
     Router::new()
@@ -188,28 +189,6 @@ async fn set_event_url(
     }
 }
 
-/// The account named in a URL, if the visitor may manage it: a merchant
-/// user its own merchant's, a provider user its provider's and its
-/// sub-merchants' (else "not found", and the attempt is logged).
-async fn own_account(state: &HttpState, v: &Visitor, appid: &str) -> Result<koudai_store::MpAccount, Gate> {
-    let app = &state.app;
-    if let Some(a) = app.store.mp_account(appid).await? {
-        let allowed = match (v.sp_mchid(), v.mchid()) {
-            (Some(sp), _) => {
-                let owner = app.store.merchant(&a.owner_mchid).await?;
-                a.owner_mchid == sp || owner.is_some_and(|m| m.sp_mchid.as_deref() == Some(sp))
-            }
-            (None, Some(m)) => a.owner_mchid == m,
-            (None, None) => false,
-        };
-        if allowed {
-            return Ok(a);
-        }
-    }
-    refuse(app, v, "manage_account", &format!("appid:{appid}")).await?;
-    Err(Gate::Error(PageError::NotFound("公众号不存在".into())))
-}
-
 /// A provider or merchant user (the two who manage accounts).
 async fn manager(state: &HttpState, jar: &CookieJar) -> Result<Visitor, Gate> {
     match visitor(&state.app, jar).await? {
@@ -248,7 +227,7 @@ async fn set_server(
     let app = &state.app;
     let v = manager(&state, &jar).await?;
     check_csrf(&v, &f.csrf)?;
-    let a = own_account(&state, &v, &appid).await?;
+    let a = account_for(&state.app, &v, &appid, Reach::Manage, "manage_account").await?;
     match koudai_app::mp_push::set_server(app, &a.appid, f.url.trim(), &f.message_mode).await {
         Ok(()) => Ok(see_other(&back(&v, "server-set"))),
         Err(koudai_app::mp_push::ServerError::Internal(e)) => Err(e.into()),
@@ -265,7 +244,7 @@ async fn set_allowlist(
     let app = &state.app;
     let v = manager(&state, &jar).await?;
     check_csrf(&v, &f.csrf)?;
-    let a = own_account(&state, &v, &appid).await?;
+    let a = account_for(&state.app, &v, &appid, Reach::Manage, "manage_account").await?;
     let ips: Vec<&str> = f.ips.split([',', ' ', '\n']).map(str::trim).filter(|i| !i.is_empty()).collect();
     if let Some(bad) = ips.iter().find(|i| i.parse::<std::net::IpAddr>().is_err()) {
         return manager_failed(&state, &v, format!("{bad} 不是 IP 地址 is not an IP address")).await;
@@ -361,7 +340,7 @@ async fn revoke(
     let app = &state.app;
     let v = merchant_user(app, &jar).await?;
     check_csrf(&v, &f.csrf)?;
-    let a = own_account(&state, &v, &appid).await?;
+    let a = account_for(&state.app, &v, &appid, Reach::Manage, "manage_account").await?;
     if koudai_app::component::revoke(app, &component_appid, &a.appid).await? {
         Ok(see_other(&back(&v, "authorization-revoked")))
     } else {
@@ -537,7 +516,7 @@ async fn shop_page(
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, Gate> {
     let v = manager(&state, &jar).await?;
-    let a = own_account(&state, &v, &appid).await?;
+    let a = account_for(&state.app, &v, &appid, Reach::Manage, "manage_account").await?;
     let chrome = Chrome::of(&v, q.notice.as_deref());
     shop_view(&state, &v, &a, chrome).await
 }
@@ -587,7 +566,7 @@ async fn ship(
 ) -> Result<Response, Gate> {
     let v = manager(&state, &jar).await?;
     check_csrf(&v, &f.csrf)?;
-    let a = own_account(&state, &v, &appid).await?;
+    let a = account_for(&state.app, &v, &appid, Reach::Manage, "manage_account").await?;
     let body = serde_json::json!({"order_id": order_id, "delivery_company": f.company.trim(), "delivery_track_no": f.track.trim(), "need_delivery": 1});
     let result = koudai_app::shop_orders::set_delivery(&state.app, &a, &body).await;
     as_api(&state, &v, &a, result, "order-shipped").await
@@ -601,7 +580,7 @@ async fn close_order(
 ) -> Result<Response, Gate> {
     let v = manager(&state, &jar).await?;
     check_csrf(&v, &f.csrf)?;
-    let a = own_account(&state, &v, &appid).await?;
+    let a = account_for(&state.app, &v, &appid, Reach::Manage, "manage_account").await?;
     let result = koudai_app::shop_orders::close(&state.app, &a, &serde_json::json!({"order_id": order_id})).await;
     as_api(&state, &v, &a, result, "order-closed").await
 }
@@ -614,7 +593,7 @@ async fn add_stock(
 ) -> Result<Response, Gate> {
     let v = manager(&state, &jar).await?;
     check_csrf(&v, &f.csrf)?;
-    let a = own_account(&state, &v, &appid).await?;
+    let a = account_for(&state.app, &v, &appid, Reach::Manage, "manage_account").await?;
     let body = serde_json::json!({"product_id": product_id, "sku_info": f.sku_info, "quantity": f.quantity.trim().parse::<i64>().unwrap_or(0)});
     let result = koudai_app::shop::change_stock(&state.app, &a, &body, 1).await;
     as_api(&state, &v, &a, result, "stock-added").await

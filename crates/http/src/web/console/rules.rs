@@ -18,9 +18,9 @@ use koudai_domain::eligibility::Verdict;
 use koudai_protocol::times::format_bill_time;
 
 use super::operator::Chrome;
-use super::{check_csrf, operator, refuse, see_other, visitor, Gate, NoticeQuery, Visitor};
+use super::{account_for, check_csrf, operator, see_other, visitor, Gate, NoticeQuery, Reach};
 use crate::state::HttpState;
-use crate::web::page::{render, PageError};
+use crate::web::page::render;
 
 pub fn routes() -> Router<HttpState> {
     Router::new()
@@ -50,18 +50,6 @@ struct LogLine {
     rule_version: i64,
 }
 
-/// Whether the visitor may see the account: the operator any, a merchant
-/// its own, a provider its own and its sub-merchants'.
-async fn may_see(state: &HttpState, v: &Visitor, owner: &str) -> Result<bool, Gate> {
-    Ok(match (v.sp_mchid(), v.mchid()) {
-        (Some(sp), _) => {
-            owner == sp || state.app.store.merchant(owner).await?.is_some_and(|m| m.sp_mchid.as_deref() == Some(sp))
-        }
-        (None, Some(m)) => owner == m,
-        (None, None) => v.user.role == koudai_store::ConsoleRole::Operator,
-    })
-}
-
 fn log_lines(rows: Vec<koudai_store::CapabilityChange>) -> Vec<LogLine> {
     rows.into_iter()
         .map(|c| LogLine {
@@ -82,15 +70,7 @@ async fn eligibility(
 ) -> Result<Response, Gate> {
     let app = &state.app;
     let Some(v) = visitor(app, &jar).await? else { return Err(Gate::Login) };
-    let account = app.store.mp_account(&appid).await?;
-    let allowed = match &account {
-        Some(a) => may_see(&state, &v, &a.owner_mchid).await?,
-        None => false,
-    };
-    let Some(account) = account.filter(|_| allowed) else {
-        refuse(app, &v, "view_eligibility", &format!("appid:{appid}")).await?;
-        return Err(Gate::Error(PageError::NotFound("公众号不存在".into())));
-    };
+    let account = account_for(app, &v, &appid, Reach::Read, "view_eligibility").await?;
     let now = app.clock.business_now().unix();
     let verdicts = koudai_app::eligibility::explanation(&app.store, &appid, now).await?.unwrap_or_default();
     let rules = koudai_app::eligibility::current_rules(&app.store).await?;

@@ -17,7 +17,7 @@ use koudai_protocol::times::format_bill_time;
 use koudai_store::StoreRow;
 
 use super::operator::Chrome;
-use super::{check_csrf, operator, see_other, visitor, Gate, NoticeQuery};
+use super::{account_for, check_csrf, operator, see_other, visitor, Gate, NoticeQuery, Reach};
 use crate::state::HttpState;
 use crate::web::page::{render, yuan, PageError};
 
@@ -149,36 +149,6 @@ impl AccountStoresPage {
     }
 }
 
-/// The account a merchant or provider (or the operator) may see the
-/// stores of; a refusal is logged and told as "no such account".
-async fn account_for(
-    state: &HttpState,
-    v: &super::Visitor,
-    appid: &str,
-    action: &str,
-) -> Result<koudai_store::MpAccount, Gate> {
-    let app = &state.app;
-    let account = app.store.mp_account(appid).await?;
-    let allowed = match &account {
-        Some(a) => match (v.sp_mchid(), v.mchid()) {
-            (Some(sp), _) => {
-                a.owner_mchid == sp
-                    || app.store.merchant(&a.owner_mchid).await?.is_some_and(|m| m.sp_mchid.as_deref() == Some(sp))
-            }
-            (None, Some(m)) => a.owner_mchid == m,
-            (None, None) => v.user.role == koudai_store::ConsoleRole::Operator,
-        },
-        None => false,
-    };
-    match account.filter(|_| allowed) {
-        Some(a) => Ok(a),
-        None => {
-            super::refuse(app, v, action, &format!("appid:{appid}")).await?;
-            Err(Gate::Error(PageError::NotFound("公众号不存在".into())))
-        }
-    }
-}
-
 async fn stores_page(
     state: &HttpState,
     v: &super::Visitor,
@@ -235,7 +205,7 @@ async fn account_stores(
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, Gate> {
     let Some(v) = visitor(&state.app, &jar).await? else { return Err(Gate::Login) };
-    let account = account_for(&state, &v, &appid, "view_stores").await?;
+    let account = account_for(&state.app, &v, &appid, Reach::Read, "view_stores").await?;
     stores_page(&state, &v, account, StatusCode::OK, q.notice.as_deref(), None).await
 }
 
@@ -255,7 +225,7 @@ async fn set_prices(
     let app = &state.app;
     let Some(v) = visitor(app, &jar).await? else { return Err(Gate::Login) };
     check_csrf(&v, &f.csrf)?;
-    let account = account_for(&state, &v, &appid, "set_store_prices").await?;
+    let account = account_for(app, &v, &appid, Reach::Manage, "set_store_prices").await?;
     let store = app.store.poi(&poi_id).await?.filter(|s| s.appid == account.appid);
     let Some(store) = store else { return Err(Gate::Error(PageError::NotFound("门店不存在".into()))) };
     match koudai_app::storepay::parse_prices(&f.prices) {
@@ -287,7 +257,7 @@ async fn set_notify(
     let app = &state.app;
     let Some(v) = visitor(app, &jar).await? else { return Err(Gate::Login) };
     check_csrf(&v, &f.csrf)?;
-    let account = account_for(&state, &v, &appid, "set_storepay_notify").await?;
+    let account = account_for(app, &v, &appid, Reach::Manage, "set_storepay_notify").await?;
     let url = f.notify_url.trim();
     if !url.is_empty() {
         if let Err(e) = koudai_domain::order::check_notify_url(url, app.require_https()) {
@@ -344,7 +314,7 @@ async fn add_store(
             .unwrap_or_default()
     };
     check_csrf(&v, &text("csrf"))?;
-    let account = account_for(&state, &v, &appid, "add_store").await?;
+    let account = account_for(app, &v, &appid, Reach::Manage, "add_store").await?;
     let form: std::collections::BTreeMap<String, String> =
         STORE_FIELDS.iter().map(|f| ((*f).to_owned(), text(f))).collect();
     let refuse = |status: StatusCode, error: String, form| {
