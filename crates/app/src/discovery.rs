@@ -20,13 +20,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use koudai_domain::discovery::{self as rules, Config, Facts, Score};
+use koudai_domain::eligibility as eligibility_rules;
 use koudai_domain::fees::{business_date, format_date};
 use koudai_store::{Click, Conversion, DiscoveryVersion, MpAccount, Order, Shown, TrafficLine};
 
 use crate::{App, Internal};
 
-/// The capability that lists an account.
-pub const CAPABILITY: &str = "discovery_listing";
 /// A follow or payment this long (business time) after a click is the
 /// click's.
 pub const ATTRIBUTION_S: i64 = 7 * 86_400;
@@ -184,7 +183,8 @@ pub async fn may_be_featured(app: &App, account: &MpAccount) -> Result<Result<()
 /// Whether accounts of `provider` (empty: a direct merchant's) may be
 /// featured now.
 async fn provider_may_feature(app: &App, provider: &str) -> Result<bool, Internal> {
-    Ok(provider.is_empty() || crate::authz::held_privileges(app, provider).await?.contains_key(FEATURED_PRIVILEGE))
+    Ok(provider.is_empty()
+        || crate::access::authz::held_privileges(app, provider).await?.contains_key(FEATURED_PRIVILEGE))
 }
 
 /// The top level of a shop category (`服装 Clothing`).
@@ -213,7 +213,7 @@ async fn candidates(app: &App, accounts: Vec<MpAccount>, now: i64, cfg: &Config)
         stores.entry(appid).or_default().push(serde_json::from_str(&info).unwrap_or_default());
     }
     let shops: HashSet<String> =
-        app.store.accounts_with_capability(crate::shop::CAPABILITY).await?.into_iter().map(|a| a.appid).collect();
+        app.store.accounts_with_capability(eligibility_rules::SHOP_API).await?.into_iter().map(|a| a.appid).collect();
     let mut providers: HashMap<String, (String, String)> = HashMap::new();
     let mut out = Vec::with_capacity(accounts.len());
     for account in accounts {
@@ -287,7 +287,9 @@ fn matches_search(c: &Candidate, search: &str) -> bool {
 pub async fn directory(app: &App, consumer: Option<&str>, q: &Query, record: bool) -> Result<Directory, Internal> {
     let Current { version, config } = current(app).await?;
     let now = app.clock.business_now().unix();
-    let candidates = candidates(app, app.store.accounts_with_capability(CAPABILITY).await?, now, &config).await?;
+    let candidates =
+        candidates(app, app.store.accounts_with_capability(eligibility_rules::DISCOVERY_LISTING).await?, now, &config)
+            .await?;
     let categories: BTreeSet<String> = candidates.iter().flat_map(|c| c.categories.iter().cloned()).collect();
     let mut chosen: Vec<(Candidate, Option<f64>)> = candidates
         .into_iter()

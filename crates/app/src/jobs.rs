@@ -32,11 +32,11 @@ pub fn spawn(app: Arc<App>, stop: CancellationToken) -> JoinHandle<()> {
                 tracing::warn!(error = %e, "claiming notifications failed");
                 0
             });
-            let finished = crate::refunds::finish_due(&app).await.unwrap_or_else(|e| {
+            let finished = crate::payments::refunds::finish_due(&app).await.unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "finishing refunds failed");
                 0
             });
-            let shared = crate::sharing::finish_due(&app).await.unwrap_or_else(|e| {
+            let shared = crate::payments::sharing::finish_due(&app).await.unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "finishing profit sharing failed");
                 0
             });
@@ -47,7 +47,7 @@ pub fn spawn(app: Arc<App>, stop: CancellationToken) -> JoinHandle<()> {
             if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP) {
                 last_sweep = Some(Instant::now());
                 let now = app.clock.business_now().unix();
-                match crate::eligibility::refresh_all(&app.store, now, "periodic re-evaluation").await {
+                match crate::access::eligibility::refresh_all(&app.store, now, "periodic re-evaluation").await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(capabilities.changed = n, "re-evaluated capabilities"),
                     Err(e) => tracing::warn!(error = %e, "re-evaluating capabilities failed"),
@@ -75,27 +75,27 @@ async fn periodic(app: &App) {
         tracing::warn!(error = %e, "re-reading the business clock failed");
     }
     let now = app.clock.business_now();
-    match crate::sharing::unfreeze_due(app).await {
+    match crate::payments::sharing::unfreeze_due(app).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(orders.unfrozen = n, "unfroze profit-sharing funds after 30 days"),
         Err(e) => tracing::warn!(error = %e, "unfreezing profit-sharing funds failed"),
     }
-    match crate::money::settle_due_days(&app.store, &app.rng, now).await {
+    match crate::payments::settlement::settle_due_days(&app.store, &app.rng, now).await {
         Ok(days) if days.is_empty() => {}
         Ok(days) => tracing::info!(days = ?days, "settled business days"),
         Err(e) => tracing::warn!(error = %e, "settlement failed"),
     }
-    match crate::onboarding::advance_due(app).await {
+    match crate::parties::onboarding::advance_due(app).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(applyments.moved = n, "finished or cancelled applications"),
         Err(e) => tracing::warn!(error = %e, "moving applications on failed"),
     }
-    match crate::component::push_due_tickets(app).await {
+    match crate::mp::component::push_due_tickets(app).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(tickets.pushed = n, "pushed component verify tickets"),
         Err(e) => tracing::warn!(error = %e, "pushing component verify tickets failed"),
     }
-    match crate::shop_orders::sweep(app).await {
+    match crate::commerce::shop_orders::sweep(app).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(shop_orders.moved = n, "released stale reservations or confirmed receipt"),
         Err(e) => tracing::warn!(error = %e, "the shop order sweep failed"),

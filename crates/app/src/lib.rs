@@ -9,33 +9,20 @@
 //! say what went wrong in business terms; how that is told to a client is
 //! the surface's business.
 
-pub mod authz;
-pub mod bills;
-pub mod clock;
-pub mod component;
+// The contexts, from the top floor down: a folder imports only the
+// folders listed below it (and this file's `App`, `Internal` and the
+// runtime types it re-exports). ARCHITECTURE.md draws the same order.
+pub mod access;
+pub mod commerce;
 pub mod discovery;
-pub mod eligibility;
 pub mod error;
 pub mod jobs;
-pub mod keys;
-pub mod money;
 pub mod mp;
-pub mod mp_push;
-pub mod oauth;
-pub mod onboarding;
-pub mod outbound;
+pub mod o2o;
 pub mod outbox;
 pub mod parties;
 pub mod payments;
-pub mod poi;
-pub mod providers;
-pub mod qrcode;
-pub mod refunds;
-pub mod rng;
-pub mod sharing;
-pub mod shop;
-pub mod shop_orders;
-pub mod storepay;
+pub mod runtime;
 
 use std::str::FromStr;
 
@@ -44,10 +31,10 @@ use tokio::sync::Notify;
 use koudai_domain::Secret;
 use koudai_store::Store;
 
-pub use clock::Clock;
 pub use error::Internal;
-pub use keys::PlatformKeys;
-pub use rng::Rng;
+pub use runtime::clock::Clock;
+pub use runtime::keys::PlatformKeys;
+pub use runtime::rng::Rng;
 
 /// Whether the sandbox is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +76,7 @@ pub struct AppConfig {
     /// Base of bill `download_url`s (an SDK strips its own base from them).
     pub bill_download_base: String,
     /// The event names of profit-sharing notifications.
-    pub sharing_events: sharing::SharingEventNames,
+    pub sharing_events: payments::sharing::SharingEventNames,
     /// The key that seals sensitive data at rest (onboarding). Never in
     /// the database: from the environment or a file in the data directory.
     pub master_key: Secret<[u8; 32]>,
@@ -108,8 +95,8 @@ pub struct App {
     /// business clock moves.
     pub wake: Notify,
     /// The HTTP client callbacks go out with.
-    pub outbound: outbound::Outbound,
-    /// Callback deliveries by outcome, for `/metrics`.
+    pub outbound: runtime::outbound::Outbound,
+    /// Deliveries by channel and outcome, for `/metrics`.
     pub deliveries: outbox::DeliveryCounters,
 }
 
@@ -119,9 +106,9 @@ impl App {
     /// shipped with Koudai and the sandbox token.
     pub async fn open(store: Store, config: AppConfig, rng: Rng, clock: Clock) -> Result<App, Internal> {
         let platform = PlatformKeys::load_or_create(&store, &rng, clock.wall_now()).await?;
-        money::load_default_schedule(&store, clock.wall_now()).await?;
+        payments::settlement::load_default_schedule(&store, clock.wall_now()).await?;
         let sandbox_token = Secret::new(store.init_meta("sandbox_token", &rng.token(32)).await?);
-        let outbound = outbound::Outbound::new(config.mode)?;
+        let outbound = runtime::outbound::Outbound::new(config.mode)?;
         Ok(App {
             store,
             clock,

@@ -13,6 +13,17 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// The capabilities the code asks for by name (declared once, here; the
+/// rule set in force must declare each, which a test checks for the shipped
+/// one): the WeChat Shop API and shop pages,
+pub const SHOP_API: &str = "shop_api";
+/// stores (POI) and their pay codes,
+pub const STORES: &str = "stores";
+/// and a listing in the discovery centre.
+pub const DISCOVERY_LISTING: &str = "discovery_listing";
+/// Every capability the code asks for.
+pub const USED_CAPABILITIES: [&str; 3] = [SHOP_API, STORES, DISCOVERY_LISTING];
+
 /// A fact the platform knows about an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -383,7 +394,9 @@ mod tests {
     fn the_default_rules_load_and_grant_a_good_account_everything() {
         let rules = RuleSet::parse(DEFAULT_TEXT).unwrap_or_else(|e| panic!("{e}"));
         assert!(evaluate(&rules, &good()).iter().all(|v| v.granted));
-        assert!(rules.capability("shop_api").is_some());
+        for name in USED_CAPABILITIES {
+            assert!(rules.capability(name).is_some(), "the shipped rules do not declare {name}");
+        }
     }
 
     #[test]

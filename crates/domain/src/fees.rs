@@ -76,6 +76,28 @@ pub fn fee_fen(total_fen: i64, rate: Rate) -> i64 {
     i64::try_from(fee).unwrap_or(i64::MAX)
 }
 
+/// What a payment costs its merchant, decided when it is paid: the rule in
+/// force, its rate, the fee, and the business day the rest settles on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charge {
+    pub rule_id: String,
+    pub rate_ppm: i64,
+    pub fee_fen: i64,
+    /// `YYYY-MM-DD`.
+    pub settles_on: String,
+}
+
+/// The charge on a payment of `total_fen` made at business time `paid_at`
+/// under `rule`.
+pub fn charge(total_fen: i64, rule: &FeeRule, paid_at: i64) -> Charge {
+    Charge {
+        rule_id: rule.id.clone(),
+        rate_ppm: rule.rate.ppm(),
+        fee_fen: fee_fen(total_fen, rule.rate),
+        settles_on: format_date(settles_on(paid_at, rule.cycle_days)),
+    }
+}
+
 /// The part of an order's fee a refund returns: the cumulative fee share
 /// after it minus the share before it. `refunded_before_fen` counts the
 /// refunds of the order that still stand (closed ones do not count).

@@ -9,6 +9,70 @@ use std::collections::BTreeSet;
 use serde::Deserialize;
 use serde_json::Value;
 
+/// Where a shop order stands; the number is its `order_status` on the wire
+/// and in the database (`wechat-shop.md` §2.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderStatus {
+    /// Stock reserved, payment not made yet; never shown to anyone.
+    Reserved,
+    /// Paid, waiting to be shipped.
+    Paid,
+    Shipped,
+    /// Received (confirmed by the buyer or automatically).
+    Finished,
+    Closed,
+    /// A rights case (after-sales dispute) is open.
+    RightsOpen,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 6] = [
+        OrderStatus::Reserved,
+        OrderStatus::Paid,
+        OrderStatus::Shipped,
+        OrderStatus::Finished,
+        OrderStatus::Closed,
+        OrderStatus::RightsOpen,
+    ];
+
+    /// The `order_status` number.
+    pub const fn code(self) -> i64 {
+        match self {
+            OrderStatus::Reserved => 1,
+            OrderStatus::Paid => 2,
+            OrderStatus::Shipped => 3,
+            OrderStatus::Finished => 5,
+            OrderStatus::Closed => 6,
+            OrderStatus::RightsOpen => 8,
+        }
+    }
+
+    /// The status numbered `code`, if any.
+    pub fn from_code(code: i64) -> Option<OrderStatus> {
+        OrderStatus::ALL.into_iter().find(|s| s.code() == code)
+    }
+
+    /// The statuses a merchant or buyer can see (not a bare reservation).
+    pub fn listed(self) -> bool {
+        self != OrderStatus::Reserved
+    }
+}
+
+impl TryFrom<i64> for OrderStatus {
+    type Error = crate::text::UnknownValue;
+
+    fn try_from(code: i64) -> Result<OrderStatus, Self::Error> {
+        OrderStatus::from_code(code)
+            .ok_or_else(|| crate::text::UnknownValue::new("shop order status", code.to_string()))
+    }
+}
+
+impl std::fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.code())
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct Named {
     pub id: String,
@@ -469,6 +533,14 @@ pub const DELIVERY_COMPANIES: [&str; 10] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn order_status_codes_read_back() {
+        for s in OrderStatus::ALL {
+            assert_eq!(OrderStatus::try_from(s.code()).ok(), Some(s));
+        }
+        assert!(OrderStatus::try_from(4).is_err());
+    }
     use serde_json::json;
 
     fn product() -> Value {

@@ -4,9 +4,18 @@
 //!
 //! - [`v3`]: the WeChat Pay APIv3 wire protocol, signed requests and
 //!   responses ([`v3::V3Error`]);
-//! - [`mp`]: the Official Account APIs (`/cgi-bin/…`), errcode replies;
-//! - [`sandbox`]: the sandbox API, bearer-token protected, off in live mode;
-//! - [`web`]: the cashier pages and the JS bridge ([`web::PageError`]);
+//! - [`mp`]: the Official Account APIs (`/cgi-bin/…` and `/sns/…`: tokens,
+//!   menus, OAuth, the third-party platform, stores (POI) and parametric
+//!   QR codes) and the WeChat Shop API (`/merchant/…`), errcode replies;
+//! - [`sandbox`]: the sandbox API (`/sandbox/v1/…`: paying as a consumer,
+//!   the business clock, callbacks, refund outcomes, parties, applications,
+//!   official accounts, the shop, stores and discovery), bearer-token
+//!   protected, off in live mode;
+//! - [`web`]: the pages ([`web::PageError`]): the cashier and the JS
+//!   bridge, the operator's, providers' and merchants' consoles, an
+//!   official account's page and its shop, store pay codes, the discovery
+//!   centre, the signing page, and the OAuth and third-party authorisation
+//!   pages;
 //! - `/healthz` and `/metrics`.
 //!
 //! [`layers`] wraps all of them: request id, one access-log line and the

@@ -1,6 +1,7 @@
 //! The metrics `/metrics` serves (see `ops`), in the Prometheus text format: requests by route and status,
 //! a latency histogram by route, the outbox's depth and the age of its
-//! oldest due notification, and callback deliveries by outcome.
+//! oldest due notification, and the outbox's deliveries by channel (`v3`
+//! callbacks, `mp` and `component` pushes) and outcome.
 
 use std::time::Duration;
 
@@ -11,6 +12,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+
+use koudai_domain::schedule::Channel;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -27,6 +30,7 @@ struct RouteLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
+    channel: String,
     outcome: String,
 }
 
@@ -71,7 +75,11 @@ impl HttpMetrics {
             "How long the oldest due callback has waited (business seconds)",
             outbox_oldest_due_age.clone(),
         );
-        registry.register("callback_deliveries", "Callback delivery attempts, by outcome", deliveries.clone());
+        registry.register(
+            "callback_deliveries",
+            "Delivery attempts of the outbox (callbacks and pushes), by channel and outcome",
+            deliveries.clone(),
+        );
         HttpMetrics {
             registry,
             requests,
@@ -86,20 +94,21 @@ impl HttpMetrics {
     /// Brings the gauges and the delivery counters up to date and encodes
     /// everything in the Prometheus text format. `outbox` is `(pending,
     /// oldest due)`, `now` business seconds, `deliveries` the delivery job's
-    /// counters by outcome.
+    /// counters by channel and outcome.
     pub fn encode(
         &self,
         outbox: (i64, Option<i64>),
         now: i64,
-        deliveries: &[(&'static str, u64)],
+        deliveries: &[(Channel, &'static str, u64)],
     ) -> Result<String, std::fmt::Error> {
         // One scrape at a time: the delivery counters catch up by difference.
         let _one = self.scraping.lock().map_err(|_| std::fmt::Error)?;
         let (depth, oldest) = outbox;
         self.outbox_depth.set(depth);
         self.outbox_oldest_due_age.set(oldest.map_or(0, |due| (now - due).max(0)));
-        for (outcome, total) in deliveries {
-            let counter = self.deliveries.get_or_create(&OutcomeLabels { outcome: (*outcome).to_owned() });
+        for (channel, outcome, total) in deliveries {
+            let labels = OutcomeLabels { channel: channel.as_str().to_owned(), outcome: (*outcome).to_owned() };
+            let counter = self.deliveries.get_or_create(&labels);
             // The counters are kept by the delivery job; catch up with it.
             let seen = counter.get();
             if *total > seen {

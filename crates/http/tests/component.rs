@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{json, Value};
 
-use koudai_app::component::{self, Consent};
+use koudai_app::mp::component::{self, Consent};
 use koudai_domain::provider::{GrantAction, ProviderKind};
 use koudai_store::{Component, KeyMode};
 use koudai_testkit::{Error, TestApp};
@@ -107,7 +107,7 @@ async fn a_privilege_revoked_after_the_grant_closes_the_api_again() -> R {
     let v = query_auth(&t, &w, &token, &code).await?;
     let authorizer = v["authorization_info"]["authorizer_access_token"].as_str().ok_or(format!("{v}"))?.to_owned();
     assert_eq!(create_menu(&t, &authorizer).await?["errcode"], 0);
-    let cmd = koudai_app::providers::GrantCommand {
+    let cmd = koudai_app::parties::providers::GrantCommand {
         sp_mchid: &w.sp_mchid,
         privilege: "custom_menu",
         action: GrantAction::Revoke,
@@ -115,7 +115,7 @@ async fn a_privilege_revoked_after_the_grant_closes_the_api_again() -> R {
         reason: "test",
         expires_at: None,
     };
-    koudai_app::providers::change_privilege(&t.app.store, cmd, t.app.clock.business_now()).await?;
+    koudai_app::parties::providers::change_privilege(&t.app.store, cmd, t.app.clock.business_now()).await?;
     let v = create_menu(&t, &authorizer).await?;
     assert_eq!(v["errcode"], 61007, "{v}");
     assert!(v["errmsg"].as_str().unwrap_or_default().contains("custom_menu"), "{v}");

@@ -5,7 +5,7 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 
-use koudai_app::providers;
+use koudai_app::parties::providers;
 use koudai_domain::provider::ProviderKind;
 use koudai_store::{ConsoleRole, KeyMode, LogFilter};
 use koudai_testkit::{Error, TestApp, TestResponse};
@@ -140,11 +140,11 @@ async fn roles_are_enforced_on_the_server_and_every_form_needs_its_token() -> R 
         )
     };
     assert_eq!(t.send(grant("forged")?).await?.status, StatusCode::BAD_REQUEST);
-    assert!(koudai_app::authz::held_privileges(app, b.sp_mchid()).await?.is_empty());
+    assert!(koudai_app::access::authz::held_privileges(app, b.sp_mchid()).await?.is_empty());
     let csrf = hidden(&r.text(), "csrf");
     let r = t.send(grant(&csrf)?).await?;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    assert!(koudai_app::authz::held_privileges(app, b.sp_mchid()).await?.contains_key("payment_interface"));
+    assert!(koudai_app::access::authz::held_privileges(app, b.sp_mchid()).await?.contains_key("payment_interface"));
     let log =
         app.store.privilege_log(&LogFilter { who: Some(b.sp_mchid().into()), limit: 5, ..Default::default() }).await?;
     assert_eq!((log[0].actor.as_str(), log[0].reason.as_str()), ("operator:op", "pilot"));
@@ -185,7 +185,7 @@ async fn roles_are_enforced_on_the_server_and_every_form_needs_its_token() -> R 
         )?)
         .await?;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "a provider cannot grant itself a privilege");
-    assert!(!koudai_app::authz::held_privileges(app, a.sp_mchid()).await?.contains_key("custom_menu"));
+    assert!(!koudai_app::access::authz::held_privileges(app, a.sp_mchid()).await?.contains_key("custom_menu"));
     assert_eq!(refusals(&t, "console:a-user").await?, before + 5);
 
     // The operator reads them in the refusal log.
@@ -243,7 +243,7 @@ async fn hostile_forms(t: TestApp) -> R {
         let r = t.send(get(path, &op)?).await?;
         assert!(r.status.as_u16() < 500, "{path}: {}", r.status);
     }
-    assert!(koudai_app::authz::held_privileges(app, a.sp_mchid()).await?.is_empty());
+    assert!(koudai_app::access::authz::held_privileges(app, a.sp_mchid()).await?.is_empty());
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::Value;
 
-use koudai_app::eligibility;
+use koudai_app::access::eligibility;
 use koudai_domain::provider::{GrantAction, ProviderKind};
 use koudai_store::KeyMode;
 use koudai_testkit::{Error, TestApp};
@@ -47,7 +47,7 @@ fn now(t: &TestApp) -> i64 {
 }
 
 async fn privilege(t: &TestApp, sp: &str, action: GrantAction) -> R {
-    let cmd = koudai_app::providers::GrantCommand {
+    let cmd = koudai_app::parties::providers::GrantCommand {
         sp_mchid: sp,
         privilege: "payment_interface",
         action,
@@ -55,7 +55,7 @@ async fn privilege(t: &TestApp, sp: &str, action: GrantAction) -> R {
         reason: "test",
         expires_at: None,
     };
-    koudai_app::providers::change_privilege(&t.app.store, cmd, t.app.clock.business_now()).await?;
+    koudai_app::parties::providers::change_privilege(&t.app.store, cmd, t.app.clock.business_now()).await?;
     Ok(())
 }
 

@@ -77,8 +77,14 @@ async fn hostile_input_gets_errcodes_never_a_5xx() -> R {
     let t = TestApp::sandbox().await?;
     let a = account(&t).await?;
     // Verified, so the store calls get past the e-commerce rules to their bodies.
-    koudai_app::eligibility::set_verified(&t.app.store, &a.appid, true, "test", t.app.clock.business_now().unix())
-        .await?;
+    koudai_app::access::eligibility::set_verified(
+        &t.app.store,
+        &a.appid,
+        true,
+        "test",
+        t.app.clock.business_now().unix(),
+    )
+    .await?;
     let path = format!("/cgi-bin/token?grant_type=client_credential&appid={}&secret={}", a.appid, a.secret);
     let token = t.send(get(&path, None)?).await?.json()["access_token"].as_str().unwrap_or_default().to_owned();
     let deep = "[".repeat(5000) + &"]".repeat(5000);

@@ -491,7 +491,7 @@ async fn sensitive_values_are_not_in_the_database_in_plain_text() -> R {
     }
     // The operator reveals one value: it is the real one, and the reveal is logged.
     let a = store.applyment_by_id(id).await?.ok_or("applyment")?;
-    let shown = koudai_app::onboarding::reveal(&t.app, &a, "contact_info.mobile_phone", "operator:op").await?;
+    let shown = koudai_app::parties::onboarding::reveal(&t.app, &a, "contact_info.mobile_phone", "operator:op").await?;
     assert_eq!(shown.as_deref(), Some(PHONE));
     assert_eq!(store.reveals(a.id).await?.len(), 1);
     Ok(())

@@ -170,7 +170,10 @@ async fn partner_flow(t: TestApp) -> R {
     assert!(file.contains(&format!("`{sp},`{}", p.sub_mchid)), "{file}");
     assert_eq!(file.matches("`PT00001").count(), 2, "payment and refund lines: {file}");
 
-    assert_eq!(koudai_app::money::verify(&t.app.store, t.app.clock.business_now()).await?, Vec::<String>::new());
+    assert_eq!(
+        koudai_app::payments::settlement::verify(&t.app.store, t.app.clock.business_now()).await?,
+        Vec::<String>::new()
+    );
     Ok(())
 }
 
@@ -337,7 +340,10 @@ async fn profit_sharing(t: TestApp) -> R {
 
     let cfg = format!("/v3/profitsharing/merchant-configs/{sub}");
     assert_eq!(call(&t, &p.signer, "GET", &cfg, Value::Null).await?.json()["max_ratio"], 3000);
-    assert_eq!(koudai_app::money::verify(&t.app.store, t.app.clock.business_now()).await?, Vec::<String>::new());
+    assert_eq!(
+        koudai_app::payments::settlement::verify(&t.app.store, t.app.clock.business_now()).await?,
+        Vec::<String>::new()
+    );
     Ok(())
 }
 
@@ -501,6 +507,9 @@ async fn isolation_matrix_every_principal_is_refused_everything_of_every_other()
         let o = t.app.store.order_by_transaction_id_anywhere(&v.paid.transaction_id).await?.ok_or("order")?;
         assert_eq!(o.refund_count, 1, "{}", v.paid.out_trade_no);
     }
-    assert_eq!(koudai_app::money::verify(&t.app.store, t.app.clock.business_now()).await?, Vec::<String>::new());
+    assert_eq!(
+        koudai_app::payments::settlement::verify(&t.app.store, t.app.clock.business_now()).await?,
+        Vec::<String>::new()
+    );
     Ok(())
 }

@@ -26,7 +26,8 @@ async fn account(t: &TestApp) -> Result<(String, String), Error> {
     let a =
         koudai_app::mp::create_account(&app.store, &app.rng, &m.appid, &m.created.mchid, "Shop", app.clock.wall_now())
             .await?;
-    koudai_app::eligibility::set_verified(&app.store, &a.appid, true, "test", app.clock.business_now().unix()).await?;
+    koudai_app::access::eligibility::set_verified(&app.store, &a.appid, true, "test", app.clock.business_now().unix())
+        .await?;
     let path = format!("/cgi-bin/token?grant_type=client_credential&appid={}&secret={}", a.appid, a.secret);
     let v = t.send(Request::builder().uri(path).body(Body::empty())?).await?.json();
     Ok((a.appid, v["access_token"].as_str().ok_or(format!("{v}"))?.to_owned()))

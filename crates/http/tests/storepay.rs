@@ -35,7 +35,7 @@ async fn world(t: &TestApp) -> Result<(String, String), Error> {
         koudai_app::mp::create_account(&app.store, &app.rng, &m.appid, &m.created.mchid, "Tea", app.clock.wall_now())
             .await?;
     let now = app.clock.business_now();
-    koudai_app::eligibility::set_verified(&app.store, &a.appid, true, "test", now.unix()).await?;
+    koudai_app::access::eligibility::set_verified(&app.store, &a.appid, true, "test", now.unix()).await?;
     let poi_id = format!("4{:08}", now.unix() % 100_000_000);
     let info = json!({"sid": "s1", "business_name": "Tea", "branch_name": "A", "province": "广东省", "city": "广州市",
                       "district": "天河区", "address": "1 Road", "telephone": "020-1", "categories": ["美食,茶馆,茶馆"],
@@ -321,7 +321,7 @@ async fn attribution(t: TestApp) -> R {
     let repaired = totals(&t).await?;
     assert_eq!((repaired["orders"].as_i64(), repaired["gmv"].as_i64()), (Some(1), Some(250)));
     // The ledger balances after every store payment.
-    let problems = koudai_app::money::verify(&t.app.store, t.app.clock.business_now()).await?;
+    let problems = koudai_app::payments::settlement::verify(&t.app.store, t.app.clock.business_now()).await?;
     assert!(problems.is_empty(), "{problems:?}");
     Ok(())
 }
@@ -355,7 +355,7 @@ async fn featured_needs_the_privilege(t: TestApp) -> R {
             app.clock.wall_now(),
         )
         .await?;
-        koudai_app::eligibility::set_verified(&app.store, &a.appid, true, "test", now.unix()).await?;
+        koudai_app::access::eligibility::set_verified(&app.store, &a.appid, true, "test", now.unix()).await?;
         accounts.push((p.signer.created.mchid.clone(), a.appid));
     }
     let listed =
@@ -378,7 +378,7 @@ async fn featured_needs_the_privilege(t: TestApp) -> R {
     let d = discovery::directory(app, None, &discovery::Query::default(), false).await?;
     assert_eq!((d.entries[0].appid.as_str(), d.entries[0].slot), (accounts[0].1.as_str(), Some(1)));
     // Revoked: the slot stays in the document but is not shown as featured.
-    let cmd = koudai_app::providers::GrantCommand {
+    let cmd = koudai_app::parties::providers::GrantCommand {
         sp_mchid: &accounts[0].0,
         privilege: "discovery_featured",
         action: GrantAction::Revoke,
@@ -386,7 +386,7 @@ async fn featured_needs_the_privilege(t: TestApp) -> R {
         reason: "campaign over",
         expires_at: None,
     };
-    koudai_app::providers::change_privilege(&app.store, cmd, app.clock.business_now()).await?;
+    koudai_app::parties::providers::change_privilege(&app.store, cmd, app.clock.business_now()).await?;
     let d = discovery::directory(app, None, &discovery::Query::default(), false).await?;
     assert_eq!(listed(&d, &accounts[0].1), Some(false));
     assert_eq!(d.config.featured.len(), 1);

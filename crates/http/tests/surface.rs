@@ -172,7 +172,7 @@ async fn metrics_move_after_a_payment() -> R {
         "{text}"
     );
     assert!(text.contains("koudai_http_request_duration_seconds_bucket"), "{text}");
-    assert!(text.contains("koudai_callback_deliveries_total{outcome=\"delivered\"} 0"), "{text}");
+    assert!(text.contains("koudai_callback_deliveries_total{channel=\"v3\",outcome=\"delivered\"} 0"), "{text}");
     Ok(())
 }
 

@@ -6,8 +6,8 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde_json::json;
 
+use koudai_app::parties::providers::{self, GrantCommand, SubMerchantSpec};
 use koudai_app::parties::{self, MerchantSpec};
-use koudai_app::providers::{self, GrantCommand, SubMerchantSpec};
 use koudai_app::App;
 use koudai_domain::ids;
 use koudai_domain::ledger::{AccountKind, AccountRef};
@@ -224,7 +224,8 @@ async fn demo_storefront(state: &App, appid: &str) -> anyhow::Result<()> {
     }
     let a = state.store.mp_account(appid).await?.context("the demo account exists")?;
     let failed = |e: koudai_app::mp::MpFailure| anyhow::anyhow!("seeding the demo storefront: {e}");
-    let img = koudai_app::shop::upload_image(state, &a, "tea.png", None, DEMO_PICTURE).await.map_err(failed)?;
+    let img =
+        koudai_app::commerce::shop::upload_image(state, &a, "tea.png", None, DEMO_PICTURE).await.map_err(failed)?;
     let img = img["image_url"].as_str().context("an image url")?.to_owned();
     let product = json!({
         "product_base": {"category_id": ["537074401"], "name": "Jasmine green tea 茉莉绿茶", "main_img": img, "img": [img],
@@ -235,9 +236,9 @@ async fn demo_storefront(state: &App, appid: &str) -> anyhow::Result<()> {
                      {"sku_id": "1075741890:1079742502", "price": 8800, "ori_price": 9800, "quantity": 80}],
         "attrext": {"isPostFree": 1},
     });
-    let made = koudai_app::shop::create_product(state, &a, &product).await.map_err(failed)?;
+    let made = koudai_app::commerce::shop::create_product(state, &a, &product).await.map_err(failed)?;
     let product_id = made["product_id"].as_str().context("a product id")?.to_owned();
-    koudai_app::shop::set_product_status(state, &a, &json!({"product_id": product_id, "status": 1}))
+    koudai_app::commerce::shop::set_product_status(state, &a, &json!({"product_id": product_id, "status": 1}))
         .await
         .map_err(failed)?;
     let store = json!({"business": {"base_info": {
@@ -245,7 +246,7 @@ async fn demo_storefront(state: &App, appid: &str) -> anyhow::Result<()> {
         "city": "广州市", "district": "天河区", "address": "1 Tianhe Road", "telephone": "020-12345678",
         "categories": ["美食,茶馆,茶馆"], "offset_type": 1, "longitude": 113.3245, "latitude": 23.1291,
         "photo_list": [{"photo_url": img}], "special": "Wi-Fi", "open_time": "8:00-22:00", "avg_price": 40}}});
-    let added = koudai_app::poi::add(state, &a, &store).await.map_err(failed)?;
+    let added = koudai_app::o2o::poi::add(state, &a, &store).await.map_err(failed)?;
     let poi_id = added["poi_id"].as_str().context("a poi id")?.to_owned();
     let row = state.store.poi(&poi_id).await?.context("the demo store exists")?;
     let now = state.clock.business_now().unix();
@@ -275,7 +276,8 @@ async fn demo_components(state: &App, world: &mut serde_json::Value) -> anyhow::
             Some(c) => c,
             None => {
                 let now = state.clock.wall_now().unix();
-                match koudai_app::component::create_component(&state.store, &state.rng, &sp_mchid, None, now).await {
+                match koudai_app::mp::component::create_component(&state.store, &state.rng, &sp_mchid, None, now).await
+                {
                     Ok(c) => c,
                     // Another start may have made it a moment ago.
                     Err(e) => state.store.component_of_provider(&sp_mchid).await?.ok_or(e)?,
@@ -342,7 +344,7 @@ async fn demo_accounts(state: &App, apps: &[(String, String, String)]) -> anyhow
             // The demo accounts are verified service accounts, so they meet
             // the e-commerce rules once their owners' deposits are paid.
             let now = state.clock.business_now().unix();
-            koudai_app::eligibility::set_verified(&state.store, appid, true, "demo", now).await?;
+            koudai_app::access::eligibility::set_verified(&state.store, appid, true, "demo", now).await?;
             a = state.store.mp_account(appid).await?.context("the demo account exists")?;
         }
         let mut v = json!({

@@ -3,7 +3,6 @@
 //! `koudai-app` (use cases) and `koudai-http` (surfaces).
 
 pub mod bench;
-mod bench_discovery;
 pub mod cli;
 pub mod demo;
 pub mod server;

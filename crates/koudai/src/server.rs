@@ -65,7 +65,7 @@ pub struct ServerConfig {
     /// Connection limits (header-read time, connections at once).
     pub limits: ConnLimits,
     /// Event names of profit-sharing notifications (the sources disagree).
-    pub sharing_events: koudai_app::sharing::SharingEventNames,
+    pub sharing_events: koudai_app::payments::sharing::SharingEventNames,
 }
 
 /// Where the master key comes from when `KOUDAI_MASTER_KEY` is unset.

@@ -150,10 +150,11 @@ impl Store {
                 out.entry(account).or_default().sales_fen = fen.unwrap_or(0);
             }
         }
-        let ratings: Vec<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
-            "SELECT appid, CAST(SUM(CASE WHEN status = 5 AND rights_reason = '' THEN 1 ELSE 0 END) AS BIGINT), \
+        let ratings: Vec<(String, Option<i64>, Option<i64>)> = sqlx::query_as(&format!(
+            "SELECT appid, CAST(SUM(CASE WHEN status = {} AND rights_reason = '' THEN 1 ELSE 0 END) AS BIGINT), \
              CAST(SUM(CASE WHEN rights_reason <> '' THEN 1 ELSE 0 END) AS BIGINT) FROM shop_orders GROUP BY appid",
-        )
+            crate::shop_orders::FINISHED
+        ))
         .fetch_all(&self.pool)
         .await?;
         for (appid, good, bad) in ratings {

@@ -45,7 +45,7 @@ mod providers;
 mod refunds;
 mod sharing;
 mod shop;
-mod shop_orders;
+pub mod shop_orders;
 mod stores;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -67,7 +67,7 @@ pub use models::*;
 pub use money::{Payout, PayoutStatus, Settled, Standing};
 pub use mp::*;
 pub use onboarding::*;
-pub use orders::{CloseError, CreateOutcome, Outbound, PayError};
+pub use orders::{CloseError, CreateOutcome, PayError, StepFuture, TxStep};
 pub use providers::*;
 pub use refunds::{Refund, RefundCreated, RefundError, RefundNotifier, RefundRequest, RefundTarget};
 pub use sharing::*;

@@ -1,6 +1,7 @@
 //! Records the store reads and writes. Times are Unix seconds: business time
 //! for orders and notifications, wall time for sessions and leases.
 
+use koudai_domain::schedule::Channel;
 use koudai_domain::{Secret, TradeState, TradeType};
 
 /// The platform's signing key and its two identities.
@@ -267,6 +268,12 @@ pub struct PayCommand {
     pub fresh_openid: String,
     /// Likewise for a partner order's `sub_appid`.
     pub fresh_sub_openid: String,
+    /// What the payment costs the merchant (decided by the caller under the
+    /// merchant's fee rule in force; the payment fails with
+    /// [`crate::PayError::RuleChanged`] if the rule changed meanwhile).
+    pub charge: koudai_domain::fees::Charge,
+    /// Until when a payment for profit sharing stays frozen.
+    pub frozen_until: Option<i64>,
 }
 
 /// A notification to put in the outbox.
@@ -280,6 +287,10 @@ pub struct NewNotification {
     pub body: String,
     pub next_attempt_at: i64,
     pub created_at: i64,
+    /// How it is delivered.
+    pub channel: Channel,
+    /// For `mp` the account's appid, for `component` the component appid.
+    pub key: Option<String>,
 }
 
 koudai_domain::text_enum! {
@@ -305,9 +316,10 @@ pub struct Notification {
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub created_at: i64,
-    /// `v3` (a payment callback) or `mp` (a push to an account's server).
-    pub channel: String,
-    /// For `mp`: the account.
+    /// How it is delivered.
+    #[sqlx(try_from = "String")]
+    pub channel: Channel,
+    /// For `mp` the account's appid, for `component` the component appid.
     pub appid: Option<String>,
     /// For `mp`: the receiving server's passive reply, parsed (JSON).
     pub reply: Option<String>,

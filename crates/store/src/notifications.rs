@@ -12,41 +12,8 @@ const COLUMNS: &str =
     created_at, channel, appid, reply";
 
 /// Puts a notification in the outbox inside `tx`, so that it is sent if and
-/// only if the state change it announces commits with it.
-pub async fn enqueue(tx: &mut WriteTx, n: &NewNotification) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO notifications (event_id, mchid, reference, event_type, notify_url, body, status, attempts, next_attempt_at, lease_until, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 0, $9)",
-    )
-    .bind(&n.event_id)
-    .bind(&n.mchid)
-    .bind(&n.reference)
-    .bind(&n.event_type)
-    .bind(&n.notify_url)
-    .bind(&n.body)
-    .bind(NotificationStatus::Pending.as_str())
-    .bind(n.next_attempt_at)
-    .bind(n.created_at)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Puts a push to an official account's server in the outbox (channel
-/// `mp`): `body` is the plaintext XML, sealed and signed when it is sent.
-pub async fn enqueue_mp(tx: &mut WriteTx, n: &NewNotification, appid: &str) -> Result<i64, StoreError> {
-    enqueue_channel(tx, n, "mp", appid).await
-}
-
-/// Puts a push of another channel (`mp`: an account's server; `component`:
-/// a third-party platform's event URL) in the outbox; `key` is the
-/// account's or the component's appid.
-pub async fn enqueue_channel(
-    tx: &mut WriteTx,
-    n: &NewNotification,
-    channel: &str,
-    key: &str,
-) -> Result<i64, StoreError> {
+/// only if the state change it announces commits with it; returns its id.
+pub async fn enqueue(tx: &mut WriteTx, n: &NewNotification) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar(
         "INSERT INTO notifications (event_id, mchid, reference, event_type, notify_url, body, status, attempts, next_attempt_at, \
          lease_until, created_at, channel, appid) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 0, $9, $10, $11) RETURNING id",
@@ -60,8 +27,8 @@ pub async fn enqueue_channel(
     .bind(NotificationStatus::Pending.as_str())
     .bind(n.next_attempt_at)
     .bind(n.created_at)
-    .bind(channel)
-    .bind(key)
+    .bind(n.channel.as_str())
+    .bind(&n.key)
     .fetch_one(&mut **tx)
     .await?)
 }

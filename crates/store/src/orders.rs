@@ -1,16 +1,14 @@
 //! Orders: placing (idempotent on `out_trade_no`), finding, closing, paying
 //! and expiring them.
 
-use koudai_domain::fees;
 use koudai_domain::ledger::{movement, Entry};
-use koudai_domain::sharing;
 use koudai_domain::trade::{self, TransitionError};
 use koudai_domain::TradeState;
 
 use crate::ledger::{lock_accounts, post, PostError};
 use crate::models::*;
 use crate::parties::ensure_openid_in;
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, WriteTx};
 
 /// The columns of [`Order`], for queries that select or return a whole order.
 pub(crate) const COLUMNS: &str =
@@ -45,8 +43,8 @@ pub enum PayError {
     OpenidMismatch,
     #[error("the wallet balance does not cover the order")]
     NotEnough,
-    #[error("the merchant's fee rule {0} is not in the fee schedule in force")]
-    NoFeeRule(String),
+    #[error("the merchant's fee rule changed to {0} since the charge was decided")]
+    RuleChanged(String),
     #[error("could not build the notification: {0}")]
     Notification(String),
     #[error(transparent)]
@@ -163,83 +161,33 @@ impl Store {
     }
 
     /// Pays an order from a consumer's wallet: in one transaction the order
-    /// becomes `SUCCESS`, the wallet is debited and the merchant's pending
-    /// balance credited (one balanced journal entry), and the
-    /// `TRANSACTION.SUCCESS` notification that `notification` builds from the
-    /// paid order enters the outbox. Any failure leaves nothing behind.
+    /// becomes `SUCCESS` with the charge the caller decided, the wallet is
+    /// debited and the merchant's pending balance credited (one balanced
+    /// journal entry, and one for the fee), `then` runs (the caller's own
+    /// step, such as marking a shop order paid), and the notice that
+    /// `notice` builds from the paid order enters the outbox. Any failure
+    /// leaves nothing behind.
     ///
     /// A transaction that lost a race on PostgreSQL is run again (a few
-    /// times), which is why `notification` may be called more than once.
-    pub async fn pay_order<F>(&self, cmd: &PayCommand, notification: F) -> Result<Order, PayError>
+    /// times), which is why `notice` and `then` may be called more than once.
+    pub async fn pay_order<F>(&self, cmd: &PayCommand, notice: F, then: Option<TxStep>) -> Result<Order, PayError>
     where
-        F: Fn(&Order) -> Result<NewNotification, String>,
+        F: Fn(&Order) -> Result<Option<NewNotification>, String>,
     {
-        let outbound = |o: &Order| notification(o).map(Outbound::V3);
-        crate::error::retrying(|| self.pay_order_once(cmd, &outbound)).await
+        crate::error::retrying(|| self.pay_order_once(cmd, &notice, then)).await
     }
 
-    /// [`Store::pay_order`] with the notice chosen by the caller: a v3
-    /// callback, a push of another channel (a shop order's
-    /// `merchant_order`), or none.
-    pub async fn pay_order_with<F>(&self, cmd: &PayCommand, notification: F) -> Result<Order, PayError>
+    async fn pay_order_once<F>(&self, cmd: &PayCommand, notice: &F, then: Option<TxStep>) -> Result<Order, PayError>
     where
-        F: Fn(&Order) -> Result<Outbound, String>,
-    {
-        crate::error::retrying(|| self.pay_order_once(cmd, &notification)).await
-    }
-
-    async fn pay_order_once<F>(&self, cmd: &PayCommand, notification: &F) -> Result<Order, PayError>
-    where
-        F: Fn(&Order) -> Result<Outbound, String>,
+        F: Fn(&Order) -> Result<Option<NewNotification>, String>,
     {
         let mut tx = self.write().await?;
-        let (clause, key) = match &cmd.locator {
-            OrderLocator::PrepayId(p) => ("prepay_id = $1", p),
-            OrderLocator::PayToken(t) => ("pay_token = $1", t),
-        };
-        let sql = tx.lock(&format!("SELECT {COLUMNS} FROM orders WHERE {clause}"));
-        let order: Order =
-            sqlx::query_as(&sql).bind(key).fetch_optional(&mut *tx).await?.ok_or(PayError::OrderNotFound)?;
-        let consumer: Option<String> = sqlx::query_scalar("SELECT login FROM consumers WHERE login = $1")
-            .bind(&cmd.consumer_login)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let login = consumer.ok_or(PayError::ConsumerNotFound)?;
-
-        let transition = match cmd.outcome {
-            PayOutcome::Success => trade::pay(order.state_at(cmd.now)),
-            PayOutcome::PayError => trade::fail_payment(order.state_at(cmd.now)),
-        };
-        let next = transition.map_err(|e| match e {
-            TransitionError::AlreadyPaid => PayError::AlreadyPaid,
-            TransitionError::Closed | TransitionError::NotAllowed(_) => PayError::Closed,
-        })?;
-
-        // A JSAPI order names its payer (by its openid under the order's
-        // appid, or in partner mode possibly under `sub_appid`); anyone else
-        // is refused. Other orders are paid by whoever scans or opens them.
-        let named = match (&order.payer_openid, &order.payer_sub_openid, &order.sub_appid) {
-            (Some(openid), _, _) => Some((openid, &order.appid)),
-            (None, Some(openid), Some(sub_appid)) => Some((openid, sub_appid)),
-            _ => None,
-        };
-        if let Some((openid, appid)) = named {
-            let owner: Option<String> =
-                sqlx::query_scalar("SELECT login FROM openids WHERE openid = $1 AND appid = $2")
-                    .bind(openid)
-                    .bind(appid)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if owner.as_deref() != Some(login.as_str()) {
-                return Err(PayError::OpenidMismatch);
-            }
-        }
+        let (order, login, next) = lock_for_payment(&mut tx, cmd).await?;
         let openid = ensure_openid_in(&mut tx, &login, &order.appid, &cmd.fresh_openid).await?;
         let sub_openid = match &order.sub_appid {
             Some(sub_appid) => Some(ensure_openid_in(&mut tx, &login, sub_appid, &cmd.fresh_sub_openid).await?),
             None => None,
         };
-
         if next == TradeState::PayError {
             let failed =
                 sqlx::query_as(&format!("UPDATE orders SET trade_state = $1 WHERE id = $2 RETURNING {COLUMNS}"))
@@ -250,34 +198,7 @@ impl Store {
             tx.commit().await?;
             return Ok(failed);
         }
-
-        // The fee rule in force now decides the fee and the settlement day.
-        let rule_id: String = sqlx::query_scalar("SELECT fee_rule FROM merchants WHERE mchid = $1")
-            .bind(&order.mchid)
-            .fetch_one(&mut *tx)
-            .await?;
-        let rule = self
-            .schedule_in(&mut tx, cmd.now)
-            .await?
-            .and_then(|s| s.rule(&rule_id).cloned())
-            .ok_or(PayError::NoFeeRule(rule_id))?;
-        let fee = fees::fee_fen(order.total_fen, rule.rate);
-        let settles_on = fees::format_date(fees::settles_on(cmd.now, rule.cycle_days));
-
-        let insufficient = |e| match e {
-            PostError::Insufficient(_) => PayError::NotEnough,
-            PostError::Store(s) => PayError::Store(s),
-        };
-        let voucher = Some(order.out_trade_no.as_str());
-        let payment = movement::payment(&login, &order.mchid, order.total_fen).map_err(crate::money::entry_error)?;
-        let fee_entry =
-            if fee > 0 { Some(movement::fee(&order.mchid, fee).map_err(crate::money::entry_error)?) } else { None };
-        let entries: Vec<&Entry> = std::iter::once(&payment).chain(fee_entry.as_ref()).collect();
-        lock_accounts(&mut tx, &entries).await?;
-        for entry in entries {
-            post(&mut tx, entry, &cmd.transaction_id, voucher, cmd.now).await.map_err(insufficient)?;
-        }
-
+        post_payment(&mut tx, &order, &login, cmd).await?;
         let paid: Order = sqlx::query_as(&format!(
             "UPDATE orders SET trade_state = $1, transaction_id = $2, success_time = $3, payer_login = $4, payer_openid = $5, \
              fee_rule = $6, fee_rate_ppm = $7, fee_fen = $8, pending_fen = $9, settles_on = $10, \
@@ -288,33 +209,21 @@ impl Store {
         .bind(cmd.now)
         .bind(&login)
         .bind(&openid)
-        .bind(&rule.id)
-        .bind(rule.rate.ppm())
-        .bind(fee)
-        .bind(order.total_fen - fee)
-        .bind(&settles_on)
+        .bind(&cmd.charge.rule_id)
+        .bind(cmd.charge.rate_ppm)
+        .bind(cmd.charge.fee_fen)
+        .bind(order.total_fen - cmd.charge.fee_fen)
+        .bind(&cmd.charge.settles_on)
         .bind(&sub_openid)
-        .bind(order.profit_sharing.0.then_some(cmd.now + sharing::AUTO_UNFREEZE_DAYS * sharing::DAY_S))
+        .bind(cmd.frozen_until)
         .bind(order.id)
         .fetch_one(&mut *tx)
         .await?;
-        // A shop order paid by this payment is paid with it.
-        sqlx::query(
-            "UPDATE shop_orders SET status = 2, transaction_id = $1, paid_at = $2 WHERE out_trade_no = $3 AND mchid = $4 \
-             AND status = 1",
-        )
-        .bind(&cmd.transaction_id)
-        .bind(cmd.now)
-        .bind(&paid.out_trade_no)
-        .bind(&paid.mchid)
-        .execute(&mut *tx)
-        .await?;
-        match notification(&paid).map_err(PayError::Notification)? {
-            Outbound::V3(n) => crate::notifications::enqueue(&mut tx, &n).await?,
-            Outbound::Channel { notification: n, channel, key } => {
-                crate::notifications::enqueue_channel(&mut tx, &n, &channel, &key).await?;
-            }
-            Outbound::Nothing => {}
+        if let Some(step) = then {
+            step(&mut tx, &paid).await?;
+        }
+        if let Some(n) = notice(&paid).map_err(PayError::Notification)? {
+            crate::notifications::enqueue(&mut tx, &n).await?;
         }
         tx.commit().await?;
         Ok(paid)
@@ -332,20 +241,6 @@ impl Store {
             .await?
             .rows_affected())
     }
-}
-
-/// The notice a payment sends.
-#[derive(Debug, Clone)]
-pub enum Outbound {
-    /// The APIv3 `TRANSACTION.SUCCESS` callback.
-    V3(NewNotification),
-    /// A push of another channel (`mp`), keyed by the account.
-    Channel {
-        notification: NewNotification,
-        channel: String,
-        key: String,
-    },
-    Nothing,
 }
 
 fn insert_order_sql() -> String {
@@ -404,4 +299,84 @@ where
 pub(crate) async fn insert_order(tx: &mut crate::WriteTx, o: &NewOrderRecord) -> Result<Order, StoreError> {
     let row: Option<Order> = sqlx::query_as(&insert_order_sql()).bind_order(o).fetch_optional(&mut **tx).await?;
     row.ok_or_else(|| StoreError::Conflict(format!("out_trade_no {} exists", o.out_trade_no)))
+}
+
+/// A caller's own step inside a payment's transaction, run with the paid
+/// order (a shop marks its order paid): a plain function, so that it holds
+/// nothing and the payment's future stays `Send`.
+pub type TxStep = for<'a> fn(&'a mut WriteTx, &'a Order) -> StepFuture<'a>;
+/// What a [`TxStep`] returns.
+pub type StepFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'a>>;
+
+/// Locks the order a payment names and checks who pays: the consumer must
+/// exist, the order's state must allow the outcome, and a JSAPI order's
+/// named payer must be the consumer. Returns the order, the consumer's
+/// login and the state the order moves to.
+async fn lock_for_payment(tx: &mut WriteTx, cmd: &PayCommand) -> Result<(Order, String, TradeState), PayError> {
+    let (clause, key) = match &cmd.locator {
+        OrderLocator::PrepayId(p) => ("prepay_id = $1", p),
+        OrderLocator::PayToken(t) => ("pay_token = $1", t),
+    };
+    let sql = tx.lock(&format!("SELECT {COLUMNS} FROM orders WHERE {clause}"));
+    let order: Order =
+        sqlx::query_as(&sql).bind(key).fetch_optional(&mut **tx).await?.ok_or(PayError::OrderNotFound)?;
+    let consumer: Option<String> = sqlx::query_scalar("SELECT login FROM consumers WHERE login = $1")
+        .bind(&cmd.consumer_login)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let login = consumer.ok_or(PayError::ConsumerNotFound)?;
+    let transition = match cmd.outcome {
+        PayOutcome::Success => trade::pay(order.state_at(cmd.now)),
+        PayOutcome::PayError => trade::fail_payment(order.state_at(cmd.now)),
+    };
+    let next = transition.map_err(|e| match e {
+        TransitionError::AlreadyPaid => PayError::AlreadyPaid,
+        TransitionError::Closed | TransitionError::NotAllowed(_) => PayError::Closed,
+    })?;
+    // A JSAPI order names its payer (by its openid under the order's
+    // appid, or in partner mode possibly under `sub_appid`); anyone else
+    // is refused. Other orders are paid by whoever scans or opens them.
+    let named = match (&order.payer_openid, &order.payer_sub_openid, &order.sub_appid) {
+        (Some(openid), _, _) => Some((openid, &order.appid)),
+        (None, Some(openid), Some(sub_appid)) => Some((openid, sub_appid)),
+        _ => None,
+    };
+    if let Some((openid, appid)) = named {
+        let owner: Option<String> = sqlx::query_scalar("SELECT login FROM openids WHERE openid = $1 AND appid = $2")
+            .bind(openid)
+            .bind(appid)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if owner.as_deref() != Some(login.as_str()) {
+            return Err(PayError::OpenidMismatch);
+        }
+    }
+    Ok((order, login, next))
+}
+
+/// Posts a payment and its fee to the ledger, after checking that the
+/// merchant's fee rule is still the one the charge was decided under.
+async fn post_payment(tx: &mut WriteTx, order: &Order, login: &str, cmd: &PayCommand) -> Result<(), PayError> {
+    let rule_id: String = sqlx::query_scalar("SELECT fee_rule FROM merchants WHERE mchid = $1")
+        .bind(&order.mchid)
+        .fetch_one(&mut **tx)
+        .await?;
+    if rule_id != cmd.charge.rule_id {
+        return Err(PayError::RuleChanged(rule_id));
+    }
+    let insufficient = |e| match e {
+        PostError::Insufficient(_) => PayError::NotEnough,
+        PostError::Store(s) => PayError::Store(s),
+    };
+    let voucher = Some(order.out_trade_no.as_str());
+    let fee = cmd.charge.fee_fen;
+    let payment = movement::payment(login, &order.mchid, order.total_fen).map_err(crate::money::entry_error)?;
+    let fee_entry =
+        if fee > 0 { Some(movement::fee(&order.mchid, fee).map_err(crate::money::entry_error)?) } else { None };
+    let entries: Vec<&Entry> = std::iter::once(&payment).chain(fee_entry.as_ref()).collect();
+    lock_accounts(tx, &entries).await?;
+    for entry in entries {
+        post(tx, entry, &cmd.transaction_id, voucher, cmd.now).await.map_err(insufficient)?;
+    }
+    Ok(())
 }

@@ -1,14 +1,24 @@
 //! Shop orders: reserved with their stock and their payment order in one
-//! transaction, paid by the payment (see `Store::pay_order_with`), then
+//! transaction, marked paid inside the payment's transaction ([`mark_paid`],
+//! the step the shop hands `Store::pay_order`), then
 //! shipped, finished, disputed or closed. A reservation whose payment did
 //! not happen is released: the stock comes back and the payment order is
 //! closed, under the same locks the payment takes (payment order first),
 //! so a payment and a release never both win.
 
+use koudai_domain::shop::OrderStatus;
 use koudai_domain::TradeState;
 
 use crate::models::{NewOrderRecord, Order};
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, WriteTx};
+
+// The status codes, for SQL.
+const RESERVED: i64 = OrderStatus::Reserved.code();
+const PAID: i64 = OrderStatus::Paid.code();
+const SHIPPED: i64 = OrderStatus::Shipped.code();
+pub(crate) const FINISHED: i64 = OrderStatus::Finished.code();
+const CLOSED: i64 = OrderStatus::Closed.code();
+const RIGHTS_OPEN: i64 = OrderStatus::RightsOpen.code();
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ShopOrder {
@@ -25,7 +35,9 @@ pub struct ShopOrder {
     pub product_price: i64,
     pub express_price: i64,
     pub total_price: i64,
-    pub status: i64,
+    #[sqlx(try_from = "i64")]
+    pub status: OrderStatus,
+    /// The status a rights case interrupted (its code).
     pub status_before_rights: Option<i64>,
     pub out_trade_no: String,
     pub transaction_id: Option<String>,
@@ -60,7 +72,7 @@ pub enum Reservation {
 
 impl Store {
     /// Takes `count` from the SKU's stock (only if that many are left),
-    /// creates the payment order and the shop order (status 1), together.
+    /// creates the payment order and the shop order (reserved), together.
     pub async fn reserve_shop_order(&self, o: &ShopOrder, payment: &NewOrderRecord) -> Result<Reservation, StoreError> {
         let mut tx = self.write().await?;
         let taken = sqlx::query(
@@ -89,7 +101,7 @@ impl Store {
             "INSERT INTO shop_orders (order_id, appid, mchid, consumer, openid, product_id, product_name, product_img, sku_info, \
              product_count, product_price, express_price, total_price, status, out_trade_no, receiver_name, receiver_province, \
              receiver_city, receiver_zone, receiver_address, receiver_mobile, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14, $15, $16, $17, $18, $19, $20, $21) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, {RESERVED}, $14, $15, $16, $17, $18, $19, $20, $21) \
              RETURNING {COLUMNS}"
         ))
         .bind(&o.order_id)
@@ -119,7 +131,7 @@ impl Store {
         Ok(Reservation::Reserved(Box::new(shop), Box::new(order)))
     }
 
-    /// Releases a reservation whose payment was not made: status 6, the
+    /// Releases a reservation whose payment was not made: closed, the
     /// stock back, the payment order closed. Nothing if it was paid.
     pub async fn release_shop_order(&self, order_id: &str, now: i64) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
@@ -127,7 +139,7 @@ impl Store {
             .bind(order_id)
             .fetch_optional(&mut *tx)
             .await?;
-        let Some(shop) = shop.filter(|s| s.status == 1) else { return Ok(false) };
+        let Some(shop) = shop.filter(|s| s.status == OrderStatus::Reserved) else { return Ok(false) };
         // The payment's lock first, as the payment takes them.
         let state: Option<String> =
             sqlx::query_scalar(&tx.lock("SELECT trade_state FROM orders WHERE mchid = $1 AND out_trade_no = $2"))
@@ -138,13 +150,14 @@ impl Store {
         if state.as_deref() == Some(TradeState::Success.as_str()) {
             return Ok(false);
         }
-        let released =
-            sqlx::query("UPDATE shop_orders SET status = 6, closed_at = $1 WHERE order_id = $2 AND status = 1")
-                .bind(now)
-                .bind(order_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+        let released = sqlx::query(&format!(
+            "UPDATE shop_orders SET status = {CLOSED}, closed_at = $1 WHERE order_id = $2 AND status = {RESERVED}"
+        ))
+        .bind(now)
+        .bind(order_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         if released == 0 {
             return Ok(false);
         }
@@ -167,9 +180,9 @@ impl Store {
 
     /// Reservations older than `before` (their payment never came).
     pub async fn stale_reservations(&self, before: i64) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT order_id FROM shop_orders WHERE status = 1 AND created_at <= $1 ORDER BY created_at",
-        )
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT order_id FROM shop_orders WHERE status = {RESERVED} AND created_at <= $1 ORDER BY created_at"
+        ))
         .bind(before)
         .fetch_all(&self.pool)
         .await?)
@@ -187,16 +200,16 @@ impl Store {
     pub async fn shop_orders(
         &self,
         appid: &str,
-        status: Option<i64>,
+        status: Option<OrderStatus>,
         begin: Option<i64>,
         end: Option<i64>,
     ) -> Result<Vec<ShopOrder>, StoreError> {
         Ok(sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM shop_orders WHERE appid = $1 AND status <> 1 AND ($2 < 0 OR status = $2) \
+            "SELECT {COLUMNS} FROM shop_orders WHERE appid = $1 AND status <> {RESERVED} AND ($2 < 0 OR status = $2) \
              AND created_at >= $3 AND created_at <= $4 ORDER BY created_at DESC, order_id"
         ))
         .bind(appid)
-        .bind(status.unwrap_or(-1))
+        .bind(status.map_or(-1, OrderStatus::code))
         .bind(begin.unwrap_or(i64::MIN))
         .bind(end.unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
@@ -206,7 +219,8 @@ impl Store {
     /// A consumer's orders, newest first.
     pub async fn consumer_shop_orders(&self, consumer: &str) -> Result<Vec<ShopOrder>, StoreError> {
         Ok(sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM shop_orders WHERE consumer = $1 AND status <> 1 ORDER BY created_at DESC, order_id"
+            "SELECT {COLUMNS} FROM shop_orders WHERE consumer = $1 AND status <> {RESERVED} \
+             ORDER BY created_at DESC, order_id"
         ))
         .bind(consumer)
         .fetch_all(&self.pool)
@@ -218,23 +232,25 @@ impl Store {
     pub async fn move_shop_order(
         &self,
         order_id: &str,
-        from: &[i64],
+        from: &[OrderStatus],
         to: ShopMove<'_>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let allowed = from.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+        let allowed = from.iter().map(|s| s.code().to_string()).collect::<Vec<_>>().join(", ");
         let (set, a, b) = match to {
-            ShopMove::Ship { company, track } => {
-                ("status = 3, shipped_at = $1, delivery_company = $2, delivery_id = $3", company, track)
-            }
-            ShopMove::Finish => ("status = 5, finished_at = $1", "", ""),
+            ShopMove::Ship { company, track } => (
+                format!("status = {SHIPPED}, shipped_at = $1, delivery_company = $2, delivery_id = $3"),
+                company,
+                track,
+            ),
+            ShopMove::Finish => (format!("status = {FINISHED}, finished_at = $1"), "", ""),
             ShopMove::OpenRights { reason } => {
-                ("status_before_rights = status, status = 8, rights_reason = $2", reason, "")
+                (format!("status_before_rights = status, status = {RIGHTS_OPEN}, rights_reason = $2"), reason, "")
             }
             ShopMove::CloseRights => {
-                ("status = COALESCE(status_before_rights, 2), status_before_rights = NULL", "", "")
+                (format!("status = COALESCE(status_before_rights, {PAID}), status_before_rights = NULL"), "", "")
             }
-            ShopMove::Close => ("status = 6, closed_at = $1", "", ""),
+            ShopMove::Close => (format!("status = {CLOSED}, closed_at = $1"), "", ""),
         };
         // Every form binds the same three values so one statement fits all.
         let sql = format!(
@@ -245,13 +261,33 @@ impl Store {
 
     /// Orders shipped before `before` and not confirmed (auto-confirm).
     pub async fn shipped_before(&self, before: i64) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT order_id FROM shop_orders WHERE status = 3 AND shipped_at <= $1 ORDER BY shipped_at",
-        )
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT order_id FROM shop_orders WHERE status = {SHIPPED} AND shipped_at <= $1 ORDER BY shipped_at"
+        ))
         .bind(before)
         .fetch_all(&self.pool)
         .await?)
     }
+}
+
+/// Marks the shop order a payment pays as paid, inside the payment's
+/// transaction: the step a shop purchase hands `Store::pay_order`.
+pub fn mark_paid<'a>(tx: &'a mut WriteTx, paid: &'a Order) -> crate::StepFuture<'a> {
+    Box::pin(mark_paid_in(tx, paid))
+}
+
+async fn mark_paid_in(tx: &mut WriteTx, paid: &Order) -> Result<(), StoreError> {
+    sqlx::query(&format!(
+        "UPDATE shop_orders SET status = {PAID}, transaction_id = $1, paid_at = $2 WHERE out_trade_no = $3 AND mchid = $4 \
+         AND status = {RESERVED}"
+    ))
+    .bind(&paid.transaction_id)
+    .bind(paid.success_time)
+    .bind(&paid.out_trade_no)
+    .bind(&paid.mchid)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// A move of a shop order.

@@ -10,8 +10,10 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use koudai_domain::fees::{self, FeeRule, Rate};
 use koudai_domain::ledger::{movement, AccountKind, AccountRef};
 use koudai_domain::refund::{FundsAccount, RefundStatus};
+use koudai_domain::schedule::Channel;
 use koudai_domain::{TradeState, TradeType};
 use koudai_store::testing::{schema, scratch_postgres_database, scratch_sqlite_url};
 use koudai_store::*;
@@ -98,7 +100,7 @@ async fn payments_and_fee_sharing_refunds_together_never_deadlock(s: Store) {
     s.top_up("alice", 10_000_000, "topup-1", 0).await.unwrap_or_else(|e| panic!("{e}"));
     for n in 0..ROUNDS {
         s.create_order(&order(&format!("PAID{n:04}"), 1000, n)).await.unwrap_or_else(|e| panic!("{e}"));
-        s.pay_order(&pay(&format!("tok{n}"), n), note).await.unwrap_or_else(|e| panic!("{e}"));
+        s.pay_order(&pay(&format!("tok{n}"), n, 1000), note, None).await.unwrap_or_else(|e| panic!("{e}"));
         s.create_order(&order(&format!("OPEN{n:04}"), 1000, 1000 + n)).await.unwrap_or_else(|e| panic!("{e}"));
     }
     let s = Arc::new(s);
@@ -107,7 +109,7 @@ async fn payments_and_fee_sharing_refunds_together_never_deadlock(s: Store) {
         let payer = Arc::clone(&s);
         tasks.push(tokio::spawn(async move {
             payer
-                .pay_order(&pay(&format!("tok{}", 1000 + n), 1000 + n), note)
+                .pay_order(&pay(&format!("tok{}", 1000 + n), 1000 + n, 1000), note, None)
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string())
@@ -188,7 +190,20 @@ fn order(out_trade_no: &str, total_fen: i64, n: u32) -> NewOrderRecord {
     }
 }
 
-fn pay(token: &str, n: u32) -> PayCommand {
+/// The merchant's rule in the test schedule: general, 0.60%, T+1.
+fn general() -> FeeRule {
+    FeeRule {
+        id: "general".into(),
+        name: "general".into(),
+        rate: Rate::from_ppm(6_000),
+        cycle_days: 1,
+        deposit_fen: 5_000_000,
+        max_single_fen: None,
+    }
+}
+
+/// Pays the order with pay token `token` (of `total_fen`) under the general rule.
+fn pay(token: &str, n: u32, total_fen: i64) -> PayCommand {
     PayCommand {
         locator: OrderLocator::PayToken(token.into()),
         consumer_login: "alice".into(),
@@ -197,11 +212,13 @@ fn pay(token: &str, n: u32) -> PayCommand {
         transaction_id: format!("4200{n}"),
         fresh_openid: "oALICE".into(),
         fresh_sub_openid: "oALICESUB".into(),
+        charge: fees::charge(total_fen, &general(), 200),
+        frozen_until: None,
     }
 }
 
-fn note(o: &Order) -> Result<NewNotification, String> {
-    Ok(NewNotification {
+fn note(o: &Order) -> Result<Option<NewNotification>, String> {
+    Ok(Some(NewNotification {
         event_id: format!("ev-{}", o.out_trade_no),
         mchid: o.mchid.clone(),
         reference: o.out_trade_no.clone(),
@@ -210,7 +227,9 @@ fn note(o: &Order) -> Result<NewNotification, String> {
         body: "{}".into(),
         next_attempt_at: 200,
         created_at: 200,
-    })
+        channel: Channel::V3,
+        key: None,
+    }))
 }
 
 async fn order_lifecycle_and_outbox(s: Store) {
@@ -228,15 +247,27 @@ async fn order_lifecycle_and_outbox(s: Store) {
     let again = s.create_order(&order("T000001", 300, 2)).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(matches!(again, CreateOutcome::Existing(ref o) if o.prepay_id == "wxprepay1"));
 
-    let paid = s.pay_order(&pay("tok1", 1), note).await.unwrap_or_else(|e| panic!("{e}"));
+    let paid = s.pay_order(&pay("tok1", 1, 300), note, None).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(paid.stored_state, TradeState::Success);
     assert_eq!(paid.payer_openid.as_deref(), Some("oALICE"));
-    assert!(matches!(s.pay_order(&pay("tok1", 9), note).await, Err(PayError::AlreadyPaid)));
+    assert!(matches!(s.pay_order(&pay("tok1", 9, 300), note, None).await, Err(PayError::AlreadyPaid)));
     assert_eq!(s.balance(&AccountRef::new(AccountKind::ConsumerWallet, "alice")).await.ok(), Some(700));
     // 300 fen at 0.6% is 1.8 fen of fee, rounded to 2.
     assert_eq!(paid.fee_fen, 2);
     assert_eq!(s.balance(&AccountRef::new(AccountKind::MerchantPending, "1900000001")).await.ok(), Some(298));
     assert_eq!(s.balance(&AccountRef::platform(AccountKind::PlatformFeeIncome)).await.ok(), Some(2));
+
+    // A charge decided under a rule that is no longer the merchant's is
+    // refused and moves nothing.
+    s.create_order(&order("T000009", 300, 9)).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut stale = pay("tok9", 9, 300);
+    stale.charge.rule_id = "virtual_goods".into();
+    assert!(matches!(s.pay_order(&stale, note, None).await, Err(PayError::RuleChanged(r)) if r == "general"));
+    assert_eq!(
+        s.order_by_out_trade_no("1900000001", "T000009").await.ok().flatten().map(|o| o.stored_state),
+        Some(TradeState::NotPay)
+    );
+    s.close_order("1900000001", "T000009", 300).await.unwrap_or_else(|e| panic!("{e}"));
 
     // Closing: unpaid closes, paid refuses.
     s.create_order(&order("T000002", 50, 3)).await.unwrap_or_else(|e| panic!("{e}"));
@@ -244,12 +275,12 @@ async fn order_lifecycle_and_outbox(s: Store) {
         s.close_order("1900000001", "T000002", 300).await.ok().map(|o| o.stored_state),
         Some(TradeState::Closed)
     );
-    assert!(matches!(s.pay_order(&pay("tok3", 3), note).await, Err(PayError::Closed)));
+    assert!(matches!(s.pay_order(&pay("tok3", 3, 50), note, None).await, Err(PayError::Closed)));
     assert!(matches!(s.close_order("1900000001", "T000001", 300).await, Err(CloseError::AlreadyPaid)));
 
     // Too expensive: nothing moves, the order stays unpaid.
     s.create_order(&order("T000003", 5000, 4)).await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(matches!(s.pay_order(&pay("tok4", 4), note).await, Err(PayError::NotEnough)));
+    assert!(matches!(s.pay_order(&pay("tok4", 4, 5000), note, None).await, Err(PayError::NotEnough)));
     assert_eq!(
         s.order_by_out_trade_no("1900000001", "T000003").await.ok().flatten().map(|o| o.stored_state),
         Some(TradeState::NotPay)
@@ -285,7 +316,7 @@ async fn concurrent_payments_never_overdraw_a_wallet(s: Store) {
     let mut tasks = Vec::new();
     for n in 0..20u32 {
         let s = Arc::clone(&s);
-        tasks.push(tokio::spawn(async move { s.pay_order(&pay(&format!("tok{n}"), n), note).await }));
+        tasks.push(tokio::spawn(async move { s.pay_order(&pay(&format!("tok{n}"), n, 100), note, None).await }));
     }
     let mut ok = 0;
     for t in tasks {
@@ -326,6 +357,8 @@ fn refund_note(r: &Refund, o: &Order) -> Result<NewNotification, String> {
         body: "{}".into(),
         next_attempt_at: 300,
         created_at: 300,
+        channel: Channel::V3,
+        key: None,
     })
 }
 
@@ -334,7 +367,7 @@ async fn paid_order(s: &Store) -> Order {
     world(s).await;
     s.top_up("alice", 5000, "topup-1", 0).await.unwrap_or_else(|e| panic!("{e}"));
     s.create_order(&order("R000001", 1000, 1)).await.unwrap_or_else(|e| panic!("{e}"));
-    let o = s.pay_order(&pay("tok1", 1), note).await.unwrap_or_else(|e| panic!("{e}"));
+    let o = s.pay_order(&pay("tok1", 1, 1000), note, None).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(o.fee_fen, 6);
     o
 }
@@ -555,6 +588,8 @@ async fn composed_writes_commit_or_vanish_together(s: Store) {
         body: "{}".into(),
         next_attempt_at: 10,
         created_at: 10,
+        channel: Channel::V3,
+        key: None,
     };
     let certificate = MerchantCertificate {
         serial_no: "6a1b2c3d".into(),

@@ -155,7 +155,7 @@ impl TestApp {
         key_mode: KeyMode,
         privileges: &[&str],
     ) -> Result<TestProvider, Error> {
-        use koudai_app::providers::{self, GrantCommand, ProviderSpec, SubMerchantSpec};
+        use koudai_app::parties::providers::{self, GrantCommand, ProviderSpec, SubMerchantSpec};
         let app = &self.app;
         let now = app.clock.wall_now();
         let spec = ProviderSpec {
@@ -267,7 +267,7 @@ impl TestApp {
         sp_mchid: Option<&str>,
     ) -> Result<String, Error> {
         let app = &self.app;
-        koudai_app::providers::create_console_user(
+        koudai_app::parties::providers::create_console_user(
             &app.store,
             &app.rng,
             login,

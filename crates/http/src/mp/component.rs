@@ -10,7 +10,7 @@ use axum::routing::any;
 use axum::Router;
 use serde_json::Value;
 
-use koudai_app::component;
+use koudai_app::mp::component;
 use koudai_app::mp::MpFailure;
 use koudai_store::Component;
 
@@ -147,7 +147,7 @@ async fn sns_access_token(State(state): State<HttpState>, req: Request) -> MpAns
         async {
             let (c, _) = Call::of(req);
             c.require(Method::GET)?;
-            koudai_app::oauth::exchange_code_component(
+            koudai_app::mp::oauth::exchange_code_component(
                 &state.app,
                 &c.param("appid"),
                 &c.param("code"),
@@ -166,7 +166,7 @@ async fn sns_refresh_token(State(state): State<HttpState>, req: Request) -> MpAn
         async {
             let (c, _) = Call::of(req);
             c.require(Method::GET)?;
-            koudai_app::oauth::refresh_component(
+            koudai_app::mp::oauth::refresh_component(
                 &state.app,
                 &c.param("appid"),
                 &c.param("refresh_token"),

@@ -115,9 +115,14 @@ async fn token(State(state): State<HttpState>, req: Request) -> MpAnswer {
         async {
             let (c, _) = Call::of(req);
             c.require(Method::GET)?;
-            let answer =
-                mp::fetch_token(&state.app, &c.param("grant_type"), &c.param("appid"), &c.param("secret"), c.peer)
-                    .await?;
+            let answer = mp::token::fetch_token(
+                &state.app,
+                &c.param("grant_type"),
+                &c.param("appid"),
+                &c.param("secret"),
+                c.peer,
+            )
+            .await?;
             Ok(json!(answer))
         }
         .await,
@@ -130,7 +135,7 @@ async fn stable_token(State(state): State<HttpState>, req: Request) -> MpAnswer 
             let (c, b) = Call::of(req);
             c.require(Method::POST)?;
             let (_, v) = body(b).await?;
-            Ok(json!(mp::stable_token(&state.app, &v, c.peer).await?))
+            Ok(json!(mp::token::stable_token(&state.app, &v, c.peer).await?))
         }
         .await,
     )
@@ -138,7 +143,7 @@ async fn stable_token(State(state): State<HttpState>, req: Request) -> MpAnswer 
 
 /// The account behind the request's `access_token`.
 async fn account(state: &HttpState, c: &Call, api: &str) -> Result<koudai_store::MpAccount, MpFailure> {
-    mp::authenticate(&state.app, Some(c.param("access_token").as_str()), api).await
+    mp::token::authenticate(&state.app, Some(c.param("access_token").as_str()), api).await
 }
 
 async fn menu_create(State(state): State<HttpState>, req: Request) -> MpAnswer {
@@ -243,7 +248,7 @@ async fn sns_access_token(State(state): State<HttpState>, req: Request) -> MpAns
         async {
             let (c, _) = Call::of(req);
             c.require(Method::GET)?;
-            koudai_app::oauth::exchange_code(
+            koudai_app::mp::oauth::exchange_code(
                 &state.app,
                 &c.param("appid"),
                 &c.param("secret"),
@@ -261,8 +266,13 @@ async fn sns_refresh_token(State(state): State<HttpState>, req: Request) -> MpAn
         async {
             let (c, _) = Call::of(req);
             c.require(Method::GET)?;
-            koudai_app::oauth::refresh(&state.app, &c.param("appid"), &c.param("refresh_token"), &c.param("grant_type"))
-                .await
+            koudai_app::mp::oauth::refresh(
+                &state.app,
+                &c.param("appid"),
+                &c.param("refresh_token"),
+                &c.param("grant_type"),
+            )
+            .await
         }
         .await,
     )
@@ -273,7 +283,7 @@ async fn sns_userinfo(State(state): State<HttpState>, req: Request) -> MpAnswer 
         async {
             let (c, _) = Call::of(req);
             c.require(Method::GET)?;
-            koudai_app::oauth::user_info(&state.app, &c.param("access_token"), &c.param("openid")).await
+            koudai_app::mp::oauth::user_info(&state.app, &c.param("access_token"), &c.param("openid")).await
         }
         .await,
     )
@@ -284,7 +294,7 @@ async fn sns_auth(State(state): State<HttpState>, req: Request) -> MpAnswer {
         async {
             let (c, _) = Call::of(req);
             c.require(Method::GET)?;
-            koudai_app::oauth::check(&state.app, &c.param("access_token"), &c.param("openid")).await
+            koudai_app::mp::oauth::check(&state.app, &c.param("access_token"), &c.param("openid")).await
         }
         .await,
     )

@@ -9,7 +9,7 @@ use axum::Router;
 use serde_json::Value;
 
 use koudai_app::mp::MpFailure;
-use koudai_app::poi;
+use koudai_app::o2o::poi;
 use koudai_protocol::mp::MpError;
 
 use super::{body, Call, MpAnswer};
@@ -30,8 +30,12 @@ async fn dispatch(State(state): State<HttpState>, Path(op): Path<String>, req: R
         async {
             if op == "getwxcategory" {
                 let (c, _) = Call::of(req);
-                koudai_app::mp::authenticate(&state.app, Some(c.param("access_token").as_str()), "poi/getwxcategory")
-                    .await?;
+                koudai_app::mp::token::authenticate(
+                    &state.app,
+                    Some(c.param("access_token").as_str()),
+                    "poi/getwxcategory",
+                )
+                .await?;
                 return Ok(poi::categories());
             }
             if !["addpoi", "getpoi", "getpoilist", "updatepoi", "delpoi"].contains(&op.as_str()) {
@@ -61,8 +65,12 @@ async fn categories(State(state): State<HttpState>, req: Request) -> MpAnswer {
     MpAnswer(
         async {
             let (c, _) = Call::of(req);
-            koudai_app::mp::authenticate(&state.app, Some(c.param("access_token").as_str()), "poi/getwxcategory")
-                .await?;
+            koudai_app::mp::token::authenticate(
+                &state.app,
+                Some(c.param("access_token").as_str()),
+                "poi/getwxcategory",
+            )
+            .await?;
             Ok::<Value, MpFailure>(poi::categories())
         }
         .await,
@@ -75,8 +83,12 @@ async fn upload(State(state): State<HttpState>, req: Request) -> MpAnswer {
             let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
             let (c, b) = Call::of(req);
             c.require(Method::POST)?;
-            let a = koudai_app::mp::authenticate(&state.app, Some(c.param("access_token").as_str()), "media/uploadimg")
-                .await?;
+            let a = koudai_app::mp::token::authenticate(
+                &state.app,
+                Some(c.param("access_token").as_str()),
+                "media/uploadimg",
+            )
+            .await?;
             let bytes =
                 axum::body::to_bytes(b, MAX_UPLOAD).await.map_err(|_| MpError::new(40009, "invalid image size"))?;
             poi::upload_image(&state.app, &a, content_type.as_deref(), &bytes).await

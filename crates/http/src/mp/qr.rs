@@ -27,10 +27,14 @@ async fn create(State(state): State<HttpState>, req: Request) -> MpAnswer {
         async {
             let (c, b) = Call::of(req);
             c.require(Method::POST)?;
-            let a = koudai_app::mp::authenticate(&state.app, Some(c.param("access_token").as_str()), "qrcode/create")
-                .await?;
+            let a = koudai_app::mp::token::authenticate(
+                &state.app,
+                Some(c.param("access_token").as_str()),
+                "qrcode/create",
+            )
+            .await?;
             let (_, v) = body(b).await?;
-            koudai_app::qrcode::create(&state.app, &a, &v).await
+            koudai_app::mp::qrcode::create(&state.app, &a, &v).await
         }
         .await,
     )
@@ -38,7 +42,7 @@ async fn create(State(state): State<HttpState>, req: Request) -> MpAnswer {
 
 async fn show(State(state): State<HttpState>, req: Request) -> Response {
     let (c, _) = Call::of(req);
-    match koudai_app::qrcode::live(&state.app, &c.param("ticket")).await {
+    match koudai_app::mp::qrcode::live(&state.app, &c.param("ticket")).await {
         Ok(Some(code)) => match png(code.url.as_bytes()) {
             Ok(bytes) => (
                 StatusCode::OK,

@@ -13,8 +13,8 @@ use axum::routing::{any, get};
 use axum::Router;
 use serde_json::Value;
 
+use koudai_app::commerce::shop;
 use koudai_app::mp::MpFailure;
-use koudai_app::shop;
 use koudai_protocol::mp::MpError;
 
 use super::{body, Call, MpAnswer};
@@ -120,10 +120,10 @@ async fn run(state: &HttpState, path: &str, req: Request) -> Result<Value, MpFai
         "shelf/del" => shop::delete_shelf(app, &a, &v).await,
         "shelf/mod" => shop::update_shelf(app, &a, &v).await,
         "shelf/getbyid" => shop::get_shelf(app, &a, &v).await,
-        "order/getbyid" => koudai_app::shop_orders::get(app, &a, &v).await,
-        "order/getbyfilter" => koudai_app::shop_orders::filter(app, &a, &v).await,
-        "order/setdelivery" => koudai_app::shop_orders::set_delivery(app, &a, &v).await,
-        "order/close" => koudai_app::shop_orders::close(app, &a, &v).await,
+        "order/getbyid" => koudai_app::commerce::shop_orders::get(app, &a, &v).await,
+        "order/getbyfilter" => koudai_app::commerce::shop_orders::filter(app, &a, &v).await,
+        "order/setdelivery" => koudai_app::commerce::shop_orders::set_delivery(app, &a, &v).await,
+        "order/close" => koudai_app::commerce::shop_orders::close(app, &a, &v).await,
         _ => Err(MpError::new(40066, "invalid url").into()),
     }
 }

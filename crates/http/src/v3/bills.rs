@@ -5,14 +5,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use koudai_app::bills;
+use koudai_app::payments::bills;
 use koudai_domain::fees;
 use koudai_domain::FieldError;
 use koudai_protocol::bill::TradeBillType;
 
 use super::auth::Signed;
+use super::body::ok;
 use super::error::V3Error;
-use super::payments::ok;
 use crate::state::HttpState;
 
 #[derive(Deserialize)]

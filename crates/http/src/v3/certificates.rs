@@ -9,8 +9,8 @@ use koudai_protocol::{aead, times, ErrorCode, AEAD_ALGORITHM};
 use koudai_store::KeyMode;
 
 use super::auth::Signed;
+use super::body::ok;
 use super::error::V3Error;
-use super::payments::ok;
 use crate::state::HttpState;
 
 /// Length of the AEAD nonce WeChat uses.

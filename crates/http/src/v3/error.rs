@@ -7,11 +7,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use koudai_app::bills::BillError;
-use koudai_app::onboarding::{ApplyError, MediaError};
+use koudai_app::parties::onboarding::{ApplyError, MediaError};
+use koudai_app::payments::bills::BillError;
+use koudai_app::payments::refunds::{OutcomeError, RefundError};
+use koudai_app::payments::sharing::ShareError;
 use koudai_app::payments::{CloseError, PayError, PrepayError, QueryError};
-use koudai_app::refunds::{OutcomeError, RefundError};
-use koudai_app::sharing::ShareError;
 use koudai_app::Internal;
 use koudai_domain::refund::RefundRefusal;
 use koudai_domain::FieldError;

@@ -1,11 +1,13 @@
 //! The WeChat Pay APIv3 surface (`/v3/…`): requests authenticated by
-//! [`auth::Signed`], every answer signed by [`sign::sign_responses`], and
-//! every failure a [`V3Error`] in the catalogue's shape. The mappings from
-//! the use cases' errors are exhaustive (no `_` arm), so a new refusal in
-//! the application cannot reach a client untranslated.
+//! [`auth::Signed`], their bodies read by [`body`], every answer signed by
+//! [`sign::sign_responses`], and every failure a [`V3Error`] in the
+//! catalogue's shape. The mappings from the use cases' errors are
+//! exhaustive (no `_` arm), so a new refusal in the application cannot
+//! reach a client untranslated.
 
 pub mod auth;
 mod bills;
+pub mod body;
 mod certificates;
 mod error;
 mod onboarding;

@@ -5,13 +5,13 @@ use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use serde_json::json;
 
-use koudai_app::onboarding::{self, ApplymentKey, MediaKind};
+use koudai_app::parties::onboarding::{self, ApplymentKey, MediaKind};
 use koudai_domain::FieldError;
 use koudai_protocol::ErrorCode;
 
-use super::auth::{authenticate, clean_uri, json_value, Signed};
+use super::auth::{authenticate, Signed};
+use super::body::{clean_uri, json_value, ok};
 use super::error::V3Error;
-use super::payments::ok;
 use super::sign::KeyModeSlot;
 use crate::state::HttpState;
 

@@ -7,11 +7,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use koudai_app::payments::{self, OrderKey, OrderParties, PayerId, PrepayCommand};
-use koudai_domain::{ids, order, FieldError, TradeType};
+use koudai_domain::{order, FieldError, TradeType};
+use koudai_protocol::times;
 use koudai_protocol::wire::StoreInfo;
-use koudai_protocol::{crypto, times};
 
-use super::auth::{json_value, required, required_text, typed, Signed};
+use super::auth::Signed;
+use super::body::{json_value, ok, params_digest, required, required_text, typed};
 use super::error::V3Error;
 use crate::state::HttpState;
 
@@ -196,20 +197,6 @@ fn prepay_command(
     })
 }
 
-/// Same parameters (and endpoint) → same digest; that is what
-/// "re-submitting the same order" means. `Value`'s `Display` writes object
-/// keys sorted (serde_json without `preserve_order`; a test pins it), so
-/// the digest does not depend on the client's key order.
-pub fn params_digest(endpoint: &str, value: &serde_json::Value) -> String {
-    let mut text = String::with_capacity(endpoint.len() + 256);
-    if !endpoint.is_empty() {
-        text.push_str(endpoint);
-        text.push('\n');
-    }
-    text.push_str(&value.to_string());
-    ids::upper_hex(&crypto::sha256(text.as_bytes()))
-}
-
 async fn prepay(state: HttpState, req: Signed, mode: Mode, trade_type: TradeType) -> Result<Response, V3Error> {
     let app = &state.app;
     let cmd = prepay_command(mode, trade_type, &req.body, app.require_https())?;
@@ -222,12 +209,6 @@ async fn prepay(state: HttpState, req: Signed, mode: Mode, trade_type: TradeType
         }
     };
     ok(&out)
-}
-
-/// A 200 with `value` as JSON.
-pub fn ok<T: serde::Serialize>(value: &T) -> Result<Response, V3Error> {
-    let body = serde_json::to_vec(value).map_err(|e| V3Error::bug(format!("serialising the response: {e}")))?;
-    Ok((StatusCode::OK, body).into_response())
 }
 
 // https://pay.weixin.qq.com/doc/v3/merchant/4012791897 (JSAPI下单)

@@ -4,13 +4,13 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use koudai_app::refunds::{self, RefundCommand};
+use koudai_app::payments::refunds::{self, RefundCommand};
 use koudai_domain::{order, refund, FieldError};
 use koudai_store::RefundTarget;
 
-use super::auth::{json_value, required, required_text, typed, Signed};
+use super::auth::Signed;
+use super::body::{json_value, ok, params_digest, required, required_text, typed};
 use super::error::V3Error;
-use super::payments::{ok, params_digest};
 use crate::state::HttpState;
 
 #[derive(Deserialize)]

@@ -6,14 +6,14 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use koudai_app::sharing::{self, ReceiverCommand, ReturnCommand, ShareCommand, ShareCommandLine};
+use koudai_app::payments::sharing::{self, ReceiverCommand, ReturnCommand, ShareCommand, ShareCommandLine};
 use koudai_domain::sharing::{check_out_no, ReceiverType, RelationType};
 use koudai_domain::{order, FieldError};
 use koudai_protocol::ErrorCode;
 
-use super::auth::{json_value, required, required_text, typed, Signed};
+use super::auth::Signed;
+use super::body::{json_value, ok, params_digest, required, required_text, typed};
 use super::error::V3Error;
-use super::payments::{ok, params_digest};
 use crate::state::HttpState;
 
 fn field(name: &str, message: impl Into<String>) -> V3Error {

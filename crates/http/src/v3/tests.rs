@@ -3,9 +3,9 @@
 
 use serde_json::{json, Value};
 
-use koudai_app::bills::BillError;
+use koudai_app::payments::bills::BillError;
+use koudai_app::payments::refunds::{OutcomeError, RefundError};
 use koudai_app::payments::{CloseError, PayError, PrepayError};
-use koudai_app::refunds::{OutcomeError, RefundError};
 use koudai_app::Internal;
 use koudai_domain::refund::{RefundRefusal, RefundStatus};
 use koudai_domain::{FieldError, TradeState};
@@ -111,7 +111,7 @@ fn refund_refusals() {
     assert_eq!(wire(RefundError::TotalMismatch { stated: 1, actual: 2 }).1["detail"]["field"], "amount.total");
     let over = RefundRefusal::ExceedsRefundable { refundable_fen: 5 };
     assert_eq!(wire(RefundError::Rule(over)).1["code"], "INVALID_REQUEST");
-    let refused = || koudai_app::authz::Refused { message: "服务商未获得权限".into() };
+    let refused = || koudai_app::access::authz::Refused { message: "服务商未获得权限".into() };
     assert_eq!(
         wire(RefundError::Refused(refused())),
         (403, json!({"code": "NO_AUTH", "message": "服务商未获得权限"}), false)
@@ -137,15 +137,16 @@ fn bill_refusals() {
     assert_eq!(wire(BillError::TooOld).0, 400);
     assert_eq!(wire(BillError::Empty).1["message"], "当日无账单数据");
     assert_eq!(wire(BillError::TokenNotFound).0, 404);
-    let refused = koudai_app::authz::Refused { message: "no".into() };
+    let refused = koudai_app::access::authz::Refused { message: "no".into() };
     assert_eq!(wire(BillError::Refused(refused)).1["code"], "NO_AUTH");
 }
 
 #[test]
 fn partner_and_sharing_refusals() {
+    use koudai_app::payments::sharing::ShareError;
     use koudai_app::payments::QueryError;
-    use koudai_app::sharing::ShareError;
-    let refused = || koudai_app::authz::Refused { message: "服务商未获得权限 payment_interface".into() };
+    let refused =
+        || koudai_app::access::authz::Refused { message: "服务商未获得权限 payment_interface".into() };
     assert_eq!(
         wire(PrepayError::Refused(refused())),
         (403, json!({"code": "NO_AUTH", "message": "服务商未获得权限 payment_interface"}), false)

@@ -14,8 +14,8 @@ use axum::Router;
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
+use koudai_app::mp::push::{self as mp_push, Push};
 use koudai_app::mp::MpFailure;
-use koudai_app::mp_push::{self, Push};
 use koudai_app::parties::verify_password;
 use koudai_domain::mp::Button;
 use koudai_store::{MpAccount, Session};

@@ -18,7 +18,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
-use koudai_app::component::{self, Consent, ConsentError, Offer};
+use koudai_app::mp::component::{self, Consent, ConsentError, Offer};
 use koudai_app::Mode;
 
 use super::page::{render, PageError};

@@ -1,7 +1,25 @@
 //! Web pages, server-rendered on compiled askama templates (one base layout,
-//! one stylesheet, auto-escaping), usable without JavaScript: the cashier
-//! ([`cashier`], sessions and CSRF in [`session`]) and the operator and
-//! provider consoles (`console`).
+//! one stylesheet, auto-escaping), usable without JavaScript:
+//!
+//! - the cashier ([`cashier`], `/pay/…`): Native, H5 and JSAPI payments;
+//! - the consoles (`console`, `/console/…`) of the operator, providers and
+//!   merchants;
+//! - an official account's page as a consumer sees it (`account`,
+//!   `/mp/{appid}`) and its shop (`shop`, `/mp/{appid}/shop`, `…/orders`);
+//! - store pay codes (`storepay`, `/store/{poi_id}`);
+//! - the discovery centre (`discover`, `/discover`);
+//! - the signing page of an approved application (`signing`,
+//!   `/sign/applyment`);
+//! - the OAuth authorize page (`oauth`, `/connect/oauth2/authorize`) and
+//!   the third-party platform's authorisation page (`component`,
+//!   `/cgi-bin/componentloginpage`, `/safe/bindcomponent`);
+//! - the stylesheet, the JSAPI overlay's script, and the JS bridge a
+//!   merchant's page includes to open the overlay (`/static/…`).
+//!
+//! Consumer sessions and CSRF tokens are in [`session`], rendering and
+//! [`PageError`] in `page`. Every page gets the security headers (content
+//! policy, framing), a per-address rate limit, and the refusal of a URI or
+//! form field no database column could hold.
 
 pub(crate) mod account;
 pub mod cashier;
@@ -23,7 +41,6 @@ use axum::Router;
 use crate::state::HttpState;
 
 pub use page::PageError;
-pub(crate) use shop::status_text as shop_status_text;
 
 pub fn routes(state: HttpState) -> Router<HttpState> {
     Router::new()

@@ -15,7 +15,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
-use koudai_app::oauth;
+use koudai_app::mp::oauth;
 use koudai_app::parties::verify_password;
 use koudai_app::Mode;
 

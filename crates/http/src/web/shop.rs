@@ -17,8 +17,8 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use serde_json::Value;
 
-use koudai_app::shop_orders::{self, Address, BuyError, ConsumerMove};
-use koudai_domain::shop as rules;
+use koudai_app::commerce::shop_orders::{self, Address, BuyError, ConsumerMove, Purchase};
+use koudai_domain::shop::{self as rules, OrderStatus};
 use koudai_store::{MpAccount, ProductRow, Session, ShopOrder};
 
 use super::page::{render, yuan, PageError};
@@ -46,7 +46,8 @@ async fn shop_account(state: &HttpState, appid: &str) -> Result<MpAccount, PageE
     let a = account(state, appid).await?;
     let now = state.app.clock.business_now().unix();
     if let Err(why) =
-        koudai_app::eligibility::check(&state.app.store, &a.appid, koudai_app::shop::CAPABILITY, now).await?
+        koudai_app::access::eligibility::check(&state.app.store, &a.appid, koudai_domain::eligibility::SHOP_API, now)
+            .await?
     {
         return Err(PageError::NotFound(format!("这个公众号没有开通商店 This account has no shop ({why})")));
     }
@@ -289,19 +290,26 @@ async fn buy(
         return Err(PageError::BadRequest("表单已过期，请刷新页面后重试".into()));
     }
     let count = f.count.trim().parse::<i64>().unwrap_or(0);
-    let to = Address {
-        name: f.name.clone(),
-        phone: f.phone.clone(),
-        province: f.province.clone(),
-        city: f.city.clone(),
-        zone: f.zone.clone(),
-        address: f.address.clone(),
+    let purchase = Purchase {
+        appid: a.appid.clone(),
+        consumer: s.login.clone(),
+        product_id: p.product_id.clone(),
+        sku_info: f.sku_info.clone(),
+        count,
+        to: Address {
+            name: f.name.clone(),
+            phone: f.phone.clone(),
+            province: f.province.clone(),
+            city: f.city.clone(),
+            zone: f.zone.clone(),
+            address: f.address.clone(),
+        },
     };
     let failed = |m: String| async {
         let page = product_view(&state, &a, &p, Some(&s), Some(m), f.clone()).await?;
         Ok::<Response, PageError>(render(StatusCode::CONFLICT, &page))
     };
-    match shop_orders::buy(app, &a.appid, &s.login, &p.product_id, &f.sku_info, count, &to).await {
+    match shop_orders::buy(app, &purchase).await {
         Ok(o) => Ok((
             StatusCode::SEE_OTHER,
             [(header::LOCATION, format!("/mp/{}/orders/{}?notice=paid", a.appid, o.order_id))],
@@ -323,14 +331,14 @@ struct OrderLine {
 }
 
 /// How a status reads.
-pub fn status_text(status: i64) -> &'static str {
+pub fn status_text(status: OrderStatus) -> &'static str {
     match status {
-        2 => "待发货 Paid, to ship",
-        3 => "已发货 Shipped",
-        5 => "已完成 Finished",
-        6 => "已关闭 Closed",
-        8 => "维权中 Rights case open",
-        _ => "处理中 Pending",
+        OrderStatus::Paid => "待发货 Paid, to ship",
+        OrderStatus::Shipped => "已发货 Shipped",
+        OrderStatus::Finished => "已完成 Finished",
+        OrderStatus::Closed => "已关闭 Closed",
+        OrderStatus::RightsOpen => "维权中 Rights case open",
+        OrderStatus::Reserved => "处理中 Pending",
     }
 }
 
@@ -391,7 +399,7 @@ struct OrderPage {
 async fn own_order(state: &HttpState, a: &MpAccount, s: &Session, order_id: &str) -> Result<ShopOrder, PageError> {
     let plain = !order_id.is_empty() && order_id.len() <= 24 && order_id.bytes().all(|b| b.is_ascii_digit());
     let o = if plain { state.app.store.shop_order(order_id).await? } else { None };
-    o.filter(|o| o.appid == a.appid && o.consumer == s.login && o.status != 1)
+    o.filter(|o| o.appid == a.appid && o.consumer == s.login && o.status.listed())
         .ok_or_else(|| PageError::NotFound("订单不存在 No such order".into()))
 }
 

@@ -11,7 +11,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
-use koudai_app::onboarding;
+use koudai_app::parties::onboarding;
 use koudai_app::Mode;
 use koudai_domain::applyment::ApplymentState;
 use koudai_store::ApplymentRecord;

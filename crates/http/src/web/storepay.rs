@@ -12,7 +12,7 @@ use axum::Router;
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
-use koudai_app::storepay::{self, PayCode, StorePayError};
+use koudai_app::o2o::storepay::{self, PayCode, StorePayError};
 use koudai_store::Session;
 
 use super::page::{render, yuan, PageError};

@@ -14,7 +14,7 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use serde_json::Value;
 
-use koudai_app::onboarding::{self, ApplyError, Decision};
+use koudai_app::parties::onboarding::{self, ApplyError, Decision};
 use koudai_domain::applyment::{field_label, ApplymentState, FieldRejection, REJECTABLE_FIELDS, SENSITIVE_PATHS};
 use koudai_protocol::times::format_bill_time;
 use koudai_store::ApplymentRecord;

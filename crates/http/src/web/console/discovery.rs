@@ -79,7 +79,7 @@ async fn show_config(
 ) -> Result<Response, Gate> {
     let app = &state.app;
     let Current { version, config } = discovery::current(app).await?;
-    let listed = app.store.accounts_with_capability(discovery::CAPABILITY).await?;
+    let listed = app.store.accounts_with_capability(koudai_domain::eligibility::DISCOVERY_LISTING).await?;
     let mut slots = Vec::new();
     for (i, s) in config.featured.iter().enumerate() {
         let account = app.store.mp_account(&s.appid).await?;

@@ -1,20 +1,39 @@
-//! The consoles: the operator's (providers, privileges, refusals,
-//! sub-merchants, league table) and each provider's (its sub-merchants,
-//! their orders and balances, its privileges). Server-rendered, usable
-//! without JavaScript. Users log in with argon2 password hashes (throttled
-//! per login and per address); sessions are random tokens stored only as
-//! their SHA-256, in a table of their own; every form carries the
-//! session's CSRF token, and the login form a double-submit token. Roles are
-//! enforced here, on the server, for every page and form: a provider user
-//! who names another provider's sub-merchant in a URL gets "not found", and
-//! the attempt goes to the refusal log.
+//! The consoles (`/console/…`), one per role:
+//!
+//! - the operator's: providers and the league table, privileges and their
+//!   log, refusals, every sub-merchant (`operator`); the application audit
+//!   queue (`applyments`), the store review queue (`stores`), the
+//!   e-commerce rules (`rules`), the discovery centre and its traffic
+//!   report (`discovery`), and the permission sets (`platform`);
+//! - a provider's: its privileges, sub-merchants, their balances and
+//!   orders (`provider`), its applications (`applyments`), its third-party
+//!   platform and the official accounts it and its sub-merchants own
+//!   (`platform`);
+//! - a merchant's: its official accounts and the platforms it authorised
+//!   (`merchant`);
+//! - for an account's merchant or provider: the account's shop (`shop`)
+//!   and stores (`stores`, which the operator may read too); for every
+//!   role, an account's eligibility (`rules`).
+//!
+//! Server-rendered, usable without JavaScript. Users log in with argon2
+//! password hashes (throttled per login and per address); sessions are
+//! random tokens stored only as their SHA-256, in a table of their own;
+//! every form carries the session's CSRF token, and the login form a
+//! double-submit token. Roles are enforced here, on the server, for every
+//! page and form: a provider user who names another provider's
+//! sub-merchant (or any user an official account it may not reach) in a
+//! URL gets "not found", and the attempt goes to the refusal log.
+//! `clean_forms`, which refuses oversized forms and characters no database
+//! column may hold, guards every page's forms, not only the consoles'.
 
 mod applyments;
 mod discovery;
+mod merchant;
 mod operator;
 mod platform;
 mod provider;
 mod rules;
+mod shop;
 mod stores;
 
 use askama::Template;
@@ -55,6 +74,8 @@ pub fn routes() -> Router<HttpState> {
         .merge(operator::routes())
         .merge(provider::routes())
         .merge(platform::routes())
+        .merge(merchant::routes())
+        .merge(shop::routes())
         .merge(rules::routes())
         .merge(stores::routes())
         .merge(discovery::routes())
@@ -235,6 +256,15 @@ pub async fn merchant_user(app: &App, jar: &CookieJar) -> Result<Visitor, Gate> 
     }
 }
 
+/// A provider or merchant user (the two who manage accounts).
+pub async fn manager(state: &HttpState, jar: &CookieJar) -> Result<Visitor, Gate> {
+    match visitor(&state.app, jar).await? {
+        None => Err(Gate::Login),
+        Some(v) if v.sp_mchid().is_some() || v.mchid().is_some() => Ok(v),
+        Some(_) => Err(Gate::Forbidden),
+    }
+}
+
 /// Logs a console user's refused attempt.
 pub async fn refuse(app: &App, v: &Visitor, action: &str, target: &str) -> Result<(), koudai_app::Internal> {
     let reason = match (v.sp_mchid(), v.mchid()) {
@@ -242,7 +272,7 @@ pub async fn refuse(app: &App, v: &Visitor, action: &str, target: &str) -> Resul
         (None, Some(m)) => format!("merchant {m}'s user may not see {target}"),
         (None, None) => format!("not allowed: {target}"),
     };
-    koudai_app::authz::refuse(app, &v.principal(), action, target, reason).await?;
+    koudai_app::access::authz::refuse(app, &v.principal(), action, target, reason).await?;
     Ok(())
 }
 

@@ -11,8 +11,8 @@ use axum::Router;
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
+use koudai_app::parties::providers::{self, GrantCommand, ProviderSpec, SubMerchantSpec};
 use koudai_app::parties::PartyError;
-use koudai_app::providers::{self, GrantCommand, ProviderSpec, SubMerchantSpec};
 use koudai_domain::provider::{self, GrantAction, ProviderKind};
 use koudai_protocol::times::format_bill_time;
 use koudai_store::{ConsoleRole, KeyMode, LogFilter};
@@ -83,7 +83,7 @@ async fn league(state: &HttpState) -> Result<(Vec<LeagueLine>, (i64, String), (i
     let mut rows = Vec::new();
     let (mut official, mut third) = ((0i64, 0i64), (0i64, 0i64));
     for r in app.store.league().await? {
-        let held = koudai_app::authz::held_privileges(app, &r.sp_mchid).await?;
+        let held = koudai_app::access::authz::held_privileges(app, &r.sp_mchid).await?;
         let total = match r.kind {
             ProviderKind::Official => &mut official,
             ProviderKind::ThirdParty => &mut third,
@@ -288,7 +288,7 @@ fn time_or_dash(t: Option<i64>) -> String {
 }
 
 pub(super) async fn privilege_lines(state: &HttpState, sp_mchid: &str) -> Result<Vec<PrivilegeLine>, Gate> {
-    let held = koudai_app::authz::held_privileges(&state.app, sp_mchid).await?;
+    let held = koudai_app::access::authz::held_privileges(&state.app, sp_mchid).await?;
     Ok(provider::catalogue()
         .iter()
         .map(|p| {

@@ -72,8 +72,8 @@ async fn eligibility(
     let Some(v) = visitor(app, &jar).await? else { return Err(Gate::Login) };
     let account = account_for(app, &v, &appid, Reach::Read, "view_eligibility").await?;
     let now = app.clock.business_now().unix();
-    let verdicts = koudai_app::eligibility::explanation(&app.store, &appid, now).await?.unwrap_or_default();
-    let rules = koudai_app::eligibility::current_rules(&app.store).await?;
+    let verdicts = koudai_app::access::eligibility::explanation(&app.store, &appid, now).await?.unwrap_or_default();
+    let rules = koudai_app::access::eligibility::current_rules(&app.store).await?;
     let page = EligibilityPage {
         chrome: Chrome::of(&v, None),
         appid: account.appid,
@@ -118,7 +118,7 @@ async fn rules_view(
     changes: Option<Vec<ChangeLine>>,
 ) -> Result<Response, Gate> {
     let app = &state.app;
-    let rules = koudai_app::eligibility::current_rules(&app.store).await?;
+    let rules = koudai_app::access::eligibility::current_rules(&app.store).await?;
     let published = app.store.rule_sets().await?;
     let current_text = match published.first() {
         Some(p) => p.document.clone(),
@@ -164,7 +164,7 @@ async fn preview(State(state): State<HttpState>, jar: CookieJar, Form(f): Form<R
     let v = operator(app, &jar).await?;
     check_csrf(&v, &f.csrf)?;
     let now = app.clock.business_now().unix();
-    match koudai_app::eligibility::preview(&app.store, &f.document, now).await? {
+    match koudai_app::access::eligibility::preview(&app.store, &f.document, now).await? {
         Ok(changes) => {
             let mut lines = Vec::new();
             for c in changes {
@@ -193,9 +193,9 @@ async fn publish(State(state): State<HttpState>, jar: CookieJar, Form(f): Form<R
     check_csrf(&v, &f.csrf)?;
     let now = app.clock.business_now().unix();
     let by = v.principal().replace("console:", "operator:");
-    match koudai_app::eligibility::publish(&app.store, &f.document, &by, now).await {
+    match koudai_app::access::eligibility::publish(&app.store, &f.document, &by, now).await {
         Ok(_) => Ok(see_other("/console/rules?notice=rules-published")),
-        Err(koudai_app::eligibility::PublishError::Store(e)) => Err(e.into()),
+        Err(koudai_app::access::eligibility::PublishError::Store(e)) => Err(e.into()),
         Err(e) => {
             let mut chrome = Chrome::of(&v, None);
             chrome.error = Some(format!("未发布 Not published: {e}"));

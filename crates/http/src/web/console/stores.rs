@@ -109,11 +109,11 @@ async fn decide(
     Path(poi_id): Path<String>,
     Form(f): Form<DecideForm>,
 ) -> Result<Response, Gate> {
-    use koudai_app::poi::AuditError;
+    use koudai_app::o2o::poi::AuditError;
     let v = operator(&state.app, &jar).await?;
     check_csrf(&v, &f.csrf)?;
     let approve = f.decision == "approve";
-    match koudai_app::poi::audit(&state.app, &poi_id, approve, &f.reason).await {
+    match koudai_app::o2o::poi::audit(&state.app, &poi_id, approve, &f.reason).await {
         Ok(_) => Ok(see_other(&format!(
             "/console/stores?notice={}",
             if approve { "store-approved" } else { "store-rejected" }
@@ -228,7 +228,7 @@ async fn set_prices(
     let account = account_for(app, &v, &appid, Reach::Manage, "set_store_prices").await?;
     let store = app.store.poi(&poi_id).await?.filter(|s| s.appid == account.appid);
     let Some(store) = store else { return Err(Gate::Error(PageError::NotFound("门店不存在".into()))) };
-    match koudai_app::storepay::parse_prices(&f.prices) {
+    match koudai_app::o2o::storepay::parse_prices(&f.prices) {
         Ok(prices) => {
             let text = prices.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
             app.store.set_poi_prices(&store.poi_id, &text).await?;
@@ -323,7 +323,10 @@ async fn add_store(
         async move { stores_page_with(state, v, account, status, None, Some(error), form).await }
     };
     let now = app.clock.business_now().unix();
-    if let Err(why) = koudai_app::eligibility::check(&app.store, &account.appid, "stores", now).await? {
+    if let Err(why) =
+        koudai_app::access::eligibility::check(&app.store, &account.appid, koudai_domain::eligibility::STORES, now)
+            .await?
+    {
         return refuse(StatusCode::FORBIDDEN, format!("不能添加门店 Stores are not open to this account: {why}"), form)
             .await;
     }
@@ -336,7 +339,7 @@ async fn add_store(
         )
         .await;
     };
-    let photo_url = match koudai_app::poi::store_photo(app, &account, photo).await {
+    let photo_url = match koudai_app::o2o::poi::store_photo(app, &account, photo).await {
         Ok(url) => url,
         Err(MpFailure::Refused(e)) => {
             return refuse(StatusCode::UNPROCESSABLE_ENTITY, format!("照片 Photo: {} ({})", e.errmsg, e.errcode), form)
@@ -366,7 +369,7 @@ async fn add_store(
     info.insert("offset_type".into(), Value::from(1));
     info.insert("photo_list".into(), serde_json::json!([{"photo_url": photo_url}]));
     let body = serde_json::json!({"business": {"base_info": info}});
-    match koudai_app::poi::add(app, &account, &body).await {
+    match koudai_app::o2o::poi::add(app, &account, &body).await {
         Ok(_) => Ok(see_other(&format!("/console/accounts/{}/stores?notice=store-added", account.appid))),
         Err(MpFailure::Refused(e)) => {
             refuse(
