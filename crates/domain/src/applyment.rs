@@ -864,7 +864,7 @@ mod tests {
     #[test]
     fn the_rules_file_loads() {
         let r: OnboardingRules =
-            serde_json::from_str(include_str!("../data/onboarding.json")).unwrap_or_else(|e| panic!("{e}"));
+            serde_json::from_str(include_str!("../data/onboarding.json")).unwrap();
         assert_eq!(r.deadlines.fast_track_s, 4 * 3600);
         assert!(r.settlement.iter().any(|c| c.id == "716" && c.qualifications.iter().any(|q| q == "餐饮")));
         assert!(r.banks.iter().any(|b| b == "工商银行"));

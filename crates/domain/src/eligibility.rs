@@ -392,7 +392,7 @@ mod tests {
 
     #[test]
     fn the_default_rules_load_and_grant_a_good_account_everything() {
-        let rules = RuleSet::parse(DEFAULT_TEXT).unwrap_or_else(|e| panic!("{e}"));
+        let rules = RuleSet::parse(DEFAULT_TEXT).unwrap();
         assert!(evaluate(&rules, &good()).iter().all(|v| v.granted));
         for name in USED_CAPABILITIES {
             assert!(rules.capability(name).is_some(), "the shipped rules do not declare {name}");

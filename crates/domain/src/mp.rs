@@ -270,7 +270,7 @@ mod tests {
 
     #[test]
     fn the_rules_file_loads() {
-        let r: MpRules = serde_json::from_str(include_str!("../data/mp.json")).unwrap_or_else(|e| panic!("{e}"));
+        let r: MpRules = serde_json::from_str(include_str!("../data/mp.json")).unwrap();
         assert_eq!(r.token_lifetime_s, 7200);
         assert!(r.daily_quota.contains_key("menu/create"));
     }
@@ -334,7 +334,7 @@ mod tests {
         }
         let ok = json!({"button": [click("今日歌曲"), {"name": "菜单", "sub_button": [
             {"type": "view", "name": "搜索", "url": "https://www.soso.com/"}, click("赞一下我们")]}]});
-        let menu = validate_menu(&ok).unwrap_or_else(|e| panic!("{e}"));
+        let menu = validate_menu(&ok).unwrap();
         assert_eq!(menu.len(), 2);
         assert_eq!(menu[1].sub_button.len(), 2);
         assert!(has_unicode_escapes(br#"{"name":"\u4eca"}"#) && !has_unicode_escapes("今".as_bytes()));
@@ -346,7 +346,7 @@ mod tests {
         assert_eq!(validate_matchrule(Some(&json!({}))), Err(MatchRuleError::Empty));
         assert_eq!(validate_matchrule(Some(&json!({"sex": "1"}))), Err(MatchRuleError::Deprecated));
         assert_eq!(validate_matchrule(Some(&json!({"client_platform_type": "9"}))), Err(MatchRuleError::Empty));
-        let r = validate_matchrule(Some(&json!({"client_platform_type": "3"}))).unwrap_or_else(|e| panic!("{e}"));
+        let r = validate_matchrule(Some(&json!({"client_platform_type": "3"}))).unwrap();
         assert!(rule_matches(&r, "3", &[]) && !rule_matches(&r, "1", &[]));
     }
 }

@@ -566,7 +566,7 @@ mod tests {
 
     #[test]
     fn a_good_product_passes_and_each_violation_is_named() {
-        let p = validate_product(&product(), &issued).unwrap_or_else(|e| panic!("{e}"));
+        let p = validate_product(&product(), &issued).unwrap();
         assert_eq!(p.skus.len(), 2);
         let cases: Vec<(&str, Value, &str)> = vec![
             ("/sku_list/0/price", json!(90), "below ori_price"),

@@ -130,7 +130,7 @@ mod tests {
         let axios = r#"WECHATPAY2-SHA256-RSA2048 mchid="1900000001", serial_no="AB", timestamp="1", nonce_str="N", signature="S""#;
         let a = parse_authorization(python);
         assert_eq!(a, parse_authorization(axios));
-        let a = a.unwrap_or_else(|e| panic!("{e}"));
+        let a = a.unwrap();
         assert_eq!((a.mchid.as_str(), a.serial_no.as_str(), a.signature.as_str()), ("1900000001", "AB", "S"));
     }
 
@@ -168,8 +168,8 @@ mod tests {
             "abc",
             b"{}",
         )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let p = parse_authorization(&h).unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
+        let p = parse_authorization(&h).unwrap();
         let msg = request_message("POST", "/v3/pay/transactions/native", &p.timestamp, &p.nonce_str, b"{}");
         assert!(key.public_key().verify(&msg, &p.signature));
     }

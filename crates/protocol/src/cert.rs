@@ -283,7 +283,7 @@ mod tests {
     /// Parses `pem` and hands the certificate to `check`.
     fn with_cert<T>(pem: &str, check: impl FnOnce(&X509Certificate<'_>) -> T) -> T {
         let der = crypto::pem_decode(pem).map(|(_, der)| der).unwrap_or_default();
-        let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap_or_else(|e| panic!("{e}"));
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
         check(&cert)
     }
 
@@ -316,7 +316,7 @@ mod tests {
             not_before_s: 1_700_000_000,
             not_after_s: 1_900_000_000,
         };
-        issue(&req, key, None).unwrap_or_else(|e| panic!("{e}"))
+        issue(&req, key, None).unwrap()
     }
 
     #[test]
@@ -330,7 +330,7 @@ mod tests {
         assert_eq!((info.not_before_s, info.not_after_s), (1_700_000_000, 1_900_000_000));
         assert!(info.pem.starts_with("-----BEGIN CERTIFICATE-----\n"));
         assert!(info.pem.ends_with("-----END CERTIFICATE-----\n"));
-        let again = parse_pem(&info.pem).unwrap_or_else(|e| panic!("{e}"));
+        let again = parse_pem(&info.pem).unwrap();
         assert_eq!(again.serial_hex, info.serial_hex);
         assert!(parse_pem("nope").is_err());
 
@@ -349,7 +349,7 @@ mod tests {
     #[test]
     fn a_leaf_certificate_names_and_is_signed_by_its_issuer() {
         let platform = test_key();
-        let merchant = PrivateKey::from_pem(PKCS1_KEY).unwrap_or_else(|e| panic!("{e}"));
+        let merchant = PrivateKey::from_pem(PKCS1_KEY).unwrap();
         let serial = koudai_domain::ids::certificate_serial(&[0x5A; 20]);
         let req = CertRequest {
             subject: "CN=1900000001,OU=Tea House 茶馆,O=Koudai Merchant,C=CN",
@@ -359,7 +359,7 @@ mod tests {
             // Past 2049: GeneralizedTime rather than UTCTime.
             not_after_s: 2_600_000_000,
         };
-        let info = issue(&req, platform, Some(PLATFORM_DN)).unwrap_or_else(|e| panic!("{e}"));
+        let info = issue(&req, platform, Some(PLATFORM_DN)).unwrap();
         assert_eq!(info.serial_hex, koudai_domain::ids::upper_hex(&serial));
         assert_eq!(info.public_key, merchant.public_key());
         assert_eq!((info.not_before_s, info.not_after_s), (1_700_000_000, 2_600_000_000));
@@ -415,7 +415,7 @@ uwIDAQAB
 
     #[test]
     fn openssl_certificates_read() {
-        let info = parse_pem(OPENSSL_CERT).unwrap_or_else(|e| panic!("{e}"));
+        let info = parse_pem(OPENSSL_CERT).unwrap();
         assert_eq!(info.serial_hex, "61C534A61A386F98850C2DAC3F26EC892F5CAB92");
         assert_eq!((info.not_before_s, info.not_after_s), (1_795_621_567, 1_795_707_967));
         assert_eq!(Some(info.public_key), PublicKey::from_pem(OPENSSL_CERT_KEY).ok());
@@ -456,7 +456,7 @@ uwIDAQAB
 
     #[test]
     fn distinguished_names_unescape() {
-        let dn = parse_dn(r"CN=a\,b\2Bc,2.5.4.10=Org,DC=example").unwrap_or_else(|e| panic!("{e}"));
+        let dn = parse_dn(r"CN=a\,b\2Bc,2.5.4.10=Org,DC=example").unwrap();
         let entries: Vec<_> = dn.iter().map(|(ty, v)| (ty.clone(), v.clone())).collect();
         assert_eq!(entries.len(), 3);
         assert_eq!(entries[2], (DnType::CommonName, DnValue::Utf8String("a,b+c".into())));

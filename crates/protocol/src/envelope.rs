@@ -106,12 +106,12 @@ mod tests {
     #[test]
     fn sealed_values_open_only_with_their_key_and_context() {
         let master = [7u8; 32];
-        let s = seal(&master, "applyment:1", b"110105194912310021").unwrap_or_else(|e| panic!("{e}"));
+        let s = seal(&master, "applyment:1", b"110105194912310021").unwrap();
         assert!(!s.data.contains("1101"));
         assert_eq!(open(&master, "applyment:1", &s).ok().as_deref(), Some(&b"110105194912310021"[..]));
         assert!(open(&[8u8; 32], "applyment:1", &s).is_err());
         assert!(open(&master, "applyment:2", &s).is_err());
-        let again = seal(&master, "applyment:1", b"110105194912310021").unwrap_or_else(|e| panic!("{e}"));
+        let again = seal(&master, "applyment:1", b"110105194912310021").unwrap();
         assert_ne!(again, s, "a fresh data key and nonce each time");
     }
 

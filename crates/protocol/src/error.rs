@@ -207,7 +207,7 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/errors.md");
         let want = catalogue_markdown();
         if std::env::var_os("KOUDAI_BLESS").is_some() {
-            std::fs::write(path, &want).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::write(path, &want).unwrap();
         }
         let have = std::fs::read_to_string(path).unwrap_or_default();
         assert!(have == want, "docs/errors.md is stale: run `KOUDAI_BLESS=1 cargo test -p koudai-protocol errors_doc`");

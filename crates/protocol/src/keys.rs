@@ -141,13 +141,13 @@ pub(crate) mod tests {
     /// One key per test binary: generation takes a while.
     pub(crate) fn test_key() -> &'static PrivateKey {
         static KEY: OnceLock<PrivateKey> = OnceLock::new();
-        KEY.get_or_init(|| PrivateKey::generate().unwrap_or_else(|e| panic!("{e}")))
+        KEY.get_or_init(|| PrivateKey::generate().unwrap())
     }
 
     #[test]
     fn signatures_verify_and_tampering_is_caught() {
         let key = test_key();
-        let sig = key.sign(b"hello\n").unwrap_or_else(|e| panic!("{e}"));
+        let sig = key.sign(b"hello\n").unwrap();
         assert!(key.public_key().verify(b"hello\n", &sig));
         assert!(!key.public_key().verify(b"hello!\n", &sig));
         assert!(!key.public_key().verify(b"hello\n", "bm90IGEgc2lnbmF0dXJl"));
@@ -159,7 +159,7 @@ pub(crate) mod tests {
         let key = test_key();
         let pem = key.to_pem().unwrap_or_default();
         assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
-        let again = PrivateKey::from_pem(&pem).unwrap_or_else(|e| panic!("{e}"));
+        let again = PrivateKey::from_pem(&pem).unwrap();
         assert_eq!(again.public_key(), key.public_key());
         let pub_pem = key.public_key().to_pem().unwrap_or_default();
         assert!(pub_pem.starts_with("-----BEGIN PUBLIC KEY-----"));
@@ -216,13 +216,13 @@ GwIDAQAB
     const OPENSSL_OAEP: &str = "hQnN/yhvy/gis8WQXQz/V9QrxJp1ptNZRstTIMCl3yoN6CemEwTtd6fMQcUkk02XFFCTdaMjEIzfIPJ9r/CTXrBObIh4N3Af5LDmxZu67VB/Uby2OMDz7yBWwnHzf78Nd1+t1x9qlZbvqtWEnvxUUth7nWNhudJM8AfanzgscGWevjMA9laNuYXWs8xwrs4SWuMaIcjIoD/mdzDMP+Wz4F5XZS7CrzRoVmVjUAgb7YoiwKgZHUUjlLERq/dAAPRYC0qQ8U7dfCWpKsRa6FsdFqrz5ofCTluoH4Y88B4HaM1u9UkRe9AGrlJqAZVt0caQY8B0LvmnmJON8HTcKpFghA==";
 
     fn fixed_key() -> PrivateKey {
-        PrivateKey::from_pem(PKCS1_KEY).unwrap_or_else(|e| panic!("{e}"))
+        PrivateKey::from_pem(PKCS1_KEY).unwrap()
     }
 
     #[test]
     fn pkcs1_keys_load_and_export_as_pkcs8() {
         let key = fixed_key();
-        let spki = PublicKey::from_pem(PKCS1_KEY_SPKI).unwrap_or_else(|e| panic!("{e}"));
+        let spki = PublicKey::from_pem(PKCS1_KEY_SPKI).unwrap();
         assert_eq!(key.public_key(), spki);
         assert_eq!(key.public_key().to_pem().unwrap_or_default(), PKCS1_KEY_SPKI);
         let pkcs8 = key.to_pem().unwrap_or_default();
@@ -251,7 +251,7 @@ GwIDAQAB
         let ct = B64.decode(OPENSSL_OAEP).unwrap_or_default();
         assert_eq!(key.oaep_decrypt(&ct).ok(), Some(b"13800138000".to_vec()));
 
-        let ct = key.public_key().oaep_encrypt("张三".as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        let ct = key.public_key().oaep_encrypt("张三".as_bytes()).unwrap();
         assert_eq!(ct.len(), 256);
         assert_eq!(key.oaep_decrypt(&ct).ok(), Some("张三".as_bytes().to_vec()));
         // Randomised: encrypting twice gives different ciphertexts.

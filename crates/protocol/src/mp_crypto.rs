@@ -91,7 +91,7 @@ mod tests {
     fn the_safe_mode_vector_made_with_wechatpy() {
         let msg = "<xml><ToUserName><![CDATA[gh_123456789abc]]></ToUserName><FromUserName><![CDATA[oUser1]]></FromUserName><CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi]]></Content><MsgId>1234567890123456</MsgId></xml>";
         let key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
-        let enc = encrypt(key, "wx1234567890abcdef", b"1234567890123456", msg).unwrap_or_else(|e| panic!("{e}"));
+        let enc = encrypt(key, "wx1234567890abcdef", b"1234567890123456", msg).unwrap();
         assert_eq!(enc.len(), 384);
         assert!(enc.starts_with("QCTqNwyPmqRu4xuyqVsja4cN") && enc.ends_with("HmEsqgHJgUIJ"), "{enc}");
         assert_eq!(

@@ -186,7 +186,7 @@ mod tests {
             "Content-Disposition: form-data; name=\"meta\";\r\nContent-Type: application/json",
             "Content-Disposition: form-data; name=file\r\nContent-Type: application/octet-stream",
         );
-        let parts = parse(Some("multipart/form-data; boundary=go-boundary"), &b).unwrap_or_else(|e| panic!("{e}"));
+        let parts = parse(Some("multipart/form-data; boundary=go-boundary"), &b).unwrap();
         assert_eq!(parts[0].name, "meta");
         assert_eq!(parts[1].name, "file");
         assert_eq!(parts[1].filename, None);

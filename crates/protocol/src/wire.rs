@@ -233,7 +233,7 @@ mod tests {
             key,
             "abcdefghijkl",
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
         let s = serde_json::to_string(&n).unwrap_or_default();
         assert!(s.starts_with(
             "{\"id\":\"id\",\"create_time\":\"1970-01-01T08:00:00+08:00\",\"resource_type\":\"encrypt-resource\""

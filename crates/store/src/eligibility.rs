@@ -63,16 +63,6 @@ impl Store {
             > 0)
     }
 
-    pub async fn set_mp_service_type(&self, appid: &str, service_type: &str) -> Result<bool, StoreError> {
-        Ok(sqlx::query("UPDATE mp_accounts SET service_type = $1 WHERE appid = $2")
-            .bind(service_type)
-            .bind(appid)
-            .execute(&self.pool)
-            .await?
-            .rows_affected()
-            > 0)
-    }
-
     /// Every account's appid, in order.
     pub async fn mp_appids(&self) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar("SELECT appid FROM mp_accounts ORDER BY appid").fetch_all(&self.pool).await?)
@@ -107,15 +97,6 @@ impl Store {
             .bind(appid)
             .fetch_one(&self.pool)
             .await?)
-    }
-
-    pub async fn violations_of(&self, appid: &str) -> Result<Vec<Violation>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT id, appid, reason, opened_by, opened_at, closed_by, closed_at FROM violations WHERE appid = $1 ORDER BY id DESC",
-        )
-        .bind(appid)
-        .fetch_all(&self.pool)
-        .await?)
     }
 
     /// The newest published rule set.

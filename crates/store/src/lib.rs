@@ -34,19 +34,18 @@ mod eligibility;
 mod error;
 pub mod ledger;
 mod migrate;
-mod models;
 mod money;
 mod mp;
 pub mod notifications;
 mod onboarding;
 mod orders;
 pub mod parties;
+mod pois;
 mod providers;
 mod refunds;
 mod sharing;
 mod shop;
 pub mod shop_orders;
-mod stores;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tx;
@@ -57,24 +56,54 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
-pub use bills::*;
+pub use bills::{DayTotals, FlowLine, NewBill, RefundLine, StoredBill, TradeLine, TradeScope};
 pub use component::{Authorization, AuthorizerToken, Component, ComponentCode, Issued};
-pub use discovery::*;
-pub use eligibility::*;
+pub use discovery::{Click, Conversion, DiscoveryVersion, RankFacts, Shown, TrafficLine};
+pub use eligibility::{CapabilityChange, CapabilityRow, PublishedRules, Violation};
 pub use error::StoreError;
 pub use ledger::PostError;
-pub use models::*;
 pub use money::{Payout, PayoutStatus, Settled, Standing};
-pub use mp::*;
-pub use onboarding::*;
-pub use orders::{CloseError, CreateOutcome, PayError, StepFuture, TxStep};
-pub use providers::*;
+pub use mp::{ChatLine, MpAccount, MpMenu, MpToken, OauthCode, QrCode, UserToken};
+pub use notifications::{AfterAttempt, Attempt, NewNotification, Notification, NotificationStatus};
+pub use onboarding::{
+    ApplymentLogEntry, ApplymentRecord, ApprovedMerchant, AuditTiming, DueColumn, Media, NewApplyment, Submitted,
+    Transition,
+};
+pub use orders::{
+    CloseError, CreateOutcome, NewOrderRecord, Order, OrderLocator, PayCommand, PayError, PayOutcome, StepFuture,
+    TxStep,
+};
+pub use parties::{
+    Consumer, KeyMode, Merchant, MerchantCertificate, NewMerchant, PlatformKeyRecord, Session, SessionRealm,
+};
+pub use pois::{PoiRow, PoiSales};
+pub use providers::{
+    Balances, ConsoleRole, ConsoleUser, LeagueRow, LogFilter, NewPrivilegeRecord, PrivilegeRecord, Provider,
+    RefusalRecord,
+};
 pub use refunds::{Refund, RefundCreated, RefundError, RefundNotifier, RefundRequest, RefundTarget};
-pub use sharing::*;
-pub use shop::*;
-pub use shop_orders::*;
-pub use stores::*;
+pub use sharing::{
+    Asked, Receiver, ReturnRequest, ShareLine, ShareNotifier, SharingError, SharingOrder, SharingRequest,
+    SharingResult, SharingReturn, SharingView,
+};
+pub use shop::{NewSku, ProductRow, ShelfRow, ShopImage, ShopThing, SkuRow, StockChange};
+pub use shop_orders::{Reservation, ShopMove, ShopOrder};
 pub use tx::{ReadTx, WriteTx};
+
+/// A boolean stored as an integer (0 or 1) on both engines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Flag(pub bool);
+
+impl TryFrom<i64> for Flag {
+    type Error = koudai_domain::text::UnknownValue;
+    fn try_from(v: i64) -> Result<Self, Self::Error> {
+        match v {
+            0 => Ok(Flag(false)),
+            1 => Ok(Flag(true)),
+            other => Err(koudai_domain::text::UnknownValue::new("flag", other.to_string())),
+        }
+    }
+}
 
 /// Connections to SQLite: one writer at a time anyway, a few readers.
 const SQLITE_POOL: u32 = 4;
@@ -367,6 +396,27 @@ pub fn redact(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// Every source file of this crate, `(name, text)`, for the tests that
+/// guard the SQL (so a new file cannot be left out of them).
+#[cfg(test)]
+pub(crate) fn crate_sources() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut folders = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap_or_else(|e| panic!("{}: {e}", folder.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                out.push((path.file_name().unwrap_or_default().to_string_lossy().into_owned(), text));
+            }
+        }
+    }
+    assert!(out.len() >= 20, "the store's sources were not found");
+    out
 }
 
 #[cfg(test)]

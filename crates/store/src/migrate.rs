@@ -245,24 +245,14 @@ mod tests {
     fn aggregates_are_cast_for_postgres() {
         // sqlx's Any driver cannot decode PostgreSQL NUMERIC, which is what
         // SUM and AVG of BIGINT return there: every aggregate must be CAST.
-        let sources = [
-            include_str!("bills.rs"),
-            include_str!("ledger.rs"),
-            include_str!("money.rs"),
-            include_str!("notifications.rs"),
-            include_str!("orders.rs"),
-            include_str!("parties.rs"),
-            include_str!("providers.rs"),
-            include_str!("onboarding.rs"),
-            include_str!("mp.rs"),
-            include_str!("refunds.rs"),
-            include_str!("sharing.rs"),
-            include_str!("lib.rs"),
-            include_str!("testing.rs"),
-            include_str!("tx.rs"),
-        ];
-        for src in sources {
+        // Every file of the crate, so a new one cannot be forgotten.
+        let sources: Vec<String> = crate::crate_sources().into_iter().map(|(_, text)| text).collect();
+        for src in &sources {
             for (i, _) in src.match_indices("SUM(").chain(src.match_indices("AVG(")) {
+                // This test's own needles.
+                if src[..i].ends_with('"') {
+                    continue;
+                }
                 // The select-list item the aggregate is in: from the last
                 // comma (or the line's start) to the aggregate.
                 let line = src.get(..i).and_then(|b| b.rsplit('\n').next()).unwrap_or("");

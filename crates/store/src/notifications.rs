@@ -4,8 +4,76 @@
 
 use sqlx::Row;
 
-use crate::models::*;
+use koudai_domain::schedule::Channel;
+
 use crate::{Store, StoreError, WriteTx};
+
+/// A notification to put in the outbox.
+#[derive(Debug, Clone)]
+pub struct NewNotification {
+    pub event_id: String,
+    pub mchid: String,
+    pub reference: String,
+    pub event_type: String,
+    pub notify_url: String,
+    pub body: String,
+    pub next_attempt_at: i64,
+    pub created_at: i64,
+    /// How it is delivered.
+    pub channel: Channel,
+    /// For `mp` the account's appid, for `component` the component appid.
+    pub key: Option<String>,
+}
+
+koudai_domain::text_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum NotificationStatus: "notification status" {
+        Pending = "PENDING",
+        Delivered = "DELIVERED",
+        Failed = "FAILED",
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Notification {
+    pub id: i64,
+    pub event_id: String,
+    pub mchid: String,
+    pub reference: String,
+    pub event_type: String,
+    pub notify_url: String,
+    pub body: String,
+    #[sqlx(try_from = "String")]
+    pub status: NotificationStatus,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub created_at: i64,
+    /// How it is delivered.
+    #[sqlx(try_from = "String")]
+    pub channel: Channel,
+    /// For `mp` the account's appid, for `component` the component appid.
+    pub appid: Option<String>,
+    /// For `mp`: the receiving server's passive reply, parsed (JSON).
+    pub reply: Option<String>,
+}
+
+/// One delivery attempt, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Attempt {
+    pub attempt_no: i64,
+    pub attempted_at: i64,
+    pub http_status: Option<i64>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+/// What to do with a notification after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterAttempt {
+    Delivered,
+    RetryAt(i64),
+    GiveUp,
+}
 
 const COLUMNS: &str =
     "id, event_id, mchid, reference, event_type, notify_url, body, status, attempts, next_attempt_at, \

@@ -5,8 +5,8 @@
 use koudai_domain::applyment::ApplymentState;
 use koudai_domain::ledger::AccountKind;
 
-use crate::models::NewMerchant;
 use crate::parties::insert_merchant_certificate;
+use crate::parties::NewMerchant;
 use crate::{Store, StoreError, WriteTx};
 
 /// An uploaded file, as its owner knows it.

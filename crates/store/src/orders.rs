@@ -3,12 +3,159 @@
 
 use koudai_domain::ledger::{movement, Entry};
 use koudai_domain::trade::{self, TransitionError};
-use koudai_domain::TradeState;
+use koudai_domain::{TradeState, TradeType};
 
 use crate::ledger::{lock_accounts, post, PostError};
-use crate::models::*;
+use crate::notifications::NewNotification;
 use crate::parties::ensure_openid_in;
+use crate::Flag;
 use crate::{Store, StoreError, WriteTx};
+
+/// An order as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Order {
+    pub id: i64,
+    pub mchid: String,
+    pub appid: String,
+    pub out_trade_no: String,
+    #[sqlx(try_from = "String")]
+    pub trade_type: TradeType,
+    pub description: String,
+    pub attach: Option<String>,
+    pub notify_url: String,
+    pub total_fen: i64,
+    pub payer_openid: Option<String>,
+    pub device_id: Option<String>,
+    pub params_digest: String,
+    pub time_expire: i64,
+    pub created_at: i64,
+    /// The state last written (`trade_state`); see [`Order::state_at`].
+    #[sqlx(rename = "trade_state", try_from = "String")]
+    pub stored_state: TradeState,
+    pub transaction_id: Option<String>,
+    pub success_time: Option<i64>,
+    pub payer_login: Option<String>,
+    pub prepay_id: String,
+    pub prepay_expires_at: i64,
+    pub pay_token: String,
+    /// The fee rule, rate and fee taken at payment.
+    pub fee_rule: Option<String>,
+    pub fee_rate_ppm: Option<i64>,
+    pub fee_fen: i64,
+    /// Refunds that still stand (not closed), and the fee they returned.
+    pub refunded_fen: i64,
+    pub fee_refunded_fen: i64,
+    pub refund_count: i64,
+    /// This order's money still in the merchant's pending account.
+    pub pending_fen: i64,
+    /// `YYYY-MM-DD`: the business day its funds settle, and the day they did.
+    pub settles_on: Option<String>,
+    pub settled_on: Option<String>,
+    /// Partner mode: the provider that placed it (`mchid` is then the
+    /// sub-merchant whose money it is, `appid` the provider's `sp_appid`).
+    pub sp_mchid: Option<String>,
+    pub sub_appid: Option<String>,
+    /// The payer's openid under `sub_appid`.
+    pub payer_sub_openid: Option<String>,
+    /// Placed with `settle_info.profit_sharing = true`.
+    #[sqlx(try_from = "i64")]
+    pub profit_sharing: Flag,
+    /// While its funds are frozen for profit sharing: when they unfreeze by
+    /// themselves (business time).
+    pub frozen_until: Option<i64>,
+    /// Shared to receivers so far (asked for and not closed).
+    pub shared_fen: i64,
+    /// Paid at a store's pay code: the store's poi_id, and the
+    /// `scene_info.store_info` object (JSON) the transaction shows.
+    pub store_id: Option<String>,
+    pub store_info: Option<String>,
+}
+
+impl Order {
+    /// Whether its funds are frozen for profit sharing at business time `now`.
+    pub fn is_frozen(&self) -> bool {
+        self.frozen_until.is_some() && self.settled_on.is_none()
+    }
+
+    /// What may still be shared or unfrozen.
+    pub fn unsplit_fen(&self) -> i64 {
+        if self.is_frozen() {
+            self.pending_fen
+        } else {
+            0
+        }
+    }
+
+    /// The state at business time `now`, counting expiry not yet written down.
+    pub fn state_at(&self, now: i64) -> TradeState {
+        self.stored_state.effective(self.time_expire, now)
+    }
+}
+
+/// An order to insert.
+#[derive(Debug, Clone)]
+pub struct NewOrderRecord {
+    pub mchid: String,
+    pub appid: String,
+    pub out_trade_no: String,
+    pub trade_type: TradeType,
+    pub description: String,
+    pub attach: Option<String>,
+    pub notify_url: String,
+    pub total_fen: i64,
+    pub payer_openid: Option<String>,
+    pub device_id: Option<String>,
+    pub params_digest: String,
+    pub time_expire: i64,
+    pub created_at: i64,
+    pub prepay_id: String,
+    pub prepay_expires_at: i64,
+    pub pay_token: String,
+    pub sp_mchid: Option<String>,
+    pub sub_appid: Option<String>,
+    pub payer_sub_openid: Option<String>,
+    pub profit_sharing: bool,
+    /// A store payment's poi_id and `store_info` (JSON).
+    pub store_id: Option<String>,
+    pub store_info: Option<String>,
+}
+
+/// How a payment finds its order.
+#[derive(Debug, Clone)]
+pub enum OrderLocator {
+    PrepayId(String),
+    PayToken(String),
+}
+
+/// What a payment attempt should do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayOutcome {
+    /// Take the money.
+    Success,
+    /// The payer's bank refused: record `PAYERROR`, move no money.
+    PayError,
+}
+
+/// A payment, as the consumer asked for it.
+#[derive(Debug, Clone)]
+pub struct PayCommand {
+    pub locator: OrderLocator,
+    pub consumer_login: String,
+    pub now: i64,
+    pub outcome: PayOutcome,
+    /// Used if the payment succeeds.
+    pub transaction_id: String,
+    /// Used if the consumer has no openid for the order's app yet.
+    pub fresh_openid: String,
+    /// Likewise for a partner order's `sub_appid`.
+    pub fresh_sub_openid: String,
+    /// What the payment costs the merchant (decided by the caller under the
+    /// merchant's fee rule in force; the payment fails with
+    /// [`crate::PayError::RuleChanged`] if the rule changed meanwhile).
+    pub charge: koudai_domain::fees::Charge,
+    /// Until when a payment for profit sharing stays frozen.
+    pub frozen_until: Option<i64>,
+}
 
 /// The columns of [`Order`], for queries that select or return a whole order.
 pub(crate) const COLUMNS: &str =
@@ -120,14 +267,6 @@ impl Store {
 
     pub async fn order_by_out_trade_no(&self, mchid: &str, out_trade_no: &str) -> Result<Option<Order>, StoreError> {
         self.order_where("mchid = $1 AND out_trade_no = $2", mchid, Some(out_trade_no)).await
-    }
-
-    pub async fn order_by_transaction_id(
-        &self,
-        mchid: &str,
-        transaction_id: &str,
-    ) -> Result<Option<Order>, StoreError> {
-        self.order_where("mchid = $1 AND transaction_id = $2", mchid, Some(transaction_id)).await
     }
 
     pub async fn order_by_locator(&self, locator: &OrderLocator) -> Result<Option<Order>, StoreError> {

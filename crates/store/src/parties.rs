@@ -1,8 +1,115 @@
 //! The platform key, merchants and their certificates, apps, consumers,
 //! openids and consumer sessions.
 
-use crate::models::*;
+use koudai_domain::Secret;
+
 use crate::{Store, StoreError, WriteTx};
+
+/// The platform's signing key and its two identities.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PlatformKeyRecord {
+    #[sqlx(try_from = "String")]
+    pub private_key_pem: Secret<String>,
+    pub certificate_pem: String,
+    /// Upper-case hex.
+    pub certificate_serial: String,
+    pub public_key_id: String,
+    pub created_at: i64,
+}
+
+koudai_domain::text_enum! {
+    /// How the platform signs what it sends a merchant.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum KeyMode: "key_mode" {
+        /// Platform certificate (`Wechatpay-Serial` = certificate serial).
+        Certificate = "certificate",
+        /// WeChat Pay public key (`Wechatpay-Serial` = `PUB_KEY_ID_…`).
+        PublicKey = "public_key",
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MerchantCertificate {
+    /// Upper-case hex.
+    pub serial_no: String,
+    pub certificate_pem: String,
+    pub public_key_pem: String,
+    pub not_after: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Merchant {
+    pub mchid: String,
+    pub name: String,
+    #[sqlx(try_from = "String")]
+    pub key_mode: KeyMode,
+    #[sqlx(try_from = "String")]
+    pub apiv3_key: Secret<String>,
+    pub created_at: i64,
+    /// The fee-schedule rule (category or `settlement_id`) it is under.
+    pub fee_rule: String,
+    /// The (simulated) bank account payouts go to.
+    pub bank_account: Option<String>,
+    /// For a sub-merchant, its service provider.
+    pub sp_mchid: Option<String>,
+    /// The most of an order profit sharing may give away (ten-thousandths).
+    pub max_ratio: i64,
+    /// Where it hears of profit shares it receives.
+    pub service_notify_url: Option<String>,
+}
+
+impl Merchant {
+    /// Whether it is a sub-merchant (acts through its provider only).
+    pub fn is_sub_merchant(&self) -> bool {
+        self.sp_mchid.is_some()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMerchant {
+    pub mchid: String,
+    pub name: String,
+    pub key_mode: KeyMode,
+    pub apiv3_key: Secret<String>,
+    pub certificate: MerchantCertificate,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Consumer {
+    pub login: String,
+    pub password_hash: String,
+    pub created_at: i64,
+}
+
+/// Whose sessions: the cashier's consumers or the consoles' users. Each has
+/// its own table, so a token of one can never open the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionRealm {
+    Consumer,
+    Console,
+}
+
+impl SessionRealm {
+    pub(crate) fn table(self) -> &'static str {
+        match self {
+            SessionRealm::Consumer => "consumer_sessions",
+            SessionRealm::Console => "console_sessions",
+        }
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Session {
+    /// Hex SHA-256 of the cookie's token: the token itself is never stored,
+    /// so a copy of the database opens no session.
+    #[sqlx(rename = "token")]
+    pub token_sha256: String,
+    pub login: String,
+    #[sqlx(try_from = "String")]
+    pub csrf: Secret<String>,
+    pub expires_at: i64,
+}
 
 pub(crate) const MERCHANT_COLUMNS: &str =
     "mchid, name, key_mode, apiv3_key, created_at, fee_rule, bank_account, sp_mchid, max_ratio, service_notify_url";
@@ -55,14 +162,6 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         insert_merchant_certificate(&mut tx, &m.mchid, &m.certificate).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Adds another API certificate to a merchant (key rotation).
-    pub async fn add_merchant_certificate(&self, mchid: &str, cert: &MerchantCertificate) -> Result<(), StoreError> {
-        let mut tx = self.write().await?;
-        insert_merchant_certificate(&mut tx, mchid, cert).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -5,7 +5,8 @@
 use koudai_domain::ledger::AccountKind;
 use koudai_domain::provider::{GrantAction, PrivilegeEvent, ProviderKind};
 
-use crate::models::{Merchant, Order};
+use crate::orders::Order;
+use crate::parties::Merchant;
 use crate::parties::MERCHANT_COLUMNS;
 use crate::{Store, StoreError};
 

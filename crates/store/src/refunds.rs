@@ -10,8 +10,9 @@ use koudai_domain::refund::{self, FundsAccount, RefundRefusal, RefundStatus, MAX
 use koudai_domain::{trade, TradeState};
 
 use crate::ledger::{lock_accounts, post, PostError};
-use crate::models::*;
 use crate::money::entry_error;
+use crate::notifications::NewNotification;
+use crate::orders::Order;
 use crate::orders::COLUMNS as ORDER_COLUMNS;
 use crate::{Store, StoreError};
 

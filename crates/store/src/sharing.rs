@@ -10,8 +10,9 @@ use koudai_domain::sharing::{
 };
 
 use crate::ledger::{lock_accounts, post, PostError};
-use crate::models::{NewNotification, Order};
 use crate::money::entry_error;
+use crate::notifications::NewNotification;
+use crate::orders::Order;
 use crate::orders::COLUMNS as ORDER_COLUMNS;
 use crate::{Store, StoreError, WriteTx};
 
@@ -244,33 +245,6 @@ impl Store {
             .await?
             .rows_affected()
             > 0)
-    }
-
-    pub async fn receivers(&self, mchid: &str) -> Result<Vec<Receiver>, StoreError> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {RECEIVER_COLUMNS} FROM sharing_receivers WHERE mchid = $1 ORDER BY created_at, account"
-        ))
-        .bind(mchid)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    /// A paid order of `mchid` (placed by `sp_mchid`, or directly) by
-    /// `transaction_id`.
-    pub async fn order_for_sharing(
-        &self,
-        mchid: &str,
-        sp_mchid: &Option<String>,
-        transaction_id: &str,
-    ) -> Result<Option<Order>, StoreError> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {ORDER_COLUMNS} FROM orders WHERE mchid = $1 AND COALESCE(sp_mchid, '') = $2 AND transaction_id = $3"
-        ))
-        .bind(mchid)
-        .bind(sp(sp_mchid))
-        .bind(transaction_id)
-        .fetch_optional(&self.pool)
-        .await?)
     }
 
     /// Records a share or an unfreeze of a frozen order; the shared money

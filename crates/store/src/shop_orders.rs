@@ -9,7 +9,7 @@
 use koudai_domain::shop::OrderStatus;
 use koudai_domain::TradeState;
 
-use crate::models::{NewOrderRecord, Order};
+use crate::orders::{NewOrderRecord, Order};
 use crate::{Store, StoreError, WriteTx};
 
 // The status codes, for SQL.

@@ -14,7 +14,7 @@ use koudai_domain::eligibility as eligibility_rules;
 use koudai_domain::poi::{self as rules, state, PoiError};
 use koudai_protocol::mp::MpError;
 use koudai_protocol::mp_xml::{self, Field};
-use koudai_store::{MpAccount, StoreRow};
+use koudai_store::{MpAccount, PoiRow};
 
 use crate::mp::MpFailure;
 use crate::{App, Internal};
@@ -78,7 +78,7 @@ fn poi_id_of(v: Option<&Value>) -> String {
     }
 }
 
-async fn own(app: &App, a: &MpAccount, poi_id: &str) -> Result<StoreRow, MpFailure> {
+async fn own(app: &App, a: &MpAccount, poi_id: &str) -> Result<PoiRow, MpFailure> {
     let plain = !poi_id.is_empty() && poi_id.len() <= 20 && poi_id.bytes().all(|b| b.is_ascii_digit());
     let s = if plain { app.store.poi(poi_id).await? } else { None };
     s.filter(|s| s.appid == a.appid).ok_or_else(|| MpError::new(65115, "invalid poi id").into())
@@ -97,7 +97,7 @@ pub async fn add(app: &App, a: &MpAccount, body: &Value) -> Result<Value, MpFail
     rules::validate_new(&info, &issued)?;
     let now = app.clock.business_now().unix();
     let poi_id = format!("{}", 400_000_000 + u64::from(u32::from_be_bytes(app.rng.bytes())) % 500_000_000);
-    let row = StoreRow {
+    let row = PoiRow {
         poi_id: poi_id.clone(),
         appid: a.appid.clone(),
         sid: info.get("sid").and_then(Value::as_str).unwrap_or_default().to_owned(),
@@ -115,7 +115,7 @@ pub async fn add(app: &App, a: &MpAccount, body: &Value) -> Result<Value, MpFail
 
 /// The base_info as `getpoi` shows it: pending values over the approved
 /// ones, with the id and the states.
-fn shown(s: &StoreRow) -> Value {
+fn shown(s: &PoiRow) -> Value {
     let mut info: Map<String, Value> = serde_json::from_str(&s.base_info).unwrap_or_default();
     if let Some(p) = s.pending.as_deref().and_then(|p| serde_json::from_str::<Map<String, Value>>(p).ok()) {
         info.extend(p);
@@ -203,7 +203,7 @@ pub async fn audit(
     poi_id: &str,
     approve: bool,
     msg: &str,
-) -> Result<(StoreRow, Option<bool>), AuditError> {
+) -> Result<(PoiRow, Option<bool>), AuditError> {
     let plain = !poi_id.is_empty() && poi_id.len() <= 20 && poi_id.bytes().all(|b| b.is_ascii_digit());
     let s = if plain { app.store.poi(poi_id).await.map_err(Internal::from)? } else { None };
     let s = s.ok_or_else(|| AuditError::NoStore(poi_id.to_owned()))?;

@@ -15,7 +15,7 @@ use koudai_domain::order::PREPAY_VALID_S;
 use koudai_domain::poi::state;
 use koudai_domain::{TradeState, TradeType};
 use koudai_protocol::wire::StoreInfo;
-use koudai_store::{CreateOutcome, MpAccount, Order, OrderLocator, PayOutcome, StoreRow};
+use koudai_store::{CreateOutcome, MpAccount, Order, OrderLocator, PayOutcome, PoiRow};
 
 use crate::mp::push::{self, Push};
 use crate::mp::MpFailure;
@@ -32,7 +32,7 @@ pub const MAX_PRICES: usize = 12;
 /// at.
 #[derive(Debug, Clone)]
 pub struct PayCode {
-    pub store: StoreRow,
+    pub store: PoiRow,
     pub account: MpAccount,
     /// `business_name` and `branch_name`.
     pub name: String,

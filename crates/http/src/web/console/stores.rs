@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use koudai_protocol::times::format_bill_time;
-use koudai_store::StoreRow;
+use koudai_store::PoiRow;
 
 use super::operator::Chrome;
 use super::{account_for, check_csrf, operator, see_other, visitor, Gate, NoticeQuery, Reach};
@@ -57,7 +57,7 @@ fn state_text(s: i64) -> &'static str {
     }
 }
 
-fn line(s: &StoreRow) -> StoreLine {
+fn line(s: &PoiRow) -> StoreLine {
     let info: Map<String, Value> = serde_json::from_str(&s.base_info).unwrap_or_default();
     let t = |k: &str| info.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
     StoreLine {

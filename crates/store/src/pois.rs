@@ -4,7 +4,7 @@
 use crate::{Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct StoreRow {
+pub struct PoiRow {
     pub poi_id: String,
     pub appid: String,
     pub sid: String,
@@ -23,7 +23,7 @@ pub struct StoreRow {
 /// A store's takings at its pay code: payments (paid, including those since
 /// refunded), their total and what was refunded of them.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct StoreSales {
+pub struct PoiSales {
     pub store_id: String,
     pub payments: i64,
     pub total_fen: i64,
@@ -33,7 +33,7 @@ pub struct StoreSales {
 const COLUMNS: &str = "poi_id, appid, sid, base_info, available_state, pending, reason, created_at, updated_at, prices";
 
 impl Store {
-    pub async fn create_store(&self, s: &StoreRow) -> Result<(), StoreError> {
+    pub async fn create_store(&self, s: &PoiRow) -> Result<(), StoreError> {
         sqlx::query(&format!("INSERT INTO stores ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
             .bind(&s.poi_id)
             .bind(&s.appid)
@@ -51,7 +51,7 @@ impl Store {
     }
 
     /// A live store (of any account).
-    pub async fn poi(&self, poi_id: &str) -> Result<Option<StoreRow>, StoreError> {
+    pub async fn poi(&self, poi_id: &str) -> Result<Option<PoiRow>, StoreError> {
         Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM stores WHERE poi_id = $1 AND deleted_at IS NULL"))
             .bind(poi_id)
             .fetch_optional(&self.pool)
@@ -59,7 +59,7 @@ impl Store {
     }
 
     /// An account's live stores, oldest first, a page, and how many.
-    pub async fn pois(&self, appid: &str, begin: i64, limit: i64) -> Result<(Vec<StoreRow>, i64), StoreError> {
+    pub async fn pois(&self, appid: &str, begin: i64, limit: i64) -> Result<(Vec<PoiRow>, i64), StoreError> {
         let rows = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM stores WHERE appid = $1 AND deleted_at IS NULL ORDER BY created_at, poi_id LIMIT $2 OFFSET $3"
         ))
@@ -76,7 +76,7 @@ impl Store {
     }
 
     /// Stores waiting for the operator: under audit, or with a pending update.
-    pub async fn pois_to_review(&self) -> Result<Vec<StoreRow>, StoreError> {
+    pub async fn pois_to_review(&self) -> Result<Vec<PoiRow>, StoreError> {
         Ok(sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM stores WHERE deleted_at IS NULL AND (available_state = 2 OR pending IS NOT NULL) \
              ORDER BY updated_at, poi_id"
@@ -172,7 +172,7 @@ impl Store {
     }
 
     /// A merchant's takings per store: paid orders naming a store.
-    pub async fn store_sales(&self, mchid: &str) -> Result<Vec<StoreSales>, StoreError> {
+    pub async fn store_sales(&self, mchid: &str) -> Result<Vec<PoiSales>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT store_id, COUNT(*) AS payments, CAST(SUM(total_fen) AS BIGINT) AS total_fen, \
              CAST(SUM(refunded_fen) AS BIGINT) AS refunded_fen FROM orders \
@@ -180,25 +180,6 @@ impl Store {
              GROUP BY store_id ORDER BY store_id",
         )
         .bind(mchid)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    /// A store's latest paid orders.
-    pub async fn store_payments(
-        &self,
-        mchid: &str,
-        store_id: &str,
-        limit: i64,
-    ) -> Result<Vec<crate::Order>, StoreError> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {} FROM orders WHERE mchid = $1 AND store_id = $2 AND trade_state IN ('SUCCESS', 'REFUND') \
-             ORDER BY success_time DESC, id DESC LIMIT $3",
-            crate::orders::COLUMNS
-        ))
-        .bind(mchid)
-        .bind(store_id)
-        .bind(limit)
         .fetch_all(&self.pool)
         .await?)
     }
