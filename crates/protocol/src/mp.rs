@@ -130,6 +130,91 @@ impl MpError {
     pub fn match_rule_deprecated() -> MpError {
         MpError::new(65320, "the matchrule field is no longer supported")
     }
+    /// 40003: an openid that is not one of the account's.
+    pub fn invalid_openid() -> MpError {
+        MpError::new(40003, "invalid openid")
+    }
+    /// 40005: an upload of a type the API does not take.
+    pub fn invalid_file_type() -> MpError {
+        MpError::new(40005, "invalid file type")
+    }
+    /// 40009: an image too large (or unreadable as one).
+    pub fn invalid_image_size() -> MpError {
+        MpError::new(40009, "invalid image size")
+    }
+    /// 40009, saying the limit.
+    pub fn invalid_image_size_limit(limit: &str) -> MpError {
+        MpError::new(40009, format!("invalid image size: {limit}"))
+    }
+    /// 40029: an OAuth code that is not one.
+    pub fn invalid_code() -> MpError {
+        MpError::new(40029, "invalid code")
+    }
+    /// 40030: a refresh token that is not one.
+    pub fn invalid_refresh_token() -> MpError {
+        MpError::new(40030, "invalid refresh_token")
+    }
+    /// 40053: a QR code's `action_info` that does not read, saying why.
+    pub fn invalid_action_info(why: &str) -> MpError {
+        MpError::new(40053, format!("invalid action info: {why}"))
+    }
+    /// 40066: a URL the API does not serve.
+    pub fn invalid_url() -> MpError {
+        MpError::new(40066, "invalid url")
+    }
+    /// 40097 naming what is wrong (the shop API's answer to any bad field).
+    pub fn invalid_args_because(why: &str) -> MpError {
+        MpError::new(40097, format!("invalid args: {why}"))
+    }
+    /// 40097 with a hint, as the store (POI) API words it.
+    pub fn invalid_args_hint(hint: &str) -> MpError {
+        MpError::new(40097, format!("invalid args hint: [{hint}]"))
+    }
+    /// 40113: an upload of a type the shop does not take.
+    pub fn unsupported_file_type(which: &str) -> MpError {
+        MpError::new(40113, format!("unsupported file type: {which}"))
+    }
+    /// 40163: an OAuth code used before.
+    pub fn code_been_used() -> MpError {
+        MpError::new(40163, "code been used")
+    }
+    /// 41005: a multipart upload without its file.
+    pub fn media_data_missing() -> MpError {
+        MpError::new(41005, "media data missing")
+    }
+    /// 41008: no OAuth code.
+    pub fn missing_code() -> MpError {
+        MpError::new(41008, "missing code")
+    }
+    /// 42002: a refresh token past its life.
+    pub fn refresh_token_expired() -> MpError {
+        MpError::new(42002, "refresh_token expired")
+    }
+    /// 42003: an OAuth code past its life.
+    pub fn oauth_code_expired() -> MpError {
+        MpError::new(42003, "code expired")
+    }
+    /// 48001 saying why the API is closed to the account (a capability the
+    /// e-commerce rules do not grant it).
+    pub fn api_unauthorized_because(why: &str) -> MpError {
+        MpError::new(48001, format!("api unauthorized: {why}"))
+    }
+    /// 65106: a store not approved (yet).
+    pub fn poi_not_approved() -> MpError {
+        MpError::new(65106, "poi audit state must be approved")
+    }
+    /// 65107: a store with an update under audit.
+    pub fn poi_not_modifiable() -> MpError {
+        MpError::new(65107, "not allow modify")
+    }
+    /// 65115: a poi_id that is not the account's.
+    pub fn invalid_poi_id() -> MpError {
+        MpError::new(65115, "invalid poi id")
+    }
+    /// -1 with Koudai's own reason (a push to an account with no server).
+    pub fn system_because(why: &str) -> MpError {
+        MpError::new(-1, why)
+    }
 }
 
 impl From<MenuError> for MpError {
@@ -184,5 +269,12 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&MpError::access_token_expired().body()).unwrap_or_default();
         assert_eq!(v, json!({"errcode": 42001, "errmsg": "access_token expired"}));
         assert_eq!(MpError::from(MenuError::SubUrl).errcode, 40027);
+    }
+}
+
+impl From<koudai_domain::poi::PoiError> for MpError {
+    /// A store rule names its errcode (the store API's table).
+    fn from(e: koudai_domain::poi::PoiError) -> Self {
+        MpError::new(e.errcode, e.message)
     }
 }

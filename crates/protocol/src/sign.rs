@@ -48,8 +48,7 @@ mod tests {
     #[test]
     fn the_signature_verifies_over_the_response_message() {
         let key = test_key();
-        let h = SignedHeaders::new(key, "PUB_KEY_ID_0114", 1_700_000_000, "n0nce".into(), b"{\"a\":1}")
-            .unwrap();
+        let h = SignedHeaders::new(key, "PUB_KEY_ID_0114", 1_700_000_000, "n0nce".into(), b"{\"a\":1}").unwrap();
         let pairs = h.pairs();
         let get = |name: &str| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| *v).unwrap_or_default();
         assert_eq!(get("wechatpay-timestamp"), "1700000000");

@@ -18,7 +18,7 @@ use crate::mp::MpFailure;
 use crate::{App, Internal};
 
 fn invalid(m: impl std::fmt::Display) -> MpFailure {
-    MpFailure::Refused(MpError::new(40097, format!("invalid args: {m}")))
+    MpFailure::Refused(MpError::invalid_args_because(&m.to_string()))
 }
 
 impl From<ShopError> for MpFailure {
@@ -43,7 +43,7 @@ pub async fn gate(app: &App, token: Option<&str>, api: &str) -> Result<MpAccount
     let now = app.clock.business_now().unix();
     match crate::access::eligibility::check(&app.store, &account.appid, eligibility_rules::SHOP_API, now).await? {
         Ok(()) => Ok(account),
-        Err(why) => Err(MpError::new(48001, format!("api unauthorized: {why}")).into()),
+        Err(why) => Err(MpError::api_unauthorized_because(&why).into()),
     }
 }
 
@@ -101,11 +101,11 @@ pub async fn upload_image(
         return Err(MpError::empty_post_data().into());
     }
     if data.len() > 1024 * 1024 {
-        return Err(MpError::new(40009, "invalid image size: at most 1 MB").into());
+        return Err(MpError::invalid_image_size_limit("at most 1 MB").into());
     }
     let content_type = match koudai_protocol::multipart::sniff(&data) {
         Some(t @ ("image/jpeg" | "image/png" | "image/bmp")) => t,
-        _ => return Err(MpError::new(40113, "unsupported file type: jpg, png or bmp").into()),
+        _ => return Err(MpError::unsupported_file_type("jpg, png or bmp").into()),
     };
     let url = store_image(app, a, content_type, data).await?;
     Ok(success(json!({"image_url": url, "url": url})))

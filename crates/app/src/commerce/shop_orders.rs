@@ -281,7 +281,7 @@ pub fn order_json(o: &ShopOrder) -> Value {
 }
 
 fn invalid(m: impl std::fmt::Display) -> MpFailure {
-    MpFailure::Refused(MpError::new(40097, format!("invalid args: {m}")))
+    MpFailure::Refused(MpError::invalid_args_because(&m.to_string()))
 }
 
 fn text(v: Option<&Value>) -> Option<String> {

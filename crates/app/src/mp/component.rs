@@ -430,42 +430,48 @@ async fn held(app: &App, provider_mchid: &str) -> Result<BTreeSet<String>, Inter
     Ok(crate::access::authz::held_privileges(app, provider_mchid).await?.into_keys().collect())
 }
 
+/// Why an authorizer token may not call an API.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiRefusal {
+    /// The account has not authorised the component (or revoked it).
+    #[error("the account has not authorised the component")]
+    NotAuthorized,
+    /// The account granted none of the permission sets the API needs.
+    #[error("{api} needs permission set {}, which the account has not granted", .sets.iter().map(i64::to_string).collect::<Vec<_>>().join(" or "))]
+    SetNotGranted { api: String, sets: Vec<i64> },
+    /// The provider no longer holds the operator privilege behind every
+    /// set that would allow it.
+    #[error("the provider no longer holds the operator privilege {}", .0.join(", "))]
+    PrivilegeLacking(Vec<String>),
+}
+
 /// Checks a call of `api` made with an authorizer token: the account must
 /// have granted one of the sets the API needs, and the provider must still
-/// hold the privilege behind it (61007 otherwise, saying which).
-pub async fn check_api(app: &App, t: &AuthorizerToken, api: &str) -> Result<(), MpFailure> {
+/// hold the privilege behind it.
+pub async fn check_api(app: &App, t: &AuthorizerToken, api: &str) -> Result<(), super::token::CallError> {
     let Some(needed) = rules::needed_sets(api) else { return Ok(()) };
     let a = app
         .store
         .authorization(&t.component_appid, &t.authorizer_appid)
         .await?
         .filter(|a| a.revoked_at.is_none())
-        .ok_or_else(MpError::component_not_authorized)?;
+        .ok_or(ApiRefusal::NotAuthorized)?;
     let granted = rules::parse_sets(&a.func_ids);
     let usable: Vec<i64> = needed.iter().copied().filter(|id| granted.contains(id)).collect();
     if usable.is_empty() {
-        let names: Vec<String> = needed.iter().map(i64::to_string).collect();
-        return Err(MpError::api_unauthorized_to_component(&format!(
-            "{api} needs permission set {}, which the account has not granted",
-            names.join(" or ")
-        ))
-        .into());
+        return Err(ApiRefusal::SetNotGranted { api: api.to_owned(), sets: needed.to_vec() }.into());
     }
     let c = app.store.component(&t.component_appid).await?.ok_or_else(|| Internal::bug("a token of no component"))?;
     let held = held(app, &c.provider_mchid).await?;
-    let lacking: Vec<&str> = usable
+    let lacking: Vec<String> = usable
         .iter()
-        .filter_map(|id| rules::set(*id).and_then(|s| s.privilege.as_deref()))
-        .filter(|p| !held.contains(*p))
+        .filter_map(|id| rules::set(*id).and_then(|s| s.privilege.clone()))
+        .filter(|p| !held.contains(p))
         .collect();
     let all_need_privilege =
         usable.iter().all(|id| rules::set(*id).and_then(|s| s.privilege.as_deref()).is_some_and(|p| !held.contains(p)));
     if all_need_privilege {
-        return Err(MpError::api_unauthorized_to_component(&format!(
-            "the provider no longer holds the operator privilege {}",
-            lacking.join(", ")
-        ))
-        .into());
+        return Err(ApiRefusal::PrivilegeLacking(lacking).into());
     }
     Ok(())
 }

@@ -14,7 +14,7 @@ pub mod qrcode;
 pub mod server;
 pub mod token;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use koudai_domain::fees::{business_date, format_date};
 use koudai_domain::mp::{self as rules, Button, MatchRule};
@@ -42,6 +42,45 @@ impl From<MpError> for MpFailure {
 impl From<StoreError> for MpFailure {
     fn from(e: StoreError) -> Self {
         MpFailure::Internal(e.into())
+    }
+}
+
+// Transitional: the use cases not yet given their own error enums still
+// answer in wire terms; these go with `MpFailure`.
+impl From<Quota> for MpFailure {
+    fn from(e: Quota) -> Self {
+        match e {
+            Quota::Exceeded => MpError::daily_quota().into(),
+            Quota::Internal(e) => MpFailure::Internal(e),
+        }
+    }
+}
+
+impl From<token::CallError> for MpFailure {
+    fn from(e: token::CallError) -> Self {
+        use token::CallError as T;
+        match e {
+            T::Missing => MpError::access_token_missing().into(),
+            T::Malformed => MpError::invalid_access_token().into(),
+            T::Expired => MpError::access_token_expired().into(),
+            T::NotLatest => MpError::invalid_credential().into(),
+            T::ComponentToken => MpError::api_unauthorized().into(),
+            T::Component(r) => r.into(),
+            T::Quota => MpError::daily_quota().into(),
+            T::Internal(e) => MpFailure::Internal(e),
+        }
+    }
+}
+
+impl From<component::ApiRefusal> for MpFailure {
+    fn from(e: component::ApiRefusal) -> Self {
+        use component::ApiRefusal as A;
+        match e {
+            A::NotAuthorized => MpError::component_not_authorized().into(),
+            A::SetNotGranted { .. } | A::PrivilegeLacking(_) => {
+                MpError::api_unauthorized_to_component(&e.to_string()).into()
+            }
+        }
     }
 }
 
@@ -78,13 +117,29 @@ pub async fn create_account(
     Ok(account)
 }
 
-/// Counts a call of `api` against the account's daily quota (45009 past it).
-pub async fn count_call(app: &App, appid: &str, api: &str) -> Result<(), MpFailure> {
+/// Why a call was not counted against its daily quota.
+#[derive(Debug, thiserror::Error)]
+pub enum Quota {
+    #[error("the account's daily quota for this API is used up")]
+    Exceeded,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl From<StoreError> for Quota {
+    fn from(e: StoreError) -> Self {
+        Quota::Internal(e.into())
+    }
+}
+
+/// Counts a call of `api` against the caller's daily quota (an account's
+/// or a component's).
+pub async fn count_call(app: &App, appid: &str, api: &str) -> Result<(), Quota> {
     let Some(limit) = rules::rules().daily_quota.get(api).copied() else { return Ok(()) };
     let day = format_date(business_date(app.clock.business_now().unix()));
     let calls = app.store.count_mp_call(appid, api, &day).await?;
     if calls > limit {
-        return Err(MpError::daily_quota().into());
+        return Err(Quota::Exceeded);
     }
     Ok(())
 }
@@ -95,115 +150,119 @@ pub(crate) fn plain_id(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// A button as `menu/get` shows it: every button with a `sub_button` list.
-fn echo(b: &Button) -> Value {
-    let mut v = serde_json::to_value(b).unwrap_or_default();
-    v["sub_button"] = Value::Array(b.sub_button.iter().map(echo).collect());
-    v
-}
-
-/// A button as `get_current_selfmenu_info` shows it: a parent's
-/// `sub_button` is `{"list": [...]}`.
-fn selfmenu(b: &Button) -> Value {
-    let mut v = serde_json::to_value(b).unwrap_or_default();
-    if !b.sub_button.is_empty() {
-        v["sub_button"] = json!({"list": b.sub_button.iter().map(selfmenu).collect::<Vec<_>>()});
-    }
-    v
-}
-
 fn parse_buttons(text: &str) -> Result<Vec<Button>, Internal> {
     serde_json::from_str(text).map_err(|e| Internal::bug(format!("stored menu: {e}")))
 }
 
-/// `menu/create`: the body is checked and becomes the default menu.
-pub async fn create_menu(app: &App, account: &MpAccount, raw: &[u8], body: &Value) -> Result<(), MpFailure> {
-    count_call(app, &account.appid, "menu/create").await?;
-    if rules::has_unicode_escapes(raw) {
-        return Err(MpError::from(rules::MenuError::Charset).into());
+/// Why a menu call was refused (the body's own faults are the domain's
+/// `MenuError` and `MatchRuleError`, found before the call).
+#[derive(Debug, thiserror::Error)]
+pub enum MenuCallError {
+    #[error("the account has no menu")]
+    NoMenu,
+    #[error("a conditional menu needs a default menu first")]
+    NoDefaultMenu,
+    #[error("the account has as many conditional menus as it may")]
+    MenuLimit,
+    #[error("no such menuid")]
+    NoSuchMenuid,
+    #[error("the user is not a follower of the account")]
+    NoSuchUser,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl From<StoreError> for MenuCallError {
+    fn from(e: StoreError) -> Self {
+        MenuCallError::Internal(e.into())
     }
-    let buttons = rules::validate_menu(body).map_err(MpError::from)?;
-    let text = serde_json::to_string(&buttons).map_err(|e| Internal::bug(e.to_string()))?;
+}
+
+/// A stored menu.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Menu {
+    pub menuid: i64,
+    pub buttons: Vec<Button>,
+    /// A conditional menu's rule, as stored (JSON); `None` for the default.
+    pub matchrule: Option<Value>,
+}
+
+/// The account's menus: the default one, and the conditional ones.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Menus {
+    pub default: Menu,
+    pub conditional: Vec<Menu>,
+}
+
+/// `menu/create`: the (checked) buttons become the default menu.
+pub async fn create_menu(app: &App, account: &MpAccount, buttons: &[Button]) -> Result<(), MenuCallError> {
+    let text = serde_json::to_string(buttons).map_err(|e| Internal::bug(e.to_string()))?;
     app.store.set_default_menu(&account.appid, &text, app.clock.business_now().unix()).await?;
     Ok(())
 }
 
-/// `menu/get`: the default menu and the conditional ones (46003 if none).
-pub async fn get_menu(app: &App, account: &MpAccount) -> Result<Value, MpFailure> {
-    count_call(app, &account.appid, "menu/get").await?;
+/// `menu/get`: the default menu and the conditional ones.
+pub async fn get_menu(app: &App, account: &MpAccount) -> Result<Menus, MenuCallError> {
     let menus = app.store.mp_menus(&account.appid).await?;
     let Some(default) = menus.iter().find(|m| !m.conditional.0) else {
-        return Err(MpError::menu_no_exist().into());
+        return Err(MenuCallError::NoMenu);
     };
-    let mut out = json!({"menu": {"button": parse_buttons(&default.buttons)?.iter().map(echo).collect::<Vec<_>>(), "menuid": default.menuid}});
-    let conditional: Vec<Value> = menus
+    let default = Menu { menuid: default.menuid, buttons: parse_buttons(&default.buttons)?, matchrule: None };
+    let conditional = menus
         .iter()
         .filter(|m| m.conditional.0)
         .map(|m| {
-            Ok(json!({
-                "button": parse_buttons(&m.buttons)?.iter().map(echo).collect::<Vec<_>>(),
-                "matchrule": m.matchrule.as_deref().and_then(|r| serde_json::from_str::<Value>(r).ok()).unwrap_or_default(),
-                "menuid": m.menuid,
-            }))
+            let matchrule = match m.matchrule.as_deref() {
+                Some(r) => serde_json::from_str(r).map_err(|e| Internal::bug(format!("stored matchrule: {e}")))?,
+                None => Value::Null,
+            };
+            Ok(Menu { menuid: m.menuid, buttons: parse_buttons(&m.buttons)?, matchrule: Some(matchrule) })
         })
         .collect::<Result<_, Internal>>()?;
-    if !conditional.is_empty() {
-        out["conditionalmenu"] = Value::Array(conditional);
-    }
-    Ok(out)
+    Ok(Menus { default, conditional })
 }
 
-/// `get_current_selfmenu_info`.
-pub async fn selfmenu_info(app: &App, account: &MpAccount) -> Result<Value, MpFailure> {
-    count_call(app, &account.appid, "get_current_selfmenu_info").await?;
+/// `get_current_selfmenu_info`: the default menu's buttons, if there is one.
+pub async fn selfmenu_info(app: &App, account: &MpAccount) -> Result<Option<Vec<Button>>, MenuCallError> {
     let menus = app.store.mp_menus(&account.appid).await?;
     Ok(match menus.iter().find(|m| !m.conditional.0) {
-        Some(m) => {
-            json!({"is_menu_open": 1, "selfmenu_info": {"button": parse_buttons(&m.buttons)?.iter().map(selfmenu).collect::<Vec<_>>()}})
-        }
-        None => json!({"is_menu_open": 0, "selfmenu_info": {"button": []}}),
+        Some(m) => Some(parse_buttons(&m.buttons)?),
+        None => None,
     })
 }
 
 /// `menu/delete`: every menu of the account.
-pub async fn delete_menu(app: &App, account: &MpAccount) -> Result<(), MpFailure> {
-    count_call(app, &account.appid, "menu/delete").await?;
+pub async fn delete_menu(app: &App, account: &MpAccount) -> Result<(), MenuCallError> {
     app.store.delete_menus(&account.appid).await?;
     Ok(())
 }
 
-/// `menu/addconditional`: returns the new `menuid` (as a string, like the
-/// documented reply).
-pub async fn add_conditional(app: &App, account: &MpAccount, raw: &[u8], body: &Value) -> Result<String, MpFailure> {
-    count_call(app, &account.appid, "menu/addconditional").await?;
-    if rules::has_unicode_escapes(raw) {
-        return Err(MpError::from(rules::MenuError::Charset).into());
-    }
-    let buttons = rules::validate_menu(body).map_err(MpError::from)?;
-    let rule = rules::validate_matchrule(body.get("matchrule")).map_err(MpError::from)?;
-    let text = serde_json::to_string(&buttons).map_err(|e| Internal::bug(e.to_string()))?;
-    let rule_text = serde_json::to_string(&rule).map_err(|e| Internal::bug(e.to_string()))?;
+/// `menu/addconditional`: the (checked) buttons under the (checked) rule;
+/// returns the new `menuid`.
+pub async fn add_conditional(
+    app: &App,
+    account: &MpAccount,
+    buttons: &[Button],
+    rule: &MatchRule,
+) -> Result<i64, MenuCallError> {
+    let text = serde_json::to_string(buttons).map_err(|e| Internal::bug(e.to_string()))?;
+    let rule_text = serde_json::to_string(rule).map_err(|e| Internal::bug(e.to_string()))?;
     let limit = i64::try_from(rules::rules().conditional_menu_limit).unwrap_or(i64::MAX);
     let now = app.clock.business_now().unix();
     match app.store.add_conditional_menu(&account.appid, &text, &rule_text, limit, now).await {
-        Ok(Some(menuid)) => Ok(menuid.to_string()),
-        Ok(None) => Err(MpError::no_default_menu().into()),
-        Err(StoreError::Conflict(_)) => Err(MpError::menu_count_limit().into()),
+        Ok(Some(menuid)) => Ok(menuid),
+        Ok(None) => Err(MenuCallError::NoDefaultMenu),
+        Err(StoreError::Conflict(_)) => Err(MenuCallError::MenuLimit),
         Err(e) => Err(e.into()),
     }
 }
 
-/// `menu/delconditional`.
-pub async fn del_conditional(app: &App, account: &MpAccount, body: &Value) -> Result<(), MpFailure> {
-    count_call(app, &account.appid, "menu/delconditional").await?;
-    let menuid = match body.get("menuid") {
-        Some(Value::String(s)) => s.parse::<i64>().ok(),
-        Some(Value::Number(n)) => n.as_i64(),
-        _ => None,
-    }
-    .ok_or_else(MpError::no_such_menuid)?;
+/// `menu/delconditional`: `menuid` as the body gave it (`None` when it
+/// gave none that reads as one).
+pub async fn del_conditional(app: &App, account: &MpAccount, menuid: Option<i64>) -> Result<(), MenuCallError> {
+    let menuid = menuid.ok_or(MenuCallError::NoSuchMenuid)?;
     if !app.store.delete_conditional_menu(&account.appid, menuid).await? {
-        return Err(MpError::no_such_menuid().into());
+        return Err(MenuCallError::NoSuchMenuid);
     }
     Ok(())
 }
@@ -212,9 +271,9 @@ pub async fn del_conditional(app: &App, account: &MpAccount, body: &Value) -> Re
 /// account pages, which WeChat calls "other" (3). No user tags exist yet.
 const FOLLOWER_PLATFORM: &str = "3";
 
-/// The menu a consumer of the account's page sees (the newest matching
-/// conditional menu, else the default; none if there is no menu).
-pub async fn menu_for_consumer(app: &App, account: &MpAccount) -> Result<Vec<Button>, MpFailure> {
+/// The menu a follower sees: the newest matching conditional menu, else
+/// the default; none if there is no menu.
+async fn menu_seen(app: &App, account: &MpAccount) -> Result<Option<Vec<Button>>, Internal> {
     let menus = app.store.mp_menus(&account.appid).await?;
     let chosen = menus
         .iter()
@@ -227,30 +286,21 @@ pub async fn menu_for_consumer(app: &App, account: &MpAccount) -> Result<Vec<But
         })
         .or_else(|| menus.iter().find(|m| !m.conditional.0));
     match chosen {
-        Some(m) => Ok(parse_buttons(&m.buttons)?),
-        None => Ok(vec![]),
+        Some(m) => Ok(Some(parse_buttons(&m.buttons)?)),
+        None => Ok(None),
     }
 }
 
-/// `menu/trymatch`: the menu a follower sees (the newest matching
-/// conditional menu, else the default).
-pub async fn try_match(app: &App, account: &MpAccount, body: &Value) -> Result<Value, MpFailure> {
-    count_call(app, &account.appid, "menu/trymatch").await?;
-    let user = body.get("user_id").and_then(Value::as_str).unwrap_or_default();
-    if !plain_id(user) || !app.store.openid_belongs_to_app(user, &account.appid).await? {
-        return Err(MpError::no_such_user().into());
+/// The menu a consumer of the account's page sees (none if there is no
+/// menu).
+pub async fn menu_for_consumer(app: &App, account: &MpAccount) -> Result<Vec<Button>, Internal> {
+    Ok(menu_seen(app, account).await?.unwrap_or_default())
+}
+
+/// `menu/trymatch`: the menu the follower `user_id` sees.
+pub async fn try_match(app: &App, account: &MpAccount, user_id: &str) -> Result<Vec<Button>, MenuCallError> {
+    if !plain_id(user_id) || !app.store.openid_belongs_to_app(user_id, &account.appid).await? {
+        return Err(MenuCallError::NoSuchUser);
     }
-    let menus = app.store.mp_menus(&account.appid).await?;
-    let chosen = menus
-        .iter()
-        .filter(|m| m.conditional.0)
-        .find(|m| {
-            m.matchrule
-                .as_deref()
-                .and_then(|r| serde_json::from_str::<MatchRule>(r).ok())
-                .is_some_and(|r| rules::rule_matches(&r, FOLLOWER_PLATFORM, &[]))
-        })
-        .or_else(|| menus.iter().find(|m| !m.conditional.0))
-        .ok_or_else(MpError::menu_no_exist)?;
-    Ok(json!({"button": parse_buttons(&chosen.buttons)?.iter().map(echo).collect::<Vec<_>>()}))
+    menu_seen(app, account).await?.ok_or(MenuCallError::NoMenu)
 }

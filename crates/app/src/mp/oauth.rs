@@ -159,17 +159,17 @@ pub async fn exchange_code(
     }
     let account = account(app, appid, Some(secret)).await?;
     if code.is_empty() {
-        return Err(MpError::new(41008, "missing code").into());
+        return Err(MpError::missing_code().into());
     }
-    let invalid = || MpError::new(40029, "invalid code");
+    let invalid = || MpError::invalid_code();
     let now = app.clock.business_now().unix();
     let c = if plain(code) { app.store.use_oauth_code(code, now).await? } else { None };
     let c = c.filter(|c| c.appid == account.appid && c.component_appid.is_none()).ok_or_else(invalid)?;
     if c.used_at.is_some() {
-        return Err(MpError::new(40163, "code been used").into());
+        return Err(MpError::code_been_used().into());
     }
     if now - c.created_at > CODE_VALID_S {
-        return Err(MpError::new(42003, "code expired").into());
+        return Err(MpError::oauth_code_expired().into());
     }
     let t = new_token(app, &account.appid, &c.openid, &c.scope, None, None).await?;
     Ok(token_json(&t, now))
@@ -209,19 +209,19 @@ pub async fn exchange_code_component(
     let account = account(app, appid, None).await?;
     let component = component_for(app, &account, component_appid, component_access_token).await?;
     if code.is_empty() {
-        return Err(MpError::new(41008, "missing code").into());
+        return Err(MpError::missing_code().into());
     }
-    let invalid = || MpError::new(40029, "invalid code");
+    let invalid = || MpError::invalid_code();
     let now = app.clock.business_now().unix();
     let c = if plain(code) { app.store.use_oauth_code(code, now).await? } else { None };
     let c = c
         .filter(|c| c.appid == account.appid && c.component_appid.as_deref() == Some(component.as_str()))
         .ok_or_else(invalid)?;
     if c.used_at.is_some() {
-        return Err(MpError::new(40163, "code been used").into());
+        return Err(MpError::code_been_used().into());
     }
     if now - c.created_at > CODE_VALID_S {
-        return Err(MpError::new(42003, "code expired").into());
+        return Err(MpError::oauth_code_expired().into());
     }
     let t = new_token(app, &account.appid, &c.openid, &c.scope, None, Some(&component)).await?;
     Ok(token_json(&t, now))
@@ -241,14 +241,14 @@ pub async fn refresh_component(
     }
     let account = account(app, appid, None).await?;
     let component = component_for(app, &account, component_appid, component_access_token).await?;
-    let invalid = || MpError::new(40030, "invalid refresh_token");
+    let invalid = || MpError::invalid_refresh_token();
     let old = if plain(refresh_token) { app.store.user_token_by_refresh(refresh_token).await? } else { None };
     let old = old
         .filter(|t| t.appid == account.appid && t.component_appid.as_deref() == Some(component.as_str()))
         .ok_or_else(invalid)?;
     let now = app.clock.business_now().unix();
     if old.refresh_expires_at <= now {
-        return Err(MpError::new(42002, "refresh_token expired").into());
+        return Err(MpError::refresh_token_expired().into());
     }
     let t = new_token(
         app,
@@ -268,12 +268,12 @@ pub async fn refresh(app: &App, appid: &str, refresh_token: &str, grant_type: &s
         return Err(MpError::invalid_grant_type().into());
     }
     let account = account(app, appid, None).await?;
-    let invalid = || MpError::new(40030, "invalid refresh_token");
+    let invalid = || MpError::invalid_refresh_token();
     let old = if plain(refresh_token) { app.store.user_token_by_refresh(refresh_token).await? } else { None };
     let old = old.filter(|t| t.appid == account.appid && t.component_appid.is_none()).ok_or_else(invalid)?;
     let now = app.clock.business_now().unix();
     if old.refresh_expires_at <= now {
-        return Err(MpError::new(42002, "refresh_token expired").into());
+        return Err(MpError::refresh_token_expired().into());
     }
     let t = new_token(
         app,
@@ -297,7 +297,7 @@ async fn user_token(app: &App, access_token: &str, openid: &str) -> Result<UserT
         return Err(MpError::access_token_expired().into());
     }
     if t.openid != openid {
-        return Err(MpError::new(40003, "invalid openid").into());
+        return Err(MpError::invalid_openid().into());
     }
     Ok(t)
 }

@@ -101,7 +101,7 @@ pub fn notification(
 /// openid must be one of the account's.
 pub async fn enqueue(app: &App, account: &MpAccount, openid: &str, push: &Push) -> Result<i64, MpFailure> {
     if !app.store.openid_belongs_to_app(openid, &account.appid).await? {
-        return Err(MpError::new(40003, "invalid openid").into());
+        return Err(MpError::invalid_openid().into());
     }
     let now = app.clock.business_now().unix();
     let msg_id = i64::from(u32::from_be_bytes(app.rng.bytes())) << 20 | i64::from(u16::from_be_bytes(app.rng.bytes()));
@@ -113,7 +113,7 @@ pub async fn enqueue(app: &App, account: &MpAccount, openid: &str, push: &Push) 
         }
     };
     let n = notification(app, account, &event_type, &reference, xml)
-        .ok_or_else(|| MpError::new(-1, "the account has no server URL configured"))?;
+        .ok_or_else(|| MpError::system_because("the account has no server URL configured"))?;
     let mut tx = app.store.write().await?;
     let id = koudai_store::notifications::enqueue(&mut tx, &n).await?;
     tx.commit().await?;

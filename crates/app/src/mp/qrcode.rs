@@ -23,12 +23,11 @@ pub const MAX_EXPIRE_S: i64 = 2_592_000;
 pub const DEFAULT_EXPIRE_S: i64 = 60;
 
 fn invalid(why: &str) -> MpFailure {
-    MpError::new(40053, format!("invalid action info: {why}")).into()
+    MpError::invalid_action_info(why).into()
 }
 
 /// `qrcode/create`.
 pub async fn create(app: &App, a: &MpAccount, body: &Value) -> Result<Value, MpFailure> {
-    crate::mp::count_call(app, &a.appid, "qrcode/create").await?;
     let action = body.get("action_name").and_then(Value::as_str).unwrap_or_default();
     let (permanent, by_string) = match action {
         "QR_SCENE" => (false, false),
@@ -70,7 +69,7 @@ pub async fn create(app: &App, a: &MpAccount, body: &Value) -> Result<Value, MpF
         }
     };
     if permanent && app.store.permanent_qrcodes(&a.appid).await? >= PERMANENT_LIMIT {
-        return Err(MpError::new(40053, "invalid action info: the account has 100000 permanent codes already").into());
+        return Err(MpError::invalid_action_info("the account has 100000 permanent codes already").into());
     }
     use base64::Engine as _;
     let ticket = base64::engine::general_purpose::STANDARD.encode(app.rng.bytes::<36>());

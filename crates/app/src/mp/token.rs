@@ -5,18 +5,104 @@
 //! token or an authorizer token a third-party platform got for it (then the
 //! permission sets it was granted must cover the API).
 
-use serde_json::Value;
-
 use koudai_domain::mp as rules;
-use koudai_protocol::mp::MpError;
-use koudai_store::{MpAccount, MpToken};
+use koudai_store::{MpAccount, MpToken, StoreError};
 
-use super::{count_call, plain_id, MpFailure};
+use super::component::ApiRefusal;
+use super::{count_call, plain_id, Quota};
 use crate::{App, Internal};
+
+/// Why a call with an `access_token` was not admitted.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("access_token missing")]
+    Missing,
+    /// Not even shaped like a token.
+    #[error("the access_token is not a token")]
+    Malformed,
+    #[error("the access_token has expired")]
+    Expired,
+    /// Unknown, or superseded longer than the overlap ago.
+    #[error("the access_token is invalid or not the latest")]
+    NotLatest,
+    /// A component token used where an account's is needed.
+    #[error("a component token is not an account's")]
+    ComponentToken,
+    /// An authorizer token whose grant does not cover the API.
+    #[error(transparent)]
+    Component(#[from] ApiRefusal),
+    /// The account's daily quota for the API is used up.
+    #[error("the daily quota is used up")]
+    Quota,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl From<Quota> for CallError {
+    fn from(e: Quota) -> Self {
+        match e {
+            Quota::Exceeded => CallError::Quota,
+            Quota::Internal(e) => CallError::Internal(e),
+        }
+    }
+}
+
+impl From<StoreError> for CallError {
+    fn from(e: StoreError) -> Self {
+        CallError::Internal(e.into())
+    }
+}
+
+/// Why a token was not issued for an appid and secret.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("grant_type must be client_credential")]
+    GrantType,
+    #[error("appid missing")]
+    AppidMissing,
+    #[error("secret missing")]
+    SecretMissing,
+    #[error("no such appid")]
+    UnknownAppid,
+    #[error("the secret is not the account's")]
+    WrongSecret,
+    /// The caller's address is not on the account's allow-list (shown as
+    /// the caller was seen, `0.0.0.0` when unknown).
+    #[error("{0} is not on the account's IP allow-list")]
+    IpNotAllowed(String),
+    #[error("the daily quota is used up")]
+    Quota,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl From<StoreError> for CredentialError {
+    fn from(e: StoreError) -> Self {
+        CredentialError::Internal(e.into())
+    }
+}
+
+impl From<Quota> for CredentialError {
+    fn from(e: Quota) -> Self {
+        match e {
+            Quota::Exceeded => CredentialError::Quota,
+            Quota::Internal(e) => CredentialError::Internal(e),
+        }
+    }
+}
+
+/// `/cgi-bin/stable_token`'s request.
+#[derive(Debug, Clone, Default)]
+pub struct StableTokenRequest {
+    pub grant_type: String,
+    pub appid: String,
+    pub secret: String,
+    pub force_refresh: bool,
+}
 
 /// Checks the caller's address against the account's allow-list (empty:
 /// everyone).
-fn check_ip(account: &MpAccount, ip: Option<std::net::IpAddr>) -> Result<(), MpError> {
+fn check_ip(account: &MpAccount, ip: Option<std::net::IpAddr>) -> Result<(), CredentialError> {
     let list = account.ip_allowlist.trim();
     if list.is_empty() {
         return Ok(());
@@ -26,7 +112,7 @@ fn check_ip(account: &MpAccount, ip: Option<std::net::IpAddr>) -> Result<(), MpE
     if allowed {
         Ok(())
     } else {
-        Err(MpError::invalid_ip(&shown))
+        Err(CredentialError::IpNotAllowed(shown))
     }
 }
 
@@ -37,25 +123,25 @@ pub struct TokenAnswer {
     pub expires_in: i64,
 }
 
-async fn account_for(app: &App, appid: &str, secret: &str) -> Result<MpAccount, MpFailure> {
+async fn account_for(app: &App, appid: &str, secret: &str) -> Result<MpAccount, CredentialError> {
     if appid.is_empty() {
-        return Err(MpError::appid_missing().into());
+        return Err(CredentialError::AppidMissing);
     }
     if secret.is_empty() {
-        return Err(MpError::appsecret_missing().into());
+        return Err(CredentialError::SecretMissing);
     }
     if !plain_id(appid) {
-        return Err(MpError::invalid_appid().into());
+        return Err(CredentialError::UnknownAppid);
     }
-    let account = app.store.mp_account(appid).await?.ok_or_else(MpError::invalid_appid)?;
+    let account = app.store.mp_account(appid).await?.ok_or(CredentialError::UnknownAppid)?;
     use subtle::ConstantTimeEq as _;
     if !bool::from(account.secret.as_bytes().ct_eq(secret.as_bytes())) {
-        return Err(MpError::invalid_appsecret().into());
+        return Err(CredentialError::WrongSecret);
     }
     Ok(account)
 }
 
-async fn issue(app: &App, appid: &str, pool: &str) -> Result<MpToken, MpFailure> {
+async fn issue(app: &App, appid: &str, pool: &str) -> Result<MpToken, StoreError> {
     let now = app.clock.business_now().unix();
     let token = MpToken {
         token: format!("{}_{}", rules::rules().token_lifetime_s, app.rng.token(100)),
@@ -77,9 +163,9 @@ pub async fn fetch_token(
     appid: &str,
     secret: &str,
     ip: Option<std::net::IpAddr>,
-) -> Result<TokenAnswer, MpFailure> {
+) -> Result<TokenAnswer, CredentialError> {
     if grant_type != "client_credential" {
-        return Err(MpError::invalid_grant_type().into());
+        return Err(CredentialError::GrantType);
     }
     let account = account_for(app, appid, secret).await?;
     check_ip(&account, ip)?;
@@ -91,58 +177,62 @@ pub async fn fetch_token(
 /// `POST /cgi-bin/stable_token`: the same token while it has more than five
 /// minutes left (a separate pool from `/cgi-bin/token`); a new one when
 /// forced.
-pub async fn stable_token(app: &App, body: &Value, ip: Option<std::net::IpAddr>) -> Result<TokenAnswer, MpFailure> {
-    let text = |f: &str| body.get(f).and_then(Value::as_str).unwrap_or_default().to_owned();
-    if text("grant_type") != "client_credential" {
-        return Err(MpError::invalid_grant_type().into());
+pub async fn stable_token(
+    app: &App,
+    r: &StableTokenRequest,
+    ip: Option<std::net::IpAddr>,
+) -> Result<TokenAnswer, CredentialError> {
+    if r.grant_type != "client_credential" {
+        return Err(CredentialError::GrantType);
     }
-    let appid = text("appid");
-    let account = account_for(app, &appid, &text("secret")).await?;
+    let appid = &r.appid;
+    let account = account_for(app, appid, &r.secret).await?;
     check_ip(&account, ip)?;
-    count_call(app, &appid, "stable_token").await?;
+    count_call(app, appid, "stable_token").await?;
     let now = app.clock.business_now().unix();
-    let force = body.get("force_refresh").and_then(Value::as_bool).unwrap_or(false);
-    let current = app.store.current_mp_token(&appid, "stable").await?;
+    let current = app.store.current_mp_token(appid, "stable").await?;
     let t = match current {
-        Some(t) if !force && t.expires_at - now > rules::rules().stable_token_min_s => t,
-        _ => issue(app, &appid, "stable").await?,
+        Some(t) if !r.force_refresh && t.expires_at - now > rules::rules().stable_token_min_s => t,
+        _ => issue(app, appid, "stable").await?,
     };
     Ok(TokenAnswer { access_token: t.token.clone(), expires_in: t.expires_at - now })
 }
 
 /// The account an `access_token` belongs to, if it is valid now for a call
-/// of `api`. The token is the account's own, or an authorizer token a
-/// third-party platform got for it (then the account must have granted a
-/// permission set the API needs); a component token is not an account's
-/// (48001).
-pub async fn authenticate(app: &App, access_token: Option<&str>, api: &str) -> Result<MpAccount, MpFailure> {
-    let token = access_token.filter(|t| !t.is_empty()).ok_or_else(MpError::access_token_missing)?;
+/// of `api`, with the call counted against the account's daily quota. The
+/// token is the account's own, or an authorizer token a third-party
+/// platform got for it (then the account must have granted a permission
+/// set the API needs); a component token is not an account's.
+pub async fn authenticate(app: &App, access_token: Option<&str>, api: &str) -> Result<MpAccount, CallError> {
+    let token = access_token.filter(|t| !t.is_empty()).ok_or(CallError::Missing)?;
     if token.len() > 512 || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-        return Err(MpError::invalid_access_token().into());
+        return Err(CallError::Malformed);
     }
     let now = app.clock.business_now().unix();
     let overlap = rules::rules().token_overlap_s;
     let appid = if let Some(t) = app.store.mp_token(token).await? {
         if t.expires_at <= now {
-            return Err(MpError::access_token_expired().into());
+            return Err(CallError::Expired);
         }
         if t.superseded_at.is_some_and(|s| s + overlap <= now) {
-            return Err(MpError::invalid_credential().into());
+            return Err(CallError::NotLatest);
         }
         t.appid
     } else if let Some(t) = app.store.authorizer_token(token).await? {
         if t.expires_at <= now {
-            return Err(MpError::access_token_expired().into());
+            return Err(CallError::Expired);
         }
         if t.superseded_at.is_some_and(|s| s + overlap <= now) {
-            return Err(MpError::invalid_credential().into());
+            return Err(CallError::NotLatest);
         }
         crate::mp::component::check_api(app, &t, api).await?;
         t.authorizer_appid
     } else if app.store.component_token(token).await?.is_some() {
-        return Err(MpError::api_unauthorized().into());
+        return Err(CallError::ComponentToken);
     } else {
-        return Err(MpError::invalid_credential().into());
+        return Err(CallError::NotLatest);
     };
-    Ok(app.store.mp_account(&appid).await?.ok_or_else(|| Internal::bug("a token of no account"))?)
+    let account = app.store.mp_account(&appid).await?.ok_or_else(|| Internal::bug("a token of no account"))?;
+    count_call(app, &account.appid, api).await?;
+    Ok(account)
 }

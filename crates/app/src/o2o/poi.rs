@@ -21,7 +21,7 @@ use crate::{App, Internal};
 
 impl From<PoiError> for MpFailure {
     fn from(e: PoiError) -> Self {
-        MpFailure::Refused(MpError::new(e.errcode, e.message))
+        MpFailure::Refused(e.into())
     }
 }
 
@@ -40,7 +40,7 @@ pub async fn gate(app: &App, token: Option<&str>, api: &str) -> Result<MpAccount
     let now = app.clock.business_now().unix();
     match crate::access::eligibility::check(&app.store, &account.appid, eligibility_rules::STORES, now).await? {
         Ok(()) => Ok(account),
-        Err(why) => Err(MpError::new(48001, format!("api unauthorized: {why}")).into()),
+        Err(why) => Err(MpError::api_unauthorized_because(&why).into()),
     }
 }
 
@@ -54,7 +54,7 @@ pub async fn upload_image(
 ) -> Result<Value, MpFailure> {
     let parts = koudai_protocol::multipart::parse(content_type, body).unwrap_or_default();
     let data = parts.into_iter().find(|p| p.filename.is_some() || !p.data.is_empty()).map(|p| p.data);
-    let data = data.ok_or_else(|| MpError::new(41005, "media data missing"))?;
+    let data = data.ok_or_else(|| MpError::media_data_missing())?;
     Ok(json!({"url": store_photo(app, a, data).await?}))
 }
 
@@ -62,10 +62,10 @@ pub async fn upload_image(
 /// the URL it is served at, which a store's `photo_list` may name.
 pub async fn store_photo(app: &App, a: &MpAccount, data: Vec<u8>) -> Result<String, MpFailure> {
     if data.is_empty() || data.len() > 1024 * 1024 {
-        return Err(MpError::new(40009, "invalid image size").into());
+        return Err(MpError::invalid_image_size().into());
     }
     let Some(ct @ ("image/jpeg" | "image/png")) = koudai_protocol::multipart::sniff(&data) else {
-        return Err(MpError::new(40005, "invalid file type").into());
+        return Err(MpError::invalid_file_type().into());
     };
     crate::commerce::shop::store_image(app, a, ct, data).await
 }
@@ -81,13 +81,15 @@ fn poi_id_of(v: Option<&Value>) -> String {
 async fn own(app: &App, a: &MpAccount, poi_id: &str) -> Result<PoiRow, MpFailure> {
     let plain = !poi_id.is_empty() && poi_id.len() <= 20 && poi_id.bytes().all(|b| b.is_ascii_digit());
     let s = if plain { app.store.poi(poi_id).await? } else { None };
-    s.filter(|s| s.appid == a.appid).ok_or_else(|| MpError::new(65115, "invalid poi id").into())
+    s.filter(|s| s.appid == a.appid).ok_or_else(|| MpError::invalid_poi_id().into())
 }
 
 fn base_info(body: &Value) -> Result<Map<String, Value>, MpFailure> {
-    body.get("business").and_then(|b| b.get("base_info")).and_then(Value::as_object).cloned().ok_or_else(|| {
-        MpError::new(40097, "invalid args hint: [the body is {\"business\": {\"base_info\": {…}}}]").into()
-    })
+    body.get("business")
+        .and_then(|b| b.get("base_info"))
+        .and_then(Value::as_object)
+        .cloned()
+        .ok_or_else(|| MpError::invalid_args_hint("the body is {\"business\": {\"base_info\": {…}}}").into())
 }
 
 /// `poi/addpoi`.
@@ -137,7 +139,7 @@ pub async fn list(app: &App, a: &MpAccount, body: &Value) -> Result<Value, MpFai
     let begin = body.get("begin").and_then(Value::as_i64).unwrap_or(0);
     let limit = body.get("limit").and_then(Value::as_i64).unwrap_or(20);
     if begin < 0 || !(1..=50).contains(&limit) {
-        return Err(MpError::new(40097, "invalid args hint: [begin ≥ 0, limit 1 to 50]").into());
+        return Err(MpError::invalid_args_hint("begin ≥ 0, limit 1 to 50").into());
     }
     let (rows, total) = app.store.pois(&a.appid, begin, limit).await?;
     let list: Vec<Value> = rows.iter().map(|s| json!({"base_info": shown(s)})).collect();
@@ -150,10 +152,10 @@ pub async fn update(app: &App, a: &MpAccount, body: &Value) -> Result<Value, MpF
     let info = base_info(body)?;
     let s = own(app, a, &poi_id_of(info.get("poi_id"))).await?;
     if s.available_state != state::APPROVED {
-        return Err(MpError::new(65106, "poi audit state must be approved").into());
+        return Err(MpError::poi_not_approved().into());
     }
     if s.pending.is_some() {
-        return Err(MpError::new(65107, "not allow modify").into());
+        return Err(MpError::poi_not_modifiable().into());
     }
     let issued = crate::commerce::shop::issued(app, a).await?;
     let changes = rules::validate_update(&info, &issued)?;
@@ -162,7 +164,7 @@ pub async fn update(app: &App, a: &MpAccount, body: &Value) -> Result<Value, MpF
         .set_poi_pending(&s.poi_id, &Value::Object(changes).to_string(), app.clock.business_now().unix())
         .await?
     {
-        return Err(MpError::new(65107, "not allow modify").into());
+        return Err(MpError::poi_not_modifiable().into());
     }
     Ok(ok(json!({})))
 }
@@ -171,7 +173,7 @@ pub async fn update(app: &App, a: &MpAccount, body: &Value) -> Result<Value, MpF
 pub async fn delete(app: &App, a: &MpAccount, body: &Value) -> Result<Value, MpFailure> {
     let s = own(app, a, &poi_id_of(body.get("poi_id"))).await?;
     if s.available_state == state::UNDER_AUDIT {
-        return Err(MpError::new(65106, "poi audit state must be approved").into());
+        return Err(MpError::poi_not_approved().into());
     }
     app.store.delete_poi(&s.poi_id, app.clock.business_now().unix()).await?;
     Ok(ok(json!({})))

@@ -65,7 +65,7 @@ async fn start_push_ticket(State(state): State<HttpState>, req: Request) -> MpAn
     MpAnswer(
         async {
             component::start_push_ticket(&state.app, &open_call(req).await?).await?;
-            Ok(ok())
+            Ok(ok().0)
         }
         .await,
     )
@@ -136,7 +136,7 @@ async fn set_option(State(state): State<HttpState>, req: Request) -> MpAnswer {
         async {
             let (c, v) = token_call(&state, req).await?;
             component::set_option(&state.app, &c, &v).await?;
-            Ok(ok())
+            Ok(ok().0)
         }
         .await,
     )

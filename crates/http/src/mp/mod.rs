@@ -5,21 +5,26 @@
 //! 43002 rather than a 405.
 
 use axum::extract::{Request, State};
-use axum::http::{header, Method, StatusCode};
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
 use serde_json::{json, Value};
 
-use koudai_app::mp::{self, MpFailure};
-use koudai_protocol::mp::{MpError, CONTENT_TYPE};
+use koudai_app::mp::token::StableTokenRequest;
+use koudai_app::mp::MpFailure;
+use koudai_app::{mp, Internal};
+use koudai_domain::mp::{self as rules, Button, MenuError};
+use koudai_protocol::mp::MpError;
 
 mod component;
+mod error;
 mod poi;
 pub(crate) mod qr;
 mod shop;
 
-use crate::layers::InternalCause;
+pub(crate) use error::{ok, Answer, Failure, Reply};
+
 use crate::state::HttpState;
 
 /// Largest body of the mp surface.
@@ -46,26 +51,16 @@ pub fn routes() -> Router<HttpState> {
         .merge(poi::routes())
 }
 
-/// An answer of the surface: JSON, HTTP 200.
+/// An answer of the surface (the handlers not yet written as [`Reply`]s).
 pub struct MpAnswer(Result<Value, MpFailure>);
 
 impl IntoResponse for MpAnswer {
     fn into_response(self) -> Response {
-        let (body, cause) = match self.0 {
-            Ok(v) => (v.to_string().into_bytes(), None),
-            Err(MpFailure::Refused(e)) => (e.body(), None),
-            Err(MpFailure::Internal(e)) => (MpError::system().body(), Some(e.to_string())),
-        };
-        let mut resp = (StatusCode::OK, [(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response();
-        if let Some(cause) = cause {
-            resp.extensions_mut().insert(InternalCause(cause));
+        match self.0 {
+            Ok(v) => Answer(v).into_response(),
+            Err(e) => Failure::from(e).into_response(),
         }
-        resp
     }
-}
-
-pub(super) fn ok() -> Value {
-    json!({"errcode": 0, "errmsg": "ok"})
 }
 
 /// What a handler needs of a request, taken apart before any await (a
@@ -88,7 +83,7 @@ impl Call {
         self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
     }
 
-    pub(super) fn require(&self, method: Method) -> Result<(), MpFailure> {
+    pub(super) fn require(&self, method: Method) -> Result<(), Failure> {
         match (self.method == method, method) {
             (true, _) => Ok(()),
             (false, Method::GET) => Err(MpError::require_get().into()),
@@ -98,7 +93,7 @@ impl Call {
 }
 
 /// A POST body: its bytes and its JSON (44002 empty, 47001 not JSON).
-pub(super) async fn body(b: axum::body::Body) -> Result<(Vec<u8>, Value), MpFailure> {
+pub(super) async fn body(b: axum::body::Body) -> Result<(Vec<u8>, Value), Failure> {
     let bytes = axum::body::to_bytes(b, MAX_BODY).await.map_err(|_| MpError::data_format())?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(MpError::empty_post_data().into());
@@ -110,137 +105,154 @@ pub(super) async fn body(b: axum::body::Body) -> Result<(Vec<u8>, Value), MpFail
     Ok((bytes.to_vec(), value))
 }
 
-async fn token(State(state): State<HttpState>, req: Request) -> MpAnswer {
-    MpAnswer(
-        async {
-            let (c, _) = Call::of(req);
-            c.require(Method::GET)?;
-            let answer = mp::token::fetch_token(
-                &state.app,
-                &c.param("grant_type"),
-                &c.param("appid"),
-                &c.param("secret"),
-                c.peer,
-            )
-            .await?;
-            Ok(json!(answer))
-        }
-        .await,
-    )
+async fn token(State(state): State<HttpState>, req: Request) -> Reply {
+    let (c, _) = Call::of(req);
+    c.require(Method::GET)?;
+    let (grant_type, appid, secret) = (c.param("grant_type"), c.param("appid"), c.param("secret"));
+    let answer = mp::token::fetch_token(&state.app, &grant_type, &appid, &secret, c.peer).await?;
+    Ok(Answer(json!(answer)))
 }
 
-async fn stable_token(State(state): State<HttpState>, req: Request) -> MpAnswer {
-    MpAnswer(
-        async {
-            let (c, b) = Call::of(req);
-            c.require(Method::POST)?;
-            let (_, v) = body(b).await?;
-            Ok(json!(mp::token::stable_token(&state.app, &v, c.peer).await?))
-        }
-        .await,
-    )
+async fn stable_token(State(state): State<HttpState>, req: Request) -> Reply {
+    let (c, b) = Call::of(req);
+    c.require(Method::POST)?;
+    let (_, v) = body(b).await?;
+    let text = |f: &str| v.get(f).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let request = StableTokenRequest {
+        grant_type: text("grant_type"),
+        appid: text("appid"),
+        secret: text("secret"),
+        force_refresh: v.get("force_refresh").and_then(Value::as_bool).unwrap_or(false),
+    };
+    Ok(Answer(json!(mp::token::stable_token(&state.app, &request, c.peer).await?)))
 }
 
-/// The account behind the request's `access_token`.
-async fn account(state: &HttpState, c: &Call, api: &str) -> Result<koudai_store::MpAccount, MpFailure> {
-    mp::token::authenticate(&state.app, Some(c.param("access_token").as_str()), api).await
+/// The account behind the request's `access_token`, the call of `api`
+/// counted against its quota.
+async fn account(state: &HttpState, c: &Call, api: &str) -> Result<koudai_store::MpAccount, Failure> {
+    Ok(mp::token::authenticate(&state.app, Some(c.param("access_token").as_str()), api).await?)
 }
 
-async fn menu_create(State(state): State<HttpState>, req: Request) -> MpAnswer {
-    MpAnswer(
-        async {
-            let (c, b) = Call::of(req);
-            c.require(Method::POST)?;
-            let a = account(&state, &c, "menu/create").await?;
-            let (raw, v) = match body(b).await {
-                // A body that is not a JSON object is a malformed menu.
-                Err(MpFailure::Refused(e)) if e.errcode == 47001 => {
-                    return Err(MpError::from(koudai_domain::mp::MenuError::ButtonSize).into())
-                }
-                other => other?,
-            };
-            mp::create_menu(&state.app, &a, &raw, &v).await?;
-            Ok(ok())
+/// A menu body, checked: its buttons (47001 for a body that is not a JSON
+/// object reads as a malformed menu; `\uXXXX` escapes are refused).
+async fn menu_body(b: axum::body::Body) -> Result<(Vec<Button>, Value), Failure> {
+    let (raw, v) = match body(b).await {
+        Err(Failure::Refused(e)) if e.errcode == MpError::data_format().errcode => {
+            return Err(MenuError::ButtonSize.into())
         }
-        .await,
-    )
+        other => other?,
+    };
+    if rules::has_unicode_escapes(&raw) {
+        return Err(MenuError::Charset.into());
+    }
+    Ok((rules::validate_menu(&v)?, v))
 }
 
-async fn menu_get(State(state): State<HttpState>, req: Request) -> MpAnswer {
-    MpAnswer(
-        async {
-            let (c, _) = Call::of(req);
-            c.require(Method::GET)?;
-            let a = account(&state, &c, "menu/get").await?;
-            mp::get_menu(&state.app, &a).await
-        }
-        .await,
-    )
+/// A button as `menu/get` shows it: every button with a `sub_button` list.
+fn echo(b: &Button) -> Result<Value, Failure> {
+    let mut v = serde_json::to_value(b).map_err(|e| Internal::bug(format!("a button: {e}")))?;
+    v["sub_button"] = Value::Array(b.sub_button.iter().map(echo).collect::<Result<_, _>>()?);
+    Ok(v)
 }
 
-async fn menu_delete(State(state): State<HttpState>, req: Request) -> MpAnswer {
-    MpAnswer(
-        async {
-            let (c, _) = Call::of(req);
-            c.require(Method::GET)?;
-            let a = account(&state, &c, "menu/delete").await?;
-            mp::delete_menu(&state.app, &a).await?;
-            Ok(ok())
-        }
-        .await,
-    )
+/// A button as `get_current_selfmenu_info` shows it: a parent's
+/// `sub_button` is `{"list": [...]}`.
+fn selfmenu(b: &Button) -> Result<Value, Failure> {
+    let mut v = serde_json::to_value(b).map_err(|e| Internal::bug(format!("a button: {e}")))?;
+    if !b.sub_button.is_empty() {
+        v["sub_button"] = json!({"list": b.sub_button.iter().map(selfmenu).collect::<Result<Vec<_>, _>>()?});
+    }
+    Ok(v)
 }
 
-async fn selfmenu_info(State(state): State<HttpState>, req: Request) -> MpAnswer {
-    MpAnswer(
-        async {
-            let (c, _) = Call::of(req);
-            c.require(Method::GET)?;
-            let a = account(&state, &c, "get_current_selfmenu_info").await?;
-            mp::selfmenu_info(&state.app, &a).await
-        }
-        .await,
-    )
+fn echo_all(buttons: &[Button]) -> Result<Vec<Value>, Failure> {
+    buttons.iter().map(echo).collect()
 }
 
-async fn add_conditional(State(state): State<HttpState>, req: Request) -> MpAnswer {
-    MpAnswer(
-        async {
-            let (c, b) = Call::of(req);
-            c.require(Method::POST)?;
-            let a = account(&state, &c, "menu/addconditional").await?;
-            let (raw, v) = body(b).await?;
-            Ok(json!({"menuid": mp::add_conditional(&state.app, &a, &raw, &v).await?}))
-        }
-        .await,
-    )
+async fn menu_create(State(state): State<HttpState>, req: Request) -> Reply {
+    let (c, b) = Call::of(req);
+    c.require(Method::POST)?;
+    let a = account(&state, &c, "menu/create").await?;
+    let (buttons, _) = menu_body(b).await?;
+    mp::create_menu(&state.app, &a, &buttons).await?;
+    Ok(ok())
 }
 
-async fn del_conditional(State(state): State<HttpState>, req: Request) -> MpAnswer {
-    MpAnswer(
-        async {
-            let (c, b) = Call::of(req);
-            c.require(Method::POST)?;
-            let a = account(&state, &c, "menu/delconditional").await?;
-            let (_, v) = body(b).await?;
-            mp::del_conditional(&state.app, &a, &v).await?;
-            Ok(ok())
-        }
-        .await,
-    )
+async fn menu_get(State(state): State<HttpState>, req: Request) -> Reply {
+    let (c, _) = Call::of(req);
+    c.require(Method::GET)?;
+    let a = account(&state, &c, "menu/get").await?;
+    let menus = mp::get_menu(&state.app, &a).await?;
+    let mut out = json!({"menu": {"button": echo_all(&menus.default.buttons)?, "menuid": menus.default.menuid}});
+    if !menus.conditional.is_empty() {
+        let conditional = menus
+            .conditional
+            .iter()
+            .map(|m| Ok(json!({"button": echo_all(&m.buttons)?, "matchrule": m.matchrule, "menuid": m.menuid})))
+            .collect::<Result<Vec<_>, Failure>>()?;
+        out["conditionalmenu"] = Value::Array(conditional);
+    }
+    Ok(Answer(out))
 }
 
-async fn try_match(State(state): State<HttpState>, req: Request) -> MpAnswer {
-    MpAnswer(
-        async {
-            let (c, b) = Call::of(req);
-            c.require(Method::POST)?;
-            let a = account(&state, &c, "menu/trymatch").await?;
-            let (_, v) = body(b).await?;
-            mp::try_match(&state.app, &a, &v).await
+async fn menu_delete(State(state): State<HttpState>, req: Request) -> Reply {
+    let (c, _) = Call::of(req);
+    c.require(Method::GET)?;
+    let a = account(&state, &c, "menu/delete").await?;
+    mp::delete_menu(&state.app, &a).await?;
+    Ok(ok())
+}
+
+async fn selfmenu_info(State(state): State<HttpState>, req: Request) -> Reply {
+    let (c, _) = Call::of(req);
+    c.require(Method::GET)?;
+    let a = account(&state, &c, "get_current_selfmenu_info").await?;
+    Ok(Answer(match mp::selfmenu_info(&state.app, &a).await? {
+        Some(buttons) => {
+            let shown = buttons.iter().map(selfmenu).collect::<Result<Vec<_>, _>>()?;
+            json!({"is_menu_open": 1, "selfmenu_info": {"button": shown}})
         }
-        .await,
-    )
+        None => json!({"is_menu_open": 0, "selfmenu_info": {"button": []}}),
+    }))
+}
+
+async fn add_conditional(State(state): State<HttpState>, req: Request) -> Reply {
+    let (c, b) = Call::of(req);
+    c.require(Method::POST)?;
+    let a = account(&state, &c, "menu/addconditional").await?;
+    let (raw, v) = body(b).await?;
+    if rules::has_unicode_escapes(&raw) {
+        return Err(MenuError::Charset.into());
+    }
+    let buttons = rules::validate_menu(&v)?;
+    let rule = rules::validate_matchrule(v.get("matchrule"))?;
+    let menuid = mp::add_conditional(&state.app, &a, &buttons, &rule).await?;
+    // A string, like the documented reply.
+    Ok(Answer(json!({"menuid": menuid.to_string()})))
+}
+
+async fn del_conditional(State(state): State<HttpState>, req: Request) -> Reply {
+    let (c, b) = Call::of(req);
+    c.require(Method::POST)?;
+    let a = account(&state, &c, "menu/delconditional").await?;
+    let (_, v) = body(b).await?;
+    let menuid = match v.get("menuid") {
+        Some(Value::String(s)) => s.parse::<i64>().ok(),
+        Some(Value::Number(n)) => n.as_i64(),
+        _ => None,
+    };
+    mp::del_conditional(&state.app, &a, menuid).await?;
+    Ok(ok())
+}
+
+async fn try_match(State(state): State<HttpState>, req: Request) -> Reply {
+    let (c, b) = Call::of(req);
+    c.require(Method::POST)?;
+    let a = account(&state, &c, "menu/trymatch").await?;
+    let (_, v) = body(b).await?;
+    let user = v.get("user_id").and_then(Value::as_str).unwrap_or_default();
+    let buttons = mp::try_match(&state.app, &a, user).await?;
+    Ok(Answer(json!({"button": echo_all(&buttons)?})))
 }
 
 async fn sns_access_token(State(state): State<HttpState>, req: Request) -> MpAnswer {

@@ -39,7 +39,7 @@ async fn dispatch(State(state): State<HttpState>, Path(op): Path<String>, req: R
                 return Ok(poi::categories());
             }
             if !["addpoi", "getpoi", "getpoilist", "updatepoi", "delpoi"].contains(&op.as_str()) {
-                return Err(MpError::new(40066, "invalid url").into());
+                return Err(MpError::invalid_url().into());
             }
             let (c, b) = Call::of(req);
             c.require(Method::POST)?;
@@ -89,8 +89,7 @@ async fn upload(State(state): State<HttpState>, req: Request) -> MpAnswer {
                 "media/uploadimg",
             )
             .await?;
-            let bytes =
-                axum::body::to_bytes(b, MAX_UPLOAD).await.map_err(|_| MpError::new(40009, "invalid image size"))?;
+            let bytes = axum::body::to_bytes(b, MAX_UPLOAD).await.map_err(|_| MpError::invalid_image_size())?;
             poi::upload_image(&state.app, &a, content_type.as_deref(), &bytes).await
         }
         .await,

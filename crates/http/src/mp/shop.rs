@@ -69,7 +69,7 @@ async fn run(state: &HttpState, path: &str, req: Request) -> Result<Value, MpFai
     let app = &state.app;
     let known = BODYLESS.contains(&path) || WITH_BODY.contains(&path);
     if !known {
-        return Err(MpError::new(40066, "invalid url").into());
+        return Err(MpError::invalid_url().into());
     }
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let (c, b) = Call::of(req);
@@ -82,7 +82,7 @@ async fn run(state: &HttpState, path: &str, req: Request) -> Result<Value, MpFai
         if c.method != Method::POST {
             return Err(MpError::require_post().into());
         }
-        let bytes = axum::body::to_bytes(b, MAX_UPLOAD).await.map_err(|_| MpError::new(40009, "invalid image size"))?;
+        let bytes = axum::body::to_bytes(b, MAX_UPLOAD).await.map_err(|_| MpError::invalid_image_size())?;
         return shop::upload_image(app, &a, &c.param("filename"), content_type.as_deref(), &bytes).await;
     }
     match path {
@@ -124,7 +124,7 @@ async fn run(state: &HttpState, path: &str, req: Request) -> Result<Value, MpFai
         "order/getbyfilter" => koudai_app::commerce::shop_orders::filter(app, &a, &v).await,
         "order/setdelivery" => koudai_app::commerce::shop_orders::set_delivery(app, &a, &v).await,
         "order/close" => koudai_app::commerce::shop_orders::close(app, &a, &v).await,
-        _ => Err(MpError::new(40066, "invalid url").into()),
+        _ => Err(MpError::invalid_url().into()),
     }
 }
 

@@ -106,10 +106,7 @@ async fn render_page(
             })
         }
     };
-    let menu = koudai_app::mp::menu_for_consumer(app, a).await.map_err(|e| match e {
-        MpFailure::Internal(e) => PageError::Internal(e),
-        MpFailure::Refused(e) => PageError::BadRequest(e.errmsg),
-    })?;
+    let menu = koudai_app::mp::menu_for_consumer(app, a).await.map_err(PageError::Internal)?;
     let (rows, _) = app.store.pois(&a.appid, 0, 20).await?;
     let mut stores = Vec::new();
     for r in rows.iter().filter(|r| r.available_state == koudai_domain::poi::state::APPROVED) {
@@ -292,10 +289,7 @@ async fn view(
 ) -> Result<Response, PageError> {
     let (a, s) = actor(&state, &jar, &appid, &f.csrf).await?;
     // Only a URL of the account's own menu is followed.
-    let menu = koudai_app::mp::menu_for_consumer(&state.app, &a).await.map_err(|e| match e {
-        MpFailure::Internal(e) => PageError::Internal(e),
-        MpFailure::Refused(e) => PageError::BadRequest(e.errmsg),
-    })?;
+    let menu = koudai_app::mp::menu_for_consumer(&state.app, &a).await.map_err(PageError::Internal)?;
     let known = menu
         .iter()
         .flat_map(|b| std::iter::once(b).chain(b.sub_button.iter()))
