@@ -1,10 +1,15 @@
-//! Background work inside `koudai serve`: delivering the callback outbox,
-//! finishing refunds and profit sharing whose processing time has passed, settling each
-//! business day as the business clock crosses midnight (China time),
-//! pushing third-party platforms' verify tickets every ten minutes of
-//! business time, closing expired orders, purging expired sessions, and re-reading the
-//! business clock (another node may have moved it). One loop, woken by
-//! new work or every [`IDLE_POLL`]; it stops when its token is cancelled.
+//! Background work inside `koudai serve`, the only module that imports
+//! every context: delivering the outbox (callbacks and pushes), finishing
+//! refunds and profit sharing whose processing time has passed, unfreezing
+//! funds held for sharing, settling each business day as the business clock
+//! crosses midnight (China time), moving onboarding applications past their
+//! deadlines, pushing third-party platforms' verify tickets every ten
+//! minutes of business time, the shop sweep (releasing unpaid reservations,
+//! confirming receipt long after shipping), re-evaluating every account's
+//! capabilities, repairing discovery attribution, closing expired orders,
+//! purging expired sessions and nonces, and re-reading the business clock
+//! (another node may have moved it). One loop, woken by new work or every
+//! [`IDLE_POLL`]; it stops when its token is cancelled.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -14,6 +14,8 @@ use koudai_testkit::{Error, TestApp};
 
 type R = Result<(), Error>;
 
+koudai_testkit::on_both_engines!(capabilities_follow_the_facts_and_refusals_name_what_is_unmet);
+
 async fn explained(t: &TestApp, appid: &str) -> Result<Value, Error> {
     let req = Request::builder()
         .uri(format!("/sandbox/v1/eligibility/{appid}"))
@@ -59,18 +61,7 @@ async fn privilege(t: &TestApp, sp: &str, action: GrantAction) -> R {
     Ok(())
 }
 
-#[tokio::test]
-async fn refusals_name_the_unmet_requirements_and_capabilities_follow_the_facts() -> R {
-    follow_the_facts(TestApp::sandbox().await?).await
-}
-
-#[tokio::test]
-async fn capabilities_follow_the_facts_on_postgres() -> R {
-    let Some(t) = TestApp::sandbox_on_postgres().await? else { return Ok(()) };
-    follow_the_facts(t).await
-}
-
-async fn follow_the_facts(t: TestApp) -> R {
+async fn capabilities_follow_the_facts_and_refusals_name_what_is_unmet(t: TestApp) -> R {
     let app = &t.app;
     let p = t.provider(ProviderKind::ThirdParty, KeyMode::PublicKey, &[]).await?;
     let sp = p.signer.created.mchid.clone();

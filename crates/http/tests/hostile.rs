@@ -9,6 +9,11 @@ use serde_json::{json, Value};
 use koudai_store::KeyMode;
 use koudai_testkit::{Error, TestApp};
 
+koudai_testkit::on_both_engines!(
+    nul_characters_get_the_surfaces_own_4xx_before_any_sql,
+    every_endpoint_survives_hostile_values
+);
+
 async fn sweep(t: &TestApp) -> Result<Vec<(String, u16)>, Error> {
     let m = t.merchant(KeyMode::PublicKey).await?;
     let mchid = m.created.mchid.clone();
@@ -93,18 +98,8 @@ fn expected() -> Vec<(String, u16)> {
     .collect()
 }
 
-#[tokio::test]
-async fn nul_characters_are_refused_on_sqlite() -> Result<(), Error> {
-    let t = TestApp::sandbox().await?;
+async fn nul_characters_get_the_surfaces_own_4xx_before_any_sql(t: TestApp) -> Result<(), Error> {
     assert_eq!(sweep(&t).await?, expected());
-    Ok(())
-}
-
-#[tokio::test]
-async fn nul_characters_are_refused_on_postgres() -> Result<(), Error> {
-    if let Some(t) = TestApp::sandbox_on_postgres().await? {
-        assert_eq!(sweep(&t).await?, expected());
-    }
     Ok(())
 }
 
@@ -266,15 +261,6 @@ async fn every_endpoint(t: &TestApp) -> Result<(), Error> {
     Ok(())
 }
 
-#[tokio::test]
-async fn every_endpoint_survives_hostile_values_on_sqlite() -> Result<(), Error> {
-    every_endpoint(&TestApp::sandbox().await?).await
-}
-
-#[tokio::test]
-async fn every_endpoint_survives_hostile_values_on_postgres() -> Result<(), Error> {
-    match TestApp::sandbox_on_postgres().await? {
-        Some(t) => every_endpoint(&t).await,
-        None => Ok(()),
-    }
+async fn every_endpoint_survives_hostile_values(t: TestApp) -> Result<(), Error> {
+    every_endpoint(&t).await
 }

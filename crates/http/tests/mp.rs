@@ -11,6 +11,11 @@ use koudai_testkit::{Error, TestApp};
 
 type R = Result<(), Error>;
 
+koudai_testkit::on_both_engines!(
+    nul_characters_in_token_requests_get_errcodes,
+    hostile_forms_on_account_pages_get_client_errors
+);
+
 async fn account(t: &TestApp) -> Result<koudai_store::MpAccount, Error> {
     let m = t.merchant(KeyMode::PublicKey).await?;
     let app = &t.app;
@@ -147,9 +152,9 @@ async fn hostile_input_gets_errcodes_never_a_5xx() -> R {
     Ok(())
 }
 
-#[tokio::test]
-async fn hostile_input_on_postgres() -> R {
-    let Some(t) = TestApp::sandbox_on_postgres().await? else { return Ok(()) };
+/// NUL characters (which PostgreSQL cannot store) in token requests get
+/// an errcode, never a system error.
+async fn nul_characters_in_token_requests_get_errcodes(t: TestApp) -> R {
     let a = account(&t).await?;
     for path in [
         "/cgi-bin/token?grant_type=client_credential&appid=wx%00x&secret=s".to_owned(),
@@ -164,7 +169,7 @@ async fn hostile_input_on_postgres() -> R {
 
 /// The consumer-facing pages of accounts and OAuth with hostile forms:
 /// client errors, never a 5xx, on either engine.
-async fn hostile_pages(t: TestApp) -> R {
+async fn hostile_forms_on_account_pages_get_client_errors(t: TestApp) -> R {
     let a = account(&t).await?;
     let forms: Vec<(String, &str)> = vec![
         (
@@ -197,19 +202,6 @@ async fn hostile_pages(t: TestApp) -> R {
         assert!(r.status.is_client_error(), "{path}: {}", r.status);
     }
     Ok(())
-}
-
-#[tokio::test]
-async fn hostile_pages_on_sqlite() -> R {
-    hostile_pages(TestApp::sandbox().await?).await
-}
-
-#[tokio::test]
-async fn hostile_pages_on_postgres() -> R {
-    match TestApp::sandbox_on_postgres().await? {
-        Some(t) => hostile_pages(t).await,
-        None => Ok(()),
-    }
 }
 
 #[tokio::test]

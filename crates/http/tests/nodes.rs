@@ -12,7 +12,7 @@ use koudai_store::KeyMode;
 use koudai_testkit::{Error, TestApp};
 
 #[tokio::test]
-async fn a_replay_to_another_node_is_refused() -> Result<(), Error> {
+async fn a_replay_to_another_node_on_the_same_postgres_is_refused() -> Result<(), Error> {
     let Some(t) = TestApp::sandbox_on_postgres().await? else { return Ok(()) };
     let m = t.merchant(KeyMode::PublicKey).await?;
     let body = json!({

@@ -78,29 +78,13 @@ async fn refusals(t: &TestApp) -> Result<usize, Error> {
     Ok(t.app.store.refusals(&LogFilter { limit: 1_000_000, ..Default::default() }).await?.len())
 }
 
-/// Runs `case` on SQLite, and on PostgreSQL when `TEST_DATABASE_URL` is set.
-macro_rules! on_both_engines {
-    ($sqlite:ident, $postgres:ident, $case:ident) => {
-        #[tokio::test]
-        async fn $sqlite() -> R {
-            $case(TestApp::sandbox().await?).await
-        }
-
-        #[tokio::test]
-        async fn $postgres() -> R {
-            match TestApp::sandbox_on_postgres().await? {
-                Some(t) => $case(t).await,
-                None => Ok(()),
-            }
-        }
-    };
-}
-
-on_both_engines!(partner_flow_on_sqlite, partner_flow_on_postgres, partner_flow);
-on_both_engines!(profit_sharing_on_sqlite, profit_sharing_on_postgres, profit_sharing);
+koudai_testkit::on_both_engines!(
+    a_provider_takes_payments_refunds_and_bills_for_its_sub_merchant,
+    profit_sharing_freezes_shares_and_unfreezes_on_the_business_clock
+);
 
 /// A provider takes, queries, closes, refunds and bills for its sub-merchant.
-async fn partner_flow(t: TestApp) -> R {
+async fn a_provider_takes_payments_refunds_and_bills_for_its_sub_merchant(t: TestApp) -> R {
     consumer(&t, "payer").await?;
     let p = t.provider(ProviderKind::Official, KeyMode::Certificate, ALL).await?;
     let paid = partner_order(&t, &p, "PT00001", false).await?;
@@ -247,7 +231,7 @@ async fn payment_interface_is_refused_until_granted_and_again_once_revoked() -> 
 }
 
 /// Profit sharing freezes, shares and unfreezes on the business clock.
-async fn profit_sharing(t: TestApp) -> R {
+async fn profit_sharing_freezes_shares_and_unfreezes_on_the_business_clock(t: TestApp) -> R {
     consumer(&t, "payer").await?;
     let p = t.provider(ProviderKind::Official, KeyMode::PublicKey, ALL).await?;
     let sp = p.sp_mchid().to_owned();

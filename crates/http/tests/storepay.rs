@@ -7,10 +7,17 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{json, Value};
 
-use koudai_store::{KeyMode, StoreRow};
+use koudai_store::{KeyMode, PoiRow};
 use koudai_testkit::{Error, TestApp};
 
 type R = Result<(), Error>;
+
+koudai_testkit::on_both_engines!(
+    hostile_api_input_is_refused_never_a_5xx,
+    hostile_pages_and_forms_never_get_a_5xx_nor_change_anything,
+    a_click_is_attributed_once,
+    featuring_an_account_needs_the_providers_privilege
+);
 
 fn bearer(t: &TestApp) -> String {
     format!("Bearer {}", t.app.sandbox_token.expose())
@@ -41,7 +48,7 @@ async fn world(t: &TestApp) -> Result<(String, String), Error> {
                       "district": "天河区", "address": "1 Road", "telephone": "020-1", "categories": ["美食,茶馆,茶馆"],
                       "offset_type": 1, "longitude": 113.32, "latitude": 23.13});
     app.store
-        .create_store(&StoreRow {
+        .create_store(&PoiRow {
             poi_id: poi_id.clone(),
             appid: a.appid.clone(),
             sid: "s1".into(),
@@ -58,7 +65,7 @@ async fn world(t: &TestApp) -> Result<(String, String), Error> {
     Ok((a.appid, poi_id))
 }
 
-async fn hostile(t: TestApp) -> R {
+async fn hostile_api_input_is_refused_never_a_5xx(t: TestApp) -> R {
     let (_, poi_id) = world(&t).await?;
     let deep = "[".repeat(5000) + &"]".repeat(5000);
     let bodies = [
@@ -102,18 +109,7 @@ async fn hostile(t: TestApp) -> R {
     Ok(())
 }
 
-#[tokio::test]
-async fn hostile_input_on_sqlite() -> R {
-    hostile(TestApp::sandbox().await?).await
-}
-
-#[tokio::test]
-async fn hostile_input_on_postgres() -> R {
-    let Some(t) = TestApp::sandbox_on_postgres().await? else { return Ok(()) };
-    hostile(t).await
-}
-
-async fn hostile_pages(t: TestApp) -> R {
+async fn hostile_pages_and_forms_never_get_a_5xx_nor_change_anything(t: TestApp) -> R {
     let (appid, poi_id) = world(&t).await?;
     let gets = [
         format!("/store/{poi_id}"),
@@ -234,17 +230,6 @@ async fn hostile_pages(t: TestApp) -> R {
     Ok(())
 }
 
-#[tokio::test]
-async fn hostile_pages_on_sqlite() -> R {
-    hostile_pages(TestApp::sandbox().await?).await
-}
-
-#[tokio::test]
-async fn hostile_pages_on_postgres() -> R {
-    let Some(t) = TestApp::sandbox_on_postgres().await? else { return Ok(()) };
-    hostile_pages(t).await
-}
-
 fn click_url(d: &Value, appid: &str) -> Result<String, Error> {
     let e =
         d["entries"].as_array().into_iter().flatten().find(|e| e["appid"] == appid).ok_or("the account is listed")?;
@@ -259,7 +244,7 @@ async fn totals(t: &TestApp) -> Result<Value, Error> {
     Ok(r.json()["totals"].clone())
 }
 
-async fn attribution(t: TestApp) -> R {
+async fn a_click_is_attributed_once(t: TestApp) -> R {
     let (appid, poi_id) = world(&t).await?;
     let d = sandbox(&t, "GET", "/sandbox/v1/discovery?consumer=carol", "").await?.json();
     let go = click_url(&d, &appid)?;
@@ -326,18 +311,7 @@ async fn attribution(t: TestApp) -> R {
     Ok(())
 }
 
-#[tokio::test]
-async fn attribution_on_sqlite() -> R {
-    attribution(TestApp::sandbox().await?).await
-}
-
-#[tokio::test]
-async fn attribution_on_postgres() -> R {
-    let Some(t) = TestApp::sandbox_on_postgres().await? else { return Ok(()) };
-    attribution(t).await
-}
-
-async fn featured_needs_the_privilege(t: TestApp) -> R {
+async fn featuring_an_account_needs_the_providers_privilege(t: TestApp) -> R {
     use koudai_app::discovery::{self, ChangeError};
     use koudai_domain::discovery::Slot;
     use koudai_domain::provider::{GrantAction, ProviderKind};
@@ -392,15 +366,4 @@ async fn featured_needs_the_privilege(t: TestApp) -> R {
     assert_eq!(d.config.featured.len(), 1);
     assert_eq!(app.store.discovery_versions().await?.len(), 1, "every change is a version");
     Ok(())
-}
-
-#[tokio::test]
-async fn featured_needs_the_privilege_on_sqlite() -> R {
-    featured_needs_the_privilege(TestApp::sandbox().await?).await
-}
-
-#[tokio::test]
-async fn featured_needs_the_privilege_on_postgres() -> R {
-    let Some(t) = TestApp::sandbox_on_postgres().await? else { return Ok(()) };
-    featured_needs_the_privilege(t).await
 }

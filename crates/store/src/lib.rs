@@ -14,7 +14,10 @@
 //! `SQLITE_BUSY_SNAPSHOT`, so whether it may write is fixed by its type
 //! (`src/tx.rs` explains). The writes a use case may need to compose into one
 //! commit are functions over a [`WriteTx`]: [`ledger::post`],
-//! [`notifications::enqueue`] and [`parties::insert_merchant_certificate`]:
+//! [`notifications::enqueue`] (every channel of the outbox),
+//! [`parties::insert_merchant_certificate`], the third-party platform's
+//! steps in [`component`], and [`shop_orders::mark_paid`], the step a shop
+//! purchase hands [`Store::pay_order`]:
 //!
 //! ```text
 //! let mut tx = store.write().await?;
@@ -25,7 +28,14 @@
 //!
 //! The store makes no business decisions beyond enforcing them atomically:
 //! state transitions come from `koudai_domain::trade`, balances are kept by
-//! the ledger rule of `koudai_domain::ledger`.
+//! the ledger rule of `koudai_domain::ledger`, and a payment's charge (fee
+//! rule, fee, settlement day) is decided by the caller and only checked to
+//! be still the merchant's rule.
+//!
+//! Records live beside the verbs that read and write them, one file per
+//! aggregate (`orders`, `notifications`, `parties`, `pois`, …), and are
+//! re-exported here by name. Times are Unix seconds: business time for
+//! orders and notifications, wall time for sessions and leases.
 
 mod bills;
 pub mod component;

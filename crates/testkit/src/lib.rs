@@ -31,6 +31,54 @@ pub struct TestApp {
     _dir: TempDir,
 }
 
+/// Runs each in-process test story on both database engines.
+///
+/// A story is an `async fn story(t: TestApp) -> Result<(), koudai_testkit::Error>`
+/// in the calling test file. For each one this generates a module of the
+/// story's name with two tests, so they read `story::sqlite` and
+/// `story::postgres`:
+///
+/// - `sqlite` runs the story on [`TestApp::sandbox`];
+/// - `postgres` runs it on [`TestApp::sandbox_on_postgres`], and passes
+///   without running it when that gives `None` (`TEST_DATABASE_URL` unset
+///   outside CI; in CI the unset variable is an error).
+///
+/// The paths are fully qualified, so the caller needs no imports beyond
+/// `tokio` (with its test macro) as a dependency.
+///
+/// ```ignore
+/// use koudai_testkit::{Error, TestApp};
+///
+/// koudai_testkit::on_both_engines!(a_new_merchant_can_sign);
+///
+/// async fn a_new_merchant_can_sign(t: TestApp) -> Result<(), Error> {
+///     let m = t.merchant(koudai_store::KeyMode::PublicKey).await?;
+///     assert!(!m.appid.is_empty());
+///     Ok(())
+/// }
+/// ```
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($story:ident),+ $(,)?) => {
+        $(
+            mod $story {
+                #[::tokio::test]
+                async fn sqlite() -> ::std::result::Result<(), $crate::Error> {
+                    super::$story($crate::TestApp::sandbox().await?).await
+                }
+
+                #[::tokio::test]
+                async fn postgres() -> ::std::result::Result<(), $crate::Error> {
+                    match $crate::TestApp::sandbox_on_postgres().await? {
+                        ::std::option::Option::Some(t) => super::$story(t).await,
+                        ::std::option::Option::None => ::std::result::Result::Ok(()),
+                    }
+                }
+            }
+        )+
+    };
+}
+
 /// A merchant ready to sign requests.
 pub struct TestMerchant {
     pub created: CreatedMerchant,

@@ -167,3 +167,80 @@ fn partner_and_sharing_refusals() {
     assert_eq!(wire(ShareError::NotEnough("x".into())).1["code"], "NOT_ENOUGH");
     assert_eq!(wire(ShareError::NumberUsed).1["code"], "INVALID_REQUEST");
 }
+
+#[test]
+fn media_refusals() {
+    use koudai_app::parties::onboarding::MediaError;
+    let refused =
+        || koudai_app::access::authz::Refused { message: "服务商未获得权限 payment_interface".into() };
+    assert_eq!(
+        wire(MediaError::Invalid(FieldError::missing("meta"))),
+        (
+            400,
+            json!({"code": "PARAM_ERROR", "message": "参数“meta”是必填项", "detail": {"field": "meta", "location": "body"}}),
+            false
+        )
+    );
+    assert_eq!(
+        wire(MediaError::Refused(refused())),
+        (403, json!({"code": "NO_AUTH", "message": "服务商未获得权限 payment_interface"}), false)
+    );
+    let (status, body, logged) = wire(MediaError::Internal(Internal::from(StoreError::Contended("x".into()))));
+    assert_eq!((status, body["code"].as_str(), logged), (503, Some("SERVICE_UNAVAILABLE"), true));
+}
+
+#[test]
+fn application_refusals() {
+    use koudai_app::parties::onboarding::ApplyError;
+    use koudai_domain::applyment::ApplymentState;
+    let serial = json!({"field": "Wechatpay-Serial", "location": "header"});
+    let cases: Vec<(ApplyError, u16, Value)> = vec![
+        (
+            ApplyError::Invalid(FieldError::missing("business_code")),
+            400,
+            json!({"code": "PARAM_ERROR", "message": "参数“business_code”是必填项", "detail": {"field": "business_code", "location": "body"}}),
+        ),
+        (
+            ApplyError::MissingSerial,
+            400,
+            json!({"code": "PARAM_ERROR", "message": "HTTP header缺少微信支付平台证书序列号(Wechatpay-Serial)", "detail": serial}),
+        ),
+        (
+            ApplyError::UnknownSerial,
+            400,
+            json!({"code": "PARAM_ERROR", "message": "平台证书序列号Wechatpay-Serial错误", "detail": serial}),
+        ),
+        (
+            ApplyError::NotCiphertext("contact_info.contact_name".into()),
+            400,
+            json!({"code": "PARAM_ERROR", "message": "请确认待处理的消息是否为加密后的密文", "detail": {"field": "contact_info.contact_name", "location": "body"}}),
+        ),
+        (
+            ApplyError::SensitiveWord { path: "subject_info.name".into(), word: "赌".into() },
+            400,
+            json!({"code": "INVALID_REQUEST", "message": "subject_info.name 含有敏感词“赌”", "detail": {"field": "subject_info.name", "location": "body"}}),
+        ),
+        (
+            ApplyError::InProgress,
+            400,
+            json!({"code": "INVALID_REQUEST", "message": "该业务申请编号的申请单正在处理中，不能以不同内容重复提交", "detail": {"field": "business_code", "location": "body"}}),
+        ),
+        (ApplyError::NotFound, 400, json!({"code": "PARAM_ERROR", "message": "未能找到申请单"})),
+        (
+            ApplyError::Refused(koudai_app::access::authz::Refused { message: "无权限".into() }),
+            403,
+            json!({"code": "NO_AUTH", "message": "无权限"}),
+        ),
+        (
+            ApplyError::State(ApplymentState::Finished),
+            409,
+            json!({"code": "INVALID_STATE", "message": "申请单状态为APPLYMENT_STATE_FINISHED，不允许该操作"}),
+        ),
+    ];
+    for (e, status, body) in cases {
+        let shown = e.to_string();
+        assert_eq!(wire(e), (status, body, false), "{shown}");
+    }
+    let (status, body, logged) = wire(ApplyError::Internal(Internal::bug("x")));
+    assert_eq!((status, body["code"].as_str(), logged), (500, Some("SYSTEM_ERROR"), true));
+}
