@@ -53,6 +53,7 @@ pub mod parties;
 mod pois;
 mod providers;
 mod refunds;
+pub mod scratch;
 mod sharing;
 mod shop;
 pub mod shop_orders;

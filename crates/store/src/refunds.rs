@@ -14,7 +14,7 @@ use crate::money::entry_error;
 use crate::notifications::NewNotification;
 use crate::orders::Order;
 use crate::orders::COLUMNS as ORDER_COLUMNS;
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, WriteTx};
 
 const COLUMNS: &str = "id, refund_id, mchid, out_refund_no, order_id, reason, notify_url, refund_fen, fee_refund_fen, \
     funds_account, status, params_digest, created_at, due_at, success_time, closed_at, sp_mchid";
@@ -134,20 +134,7 @@ impl Store {
 
     async fn create_refund_once(&self, r: &RefundRequest) -> Result<RefundCreated, RefundError> {
         let mut tx = self.write().await?;
-        let (clause, key) = match &r.target {
-            RefundTarget::OutTradeNo(n) => ("out_trade_no = $2", n),
-            RefundTarget::TransactionId(t) => ("transaction_id = $2", t),
-        };
-        let sql = tx.lock(&format!(
-            "SELECT {ORDER_COLUMNS} FROM orders WHERE mchid = $1 AND {clause} AND COALESCE(sp_mchid, '') = $3"
-        ));
-        let order: Order = sqlx::query_as(&sql)
-            .bind(&r.mchid)
-            .bind(key)
-            .bind(r.sp_mchid.as_deref().unwrap_or(""))
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(RefundError::OrderNotFound)?;
+        let order = lock_refunded_order(&mut tx, r).await?;
 
         // Looked up under the order's lock, so two requests with the same
         // out_refund_no cannot both create.
@@ -166,38 +153,11 @@ impl Store {
             return Ok(RefundCreated::Existing(refund, of));
         }
 
-        let next = trade::refund(order.state_at(r.now)).map_err(|_| RefundError::NotPaid)?;
-        if r.total_fen != order.total_fen {
-            return Err(RefundError::TotalMismatch { stated: r.total_fen, actual: order.total_fen });
-        }
-        if order.success_time.is_some_and(|t| r.now - t > REFUND_WINDOW_S) {
-            return Err(RefundError::TooLate);
-        }
-        if order.refund_count >= MAX_REFUNDS_PER_ORDER {
-            return Err(RefundError::TooMany);
-        }
-        refund::check_amount(r.refund_fen, order.total_fen, order.refunded_fen).map_err(RefundError::Refused)?;
-
+        let next = check_refund(&order, r)?;
         let from = merchant_account(&order);
         let fee_back = fee_refund_fen(order.total_fen, order.fee_fen, order.refunded_fen, r.refund_fen);
+        post_refund(&mut tx, &order, r, from, fee_back).await?;
         let refund_id = &r.refund_id;
-        let voucher = Some(r.out_refund_no.as_str());
-        let not_enough = |e: PostError| match e {
-            PostError::Insufficient(_) => RefundError::NotEnough,
-            PostError::Store(s) => RefundError::Store(s),
-        };
-        // The fee share first, so the merchant needs only refund − fee share.
-        let fee_share = if fee_back > 0 {
-            Some(movement::fee_refund(&order.mchid, from, fee_back).map_err(entry_error)?)
-        } else {
-            None
-        };
-        let refund_entry = movement::refund(&order.mchid, from, r.refund_fen).map_err(entry_error)?;
-        let entries: Vec<&Entry> = fee_share.iter().chain(std::iter::once(&refund_entry)).collect();
-        lock_accounts(&mut tx, &entries).await?;
-        for e in entries {
-            post(&mut tx, e, refund_id, voucher, r.now).await.map_err(not_enough)?;
-        }
 
         let pending_change = if from == AccountKind::MerchantPending { r.refund_fen - fee_back } else { 0 };
         // An order's own unsettled money bounds what a refund may take from
@@ -402,4 +362,70 @@ impl Store {
         tx.commit().await?;
         Ok(Some((refund, order)))
     }
+}
+
+/// Locks the order a refund names (the caller's own: by `out_trade_no` or
+/// `transaction_id`, placed by the same provider or directly).
+async fn lock_refunded_order(tx: &mut WriteTx, r: &RefundRequest) -> Result<Order, RefundError> {
+    let (clause, key) = match &r.target {
+        RefundTarget::OutTradeNo(n) => ("out_trade_no = $2", n),
+        RefundTarget::TransactionId(t) => ("transaction_id = $2", t),
+    };
+    let sql = tx.lock(&format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE mchid = $1 AND {clause} AND COALESCE(sp_mchid, '') = $3"
+    ));
+    Ok(sqlx::query_as(&sql)
+        .bind(&r.mchid)
+        .bind(key)
+        .bind(r.sp_mchid.as_deref().unwrap_or(""))
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(RefundError::OrderNotFound)?)
+}
+
+/// The refund rules of `koudai_domain::refund`, applied to the locked
+/// order: paid, the stated total right, within the window and the count,
+/// the amount within what is left. Returns the order's next state.
+fn check_refund(order: &Order, r: &RefundRequest) -> Result<TradeState, RefundError> {
+    let next = trade::refund(order.state_at(r.now)).map_err(|_| RefundError::NotPaid)?;
+    if r.total_fen != order.total_fen {
+        return Err(RefundError::TotalMismatch { stated: r.total_fen, actual: order.total_fen });
+    }
+    if order.success_time.is_some_and(|t| r.now - t > REFUND_WINDOW_S) {
+        return Err(RefundError::TooLate);
+    }
+    if order.refund_count >= MAX_REFUNDS_PER_ORDER {
+        return Err(RefundError::TooMany);
+    }
+    refund::check_amount(r.refund_fen, order.total_fen, order.refunded_fen).map_err(RefundError::Refused)?;
+    Ok(next)
+}
+
+/// Posts the fee share back (first, so the merchant needs only refund −
+/// fee share) and the refund into clearing, from the account the order's
+/// money is in.
+async fn post_refund(
+    tx: &mut WriteTx,
+    order: &Order,
+    r: &RefundRequest,
+    from: AccountKind,
+    fee_back: i64,
+) -> Result<(), RefundError> {
+    let voucher = Some(r.out_refund_no.as_str());
+    let not_enough = |e: PostError| match e {
+        PostError::Insufficient(_) => RefundError::NotEnough,
+        PostError::Store(s) => RefundError::Store(s),
+    };
+    let fee_share = if fee_back > 0 {
+        Some(movement::fee_refund(&order.mchid, from, fee_back).map_err(entry_error)?)
+    } else {
+        None
+    };
+    let refund_entry = movement::refund(&order.mchid, from, r.refund_fen).map_err(entry_error)?;
+    let entries: Vec<&Entry> = fee_share.iter().chain(std::iter::once(&refund_entry)).collect();
+    lock_accounts(tx, &entries).await?;
+    for e in entries {
+        post(tx, e, &r.refund_id, voucher, r.now).await.map_err(not_enough)?;
+    }
+    Ok(())
 }
