@@ -122,8 +122,7 @@ mod tests {
 
     #[test]
     fn the_shipped_rules_parse_and_name_real_privileges() {
-        let parsed: ComponentRules =
-            serde_json::from_str(include_str!("../data/component.json")).unwrap();
+        let parsed: ComponentRules = serde_json::from_str(include_str!("../data/component.json")).unwrap();
         assert!(parsed.sets.iter().any(|s| s.id == 15 && s.privilege.as_deref() == Some("custom_menu")));
         assert!(parsed.sets.iter().any(|s| s.id == 4 && s.exclusive));
         for s in &parsed.sets {

@@ -223,10 +223,9 @@ async fn demo_storefront(state: &App, appid: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     let a = state.store.mp_account(appid).await?.context("the demo account exists")?;
-    let failed = |e: koudai_app::mp::MpFailure| anyhow::anyhow!("seeding the demo storefront: {e}");
-    let img =
-        koudai_app::commerce::shop::upload_image(state, &a, "tea.png", None, DEMO_PICTURE).await.map_err(failed)?;
-    let img = img["image_url"].as_str().context("an image url")?.to_owned();
+    use koudai_app::commerce::shop;
+    let failed = |e: &dyn std::fmt::Display| anyhow::anyhow!("seeding the demo storefront: {e}");
+    let img = shop::upload_image(state, &a, DEMO_PICTURE.to_vec()).await.map_err(|e| failed(&e))?;
     let product = json!({
         "product_base": {"category_id": ["537074401"], "name": "Jasmine green tea 茉莉绿茶", "main_img": img, "img": [img],
                          "property": [{"id": "1075741891", "vid": "1079749982"}],
@@ -236,18 +235,21 @@ async fn demo_storefront(state: &App, appid: &str) -> anyhow::Result<()> {
                      {"sku_id": "1075741890:1079742502", "price": 8800, "ori_price": 9800, "quantity": 80}],
         "attrext": {"isPostFree": 1},
     });
-    let made = koudai_app::commerce::shop::create_product(state, &a, &product).await.map_err(failed)?;
-    let product_id = made["product_id"].as_str().context("a product id")?.to_owned();
-    koudai_app::commerce::shop::set_product_status(state, &a, &json!({"product_id": product_id, "status": 1}))
-        .await
-        .map_err(failed)?;
-    let store = json!({"business": {"base_info": {
+    let issued = shop::issued(state, &a).await.map_err(|e| failed(&e))?;
+    let checked = koudai_domain::shop::validate_product(&product, &issued).map_err(|e| failed(&e))?;
+    let draft = shop::ProductDraft { product: checked, document: product.to_string() };
+    let product_id = shop::create_product(state, &a, &draft).await.map_err(|e| failed(&e))?;
+    let row = shop::product(state, &a, &product_id).await.map_err(|e| failed(&e))?;
+    shop::set_on_shelf(state, &a, &row, true).await.map_err(|e| failed(&e))?;
+    let base_info = json!({
         "sid": "demo-1", "business_name": "Demo Tea House", "branch_name": "Tianhe", "province": "广东省",
         "city": "广州市", "district": "天河区", "address": "1 Tianhe Road", "telephone": "020-12345678",
         "categories": ["美食,茶馆,茶馆"], "offset_type": 1, "longitude": 113.3245, "latitude": 23.1291,
-        "photo_list": [{"photo_url": img}], "special": "Wi-Fi", "open_time": "8:00-22:00", "avg_price": 40}}});
-    let added = koudai_app::o2o::poi::add(state, &a, &store).await.map_err(failed)?;
-    let poi_id = added["poi_id"].as_str().context("a poi id")?.to_owned();
+        "photo_list": [{"photo_url": img}], "special": "Wi-Fi", "open_time": "8:00-22:00", "avg_price": 40});
+    let store = koudai_app::o2o::poi::NewPoi { base_info: base_info.as_object().cloned().unwrap_or_default() };
+    let poi_id = koudai_app::o2o::poi::add(state, &a, &store)
+        .await
+        .map_err(|e| anyhow::anyhow!("seeding the demo storefront: {e}"))?;
     let row = state.store.poi(&poi_id).await?.context("the demo store exists")?;
     let now = state.clock.business_now().unix();
     state.store.decide_poi(&poi_id, koudai_domain::poi::state::APPROVED, &row.base_info, "demo store", now).await?;

@@ -260,6 +260,14 @@ impl From<MatchRuleError> for MpError {
 /// The `Content-Type` real replies carry (sic).
 pub const CONTENT_TYPE: &str = "application/json; encoding=utf-8";
 
+impl From<koudai_domain::poi::PoiError> for MpError {
+    /// A store rule names its errcode (the store API's table).
+    fn from(e: koudai_domain::poi::PoiError) -> Self {
+        MpError::new(e.errcode, e.message)
+    }
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,12 +277,5 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&MpError::access_token_expired().body()).unwrap_or_default();
         assert_eq!(v, json!({"errcode": 42001, "errmsg": "access_token expired"}));
         assert_eq!(MpError::from(MenuError::SubUrl).errcode, 40027);
-    }
-}
-
-impl From<koudai_domain::poi::PoiError> for MpError {
-    /// A store rule names its errcode (the store API's table).
-    fn from(e: koudai_domain::poi::PoiError) -> Self {
-        MpError::new(e.errcode, e.message)
     }
 }

@@ -374,13 +374,13 @@ async fn lock_refunded_order(tx: &mut WriteTx, r: &RefundRequest) -> Result<Orde
     let sql = tx.lock(&format!(
         "SELECT {ORDER_COLUMNS} FROM orders WHERE mchid = $1 AND {clause} AND COALESCE(sp_mchid, '') = $3"
     ));
-    Ok(sqlx::query_as(&sql)
+    sqlx::query_as(&sql)
         .bind(&r.mchid)
         .bind(key)
         .bind(r.sp_mchid.as_deref().unwrap_or(""))
         .fetch_optional(&mut **tx)
         .await?
-        .ok_or(RefundError::OrderNotFound)?)
+        .ok_or(RefundError::OrderNotFound)
 }
 
 /// The refund rules of `koudai_domain::refund`, applied to the locked

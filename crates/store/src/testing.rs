@@ -5,10 +5,8 @@
 
 use std::collections::BTreeMap;
 
-
 pub use crate::scratch::{drop_postgres_database, scratch_postgres_database, scratch_sqlite_url};
 use crate::{Backend, Store, StoreError};
-
 
 /// A column as the engine reports it: its name, and whether it takes NULL.
 pub type Columns = BTreeMap<String, bool>;

@@ -428,9 +428,7 @@ async fn refunds_finish_settle_and_pay_out(s: Store) {
     assert_eq!(s.balance(&AccountRef::new(AccountKind::ConsumerWallet, "alice")).await.ok(), Some(4300));
 
     // A second refund closes: money and fee share go back.
-    let RefundCreated::Created(b, _) =
-        s.create_refund(&refund_request("B", 200, 2)).await.unwrap()
-    else {
+    let RefundCreated::Created(b, _) = s.create_refund(&refund_request("B", 200, 2)).await.unwrap() else {
         panic!("not created")
     };
     s.finish_refund(b.id, RefundStatus::Abnormal, 400, Box::new(refund_note)).await.unwrap();
@@ -475,8 +473,7 @@ async fn refunds_finish_settle_and_pay_out(s: Store) {
 
     // What bills are made of: the payment and both refunds, typed.
     let day = (-8 * 3600, 16 * 3600);
-    let lines =
-        s.trade_lines(&TradeScope::Merchant("1900000001".into()), day.0, day.1).await.unwrap();
+    let lines = s.trade_lines(&TradeScope::Merchant("1900000001".into()), day.0, day.1).await.unwrap();
     let kinds: Vec<_> = lines.iter().map(|l| (l.trade_type, l.refund.as_ref().map(|r| r.status))).collect();
     assert_eq!(
         kinds,
@@ -486,8 +483,7 @@ async fn refunds_finish_settle_and_pay_out(s: Store) {
             (TradeType::Native, Some(RefundStatus::Closed))
         ]
     );
-    let flow =
-        s.flow_lines("1900000001", AccountKind::MerchantPending, day.0, day.1).await.unwrap();
+    let flow = s.flow_lines("1900000001", AccountKind::MerchantPending, day.0, day.1).await.unwrap();
     use koudai_domain::ledger::MovementKind as M;
     assert_eq!(
         flow.iter().map(|l| (l.entry_kind, l.amount_fen)).collect::<Vec<_>>(),
@@ -624,13 +620,8 @@ async fn composed_writes_commit_or_vanish_together(s: Store) {
     tx.commit().await.unwrap();
     assert_eq!(s.balance(&wallet).await.unwrap(), 500);
     assert_eq!(s.notifications_for(None, "topup-x").await.unwrap().len(), 1);
-    let serials: Vec<String> = s
-        .merchant_certificates("1900000001")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.serial_no)
-        .collect();
+    let serials: Vec<String> =
+        s.merchant_certificates("1900000001").await.unwrap().into_iter().map(|c| c.serial_no).collect();
     assert_eq!(serials, ["6A1B2C3D", "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"]);
     assert_eq!(s.ledger_problems().await.unwrap(), Vec::<String>::new());
 

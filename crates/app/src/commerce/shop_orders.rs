@@ -1,30 +1,35 @@
-//! Shop orders and their money (protocol notes `wechat-shop.md` §3): a
-//! purchase reserves the stock and creates the shop order and a JSAPI
-//! payment order of the account's owner in one transaction (partner mode
-//! for a sub-merchant's account), then pays it from the consumer's wallet
-//! through the payment core; the payment, the ledger, the shop order marked
-//! paid and the `merchant_order` push to the account's server are one
-//! transaction. A payment that fails
-//! releases the reservation; a sweep releases reservations left behind and
-//! confirms receipt of orders shipped long ago. Closing a paid, unshipped
-//! order refunds it in full through the refund machinery and puts the
-//! stock back; a rights case (8) is opened and closed by the consumer, and
-//! the merchant resolves it with a refund through the payment API.
+//! Shop orders and their money (protocol notes `wechat-shop.md` §3).
+//!
+//! A purchase ([`buy`]) reserves the stock and creates the shop order and
+//! a JSAPI payment order of the account's owner in one transaction
+//! (partner mode for a sub-merchant's account), then pays it from the
+//! consumer's wallet through the payment core; the payment, the ledger, the
+//! shop order marked paid and the `merchant_order` push to the account's
+//! server are one transaction. A payment that fails releases the
+//! reservation; the [`sweep`] releases reservations left behind and
+//! confirms receipt of orders shipped long ago.
+//!
+//! The merchant reads its orders ([`order`], [`orders`]), ships one
+//! ([`ship`]) or closes a paid, unshipped one ([`close`]: refunded in full
+//! through the refund machinery, the stock put back); the consumer confirms
+//! receipt and opens and closes a rights case (8) ([`consumer_move`]), which
+//! the merchant resolves with a refund through the payment API. Each
+//! refuses with its own enum: [`BuyError`], [`OrderError`], [`MoveError`].
 
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use koudai_domain::eligibility as eligibility_rules;
 use koudai_domain::ids;
-use koudai_domain::shop::{self as rules, Delivery, OrderStatus};
+use koudai_domain::shop::{self as rules, Delivery, OrderStatus, ShopError};
 use koudai_domain::TradeType;
-use koudai_protocol::mp::MpError;
 use koudai_protocol::mp_xml::{self, Field};
-use koudai_store::{MpAccount, OrderLocator, PayOutcome, Reservation, ShopMove, ShopOrder, TxStep};
+use koudai_store::{
+    Merchant, MpAccount, NewOrderRecord, OrderLocator, PayOutcome, Reservation, ShopMove, ShopOrder, StoreError, TxStep,
+};
 
-use crate::commerce::shop::success;
-use crate::mp::{push, MpFailure};
+use crate::commerce::shop::{self, AdmitError};
+use crate::mp::push;
 use crate::payments::{self, Notice, PlacedOrder};
 use crate::{App, Internal};
 
@@ -47,8 +52,28 @@ pub struct Address {
 /// Why a purchase did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum BuyError {
+    #[error("no official account {0}")]
+    NoAccount(String),
+    /// The e-commerce rules do not let the account sell (why not).
     #[error("{0}")]
-    Refused(String),
+    ShopClosed(String),
+    #[error("product {0} is not on this shop's shelves")]
+    NotOnShelf(String),
+    /// The count is outside 1 to the product's limit (999 without one).
+    #[error("count must be 1 to {max}")]
+    BadCount { max: i64 },
+    #[error("the address needs name, phone, province, city and address")]
+    IncompleteAddress,
+    #[error("no consumer {0}")]
+    NoConsumer(String),
+    #[error("product {product_id} has no sku_info {sku:?}")]
+    NoSuchSku { product_id: String, sku: String },
+    /// The kept product no longer passes the domain's check.
+    #[error("the product does not read: {0}")]
+    UnreadableProduct(ShopError),
+    /// The product's express template was deleted.
+    #[error("express template {0} no longer exists")]
+    TemplateGone(i64),
     #[error("only {left} left")]
     OutOfStock { left: i64 },
     #[error("the wallet balance does not cover the order")]
@@ -57,28 +82,23 @@ pub enum BuyError {
     Internal(#[from] Internal),
 }
 
-impl From<koudai_store::StoreError> for BuyError {
-    fn from(e: koudai_store::StoreError) -> Self {
+impl From<StoreError> for BuyError {
+    fn from(e: StoreError) -> Self {
         BuyError::Internal(e.into())
     }
-}
-
-fn refused(m: impl Into<String>) -> BuyError {
-    BuyError::Refused(m.into())
 }
 
 /// The postage of `count` items (the cheapest listed company, a template,
 /// or free).
 async fn postage(app: &App, appid: &str, body: &Value, count: i64) -> Result<i64, BuyError> {
     let issued = |_: &str| true;
-    let product =
-        rules::validate_product(body, &issued).map_err(|e| refused(format!("the product does not read: {e}")))?;
+    let product = rules::validate_product(body, &issued).map_err(BuyError::UnreadableProduct)?;
     Ok(match product.delivery {
         Delivery::Free => 0,
         Delivery::Express(list) => list.iter().map(|(_, p)| *p).min().unwrap_or(0),
         Delivery::Template(id) => match app.store.express(appid, id).await? {
             Some(t) => rules::template_postage(&serde_json::from_str(&t.text).unwrap_or_default(), count),
-            None => return Err(refused(format!("express template {id} no longer exists"))),
+            None => return Err(BuyError::TemplateGone(id)),
         },
     })
 }
@@ -109,6 +129,14 @@ pub struct Purchase {
     pub to: Address,
 }
 
+/// A purchase that passed the checks: the account, the product's kept
+/// body and the SKU's price.
+struct Checked {
+    account: MpAccount,
+    body: Value,
+    sku_price: i64,
+}
+
 /// A consumer buys `count` of a product's SKU on an account's shop: the
 /// purchase is checked and priced, the shop order and its payment order
 /// (placed by the payment core) are reserved with the stock, and the
@@ -116,41 +144,45 @@ pub struct Purchase {
 /// the `merchant_order` push enqueued in its transaction. A payment that
 /// fails releases the reservation.
 pub async fn buy(app: &Arc<App>, p: &Purchase) -> Result<ShopOrder, BuyError> {
-    let now = app.clock.business_now();
-    let (account, body, sku_price) = check_purchase(app, p, now.unix()).await?;
-    let express = postage(app, &p.appid, &body, p.count).await?;
-    let total = sku_price * p.count + express;
-    let owner =
-        app.store.merchant(&account.owner_mchid).await?.ok_or_else(|| Internal::bug("an account of no merchant"))?;
+    let now = app.clock.business_now().unix();
+    let checked = check_purchase(app, p).await?;
+    let express = postage(app, &p.appid, &checked.body, p.count).await?;
+    let (shop, payment) = reserve(app, p, &checked, express, now).await?;
+    pay(app, p, &checked.account, &shop, &payment, now).await?;
+    Ok(app.store.shop_order(&shop.order_id).await?.ok_or_else(|| Internal::bug("a shop order vanished"))?)
+}
+
+/// Places the payment order and reserves it with the stock and the shop
+/// order.
+async fn reserve(
+    app: &App,
+    p: &Purchase,
+    checked: &Checked,
+    express: i64,
+    now: i64,
+) -> Result<(ShopOrder, NewOrderRecord), BuyError> {
+    let total = checked.sku_price * p.count + express;
+    let owner = app
+        .store
+        .merchant(&checked.account.owner_mchid)
+        .await?
+        .ok_or_else(|| Internal::bug("an account of no merchant"))?;
     let openid = app.store.ensure_openid(&p.consumer, &p.appid, &ids::openid(&app.rng.bytes())).await?;
     let order_id = format!("1{:019}", u64::from_be_bytes(app.rng.bytes()) % 10_000_000_000_000_000_000);
-    let placed = PlacedOrder {
-        owner: owner.clone(),
-        account_appid: p.appid.clone(),
-        out_trade_no: format!("SHOP{order_id}"),
-        trade_type: TradeType::Jsapi,
-        description: product_name(&body),
-        attach: Some(format!("shop_order:{order_id}")),
-        notify_url: String::new(),
-        total_fen: total,
-        payer: Some(openid.clone()),
-        store: None,
-        payable_s: RESERVATION_S,
-        params_digest: format!("shop:{order_id}"),
-    };
+    let placed = payment_order(p, checked, &owner, &order_id, &openid, total);
     let payment = payments::placed_record(app, placed).await?;
     let shop = ShopOrder {
-        order_id: order_id.clone(),
+        order_id,
         appid: p.appid.clone(),
         mchid: owner.mchid.clone(),
         consumer: p.consumer.clone(),
         openid,
         product_id: p.product_id.clone(),
-        product_name: product_name(&body),
-        product_img: body["product_base"]["main_img"].as_str().unwrap_or_default().to_owned(),
+        product_name: product_name(&checked.body),
+        product_img: checked.body["product_base"]["main_img"].as_str().unwrap_or_default().to_owned(),
         sku_info: p.sku_info.clone(),
         product_count: p.count,
-        product_price: sku_price,
+        product_price: checked.sku_price,
         express_price: express,
         total_price: total,
         status: OrderStatus::Reserved,
@@ -166,66 +198,106 @@ pub async fn buy(app: &Arc<App>, p: &Purchase) -> Result<ShopOrder, BuyError> {
         delivery_company: String::new(),
         delivery_id: String::new(),
         rights_reason: String::new(),
-        created_at: now.unix(),
+        created_at: now,
         paid_at: None,
         shipped_at: None,
         finished_at: None,
         closed_at: None,
     };
     match app.store.reserve_shop_order(&shop, &payment).await? {
-        Reservation::Reserved(..) => {}
+        Reservation::Reserved(..) => Ok((shop, payment)),
         Reservation::NoSuchSku => {
-            return Err(refused(format!("product {} has no sku_info {:?}", p.product_id, p.sku_info)))
+            Err(BuyError::NoSuchSku { product_id: p.product_id.clone(), sku: p.sku_info.clone() })
         }
-        Reservation::OutOfStock { left } => return Err(BuyError::OutOfStock { left }),
+        Reservation::OutOfStock { left } => Err(BuyError::OutOfStock { left }),
     }
-    let xml = merchant_order_xml(&account, &shop, now.unix());
-    let notice = Notice::Instead(push::notification(app, &account, "mp.event.merchant_order", &order_id, xml));
+}
+
+/// The JSAPI payment order of a purchase, the account's owner's (placed
+/// by the payment core).
+fn payment_order(
+    p: &Purchase,
+    checked: &Checked,
+    owner: &Merchant,
+    order_id: &str,
+    openid: &str,
+    total: i64,
+) -> PlacedOrder {
+    PlacedOrder {
+        owner: owner.clone(),
+        account_appid: p.appid.clone(),
+        out_trade_no: format!("SHOP{order_id}"),
+        trade_type: TradeType::Jsapi,
+        description: product_name(&checked.body),
+        attach: Some(format!("shop_order:{order_id}")),
+        notify_url: String::new(),
+        total_fen: total,
+        payer: Some(openid.to_owned()),
+        store: None,
+        payable_s: RESERVATION_S,
+        params_digest: format!("shop:{order_id}"),
+    }
+}
+
+/// Pays the reserved order from the consumer's wallet, the shop order
+/// marked paid and the push enqueued in the payment's transaction; a
+/// payment that fails releases the reservation.
+async fn pay(
+    app: &Arc<App>,
+    p: &Purchase,
+    account: &MpAccount,
+    shop: &ShopOrder,
+    payment: &NewOrderRecord,
+    now: i64,
+) -> Result<(), BuyError> {
+    let order_id = &shop.order_id;
+    let xml = merchant_order_xml(account, shop, now);
+    let notice = Notice::Instead(push::notification(app, account, "mp.event.merchant_order", order_id, xml));
     let mark_paid: TxStep = koudai_store::shop_orders::mark_paid;
     let locator = OrderLocator::PrepayId(payment.prepay_id.clone());
     match payments::pay_with(app, locator, &p.consumer, PayOutcome::Success, notice, Some(mark_paid)).await {
         Ok(paid) => {
             crate::discovery::attribute_order(app, &p.consumer, &p.appid, &format!("shop:{order_id}"), &paid).await?;
+            Ok(())
         }
         Err(e) => {
-            app.store.release_shop_order(&order_id, now.unix()).await?;
-            return Err(match e {
+            app.store.release_shop_order(order_id, now).await?;
+            Err(match e {
                 payments::PayError::NotEnough => BuyError::NotEnough,
                 payments::PayError::Internal(e) => BuyError::Internal(e),
                 other => BuyError::Internal(Internal::bug(format!("paying a shop order: {other}"))),
-            });
+            })
         }
     }
-    Ok(app.store.shop_order(&order_id).await?.ok_or_else(|| Internal::bug("a shop order vanished"))?)
 }
 
 /// Checks a purchase before anything is reserved: the account may sell, the
 /// product is on its shelves, the count within its limit, the address
-/// complete, the consumer and the SKU exist. Returns the account, the
-/// product's body and the SKU's price.
-async fn check_purchase(app: &App, p: &Purchase, now: i64) -> Result<(MpAccount, Value, i64), BuyError> {
+/// complete, the consumer and the SKU exist.
+async fn check_purchase(app: &App, p: &Purchase) -> Result<Checked, BuyError> {
     let appid = &p.appid;
-    let account = app.store.mp_account(appid).await?.ok_or_else(|| refused(format!("no official account {appid}")))?;
-    if let Err(why) = crate::access::eligibility::check(&app.store, appid, eligibility_rules::SHOP_API, now).await? {
-        return Err(refused(why));
-    }
+    let account = app.store.mp_account(appid).await?.ok_or_else(|| BuyError::NoAccount(appid.clone()))?;
+    shop::admit(app, &account).await.map_err(|e| match e {
+        AdmitError::NotAllowed(why) => BuyError::ShopClosed(why),
+        AdmitError::Internal(e) => BuyError::Internal(e),
+    })?;
     let product = app.store.product(appid, &p.product_id).await?.filter(|p| p.on_shelf.0);
-    let product = product.ok_or_else(|| refused(format!("product {} is not on this shop's shelves", p.product_id)))?;
+    let product = product.ok_or_else(|| BuyError::NotOnShelf(p.product_id.clone()))?;
     let body: Value = serde_json::from_str(&product.body).map_err(|e| Internal::bug(format!("stored product: {e}")))?;
     let buy_limit = body["product_base"]["buy_limit"].as_i64().unwrap_or(0);
     if !(1..=999).contains(&p.count) || (buy_limit > 0 && p.count > buy_limit) {
-        return Err(refused(format!("count must be 1 to {}", if buy_limit > 0 { buy_limit } else { 999 })));
+        return Err(BuyError::BadCount { max: if buy_limit > 0 { buy_limit } else { 999 } });
     }
     let to = &p.to;
     if [&to.name, &to.phone, &to.province, &to.city, &to.address].iter().any(|f| f.trim().is_empty()) {
-        return Err(refused("the address needs name, phone, province, city and address"));
+        return Err(BuyError::IncompleteAddress);
     }
     if app.store.consumer(&p.consumer).await?.is_none() {
-        return Err(refused(format!("no consumer {}", p.consumer)));
+        return Err(BuyError::NoConsumer(p.consumer.clone()));
     }
     let sku = app.store.skus(&p.product_id).await?.into_iter().find(|s| s.sku_id == p.sku_info);
-    let sku = sku.ok_or_else(|| refused(format!("product {} has no sku_info {:?}", p.product_id, p.sku_info)))?;
-    Ok((account, body, sku.price))
+    let sku = sku.ok_or_else(|| BuyError::NoSuchSku { product_id: p.product_id.clone(), sku: p.sku_info.clone() })?;
+    Ok(Checked { account, body, sku_price: sku.price })
 }
 
 fn product_name(body: &Value) -> String {
@@ -250,140 +322,111 @@ pub async fn sweep(app: &App) -> Result<usize, Internal> {
     Ok(n)
 }
 
-/// An order as `order/getbyid` and `getbyfilter` show it (§2.5): the id a
-/// string, amounts in fen.
-pub fn order_json(o: &ShopOrder) -> Value {
-    json!({
-        "order_id": o.order_id,
-        "order_status": o.status.code(),
-        "order_total_price": o.total_price,
-        "order_create_time": o.created_at,
-        "order_express_price": o.express_price,
-        "buyer_openid": o.openid,
-        "buyer_nick": o.consumer,
-        "receiver_name": o.receiver_name,
-        "receiver_province": o.receiver_province,
-        "receiver_city": o.receiver_city,
-        "receiver_zone": o.receiver_zone,
-        "receiver_address": o.receiver_address,
-        "receiver_mobile": o.receiver_mobile,
-        "receiver_phone": o.receiver_mobile,
-        "product_id": o.product_id,
-        "product_name": o.product_name,
-        "product_price": o.product_price,
-        "product_sku": o.sku_info,
-        "product_count": o.product_count,
-        "product_img": o.product_img,
-        "delivery_id": o.delivery_id,
-        "delivery_company": o.delivery_company,
-        "trans_id": o.transaction_id.clone().unwrap_or_default(),
-    })
+/// Why a merchant's call on its shop orders was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    /// The account has no (listed) order by that id.
+    #[error("no order {0:?}")]
+    NoOrder(String),
+    #[error("delivery_company is required")]
+    CompanyMissing,
+    #[error("delivery_track_no is required")]
+    TrackMissing,
+    /// Not one of the companies the shop knows, and not said to be another.
+    #[error("delivery_company {0} is not a company id (or set is_others to 1)")]
+    UnknownCompany(String),
+    #[error("delivery_company and delivery_track_no are at most 64 characters")]
+    DeliveryTooLong,
+    #[error("order {order_id} is not waiting to be shipped (status {status})")]
+    NotWaitingToShip { order_id: String, status: OrderStatus },
+    #[error("only a paid order not yet shipped can be closed (order {order_id} is in status {status})")]
+    NotClosable { order_id: String, status: OrderStatus },
+    #[error(transparent)]
+    Internal(#[from] Internal),
 }
 
-fn invalid(m: impl std::fmt::Display) -> MpFailure {
-    MpFailure::Refused(MpError::invalid_args_because(&m.to_string()))
-}
-
-fn text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+impl From<StoreError> for OrderError {
+    fn from(e: StoreError) -> Self {
+        OrderError::Internal(e.into())
     }
 }
 
-fn int(v: Option<&Value>) -> Option<i64> {
-    match v? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
+/// An order id as the shop hands them out: at most 24 digits.
+fn plain_order_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 24 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// The account's order named by the body's `order_id`.
-async fn own_order(app: &App, a: &MpAccount, body: &Value) -> Result<ShopOrder, MpFailure> {
-    let id = text(body.get("order_id")).unwrap_or_default();
-    let plain = !id.is_empty() && id.len() <= 24 && id.bytes().all(|b| b.is_ascii_digit());
-    let o = if plain { app.store.shop_order(&id).await? } else { None };
-    o.filter(|o| o.appid == a.appid && o.status.listed()).ok_or_else(|| invalid(format!("no order {id:?}")))
+/// `order/getbyid`: the account's order `order_id`.
+pub async fn order(app: &App, a: &MpAccount, order_id: &str) -> Result<ShopOrder, OrderError> {
+    let o = if plain_order_id(order_id) { app.store.shop_order(order_id).await? } else { None };
+    o.filter(|o| o.appid == a.appid && o.status.listed()).ok_or_else(|| OrderError::NoOrder(order_id.to_owned()))
 }
 
-/// `order/getbyid`.
-pub async fn get(app: &App, a: &MpAccount, body: &Value) -> Result<Value, MpFailure> {
-    let o = own_order(app, a, body).await?;
-    Ok(success(json!({"order": order_json(&o)})))
+/// Which orders `order/getbyfilter` lists: by status, and by creation time.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub status: Option<OrderStatus>,
+    pub begin: Option<i64>,
+    pub end: Option<i64>,
 }
 
-/// `order/getbyfilter`: `status` (2, 3, 5, 8; 6 for closed), `begintime`,
-/// `endtime` on the creation time; null is absent.
-pub async fn filter(app: &App, a: &MpAccount, body: &Value) -> Result<Value, MpFailure> {
-    let status = match body.get("status") {
-        None | Some(Value::Null) => None,
-        v => Some(
-            int(v)
-                .and_then(OrderStatus::from_code)
-                .filter(|s| s.listed())
-                .ok_or_else(|| invalid("status is 2, 3, 5, 6 or 8"))?,
-        ),
-    };
-    let time = |k: &str| match body.get(k) {
-        None | Some(Value::Null) => Ok(None),
-        v => int(v).map(Some).ok_or_else(|| invalid(format!("{k} is unix seconds"))),
-    };
-    let list = app.store.shop_orders(&a.appid, status, time("begintime")?, time("endtime")?).await?;
-    Ok(success(json!({"order_list": list.iter().map(order_json).collect::<Vec<_>>()})))
+/// `order/getbyfilter`.
+pub async fn orders(app: &App, a: &MpAccount, f: &OrderFilter) -> Result<Vec<ShopOrder>, OrderError> {
+    Ok(app.store.shop_orders(&a.appid, f.status, f.begin, f.end).await?)
 }
 
-/// `order/setdelivery`: 2 → 3.
-pub async fn set_delivery(app: &App, a: &MpAccount, body: &Value) -> Result<Value, MpFailure> {
-    let o = own_order(app, a, body).await?;
-    let need = match body.get("need_delivery") {
-        None | Some(Value::Null) => 1,
-        v => int(v).filter(|n| *n == 0 || *n == 1).ok_or_else(|| invalid("need_delivery is 0 or 1"))?,
-    };
-    let others = int(body.get("is_others")).unwrap_or(0) == 1;
-    let (company, track) = if need == 1 {
-        let company = text(body.get("delivery_company")).ok_or_else(|| invalid("delivery_company is required"))?;
-        let track = text(body.get("delivery_track_no")).ok_or_else(|| invalid("delivery_track_no is required"))?;
-        if !others && !rules::DELIVERY_COMPANIES.contains(&company.as_str()) {
-            return Err(invalid(format!("delivery_company {company} is not a company id (or set is_others to 1)")));
+/// How an order goes out.
+#[derive(Debug, Clone)]
+pub enum Shipment {
+    /// Nothing to deliver.
+    NoDelivery,
+    /// By an express company: one the shop knows, or any other when
+    /// `others` says so.
+    Express { company: String, track: String, others: bool },
+}
+
+/// `order/setdelivery`: a paid order (2) is shipped (3).
+pub async fn ship(app: &App, o: &ShopOrder, shipment: &Shipment) -> Result<(), OrderError> {
+    let (company, track) = match shipment {
+        Shipment::NoDelivery => ("", ""),
+        Shipment::Express { company, track, others } => {
+            if company.is_empty() {
+                return Err(OrderError::CompanyMissing);
+            }
+            if track.is_empty() {
+                return Err(OrderError::TrackMissing);
+            }
+            if !others && !rules::DELIVERY_COMPANIES.contains(&company.as_str()) {
+                return Err(OrderError::UnknownCompany(company.clone()));
+            }
+            if company.chars().count() > 64 || track.chars().count() > 64 {
+                return Err(OrderError::DeliveryTooLong);
+            }
+            (company.as_str(), track.as_str())
         }
-        if company.chars().count() > 64 || track.chars().count() > 64 {
-            return Err(invalid("delivery_company and delivery_track_no are at most 64 characters"));
-        }
-        (company, track)
-    } else {
-        (String::new(), String::new())
     };
     let now = app.clock.business_now().unix();
-    if !app
-        .store
-        .move_shop_order(&o.order_id, &[OrderStatus::Paid], ShopMove::Ship { company: &company, track: &track }, now)
-        .await?
-    {
-        return Err(invalid(format!("order {} is not waiting to be shipped (status {})", o.order_id, o.status)));
+    let to = ShopMove::Ship { company, track };
+    if !app.store.move_shop_order(&o.order_id, &[OrderStatus::Paid], to, now).await? {
+        return Err(OrderError::NotWaitingToShip { order_id: o.order_id.clone(), status: o.status });
     }
-    Ok(success(json!({})))
+    Ok(())
 }
 
 /// `order/close`: a paid, unshipped order (2) is closed (6), refunded in
 /// full and its stock put back. Other states are refused.
-pub async fn close(app: &App, a: &MpAccount, body: &Value) -> Result<Value, MpFailure> {
-    let o = own_order(app, a, body).await?;
+pub async fn close(app: &App, o: &ShopOrder) -> Result<(), OrderError> {
     let now = app.clock.business_now().unix();
     if !app.store.move_shop_order(&o.order_id, &[OrderStatus::Paid], ShopMove::Close, now).await? {
-        return Err(invalid(format!(
-            "only a paid order not yet shipped can be closed (order {} is in status {})",
-            o.order_id, o.status
-        )));
+        return Err(OrderError::NotClosable { order_id: o.order_id.clone(), status: o.status });
     }
-    if let Err(e) = refund_in_full(app, &o, "shop order closed by the merchant").await {
+    if let Err(e) = refund_in_full(app, o, "shop order closed by the merchant").await {
         // Put it back as it was: the close did not happen.
         let _ = app.store.move_shop_order(&o.order_id, &[OrderStatus::Closed], ShopMove::CloseRights, now).await;
-        return Err(MpFailure::Internal(Internal::bug(format!("refunding a closed shop order: {e}"))));
+        return Err(Internal::bug(format!("refunding a closed shop order: {e}")).into());
     }
     app.store.change_stock(&o.product_id, &o.sku_info, o.product_count).await?;
-    Ok(success(json!({})))
+    Ok(())
 }
 
 /// A full refund of an order's payment through the refund machinery, as
@@ -417,43 +460,68 @@ pub enum ConsumerMove {
     CloseRights,
 }
 
+/// Why a consumer's move was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum MoveError {
+    /// No (listed) order by that id, or not the consumer's.
+    #[error("no order {0}")]
+    NoOrder(String),
+    #[error("a rights case needs a reason (1 to 200 characters)")]
+    NoReason,
+    /// Receipt is confirmed of a shipped order only.
+    #[error("cannot confirm receipt of order {order_id} in status {status}")]
+    NotShipped { order_id: String, status: OrderStatus },
+    /// A rights case is opened on a paid, shipped or finished order.
+    #[error("cannot open a rights case on order {order_id} in status {status}")]
+    RightsNotOpenable { order_id: String, status: OrderStatus },
+    #[error("cannot close the rights case of order {order_id} in status {status}")]
+    NoRightsCase { order_id: String, status: OrderStatus },
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl From<StoreError> for MoveError {
+    fn from(e: StoreError) -> Self {
+        MoveError::Internal(e.into())
+    }
+}
+
 /// Applies a consumer's move: confirm receipt (3 → 5), open a rights case
 /// (2, 3 or 5 → 8, with a reason), close it (8 → where it was, or 6 when
-/// the merchant refunded the payment in full).
+/// the merchant refunded the payment in full). `consumer` is the one the
+/// order must be of (the sandbox names none).
 pub async fn consumer_move(
     app: &App,
     consumer: Option<&str>,
     order_id: &str,
     m: ConsumerMove,
-) -> Result<ShopOrder, String> {
-    let plain = !order_id.is_empty() && order_id.len() <= 24 && order_id.bytes().all(|b| b.is_ascii_digit());
-    let o = if plain { app.store.shop_order(order_id).await.map_err(|e| e.to_string())? } else { None };
+) -> Result<ShopOrder, MoveError> {
+    let o = if plain_order_id(order_id) { app.store.shop_order(order_id).await? } else { None };
     let o = o
         .filter(|o| o.status.listed() && consumer.is_none_or(|c| c == o.consumer))
-        .ok_or_else(|| format!("no order {order_id}"))?;
+        .ok_or_else(|| MoveError::NoOrder(order_id.to_owned()))?;
     let now = app.clock.business_now().unix();
     use OrderStatus::{Finished, Paid, RightsOpen, Shipped};
-    let (from, to, what): (&[OrderStatus], ShopMove<'_>, &str) = match &m {
-        ConsumerMove::Confirm => (&[Shipped], ShopMove::Finish, "confirm receipt of"),
+    let (order_id, status) = (o.order_id.clone(), o.status);
+    let (from, to, refused): (&[OrderStatus], ShopMove<'_>, MoveError) = match &m {
+        ConsumerMove::Confirm => (&[Shipped], ShopMove::Finish, MoveError::NotShipped { order_id, status }),
         ConsumerMove::OpenRights(reason) => {
             if reason.trim().is_empty() || reason.chars().count() > 200 {
-                return Err("a rights case needs a reason (1 to 200 characters)".into());
+                return Err(MoveError::NoReason);
             }
-            (&[Paid, Shipped, Finished], ShopMove::OpenRights { reason: reason.trim() }, "open a rights case on")
+            let refused = MoveError::RightsNotOpenable { order_id, status };
+            (&[Paid, Shipped, Finished], ShopMove::OpenRights { reason: reason.trim() }, refused)
         }
         ConsumerMove::CloseRights => {
             // Refunded in full (the merchant's answer to the case): closed.
-            let payment =
-                app.store.order_by_out_trade_no(&o.mchid, &o.out_trade_no).await.map_err(|e| e.to_string())?;
-            if payment.is_some_and(|p| p.refunded_fen >= p.total_fen) {
-                (&[RightsOpen], ShopMove::Close, "close the rights case of")
-            } else {
-                (&[RightsOpen], ShopMove::CloseRights, "close the rights case of")
-            }
+            let payment = app.store.order_by_out_trade_no(&o.mchid, &o.out_trade_no).await?;
+            let refunded = payment.is_some_and(|p| p.refunded_fen >= p.total_fen);
+            let to = if refunded { ShopMove::Close } else { ShopMove::CloseRights };
+            (&[RightsOpen], to, MoveError::NoRightsCase { order_id, status })
         }
     };
-    if !app.store.move_shop_order(order_id, from, to, now).await.map_err(|e| e.to_string())? {
-        return Err(format!("cannot {what} order {order_id} in status {}", o.status));
+    if !app.store.move_shop_order(&o.order_id, from, to, now).await? {
+        return Err(refused);
     }
-    app.store.shop_order(order_id).await.map_err(|e| e.to_string())?.ok_or_else(|| "the order vanished".into())
+    Ok(app.store.shop_order(&o.order_id).await?.ok_or_else(|| Internal::bug("a shop order vanished"))?)
 }

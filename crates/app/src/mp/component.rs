@@ -5,24 +5,33 @@
 //! authorizer tokens for the account. What an owner may grant is limited by
 //! the operator privileges the provider holds (`data/component.json`); what
 //! an authorizer token may call is limited by the sets the owner granted.
+//!
+//! This module owns the component's records (components, verify tickets
+//! and their pushes, component and authorizer tokens, pre-auth and auth
+//! codes, authorisations and their options), the component API's use cases
+//! — each takes a typed request and answers a record or its own refusal
+//! enum (`ComponentTokenError`, `StartPushError`, `ComponentAuthError`,
+//! `QueryAuthError`, `AuthorizerTokenError`, `AuthorizerInfoError`,
+//! `AuthorizerListError`, `OptionError`, `PreAuthCodeError`) —
+//! the owner's consent ([`offer`], [`consent`]) and revocation, the event
+//! URL, and the two checks other use cases ask of it: [`check_api`] (may an
+//! authorizer token call an API) and [`oauth_allowed`] (may a component run
+//! web OAuth for an account). Errcodes are the surface's business.
 
 use std::collections::BTreeSet;
 
-use serde_json::{json, Value};
-
 use koudai_domain::component::{self as rules, SetRefusal};
 use koudai_domain::ids;
-use koudai_protocol::mp::MpError;
+use koudai_domain::schedule::Channel;
 use koudai_protocol::mp_xml::{self, Field};
 use koudai_store::component as tx_ops;
 use koudai_store::{
-    Authorization, AuthorizerToken, Component, ComponentCode, Issued, NewNotification, Store, StoreError,
+    Authorization, AuthorizerToken, Component, ComponentCode, Issued, MpAccount, NewNotification, Store, StoreError,
+    WriteTx,
 };
 
-use koudai_domain::schedule::Channel;
-
 use super::server::ServerError;
-use super::MpFailure;
+use super::Quota;
 use crate::runtime::outbound::with_query;
 use crate::{App, Internal, Rng};
 
@@ -148,40 +157,130 @@ pub async fn push_due_tickets(app: &App) -> Result<usize, Internal> {
     Ok(pushed)
 }
 
-fn text(body: &Value, field: &str) -> String {
-    body.get(field).and_then(Value::as_str).unwrap_or_default().to_owned()
+/// `StoreError` is our failure in each of these enums.
+macro_rules! store_is_internal {
+    ($($t:ty),* $(,)?) => {$(
+        impl From<StoreError> for $t {
+            fn from(e: StoreError) -> Self {
+                Self::Internal(e.into())
+            }
+        }
+    )*};
 }
 
-async fn component_named(app: &App, appid: &str) -> Result<Component, MpFailure> {
+/// A used-up daily quota is the enum's `Quota`.
+macro_rules! quota_is_refusal {
+    ($($t:ty),* $(,)?) => {$(
+        impl From<Quota> for $t {
+            fn from(e: Quota) -> Self {
+                match e {
+                    Quota::Exceeded => Self::Quota,
+                    Quota::Internal(e) => Self::Internal(e),
+                }
+            }
+        }
+    )*};
+}
+
+store_is_internal!(
+    ComponentTokenError,
+    StartPushError,
+    ComponentAuthError,
+    PreAuthCodeError,
+    QueryAuthError,
+    AuthorizerTokenError,
+    AuthorizerInfoError,
+    AuthorizerListError,
+    OptionError,
+    OauthAllowedError,
+);
+quota_is_refusal!(
+    ComponentTokenError,
+    PreAuthCodeError,
+    QueryAuthError,
+    AuthorizerTokenError,
+    AuthorizerInfoError,
+    AuthorizerListError,
+);
+
+/// Why a component's appid and secret were not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialRefusal {
+    #[error("component_appid missing")]
+    AppidMissing,
+    /// Not a component's appid (or not even shaped like one).
+    #[error("no such component")]
+    UnknownComponent,
+    #[error("the component's secret missing")]
+    SecretMissing,
+    #[error("the secret is not the component's")]
+    WrongSecret,
+}
+
+/// The component `appid` names, if `secret` is its secret.
+async fn with_secret<E>(app: &App, appid: &str, secret: &str) -> Result<Component, E>
+where
+    E: From<CredentialRefusal> + From<StoreError>,
+{
     if appid.is_empty() {
-        return Err(MpError::appid_missing().into());
+        return Err(CredentialRefusal::AppidMissing.into());
     }
     let c = if plain(appid) { app.store.component(appid).await? } else { None };
-    Ok(c.ok_or_else(MpError::invalid_component)?)
+    let c = c.ok_or(CredentialRefusal::UnknownComponent)?;
+    if secret.is_empty() {
+        return Err(CredentialRefusal::SecretMissing.into());
+    }
+    use subtle::ConstantTimeEq as _;
+    if !bool::from(c.secret.as_bytes().ct_eq(secret.as_bytes())) {
+        return Err(CredentialRefusal::WrongSecret.into());
+    }
+    Ok(c)
 }
 
-fn secret_matches(c: &Component, secret: &str) -> bool {
-    use subtle::ConstantTimeEq as _;
-    bool::from(c.secret.as_bytes().ct_eq(secret.as_bytes()))
+/// `api_component_token`'s request (an absent field is empty).
+#[derive(Debug, Clone, Default)]
+pub struct ComponentTokenRequest {
+    pub component_appid: String,
+    pub component_appsecret: String,
+    pub component_verify_ticket: String,
+}
+
+/// A component token, issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentAccessToken {
+    pub component_access_token: String,
+    pub expires_in: i64,
+}
+
+/// Why a component token was not issued.
+#[derive(Debug, thiserror::Error)]
+pub enum ComponentTokenError {
+    #[error(transparent)]
+    Credentials(#[from] CredentialRefusal),
+    #[error("the component's daily quota is used up")]
+    Quota,
+    /// Not a verify ticket of the component.
+    #[error("the verify ticket is not the component's")]
+    TicketInvalid,
+    #[error("the verify ticket has expired")]
+    TicketExpired,
+    #[error(transparent)]
+    Internal(#[from] Internal),
 }
 
 /// `api_component_token`: a component token for a valid verify ticket.
-pub async fn component_token(app: &App, body: &Value) -> Result<Value, MpFailure> {
-    let c = component_named(app, &text(body, "component_appid")).await?;
-    let secret = text(body, "component_appsecret");
-    if secret.is_empty() {
-        return Err(MpError::appsecret_missing().into());
-    }
-    if !secret_matches(&c, &secret) {
-        return Err(MpError::invalid_appsecret().into());
-    }
+pub async fn component_token(
+    app: &App,
+    r: &ComponentTokenRequest,
+) -> Result<ComponentAccessToken, ComponentTokenError> {
+    let c: Component = with_secret::<ComponentTokenError>(app, &r.component_appid, &r.component_appsecret).await?;
     crate::mp::count_call(app, &c.component_appid, "api_component_token").await?;
-    let ticket = text(body, "component_verify_ticket");
-    let found = if plain(&ticket) { app.store.ticket(&ticket).await? } else { None };
-    let found = found.filter(|t| t.component_appid == c.component_appid).ok_or_else(MpError::ticket_invalid)?;
+    let ticket = &r.component_verify_ticket;
+    let found = if plain(ticket) { app.store.ticket(ticket).await? } else { None };
+    let found = found.filter(|t| t.component_appid == c.component_appid).ok_or(ComponentTokenError::TicketInvalid)?;
     let now = app.clock.business_now().unix();
     if found.expires_at <= now {
-        return Err(MpError::ticket_expired().into());
+        return Err(ComponentTokenError::TicketExpired);
     }
     let lifetime = rules::rules().component_token_lifetime_s;
     let token = Issued {
@@ -191,44 +290,92 @@ pub async fn component_token(app: &App, body: &Value) -> Result<Value, MpFailure
         expires_at: now + lifetime,
     };
     app.store.create_component_token(&token).await?;
-    Ok(json!({"component_access_token": token.value, "expires_in": lifetime}))
+    Ok(ComponentAccessToken { component_access_token: token.value, expires_in: lifetime })
 }
 
-/// The component behind a `component_access_token` (the body's
-/// `component_appid`, when present, must be it).
-pub async fn authenticate(app: &App, token: &str, body: &Value) -> Result<Component, MpFailure> {
+/// Why a `component_access_token` was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenRefusal {
+    #[error("component_access_token missing")]
+    Missing,
+    /// Unknown (or not even shaped like a token).
+    #[error("the component_access_token is not one")]
+    Invalid,
+    #[error("the component_access_token has expired")]
+    Expired,
+    /// The call names another component than the token's.
+    #[error("the call names another component than the token's")]
+    OtherComponent,
+}
+
+/// Why a call with a `component_access_token` was not admitted.
+#[derive(Debug, thiserror::Error)]
+pub enum ComponentAuthError {
+    #[error(transparent)]
+    Token(#[from] TokenRefusal),
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+/// The component behind a `component_access_token`; `component_appid`, the
+/// component the call names (empty: none), must be it.
+pub async fn authenticate(app: &App, token: &str, component_appid: &str) -> Result<Component, ComponentAuthError> {
     if token.is_empty() {
-        return Err(MpError::access_token_missing().into());
+        return Err(TokenRefusal::Missing.into());
     }
     let found = if plain(token) { app.store.component_token(token).await? } else { None };
-    let t = found.ok_or_else(MpError::invalid_credential)?;
+    let t = found.ok_or(TokenRefusal::Invalid)?;
     if t.expires_at <= app.clock.business_now().unix() {
-        return Err(MpError::access_token_expired().into());
+        return Err(TokenRefusal::Expired.into());
     }
-    let named = text(body, "component_appid");
-    if !named.is_empty() && named != t.component_appid {
-        return Err(MpError::invalid_component().into());
+    if !component_appid.is_empty() && component_appid != t.component_appid {
+        return Err(TokenRefusal::OtherComponent.into());
     }
     Ok(app.store.component(&t.component_appid).await?.ok_or_else(|| Internal::bug("a token of no component"))?)
 }
 
-/// `api_start_push_ticket`: a ticket push now (the body names the component
-/// and its secret; no token).
-pub async fn start_push_ticket(app: &App, body: &Value) -> Result<(), MpFailure> {
-    let c = component_named(app, &text(body, "component_appid")).await?;
-    let secret = text(body, "component_secret");
-    if secret.is_empty() {
-        return Err(MpError::appsecret_missing().into());
-    }
-    if !secret_matches(&c, &secret) {
-        return Err(MpError::invalid_appsecret().into());
-    }
+/// `api_start_push_ticket`'s request (an absent field is empty).
+#[derive(Debug, Clone, Default)]
+pub struct StartPushTicketRequest {
+    pub component_appid: String,
+    pub component_secret: String,
+}
+
+/// Why a ticket push was not started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartPushError {
+    #[error(transparent)]
+    Credentials(#[from] CredentialRefusal),
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+/// `api_start_push_ticket`: a ticket push now (the request names the
+/// component and its secret; no token).
+pub async fn start_push_ticket(app: &App, r: &StartPushTicketRequest) -> Result<(), StartPushError> {
+    let c: Component = with_secret::<StartPushError>(app, &r.component_appid, &r.component_secret).await?;
     push_ticket(app, &c).await?;
     Ok(())
 }
 
+/// A pre-auth code, made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreAuthCode {
+    pub pre_auth_code: String,
+    pub expires_in: i64,
+}
+
+/// Why a pre-auth code was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum PreAuthCodeError {
+    #[error("the component's daily quota is used up")]
+    Quota,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
 /// `api_create_preauthcode`.
-pub async fn create_pre_auth_code(app: &App, c: &Component) -> Result<Value, MpFailure> {
+pub async fn create_pre_auth_code(app: &App, c: &Component) -> Result<PreAuthCode, PreAuthCodeError> {
     crate::mp::count_call(app, &c.component_appid, "api_create_preauthcode").await?;
     let now = app.clock.business_now().unix();
     let lifetime = rules::rules().pre_auth_code_lifetime_s;
@@ -245,22 +392,22 @@ pub async fn create_pre_auth_code(app: &App, c: &Component) -> Result<Value, MpF
             used_at: None,
         })
         .await?;
-    Ok(json!({"pre_auth_code": code, "expires_in": lifetime}))
+    Ok(PreAuthCode { pre_auth_code: code, expires_in: lifetime })
 }
 
-fn func_info(a: &Authorization) -> Value {
-    Value::Array(
-        rules::parse_sets(&a.func_ids)
-            .into_iter()
-            .map(|id| {
-                let mut v = json!({"funcscope_category": {"id": id}});
-                if rules::set(id).is_some_and(|s| s.exclusive) {
-                    v["confirm_info"] = json!({"need_confirm": 0, "already_confirm": 1, "can_confirm": 0});
-                }
-                v
-            })
-            .collect(),
-    )
+/// A permission set an authorisation grants (`func_info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrantedSet {
+    pub id: i64,
+    /// Held by one third party at a time for an account.
+    pub exclusive: bool,
+}
+
+fn granted_sets(a: &Authorization) -> Vec<GrantedSet> {
+    rules::parse_sets(&a.func_ids)
+        .into_iter()
+        .map(|id| GrantedSet { id, exclusive: rules::set(id).is_some_and(|s| s.exclusive) })
+        .collect()
 }
 
 /// The current authorizer token of a pair if it has more than the overlap
@@ -288,105 +435,237 @@ async fn new_authorizer_token(app: &App, a: &Authorization) -> Result<Authorizer
     Ok(t)
 }
 
-/// The live authorisation of `authorizer_appid` for `c` (61003 if none).
-async fn live_authorization(app: &App, c: &Component, authorizer_appid: &str) -> Result<Authorization, MpFailure> {
+/// Why the account a call names has no live authorisation of the component.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthorizationRefusal {
+    #[error("authorizer_appid missing")]
+    AppidMissing,
+    /// The account never authorised the component, or revoked it.
+    #[error("the account has not authorised the component")]
+    NotAuthorized,
+}
+
+/// The live authorisation of `authorizer_appid` for `c`.
+async fn live_authorization<E>(app: &App, c: &Component, authorizer_appid: &str) -> Result<Authorization, E>
+where
+    E: From<AuthorizationRefusal> + From<StoreError>,
+{
     if authorizer_appid.is_empty() {
-        return Err(MpError::appid_missing().into());
+        return Err(AuthorizationRefusal::AppidMissing.into());
     }
     let a = if plain(authorizer_appid) {
         app.store.authorization(&c.component_appid, authorizer_appid).await?
     } else {
         None
     };
-    Ok(a.filter(|a| a.revoked_at.is_none()).ok_or_else(MpError::component_not_authorized)?)
+    Ok(a.filter(|a| a.revoked_at.is_none()).ok_or(AuthorizationRefusal::NotAuthorized)?)
+}
+
+/// What an auth code stands for: the authorisation, with an authorizer
+/// token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueriedAuthorization {
+    pub authorizer_appid: String,
+    pub authorizer_access_token: String,
+    pub expires_in: i64,
+    pub authorizer_refresh_token: String,
+    pub func_info: Vec<GrantedSet>,
+}
+
+/// Why an auth code was not honoured.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryAuthError {
+    #[error("the component's daily quota is used up")]
+    Quota,
+    /// Not an auth code of the component.
+    #[error("the auth code is not the component's")]
+    CodeInvalid,
+    #[error("the auth code has expired")]
+    CodeExpired,
+    #[error(transparent)]
+    Authorization(#[from] AuthorizationRefusal),
+    #[error(transparent)]
+    Internal(#[from] Internal),
 }
 
 /// `api_query_auth`: the authorisation an auth code stands for, with an
 /// authorizer token. The code is good until it expires (the redirect and
 /// the `authorized` push carry the same code, and either may come first).
-pub async fn query_auth(app: &App, c: &Component, body: &Value) -> Result<Value, MpFailure> {
+pub async fn query_auth(
+    app: &App,
+    c: &Component,
+    authorization_code: &str,
+) -> Result<QueriedAuthorization, QueryAuthError> {
     crate::mp::count_call(app, &c.component_appid, "api_query_auth").await?;
-    let code = text(body, "authorization_code");
-    let found = if plain(&code) { app.store.component_code(&code).await? } else { None };
+    let code = authorization_code;
+    let found = if plain(code) { app.store.component_code(code).await? } else { None };
     let found = found
         .filter(|k| k.kind == "auth" && k.component_appid == c.component_appid)
-        .ok_or_else(MpError::code_invalid)?;
+        .ok_or(QueryAuthError::CodeInvalid)?;
     if found.expires_at <= app.clock.business_now().unix() {
-        return Err(MpError::code_expired().into());
+        return Err(QueryAuthError::CodeExpired);
     }
-    let a = live_authorization(app, c, found.authorizer_appid.as_deref().unwrap_or_default()).await?;
+    let a: Authorization =
+        live_authorization::<QueryAuthError>(app, c, found.authorizer_appid.as_deref().unwrap_or_default()).await?;
     let t = current_or_new_token(app, &a).await?;
     let now = app.clock.business_now().unix();
-    Ok(json!({"authorization_info": {
-        "authorizer_appid": a.authorizer_appid,
-        "authorizer_access_token": t.token,
-        "expires_in": t.expires_at - now,
-        "authorizer_refresh_token": a.refresh_token,
-        "func_info": func_info(&a),
-    }}))
+    Ok(QueriedAuthorization {
+        func_info: granted_sets(&a),
+        authorizer_appid: a.authorizer_appid,
+        authorizer_access_token: t.token,
+        expires_in: t.expires_at - now,
+        authorizer_refresh_token: a.refresh_token,
+    })
 }
 
-/// `api_authorizer_token`: a new authorizer token for a live refresh token
-/// (61023 for anything else, including a null or another account's).
-pub async fn authorizer_token(app: &App, c: &Component, body: &Value) -> Result<Value, MpFailure> {
+/// `api_authorizer_token`'s request (an absent field is empty).
+#[derive(Debug, Clone, Default)]
+pub struct AuthorizerTokenRequest {
+    pub authorizer_appid: String,
+    pub authorizer_refresh_token: String,
+}
+
+/// A new authorizer token, with the refresh token it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizerTokenGrant {
+    pub authorizer_access_token: String,
+    pub expires_in: i64,
+    pub authorizer_refresh_token: String,
+}
+
+/// Why an authorizer token was not refreshed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorizerTokenError {
+    #[error("the component's daily quota is used up")]
+    Quota,
+    /// Not the live refresh token of the named account's authorisation of
+    /// the component (a null, another account's, a revoked one).
+    #[error("the refresh token is not a live one of the account's")]
+    RefreshTokenInvalid,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+/// `api_authorizer_token`: a new authorizer token for a live refresh token.
+pub async fn authorizer_token(
+    app: &App,
+    c: &Component,
+    r: &AuthorizerTokenRequest,
+) -> Result<AuthorizerTokenGrant, AuthorizerTokenError> {
     crate::mp::count_call(app, &c.component_appid, "api_authorizer_token").await?;
-    let authorizer = text(body, "authorizer_appid");
-    let refresh = text(body, "authorizer_refresh_token");
-    let found = if plain(&refresh) { app.store.authorization_by_refresh(&refresh).await? } else { None };
+    let refresh = &r.authorizer_refresh_token;
+    let found = if plain(refresh) { app.store.authorization_by_refresh(refresh).await? } else { None };
     let a = found
         .filter(|a| {
-            a.component_appid == c.component_appid && a.authorizer_appid == authorizer && a.revoked_at.is_none()
+            a.component_appid == c.component_appid && a.authorizer_appid == r.authorizer_appid && a.revoked_at.is_none()
         })
-        .ok_or_else(MpError::refresh_token_invalid)?;
+        .ok_or(AuthorizerTokenError::RefreshTokenInvalid)?;
     let t = new_authorizer_token(app, &a).await?;
-    Ok(json!({"authorizer_access_token": t.token, "expires_in": t.expires_at - t.issued_at,
-              "authorizer_refresh_token": a.refresh_token}))
+    Ok(AuthorizerTokenGrant {
+        authorizer_access_token: t.token,
+        expires_in: t.expires_at - t.issued_at,
+        authorizer_refresh_token: a.refresh_token,
+    })
+}
+
+/// An authorising account as the component sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizerInfo {
+    pub authorizer_appid: String,
+    /// The account's name.
+    pub nick_name: String,
+    /// The account's original id (`gh_…`).
+    pub user_name: String,
+    /// The owning merchant's name.
+    pub principal_name: String,
+    pub authorizer_refresh_token: String,
+    pub func_info: Vec<GrantedSet>,
+}
+
+/// Why an authorizer's information was not given.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorizerInfoError {
+    #[error("the component's daily quota is used up")]
+    Quota,
+    #[error(transparent)]
+    Authorization(#[from] AuthorizationRefusal),
+    #[error(transparent)]
+    Internal(#[from] Internal),
 }
 
 /// `api_get_authorizer_info`.
-pub async fn authorizer_info(app: &App, c: &Component, body: &Value) -> Result<Value, MpFailure> {
+pub async fn authorizer_info(
+    app: &App,
+    c: &Component,
+    authorizer_appid: &str,
+) -> Result<AuthorizerInfo, AuthorizerInfoError> {
     crate::mp::count_call(app, &c.component_appid, "api_get_authorizer_info").await?;
-    let a = live_authorization(app, c, &text(body, "authorizer_appid")).await?;
+    let a: Authorization = live_authorization::<AuthorizerInfoError>(app, c, authorizer_appid).await?;
     let account = app
         .store
         .mp_account(&a.authorizer_appid)
         .await?
         .ok_or_else(|| Internal::bug("an authorisation of no account"))?;
     let owner = app.store.merchant(&account.owner_mchid).await?.map(|m| m.name).unwrap_or_default();
-    Ok(json!({
-        "authorizer_info": {
-            "nick_name": account.name,
-            "head_img": "",
-            "service_type_info": {"id": 2},
-            "verify_type_info": {"id": 0},
-            "user_name": account.original_id,
-            "alias": "",
-            "principal_name": owner,
-            "qrcode_url": "",
-            "business_info": {"open_pay": 1, "open_shake": 0, "open_scan": 0, "open_card": 0, "open_store": 0},
-        },
-        "authorization_info": {
-            "authorizer_appid": a.authorizer_appid,
-            "authorizer_refresh_token": a.refresh_token,
-            "func_info": func_info(&a),
-        },
-    }))
+    Ok(AuthorizerInfo {
+        func_info: granted_sets(&a),
+        authorizer_appid: a.authorizer_appid,
+        nick_name: account.name,
+        user_name: account.original_id,
+        principal_name: owner,
+        authorizer_refresh_token: a.refresh_token,
+    })
 }
 
-/// `api_get_authorizer_list`.
-pub async fn authorizer_list(app: &App, c: &Component, body: &Value) -> Result<Value, MpFailure> {
+/// One live authorisation in the component's list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizerEntry {
+    pub authorizer_appid: String,
+    pub refresh_token: String,
+    /// When the account authorised the component (Unix seconds).
+    pub auth_time: i64,
+}
+
+/// A page of the component's live authorisations, and how many there are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizerPage {
+    pub total_count: i64,
+    pub list: Vec<AuthorizerEntry>,
+}
+
+/// Why the list was not given.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorizerListError {
+    #[error("the component's daily quota is used up")]
+    Quota,
+    /// `offset` below 0 or `count` outside 1..=500.
+    #[error("offset must be at least 0 and count between 1 and 500")]
+    BadPage,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+/// `api_get_authorizer_list`: `count` authorisations from `offset`.
+pub async fn authorizer_list(
+    app: &App,
+    c: &Component,
+    offset: i64,
+    count: i64,
+) -> Result<AuthorizerPage, AuthorizerListError> {
     crate::mp::count_call(app, &c.component_appid, "api_get_authorizer_list").await?;
-    let offset = body.get("offset").and_then(Value::as_i64).unwrap_or(0);
-    let count = body.get("count").and_then(Value::as_i64).unwrap_or(0);
     if offset < 0 || !(1..=500).contains(&count) {
-        return Err(MpError::invalid_args().into());
+        return Err(AuthorizerListError::BadPage);
     }
     let (rows, total) = app.store.authorizations_of_component(&c.component_appid, offset, count).await?;
-    let list: Vec<Value> = rows
-        .iter()
-        .map(|a| json!({"authorizer_appid": a.authorizer_appid, "refresh_token": a.refresh_token, "auth_time": a.authorized_at}))
+    let list = rows
+        .into_iter()
+        .map(|a| AuthorizerEntry {
+            authorizer_appid: a.authorizer_appid,
+            refresh_token: a.refresh_token,
+            auth_time: a.authorized_at,
+        })
         .collect();
-    Ok(json!({"total_count": total, "list": list}))
+    Ok(AuthorizerPage { total_count: total, list })
 }
 
 /// The authorizer options and the values each may take.
@@ -396,38 +675,90 @@ const OPTIONS: &[(&str, &[&str], &str)] = &[
     ("customer_service", &["0", "1"], "0"),
 ];
 
+/// An authorizer option's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizerOption {
+    pub authorizer_appid: String,
+    pub option_name: String,
+    pub option_value: String,
+}
+
+/// `api_set_authorizer_option`'s request (an absent field is empty; a
+/// number is its decimal text).
+#[derive(Debug, Clone, Default)]
+pub struct SetOptionRequest {
+    pub authorizer_appid: String,
+    pub option_name: String,
+    pub option_value: String,
+}
+
+/// Why an option was not read or set.
+#[derive(Debug, thiserror::Error)]
+pub enum OptionError {
+    #[error(transparent)]
+    Authorization(#[from] AuthorizationRefusal),
+    #[error("no such option")]
+    UnknownName,
+    #[error("the option does not take that value")]
+    BadValue,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+fn stored_options(a: &Authorization) -> serde_json::Map<String, serde_json::Value> {
+    serde_json::from_str(&a.options).unwrap_or_default()
+}
+
 /// `api_get_authorizer_option`.
-pub async fn get_option(app: &App, c: &Component, body: &Value) -> Result<Value, MpFailure> {
-    let a = live_authorization(app, c, &text(body, "authorizer_appid")).await?;
-    let name = text(body, "option_name");
-    let (_, _, default) = OPTIONS.iter().find(|(n, _, _)| *n == name).ok_or_else(MpError::invalid_option_name)?;
-    let options: Value = serde_json::from_str(&a.options).unwrap_or_else(|_| json!({}));
-    let value = options.get(&name).and_then(Value::as_str).unwrap_or(default).to_owned();
-    Ok(json!({"authorizer_appid": a.authorizer_appid, "option_name": name, "option_value": value}))
+pub async fn get_option(
+    app: &App,
+    c: &Component,
+    authorizer_appid: &str,
+    option_name: &str,
+) -> Result<AuthorizerOption, OptionError> {
+    let a: Authorization = live_authorization::<OptionError>(app, c, authorizer_appid).await?;
+    let (_, _, default) = OPTIONS.iter().find(|(n, _, _)| *n == option_name).ok_or(OptionError::UnknownName)?;
+    let value = stored_options(&a).get(option_name).and_then(serde_json::Value::as_str).unwrap_or(default).to_owned();
+    Ok(AuthorizerOption {
+        authorizer_appid: a.authorizer_appid,
+        option_name: option_name.to_owned(),
+        option_value: value,
+    })
 }
 
 /// `api_set_authorizer_option`.
-pub async fn set_option(app: &App, c: &Component, body: &Value) -> Result<(), MpFailure> {
-    let a = live_authorization(app, c, &text(body, "authorizer_appid")).await?;
-    let name = text(body, "option_name");
-    let (_, values, _) = OPTIONS.iter().find(|(n, _, _)| *n == name).ok_or_else(MpError::invalid_option_name)?;
-    let value = match body.get("option_value") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => String::new(),
-    };
-    if !values.contains(&value.as_str()) {
-        return Err(MpError::invalid_option_value().into());
+pub async fn set_option(app: &App, c: &Component, r: &SetOptionRequest) -> Result<(), OptionError> {
+    let a: Authorization = live_authorization::<OptionError>(app, c, &r.authorizer_appid).await?;
+    let name = r.option_name.as_str();
+    let (_, values, _) = OPTIONS.iter().find(|(n, _, _)| *n == name).ok_or(OptionError::UnknownName)?;
+    if !values.contains(&r.option_value.as_str()) {
+        return Err(OptionError::BadValue);
     }
-    let mut options: Value = serde_json::from_str(&a.options).unwrap_or_else(|_| json!({}));
-    options[name.as_str()] = json!(value);
-    app.store.set_authorization_options(&c.component_appid, &a.authorizer_appid, &options.to_string()).await?;
+    let mut options = stored_options(&a);
+    options.insert(name.to_owned(), serde_json::Value::String(r.option_value.clone()));
+    let text = serde_json::Value::Object(options).to_string();
+    app.store.set_authorization_options(&c.component_appid, &a.authorizer_appid, &text).await?;
     Ok(())
 }
 
 /// The privileges a provider holds now, as a set of keys.
 async fn held(app: &App, provider_mchid: &str) -> Result<BTreeSet<String>, Internal> {
     Ok(crate::access::authz::held_privileges(app, provider_mchid).await?.into_keys().collect())
+}
+
+/// Why [`check_api`] did not let a call through.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiCheckError {
+    #[error(transparent)]
+    Refused(#[from] ApiRefusal),
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl From<StoreError> for ApiCheckError {
+    fn from(e: StoreError) -> Self {
+        ApiCheckError::Internal(e.into())
+    }
 }
 
 /// Why an authorizer token may not call an API.
@@ -448,7 +779,7 @@ pub enum ApiRefusal {
 /// Checks a call of `api` made with an authorizer token: the account must
 /// have granted one of the sets the API needs, and the provider must still
 /// hold the privilege behind it.
-pub async fn check_api(app: &App, t: &AuthorizerToken, api: &str) -> Result<(), super::token::CallError> {
+pub async fn check_api(app: &App, t: &AuthorizerToken, api: &str) -> Result<(), ApiCheckError> {
     let Some(needed) = rules::needed_sets(api) else { return Ok(()) };
     let a = app
         .store
@@ -476,34 +807,48 @@ pub async fn check_api(app: &App, t: &AuthorizerToken, api: &str) -> Result<(), 
     Ok(())
 }
 
+/// Why a component may not run web OAuth for an account. The texts are
+/// the ones the authorize page shows and 61007 carries.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OauthRefusal {
+    #[error("no third-party platform {0}")]
+    UnknownComponent(String),
+    /// The account never authorised the component, or revoked it.
+    #[error("the account has not authorised third-party platform {0}")]
+    NotAuthorized(String),
+    /// No set allowing it is granted with its privilege held (the sets
+    /// that would).
+    #[error("web OAuth on behalf of the account needs permission set {} granted and the provider's privilege behind it", .0.iter().map(i64::to_string).collect::<Vec<_>>().join(" or "))]
+    SetNotGranted(Vec<i64>),
+}
+
+/// Why [`oauth_allowed`] did not allow it.
+#[derive(Debug, thiserror::Error)]
+pub enum OauthAllowedError {
+    #[error(transparent)]
+    Refused(#[from] OauthRefusal),
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
 /// Whether `component_appid` may run web OAuth for `authorizer_appid`: the
 /// account granted it permission set 4 and the provider still holds the
-/// privilege behind it. `Err` says why not.
-pub async fn oauth_allowed(
-    app: &App,
-    component_appid: &str,
-    authorizer_appid: &str,
-) -> Result<Result<(), String>, Internal> {
-    let Some(needed) = rules::needed_sets("sns/oauth2/component") else { return Ok(Ok(())) };
-    let Some(c) = (if plain(component_appid) { app.store.component(component_appid).await? } else { None }) else {
-        return Ok(Err(format!("no third-party platform {component_appid}")));
-    };
+/// privilege behind it.
+pub async fn oauth_allowed(app: &App, component_appid: &str, authorizer_appid: &str) -> Result<(), OauthAllowedError> {
+    let Some(needed) = rules::needed_sets("sns/oauth2/component") else { return Ok(()) };
+    let c = if plain(component_appid) { app.store.component(component_appid).await? } else { None };
+    let c = c.ok_or_else(|| OauthRefusal::UnknownComponent(component_appid.to_owned()))?;
     let a = app.store.authorization(&c.component_appid, authorizer_appid).await?.filter(|a| a.revoked_at.is_none());
-    let Some(a) = a else {
-        return Ok(Err(format!("the account has not authorised third-party platform {component_appid}")));
-    };
+    let a = a.ok_or_else(|| OauthRefusal::NotAuthorized(component_appid.to_owned()))?;
     let granted = rules::parse_sets(&a.func_ids);
     let held = held(app, &c.provider_mchid).await?;
     let ok = needed.iter().any(|id| {
         granted.contains(id) && rules::set(*id).and_then(|s| s.privilege.as_deref()).is_none_or(|p| held.contains(p))
     });
     if ok {
-        Ok(Ok(()))
+        Ok(())
     } else {
-        Ok(Err(format!(
-            "web OAuth on behalf of the account needs permission set {} granted and the provider's privilege behind it",
-            needed.iter().map(i64::to_string).collect::<Vec<_>>().join(" or ")
-        )))
+        Err(OauthRefusal::SetNotGranted(needed.to_vec()).into())
     }
 }
 
@@ -563,6 +908,10 @@ pub struct Offer {
     pub sets: Vec<(rules::PermissionSet, Option<String>)>,
 }
 
+fn http_url(uri: &str) -> bool {
+    url::Url::parse(uri).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+}
+
 /// Looks a pre-auth code up for the authorisation page (and records its
 /// redirect, which must be an http(s) URL).
 pub async fn offer(app: &App, pre_auth_code: &str, redirect_uri: Option<&str>) -> Result<Offer, ConsentError> {
@@ -575,7 +924,7 @@ pub async fn offer(app: &App, pre_auth_code: &str, redirect_uri: Option<&str>) -
         return Err(ConsentError::CodeExpired);
     }
     if let Some(uri) = redirect_uri {
-        if !url::Url::parse(uri).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+        if !http_url(uri) {
             return Err(ConsentError::BadRedirect);
         }
         app.store.set_pre_auth_redirect(pre_auth_code, uri).await?;
@@ -598,6 +947,27 @@ pub async fn offer(app: &App, pre_auth_code: &str, redirect_uri: Option<&str>) -
 /// for components that lost a set) — all in one transaction. Returns the
 /// redirect with `auth_code` and `expires_in`.
 pub async fn consent(app: &App, c: Consent) -> Result<String, ConsentError> {
+    let account = consenting_account(app, &c).await?;
+    let now = app.clock.business_now().unix();
+    let mut tx = app.store.write().await?;
+    let (component, redirect_uri) = claim_code(app, &mut tx, &c, now).await?;
+    let (others, losers) = settle_exclusive(app, &mut tx, &c, &account.appid, &component).await?;
+    let previous = others.iter().find(|o| o.component_appid == component.component_appid);
+    let granted = Grant { consent: &c, authorizer_appid: &account.appid, component: &component, now };
+    let (func_ids, auth_code) = record_grant(app, &mut tx, &granted, previous).await?;
+    for (loser, left) in losers {
+        take_sets(app, &mut tx, &account.appid, &loser, &left, now).await?;
+    }
+    tx.commit().await?;
+    app.wake.notify_one();
+    tracing::info!(component = %component.component_appid, authorizer = %account.appid, sets = %func_ids, "account authorised a third-party platform");
+    let lifetime = rules::rules().auth_code_lifetime_s;
+    Ok(with_query(&redirect_uri, &[("auth_code", &auth_code), ("expires_in", &lifetime.to_string())]))
+}
+
+/// The account a consent is for, if the consenting merchant owns it and
+/// chose a set.
+async fn consenting_account(app: &App, c: &Consent) -> Result<MpAccount, ConsentError> {
     if !plain(&c.pre_auth_code) {
         return Err(ConsentError::UnknownCode);
     }
@@ -615,9 +985,13 @@ pub async fn consent(app: &App, c: Consent) -> Result<String, ConsentError> {
     if c.func_ids.is_empty() {
         return Err(ConsentError::NoSets);
     }
-    let now = app.clock.business_now().unix();
-    let mut tx = app.store.write().await?;
-    let code = tx_ops::lock_code(&mut tx, &c.pre_auth_code).await?;
+    Ok(account)
+}
+
+/// The pre-auth code, locked and still good: its component, and where the
+/// consent redirects to.
+async fn claim_code(app: &App, tx: &mut WriteTx, c: &Consent, now: i64) -> Result<(Component, String), ConsentError> {
+    let code = tx_ops::lock_code(tx, &c.pre_auth_code).await?;
     let code = code.filter(|k| k.kind == "pre_auth").ok_or(ConsentError::UnknownCode)?;
     if code.used_at.is_some() {
         return Err(ConsentError::CodeUsed);
@@ -631,15 +1005,32 @@ pub async fn consent(app: &App, c: Consent) -> Result<String, ConsentError> {
         .or(code.redirect_uri.clone())
         .filter(|u| !u.is_empty())
         .ok_or(ConsentError::NoRedirect)?;
-    if !url::Url::parse(&redirect_uri).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+    if !http_url(&redirect_uri) {
         return Err(ConsentError::BadRedirect);
     }
     let component = app.store.component(&code.component_appid).await?.ok_or(ConsentError::UnknownCode)?;
+    Ok((component, redirect_uri))
+}
+
+/// An authorisation whose exclusive sets move to the consenting component,
+/// and the sets it keeps.
+type Loser = (Authorization, Vec<i64>);
+
+/// Checks the chosen sets against the provider's privileges and the
+/// exclusive sets other components hold for the account (refused unless
+/// the owner confirmed moving them). Returns the account's authorisations
+/// (locked) and the ones that lose sets.
+async fn settle_exclusive(
+    app: &App,
+    tx: &mut WriteTx,
+    c: &Consent,
+    authorizer_appid: &str,
+    component: &Component,
+) -> Result<(Vec<Authorization>, Vec<Loser>), ConsentError> {
     let held = held(app, &component.provider_mchid).await?;
     let mut refusals = rules::check_grant(&c.func_ids, &held);
-    // Exclusive sets another component holds for this account.
-    let others = tx_ops::lock_account_authorizations(&mut tx, &account.appid).await?;
-    let mut losers: Vec<(Authorization, Vec<i64>)> = Vec::new();
+    let others = tx_ops::lock_account_authorizations(tx, authorizer_appid).await?;
+    let mut losers: Vec<Loser> = Vec::new();
     for other in others.iter().filter(|o| o.component_appid != component.component_appid) {
         let theirs = rules::parse_sets(&other.func_ids);
         let taken: Vec<i64> = theirs
@@ -672,100 +1063,116 @@ pub async fn consent(app: &App, c: Consent) -> Result<String, ConsentError> {
     if !refusals.is_empty() {
         return Err(ConsentError::Refused(refusals));
     }
-    let previous = others.iter().find(|o| o.component_appid == component.component_appid);
-    let func_ids = rules::format_sets(&c.func_ids);
-    let changed = previous.is_none_or(|p| p.func_ids != func_ids);
-    let authorization = Authorization {
-        component_appid: component.component_appid.clone(),
-        authorizer_appid: account.appid.clone(),
-        func_ids,
-        refresh_token: format!("refreshtoken@@@{}", app.rng.token(64)),
-        options: previous.map(|p| p.options.clone()).unwrap_or_else(|| "{}".into()),
-        authorized_at: now,
-        updated_at: now,
-        revoked_at: None,
-    };
-    tx_ops::upsert_authorization(&mut tx, &authorization).await?;
-    tx_ops::mark_code_used(&mut tx, &c.pre_auth_code, &account.appid, now).await?;
-    let lifetime = rules::rules().auth_code_lifetime_s;
-    let auth_code = format!("queryauthcode@@@{}", app.rng.token(64));
+    Ok((others, losers))
+}
+
+/// A consent being recorded.
+struct Grant<'a> {
+    consent: &'a Consent,
+    authorizer_appid: &'a str,
+    component: &'a Component,
+    now: i64,
+}
+
+/// Makes an auth code for `component_appid` and the account.
+async fn new_auth_code(
+    app: &App,
+    tx: &mut WriteTx,
+    component_appid: &str,
+    authorizer_appid: &str,
+    now: i64,
+) -> Result<String, StoreError> {
+    let code = format!("queryauthcode@@@{}", app.rng.token(64));
     tx_ops::create_code(
-        &mut tx,
+        tx,
         &ComponentCode {
-            code: auth_code.clone(),
+            code: code.clone(),
             kind: "auth".into(),
-            component_appid: component.component_appid.clone(),
-            authorizer_appid: Some(account.appid.clone()),
+            component_appid: component_appid.to_owned(),
+            authorizer_appid: Some(authorizer_appid.to_owned()),
             redirect_uri: None,
             created_at: now,
-            expires_at: now + lifetime,
+            expires_at: now + rules::rules().auth_code_lifetime_s,
             used_at: None,
         },
     )
     .await?;
+    Ok(code)
+}
+
+/// The `authorized`/`updateauthorized` event of an auth code.
+fn authorized_event(c: &Component, now: i64, info_type: &str, authorizer: &str, code: &str, pre: &str) -> String {
+    let expires = now + rules::rules().auth_code_lifetime_s;
+    event(
+        c,
+        now,
+        info_type,
+        &[
+            ("AuthorizerAppid", authorizer.to_owned()),
+            ("AuthorizationCode", code.to_owned()),
+            ("AuthorizationCodeExpiredTime", expires.to_string()),
+            ("PreAuthCode", pre.to_owned()),
+        ],
+    )
+}
+
+/// Writes the authorisation (a new refresh token), uses the pre-auth code,
+/// makes the auth code and, when the sets changed, queues `authorized` or
+/// `updateauthorized`. Returns the granted sets and the auth code.
+async fn record_grant(
+    app: &App,
+    tx: &mut WriteTx,
+    g: &Grant<'_>,
+    previous: Option<&Authorization>,
+) -> Result<(String, String), ConsentError> {
+    let func_ids = rules::format_sets(&g.consent.func_ids);
+    let changed = previous.is_none_or(|p| p.func_ids != func_ids);
+    let authorization = Authorization {
+        component_appid: g.component.component_appid.clone(),
+        authorizer_appid: g.authorizer_appid.to_owned(),
+        func_ids,
+        refresh_token: format!("refreshtoken@@@{}", app.rng.token(64)),
+        options: previous.map(|p| p.options.clone()).unwrap_or_else(|| "{}".into()),
+        authorized_at: g.now,
+        updated_at: g.now,
+        revoked_at: None,
+    };
+    tx_ops::upsert_authorization(tx, &authorization).await?;
+    tx_ops::mark_code_used(tx, &g.consent.pre_auth_code, g.authorizer_appid, g.now).await?;
+    let auth_code = new_auth_code(app, tx, &g.component.component_appid, g.authorizer_appid, g.now).await?;
     if changed {
         let info_type = if previous.is_some() { "updateauthorized" } else { "authorized" };
-        let xml = event(
-            &component,
-            now,
-            info_type,
-            &[
-                ("AuthorizerAppid", account.appid.clone()),
-                ("AuthorizationCode", auth_code.clone()),
-                ("AuthorizationCodeExpiredTime", (now + lifetime).to_string()),
-                ("PreAuthCode", c.pre_auth_code.clone()),
-            ],
-        );
-        enqueue_event(app, &mut tx, &component, info_type, &auth_code, xml).await?;
+        let pre = &g.consent.pre_auth_code;
+        let xml = authorized_event(g.component, g.now, info_type, g.authorizer_appid, &auth_code, pre);
+        enqueue_event(app, tx, g.component, info_type, &auth_code, xml).await?;
     }
-    for (loser, left) in losers {
-        let other = app.store.component(&loser.component_appid).await?.ok_or_else(|| Internal::bug("no component"))?;
-        if left.is_empty() {
-            tx_ops::revoke_authorization(&mut tx, &loser.component_appid, &account.appid, now).await?;
-            let xml = event(&other, now, "unauthorized", &[("AuthorizerAppid", account.appid.clone())]);
-            enqueue_event(app, &mut tx, &other, "unauthorized", &format!("{}:{now}", account.appid), xml).await?;
-        } else {
-            tx_ops::set_authorization_sets(
-                &mut tx,
-                &loser.component_appid,
-                &account.appid,
-                &rules::format_sets(&left),
-                now,
-            )
-            .await?;
-            let code = format!("queryauthcode@@@{}", app.rng.token(64));
-            tx_ops::create_code(
-                &mut tx,
-                &ComponentCode {
-                    code: code.clone(),
-                    kind: "auth".into(),
-                    component_appid: other.component_appid.clone(),
-                    authorizer_appid: Some(account.appid.clone()),
-                    redirect_uri: None,
-                    created_at: now,
-                    expires_at: now + lifetime,
-                    used_at: None,
-                },
-            )
-            .await?;
-            let xml = event(
-                &other,
-                now,
-                "updateauthorized",
-                &[
-                    ("AuthorizerAppid", account.appid.clone()),
-                    ("AuthorizationCode", code.clone()),
-                    ("AuthorizationCodeExpiredTime", (now + lifetime).to_string()),
-                    ("PreAuthCode", String::new()),
-                ],
-            );
-            enqueue_event(app, &mut tx, &other, "updateauthorized", &code, xml).await?;
-        }
+    Ok((authorization.func_ids, auth_code))
+}
+
+/// Takes the moved sets from another component's authorisation: revoked
+/// with `unauthorized` when none is left, else narrowed with
+/// `updateauthorized` and a new auth code.
+async fn take_sets(
+    app: &App,
+    tx: &mut WriteTx,
+    authorizer_appid: &str,
+    loser: &Authorization,
+    left: &[i64],
+    now: i64,
+) -> Result<(), ConsentError> {
+    let other = app.store.component(&loser.component_appid).await?.ok_or_else(|| Internal::bug("no component"))?;
+    if left.is_empty() {
+        tx_ops::revoke_authorization(tx, &loser.component_appid, authorizer_appid, now).await?;
+        let xml = event(&other, now, "unauthorized", &[("AuthorizerAppid", authorizer_appid.to_owned())]);
+        enqueue_event(app, tx, &other, "unauthorized", &format!("{authorizer_appid}:{now}"), xml).await?;
+    } else {
+        let sets = rules::format_sets(left);
+        tx_ops::set_authorization_sets(tx, &loser.component_appid, authorizer_appid, &sets, now).await?;
+        let code = new_auth_code(app, tx, &other.component_appid, authorizer_appid, now).await?;
+        let xml = authorized_event(&other, now, "updateauthorized", authorizer_appid, &code, "");
+        enqueue_event(app, tx, &other, "updateauthorized", &code, xml).await?;
     }
-    tx.commit().await?;
-    app.wake.notify_one();
-    tracing::info!(component = %component.component_appid, authorizer = %account.appid, sets = %authorization.func_ids, "account authorised a third-party platform");
-    Ok(with_query(&redirect_uri, &[("auth_code", &auth_code), ("expires_in", &lifetime.to_string())]))
+    Ok(())
 }
 
 /// The owner ends an authorisation: tokens and the refresh token die and

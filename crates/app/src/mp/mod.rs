@@ -4,8 +4,9 @@
 //! and scans), [`push`] (what a consumer sends an account, and following),
 //! [`oauth`] (web authorisation), [`token`] (access tokens), [`component`]
 //! (the third-party platform) and [`server`] (an account's or a component's
-//! server URL and its handshake). Every refusal is an [`MpError`]: the
-//! errcode the real server gives.
+//! server URL and its handshake). Use cases take typed requests and refuse
+//! with their own enums; the surface (`crates/http/src/mp/error.rs`) gives
+//! each refusal the errcode the real server gives.
 
 pub mod component;
 pub mod oauth;
@@ -19,70 +20,9 @@ use serde_json::Value;
 use koudai_domain::fees::{business_date, format_date};
 use koudai_domain::mp::{self as rules, Button, MatchRule};
 use koudai_domain::{ids, WallTime};
-use koudai_protocol::mp::MpError;
 use koudai_store::{MpAccount, Store, StoreError};
 
 use crate::{App, Internal, Rng};
-
-/// An mp refusal, or our own failure.
-#[derive(Debug, thiserror::Error)]
-pub enum MpFailure {
-    #[error("errcode {}: {}", .0.errcode, .0.errmsg)]
-    Refused(MpError),
-    #[error(transparent)]
-    Internal(#[from] Internal),
-}
-
-impl From<MpError> for MpFailure {
-    fn from(e: MpError) -> Self {
-        MpFailure::Refused(e)
-    }
-}
-
-impl From<StoreError> for MpFailure {
-    fn from(e: StoreError) -> Self {
-        MpFailure::Internal(e.into())
-    }
-}
-
-// Transitional: the use cases not yet given their own error enums still
-// answer in wire terms; these go with `MpFailure`.
-impl From<Quota> for MpFailure {
-    fn from(e: Quota) -> Self {
-        match e {
-            Quota::Exceeded => MpError::daily_quota().into(),
-            Quota::Internal(e) => MpFailure::Internal(e),
-        }
-    }
-}
-
-impl From<token::CallError> for MpFailure {
-    fn from(e: token::CallError) -> Self {
-        use token::CallError as T;
-        match e {
-            T::Missing => MpError::access_token_missing().into(),
-            T::Malformed => MpError::invalid_access_token().into(),
-            T::Expired => MpError::access_token_expired().into(),
-            T::NotLatest => MpError::invalid_credential().into(),
-            T::ComponentToken => MpError::api_unauthorized().into(),
-            T::Component(r) => r.into(),
-            T::Quota => MpError::daily_quota().into(),
-            T::Internal(e) => MpFailure::Internal(e),
-        }
-    }
-}
-
-impl From<component::ApiRefusal> for MpFailure {
-    fn from(e: component::ApiRefusal) -> Self {
-        use component::ApiRefusal as A;
-        match e {
-            A::NotAuthorized => MpError::component_not_authorized().into(),
-            A::SetNotGranted { .. } | A::PrivilegeLacking(_) => {
-                MpError::api_unauthorized_to_component(&e.to_string()).into()
-            }
-        }
-    }
-}
 
 /// Makes `appid` (an existing app) an official account of `owner_mchid`,
 /// with a fresh secret, Token and EncodingAESKey.

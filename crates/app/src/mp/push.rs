@@ -4,7 +4,9 @@
 //! attributed). A push is an outbox row of channel `mp` (the outbox signs,
 //! encrypts, sends and retries it: five seconds to answer, three tries in
 //! all); the XML is the same every time, so the server can deduplicate by
-//! `MsgId` (or sender and `CreateTime`).
+//! `MsgId` (or sender and `CreateTime`). A push that cannot be sent is a
+//! [`PushError`]; platform events with no consumer behind them
+//! (`poi_check_notify`) go through [`push_system`].
 
 use std::sync::Arc;
 
@@ -12,12 +14,40 @@ use serde_json::Value;
 
 use koudai_domain::ids;
 use koudai_domain::schedule::Channel;
-use koudai_protocol::mp::MpError;
 use koudai_protocol::mp_xml::{self, Field};
-use koudai_store::{MpAccount, NewNotification, NotificationStatus};
+use koudai_store::{MpAccount, NewNotification, NotificationStatus, StoreError};
 
-use crate::mp::MpFailure;
 use crate::{App, Internal};
+
+/// Why a consumer's push was not sent. The refusals' texts are the ones
+/// the sandbox and the consumer's pages have always shown.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// The sender's openid is not one of the account's.
+    #[error("invalid openid")]
+    UnknownOpenid,
+    /// The account has no server URL to push to.
+    #[error("the account has no server URL configured")]
+    NoServer,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl From<StoreError> for PushError {
+    fn from(e: StoreError) -> Self {
+        PushError::Internal(e.into())
+    }
+}
+
+/// A push sent now: whether the server took it, its passive reply (as the
+/// outbox keeps it) and the push's notification id. (Retries, if it
+/// failed, follow in the jobs.)
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    pub delivered: bool,
+    pub reply: Option<Value>,
+    pub id: i64,
+}
 
 /// What a consumer sends an account.
 #[derive(Debug, Clone)]
@@ -99,9 +129,9 @@ pub fn notification(
 
 /// Puts a push in the outbox; returns its notification id. The sender's
 /// openid must be one of the account's.
-pub async fn enqueue(app: &App, account: &MpAccount, openid: &str, push: &Push) -> Result<i64, MpFailure> {
+async fn enqueue(app: &App, account: &MpAccount, openid: &str, push: &Push) -> Result<i64, PushError> {
     if !app.store.openid_belongs_to_app(openid, &account.appid).await? {
-        return Err(MpError::invalid_openid().into());
+        return Err(PushError::UnknownOpenid);
     }
     let now = app.clock.business_now().unix();
     let msg_id = i64::from(u32::from_be_bytes(app.rng.bytes())) << 20 | i64::from(u16::from_be_bytes(app.rng.bytes()));
@@ -112,8 +142,7 @@ pub async fn enqueue(app: &App, account: &MpAccount, openid: &str, push: &Push) 
             (format!("mp.event.{}", event.to_ascii_lowercase()), format!("{openid}:{now}:{event}"))
         }
     };
-    let n = notification(app, account, &event_type, &reference, xml)
-        .ok_or_else(|| MpError::system_because("the account has no server URL configured"))?;
+    let n = notification(app, account, &event_type, &reference, xml).ok_or(PushError::NoServer)?;
     let mut tx = app.store.write().await?;
     let id = koudai_store::notifications::enqueue(&mut tx, &n).await?;
     tx.commit().await?;
@@ -139,25 +168,8 @@ pub async fn push_system(
     Ok(Some(n.status == NotificationStatus::Delivered))
 }
 
-/// Pushes now and waits for the answer: whether the server took it, and
-/// its parsed passive reply. (Retries, if it failed, follow in the jobs.)
-pub async fn push_now(
-    app: &Arc<App>,
-    account: &MpAccount,
-    openid: &str,
-    push: &Push,
-) -> Result<(bool, Option<Value>), MpFailure> {
-    let (delivered, reply, _) = push_now_with_id(app, account, openid, push).await?;
-    Ok((delivered, reply))
-}
-
-/// [`push_now`], also returning the push's notification id.
-pub async fn push_now_with_id(
-    app: &Arc<App>,
-    account: &MpAccount,
-    openid: &str,
-    push: &Push,
-) -> Result<(bool, Option<Value>, i64), MpFailure> {
+/// Pushes what the consumer `openid` sends now and waits for the answer.
+pub async fn push_now(app: &Arc<App>, account: &MpAccount, openid: &str, push: &Push) -> Result<Pushed, PushError> {
     let id = enqueue(app, account, openid, push).await?;
     let n = crate::outbox::send_now(app, id).await?;
     let delivered = n.status == NotificationStatus::Delivered;
@@ -165,7 +177,7 @@ pub async fn push_now_with_id(
         Some(r) => Some(serde_json::from_str(r).map_err(|e| Internal::bug(format!("a kept reply: {e}")))?),
         None => None,
     };
-    Ok((delivered, reply, id))
+    Ok(Pushed { delivered, reply, id })
 }
 
 /// A consumer follows an account: the consumer's openid under it (made on
@@ -191,7 +203,7 @@ pub async fn consumer_sends(
     login: &str,
     push: &Push,
     summary: &str,
-) -> Result<(), MpFailure> {
+) -> Result<(), PushError> {
     let now = app.clock.business_now().unix();
     let event = match push {
         Push::Event { event, .. } | Push::Scan { event, .. } => event.as_str(),
@@ -218,12 +230,23 @@ pub async fn tell(
     openid: &str,
     push: &Push,
     summary: &str,
-) -> Result<(), MpFailure> {
+) -> Result<(), PushError> {
     let id = if account.server_url.as_deref().is_some_and(|u| !u.is_empty()) {
-        Some(push_now_with_id(app, account, openid, push).await?.2)
+        Some(push_now(app, account, openid, push).await?.id)
     } else {
         None
     };
     app.store.add_chat_line(&account.appid, openid, summary, id, app.clock.business_now().unix()).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PushError;
+
+    #[test]
+    fn refusals_read_as_they_always_have() {
+        assert_eq!(PushError::UnknownOpenid.to_string(), "invalid openid");
+        assert_eq!(PushError::NoServer.to_string(), "the account has no server URL configured");
+    }
 }

@@ -3,16 +3,16 @@
 //! most 100,000 per account; the same scene gives the same ticket), each
 //! with an opaque ticket and the URL the image encodes; a consumer's scan
 //! pushes `subscribe` with `qrscene_<scene>` (not yet following) or `SCAN`.
+//! This module owns the codes: [`create`] takes a typed [`NewQrCode`] and
+//! refuses with [`QrCodeError`] (the surface reads the request and words
+//! the refusal), [`live`] finds a code to show, [`scan`] is the consumer's
+//! side ([`ScanError`]).
 
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use koudai_store::{Flag, MpAccount, QrCode, StoreError};
 
-use koudai_protocol::mp::MpError;
-use koudai_store::{Flag, MpAccount, QrCode};
-
-use super::push::{follow, Push};
-use super::MpFailure;
+use super::push::{follow, Push, PushError};
 use crate::{App, Internal};
 
 /// The most permanent codes an account may have.
@@ -22,73 +22,122 @@ pub const MAX_EXPIRE_S: i64 = 2_592_000;
 /// A temporary code's life when none is asked for.
 pub const DEFAULT_EXPIRE_S: i64 = 60;
 
-fn invalid(why: &str) -> MpFailure {
-    MpError::invalid_action_info(why).into()
+/// What a code carries back when scanned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scene {
+    /// `scene_id` (0 when the request gave none that reads as an integer).
+    Id(i64),
+    /// `scene_str` (empty when the request gave none).
+    Str(String),
+}
+
+/// `qrcode/create`'s request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewQrCode {
+    pub permanent: bool,
+    pub scene: Scene,
+    /// A temporary code's `expire_seconds` (`None`: the default; a value
+    /// that is not an integer reads as 0). Ignored for a permanent code.
+    pub expire_seconds: Option<i64>,
+}
+
+impl NewQrCode {
+    /// The `action_name` the request gave.
+    fn action_name(&self) -> &'static str {
+        match (self.permanent, &self.scene) {
+            (false, Scene::Id(_)) => "QR_SCENE",
+            (false, Scene::Str(_)) => "QR_STR_SCENE",
+            (true, Scene::Id(_)) => "QR_LIMIT_SCENE",
+            (true, Scene::Str(_)) => "QR_LIMIT_STR_SCENE",
+        }
+    }
+}
+
+/// Why a code was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum QrCodeError {
+    #[error("scene_str is 1 to 64 characters")]
+    SceneStr,
+    #[error("a permanent code's scene_id is 1 to 100000")]
+    PermanentSceneId,
+    #[error("a temporary code's scene_id is a non-zero 32-bit integer")]
+    TemporarySceneId,
+    #[error("expire_seconds is a positive number of seconds")]
+    Expiry,
+    #[error("the account has 100000 permanent codes already")]
+    PermanentLimit,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl From<StoreError> for QrCodeError {
+    fn from(e: StoreError) -> Self {
+        QrCodeError::Internal(e.into())
+    }
+}
+
+/// A code made (or, for a permanent scene asked for again, the one made
+/// before).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MadeQrCode {
+    pub ticket: String,
+    pub url: String,
+    /// A temporary code's seconds left.
+    pub expire_seconds: Option<i64>,
+}
+
+/// The scene as stored, checked.
+fn scene_of(r: &NewQrCode) -> Result<String, QrCodeError> {
+    match &r.scene {
+        Scene::Str(s) if s.is_empty() || s.chars().count() > 64 => Err(QrCodeError::SceneStr),
+        Scene::Str(s) => Ok(s.clone()),
+        Scene::Id(id) => {
+            let max = if r.permanent { PERMANENT_LIMIT } else { i64::from(u32::MAX) };
+            if (1..=max).contains(id) {
+                Ok(id.to_string())
+            } else if r.permanent {
+                Err(QrCodeError::PermanentSceneId)
+            } else {
+                Err(QrCodeError::TemporarySceneId)
+            }
+        }
+    }
+}
+
+/// A temporary code's life in seconds (`None` for a permanent one).
+fn expiry_of(r: &NewQrCode) -> Result<Option<i64>, QrCodeError> {
+    if r.permanent {
+        return Ok(None);
+    }
+    match r.expire_seconds {
+        None => Ok(Some(DEFAULT_EXPIRE_S)),
+        Some(s) if s > 0 => Ok(Some(s.min(MAX_EXPIRE_S))),
+        Some(_) => Err(QrCodeError::Expiry),
+    }
 }
 
 /// `qrcode/create`.
-pub async fn create(app: &App, a: &MpAccount, body: &Value) -> Result<Value, MpFailure> {
-    let action = body.get("action_name").and_then(Value::as_str).unwrap_or_default();
-    let (permanent, by_string) = match action {
-        "QR_SCENE" => (false, false),
-        "QR_STR_SCENE" => (false, true),
-        "QR_LIMIT_SCENE" => (true, false),
-        "QR_LIMIT_STR_SCENE" => (true, true),
-        _ => return Err(invalid("action_name is QR_SCENE, QR_STR_SCENE, QR_LIMIT_SCENE or QR_LIMIT_STR_SCENE")),
-    };
-    let scene =
-        body.get("action_info").and_then(|i| i.get("scene")).ok_or_else(|| invalid("action_info.scene is required"))?;
-    let scene = if by_string {
-        let s = scene.get("scene_str").and_then(Value::as_str).unwrap_or_default();
-        if s.is_empty() || s.chars().count() > 64 {
-            return Err(invalid("scene_str is 1 to 64 characters"));
-        }
-        s.to_owned()
-    } else {
-        let id = scene.get("scene_id").and_then(Value::as_i64).unwrap_or(0);
-        let max = if permanent { PERMANENT_LIMIT } else { i64::from(u32::MAX) };
-        if !(1..=max).contains(&id) {
-            return Err(invalid(if permanent {
-                "scene_id is 1 to 100000"
-            } else {
-                "scene_id is a non-zero 32-bit integer"
-            }));
-        }
-        id.to_string()
-    };
-    let now = app.clock.business_now().unix();
-    let expire = if permanent {
-        None
-    } else {
-        match body.get("expire_seconds") {
-            None | Some(Value::Null) => Some(DEFAULT_EXPIRE_S),
-            Some(v) => match v.as_i64() {
-                Some(s) if s > 0 => Some(s.min(MAX_EXPIRE_S)),
-                _ => return Err(invalid("expire_seconds is a positive number of seconds")),
-            },
-        }
-    };
-    if permanent && app.store.permanent_qrcodes(&a.appid).await? >= PERMANENT_LIMIT {
-        return Err(MpError::invalid_action_info("the account has 100000 permanent codes already").into());
+pub async fn create(app: &App, a: &MpAccount, r: &NewQrCode) -> Result<MadeQrCode, QrCodeError> {
+    let scene = scene_of(r)?;
+    let expire = expiry_of(r)?;
+    if r.permanent && app.store.permanent_qrcodes(&a.appid).await? >= PERMANENT_LIMIT {
+        return Err(QrCodeError::PermanentLimit);
     }
+    let now = app.clock.business_now().unix();
     use base64::Engine as _;
     let ticket = base64::engine::general_purpose::STANDARD.encode(app.rng.bytes::<36>());
     let code = QrCode {
         ticket,
         appid: a.appid.clone(),
-        action_name: action.to_owned(),
+        action_name: r.action_name().to_owned(),
         scene,
-        permanent: Flag(permanent),
+        permanent: Flag(r.permanent),
         url: format!("{}/q/{}", app.config.base_url.trim_end_matches('/'), app.rng.token(22)),
         expires_at: expire.map(|e| now + e),
         created_at: now,
     };
     let made = app.store.create_qrcode(&code).await?;
-    let mut out = json!({"ticket": made.ticket, "url": made.url});
-    if let Some(at) = made.expires_at {
-        out["expire_seconds"] = json!(at - now);
-    }
-    Ok(out)
+    Ok(MadeQrCode { expire_seconds: made.expires_at.map(|at| at - now), ticket: made.ticket, url: made.url })
 }
 
 /// A code that can be shown and scanned now.
@@ -107,10 +156,20 @@ pub enum ScanError {
     NoTicket,
     #[error("no consumer {0}")]
     NoConsumer(String),
-    #[error("{0}")]
-    Push(String),
+    /// The push to the account's server could not be sent.
+    #[error(transparent)]
+    Push(PushError),
     #[error(transparent)]
     Internal(#[from] Internal),
+}
+
+impl From<PushError> for ScanError {
+    fn from(e: PushError) -> Self {
+        match e {
+            PushError::Internal(e) => ScanError::Internal(e),
+            e @ (PushError::UnknownOpenid | PushError::NoServer) => ScanError::Push(e),
+        }
+    }
 }
 
 /// A consumer scans a code: `subscribe` (with `qrscene_`) if not following
@@ -134,12 +193,8 @@ pub async fn scan(app: &Arc<App>, ticket: &str, consumer: &str) -> Result<(Strin
     let push = Push::Scan { event: event.into(), event_key: key, ticket: code.ticket.clone() };
     let now = app.clock.business_now().unix();
     let (delivered, id) = if account.server_url.as_deref().is_some_and(|u| !u.is_empty()) {
-        let (delivered, _, id) =
-            crate::mp::push::push_now_with_id(app, &account, &openid, &push).await.map_err(|e| match e {
-                MpFailure::Internal(e) => ScanError::Internal(e),
-                MpFailure::Refused(m) => ScanError::Push(m.errmsg),
-            })?;
-        (delivered, Some(id))
+        let pushed = crate::mp::push::push_now(app, &account, &openid, &push).await?;
+        (pushed.delivered, Some(pushed.id))
     } else {
         (false, None)
     };

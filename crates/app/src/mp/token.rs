@@ -8,7 +8,7 @@
 use koudai_domain::mp as rules;
 use koudai_store::{MpAccount, MpToken, StoreError};
 
-use super::component::ApiRefusal;
+use super::component::{ApiCheckError, ApiRefusal};
 use super::{count_call, plain_id, Quota};
 use crate::{App, Internal};
 
@@ -43,6 +43,15 @@ impl From<Quota> for CallError {
         match e {
             Quota::Exceeded => CallError::Quota,
             Quota::Internal(e) => CallError::Internal(e),
+        }
+    }
+}
+
+impl From<ApiCheckError> for CallError {
+    fn from(e: ApiCheckError) -> Self {
+        match e {
+            ApiCheckError::Refused(r) => CallError::Component(r),
+            ApiCheckError::Internal(e) => CallError::Internal(e),
         }
     }
 }

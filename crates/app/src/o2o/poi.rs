@@ -1,109 +1,124 @@
-//! Stores (POI, shop notes §5): `addpoi` (under audit at once, the poi_id
-//! final), `getpoi` (pending values shown), `getpoilist`, `updatepoi`
-//! (approved stores only, one pending update at a time: 65106/65107),
-//! `delpoi`, the category list, and `media/uploadimg` for their photos.
-//! The operator approves or rejects a store (or its pending update) and
-//! the account's server gets `poi_check_notify`. Accounts need the `stores`
-//! capability of the e-commerce rules; platforms permission set 13.
+//! Stores (POI, shop notes §5): an account's stores and their audit. The
+//! store API's use cases take typed requests and refuse with their own
+//! enums: [`admit`] (the `stores` capability of the e-commerce rules; the
+//! surface authenticates first, platforms needing permission set 13),
+//! [`add`] (under audit at once, the poi_id final), [`get`] (pending values
+//! shown), [`list`], [`update`] (approved stores only, one pending update
+//! at a time), [`delete`], [`categories`], and [`store_photo`] for their
+//! photos (`media/uploadimg`, the console's form). A store's fields are
+//! kept as the API names them and checked by the domain's rules
+//! (`koudai_domain::poi`), whose [`PoiError`] is the field rejection the
+//! enums carry. The operator approves or rejects a store (or its pending
+//! update) with [`audit`], and the account's server gets
+//! `poi_check_notify`.
 
 use std::sync::Arc;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use koudai_domain::eligibility as eligibility_rules;
 use koudai_domain::poi::{self as rules, state, PoiError};
-use koudai_protocol::mp::MpError;
 use koudai_protocol::mp_xml::{self, Field};
-use koudai_store::{MpAccount, PoiRow};
+use koudai_store::{MpAccount, PoiRow, StoreError};
 
-use crate::mp::MpFailure;
 use crate::{App, Internal};
 
-impl From<PoiError> for MpFailure {
-    fn from(e: PoiError) -> Self {
-        MpFailure::Refused(e.into())
+/// Why an account may not use the store API.
+#[derive(Debug, thiserror::Error)]
+pub enum AdmitError {
+    /// The e-commerce rules do not grant the account the `stores`
+    /// capability (their reason).
+    #[error("stores are not open to the account: {0}")]
+    NotAllowed(String),
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl From<StoreError> for AdmitError {
+    fn from(e: StoreError) -> Self {
+        AdmitError::Internal(e.into())
     }
 }
 
-fn ok(extra: Value) -> Value {
-    let mut out = json!({"errcode": 0, "errmsg": "ok"});
-    if let (Some(o), Value::Object(e)) = (out.as_object_mut(), extra) {
-        o.extend(e);
-    }
-    out
-}
-
-/// The account behind a store call: its token (set 13 for a platform),
-/// then the `stores` capability (48001 with the reason).
-pub async fn gate(app: &App, token: Option<&str>, api: &str) -> Result<MpAccount, MpFailure> {
-    let account = crate::mp::token::authenticate(app, token, api).await?;
+/// Whether the (authenticated) account may use the store API now.
+pub async fn admit(app: &App, a: &MpAccount) -> Result<(), AdmitError> {
     let now = app.clock.business_now().unix();
-    match crate::access::eligibility::check(&app.store, &account.appid, eligibility_rules::STORES, now).await? {
-        Ok(()) => Ok(account),
-        Err(why) => Err(MpError::api_unauthorized_because(&why).into()),
-    }
+    crate::access::eligibility::check(&app.store, &a.appid, eligibility_rules::STORES, now)
+        .await?
+        .map_err(AdmitError::NotAllowed)
 }
 
-/// `media/uploadimg`: one image file part (any field name), JPG or PNG, at
-/// most 1 MB; answers `{"url"}` served by this server.
-pub async fn upload_image(
-    app: &App,
-    a: &MpAccount,
-    content_type: Option<&str>,
-    body: &[u8],
-) -> Result<Value, MpFailure> {
-    let parts = koudai_protocol::multipart::parse(content_type, body).unwrap_or_default();
-    let data = parts.into_iter().find(|p| p.filename.is_some() || !p.data.is_empty()).map(|p| p.data);
-    let data = data.ok_or_else(|| MpError::media_data_missing())?;
-    Ok(json!({"url": store_photo(app, a, data).await?}))
+/// The store categories there are.
+pub fn categories() -> &'static [String] {
+    rules::categories()
+}
+
+/// Why a photo was not kept.
+#[derive(Debug, thiserror::Error)]
+pub enum PhotoError {
+    /// Empty, or larger than 1 MB.
+    #[error("a photo is at most 1 MB")]
+    Size,
+    /// Neither a JPG nor a PNG by its content.
+    #[error("a photo is a JPG or PNG")]
+    NotAnImage,
+    #[error(transparent)]
+    Internal(#[from] Internal),
 }
 
 /// Keeps a store photo (JPG or PNG by content, at most 1 MB) and answers
 /// the URL it is served at, which a store's `photo_list` may name.
-pub async fn store_photo(app: &App, a: &MpAccount, data: Vec<u8>) -> Result<String, MpFailure> {
+pub async fn store_photo(app: &App, a: &MpAccount, data: Vec<u8>) -> Result<String, PhotoError> {
     if data.is_empty() || data.len() > 1024 * 1024 {
-        return Err(MpError::invalid_image_size().into());
+        return Err(PhotoError::Size);
     }
     let Some(ct @ ("image/jpeg" | "image/png")) = koudai_protocol::multipart::sniff(&data) else {
-        return Err(MpError::invalid_file_type().into());
+        return Err(PhotoError::NotAnImage);
     };
-    crate::commerce::shop::store_image(app, a, ct, data).await
+    Ok(crate::commerce::shop::store_image(app, a, ct, data).await?)
 }
 
-fn poi_id_of(v: Option<&Value>) -> String {
-    match v {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => String::new(),
+/// The account's store `poi_id`, if it names one.
+async fn own(app: &App, a: &MpAccount, poi_id: &str) -> Result<Option<PoiRow>, StoreError> {
+    let plain = !poi_id.is_empty() && poi_id.len() <= 20 && poi_id.bytes().all(|b| b.is_ascii_digit());
+    let s = if plain { app.store.poi(poi_id).await? } else { None };
+    Ok(s.filter(|s| s.appid == a.appid))
+}
+
+/// A new store: its fields (`base_info`), as the API names them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPoi {
+    pub base_info: Map<String, Value>,
+}
+
+/// Why a store was not added.
+#[derive(Debug, thiserror::Error)]
+pub enum AddPoiError {
+    /// A field breaks a rule of the store API.
+    #[error(transparent)]
+    Invalid(PoiError),
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl From<StoreError> for AddPoiError {
+    fn from(e: StoreError) -> Self {
+        AddPoiError::Internal(e.into())
     }
 }
 
-async fn own(app: &App, a: &MpAccount, poi_id: &str) -> Result<PoiRow, MpFailure> {
-    let plain = !poi_id.is_empty() && poi_id.len() <= 20 && poi_id.bytes().all(|b| b.is_ascii_digit());
-    let s = if plain { app.store.poi(poi_id).await? } else { None };
-    s.filter(|s| s.appid == a.appid).ok_or_else(|| MpError::invalid_poi_id().into())
-}
-
-fn base_info(body: &Value) -> Result<Map<String, Value>, MpFailure> {
-    body.get("business")
-        .and_then(|b| b.get("base_info"))
-        .and_then(Value::as_object)
-        .cloned()
-        .ok_or_else(|| MpError::invalid_args_hint("the body is {\"business\": {\"base_info\": {…}}}").into())
-}
-
-/// `poi/addpoi`.
-pub async fn add(app: &App, a: &MpAccount, body: &Value) -> Result<Value, MpFailure> {
-    let info = base_info(body)?;
+/// `poi/addpoi`: the store, under audit; returns its poi_id.
+pub async fn add(app: &App, a: &MpAccount, new: &NewPoi) -> Result<String, AddPoiError> {
+    let info = &new.base_info;
     let issued = crate::commerce::shop::issued(app, a).await?;
-    rules::validate_new(&info, &issued)?;
+    rules::validate_new(info, &issued).map_err(AddPoiError::Invalid)?;
     let now = app.clock.business_now().unix();
     let poi_id = format!("{}", 400_000_000 + u64::from(u32::from_be_bytes(app.rng.bytes())) % 500_000_000);
     let row = PoiRow {
         poi_id: poi_id.clone(),
         appid: a.appid.clone(),
         sid: info.get("sid").and_then(Value::as_str).unwrap_or_default().to_owned(),
-        base_info: Value::Object(info).to_string(),
+        base_info: Value::Object(info.clone()).to_string(),
         available_state: state::UNDER_AUDIT,
         pending: None,
         reason: String::new(),
@@ -112,76 +127,161 @@ pub async fn add(app: &App, a: &MpAccount, body: &Value) -> Result<Value, MpFail
         prices: String::new(),
     };
     app.store.create_store(&row).await?;
-    Ok(ok(json!({"poi_id": poi_id})))
+    Ok(poi_id)
 }
 
-/// The base_info as `getpoi` shows it: pending values over the approved
-/// ones, with the id and the states.
-fn shown(s: &PoiRow) -> Value {
-    let mut info: Map<String, Value> = serde_json::from_str(&s.base_info).unwrap_or_default();
-    if let Some(p) = s.pending.as_deref().and_then(|p| serde_json::from_str::<Map<String, Value>>(p).ok()) {
-        info.extend(p);
+/// A store as the API shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Poi {
+    pub poi_id: String,
+    /// `available_state` (`koudai_domain::poi::state`).
+    pub available_state: i64,
+    /// Whether an update waits for review.
+    pub update_pending: bool,
+    /// Its fields: the pending values over the approved ones.
+    pub base_info: Map<String, Value>,
+}
+
+impl Poi {
+    fn of(s: &PoiRow) -> Poi {
+        let mut info: Map<String, Value> = serde_json::from_str(&s.base_info).unwrap_or_default();
+        if let Some(p) = s.pending.as_deref().and_then(|p| serde_json::from_str::<Map<String, Value>>(p).ok()) {
+            info.extend(p);
+        }
+        Poi {
+            poi_id: s.poi_id.clone(),
+            available_state: s.available_state,
+            update_pending: s.pending.is_some(),
+            base_info: info,
+        }
     }
-    info.insert("poi_id".into(), json!(s.poi_id));
-    info.insert("available_state".into(), json!(s.available_state));
-    info.insert("update_status".into(), json!(i64::from(s.pending.is_some())));
-    Value::Object(info)
+}
+
+/// Why a store was not found.
+#[derive(Debug, thiserror::Error)]
+pub enum GetPoiError {
+    #[error("the account has no such store")]
+    NoSuchPoi,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl From<StoreError> for GetPoiError {
+    fn from(e: StoreError) -> Self {
+        GetPoiError::Internal(e.into())
+    }
 }
 
 /// `poi/getpoi`.
-pub async fn get(app: &App, a: &MpAccount, body: &Value) -> Result<Value, MpFailure> {
-    let s = own(app, a, &poi_id_of(body.get("poi_id"))).await?;
-    Ok(ok(json!({"business": {"base_info": shown(&s)}})))
+pub async fn get(app: &App, a: &MpAccount, poi_id: &str) -> Result<Poi, GetPoiError> {
+    let s = own(app, a, poi_id).await?.ok_or(GetPoiError::NoSuchPoi)?;
+    Ok(Poi::of(&s))
 }
 
-/// `poi/getpoilist`: `begin`, `limit` (at most 50, 20 by default).
-pub async fn list(app: &App, a: &MpAccount, body: &Value) -> Result<Value, MpFailure> {
-    let begin = body.get("begin").and_then(Value::as_i64).unwrap_or(0);
-    let limit = body.get("limit").and_then(Value::as_i64).unwrap_or(20);
+/// A page of the account's stores, and how many it has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoiPage {
+    pub pois: Vec<Poi>,
+    pub total: i64,
+}
+
+/// Why a page of stores was not listed.
+#[derive(Debug, thiserror::Error)]
+pub enum ListPoisError {
+    #[error("begin is at least 0 and limit 1 to 50")]
+    PageOutOfRange,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl From<StoreError> for ListPoisError {
+    fn from(e: StoreError) -> Self {
+        ListPoisError::Internal(e.into())
+    }
+}
+
+/// `poi/getpoilist`: `limit` stores (at most 50) from the `begin`th.
+pub async fn list(app: &App, a: &MpAccount, begin: i64, limit: i64) -> Result<PoiPage, ListPoisError> {
     if begin < 0 || !(1..=50).contains(&limit) {
-        return Err(MpError::invalid_args_hint("begin ≥ 0, limit 1 to 50").into());
+        return Err(ListPoisError::PageOutOfRange);
     }
     let (rows, total) = app.store.pois(&a.appid, begin, limit).await?;
-    let list: Vec<Value> = rows.iter().map(|s| json!({"base_info": shown(s)})).collect();
-    Ok(ok(json!({"business_list": list, "total_count": total})))
+    Ok(PoiPage { pois: rows.iter().map(Poi::of).collect(), total })
+}
+
+/// An update of a store's fields (only the updatable ones may change).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoiUpdate {
+    pub poi_id: String,
+    pub changes: Map<String, Value>,
+}
+
+/// Why a store was not updated.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdatePoiError {
+    #[error("the account has no such store")]
+    NoSuchPoi,
+    #[error("only an approved store may be updated")]
+    NotApproved,
+    #[error("the store has an update under review")]
+    UpdatePending,
+    /// A field breaks a rule of the store API.
+    #[error(transparent)]
+    Invalid(PoiError),
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl From<StoreError> for UpdatePoiError {
+    fn from(e: StoreError) -> Self {
+        UpdatePoiError::Internal(e.into())
+    }
 }
 
 /// `poi/updatepoi`: an approved store's updatable fields, reviewed before
 /// they count.
-pub async fn update(app: &App, a: &MpAccount, body: &Value) -> Result<Value, MpFailure> {
-    let info = base_info(body)?;
-    let s = own(app, a, &poi_id_of(info.get("poi_id"))).await?;
+pub async fn update(app: &App, a: &MpAccount, u: &PoiUpdate) -> Result<(), UpdatePoiError> {
+    let s = own(app, a, &u.poi_id).await?.ok_or(UpdatePoiError::NoSuchPoi)?;
     if s.available_state != state::APPROVED {
-        return Err(MpError::poi_not_approved().into());
+        return Err(UpdatePoiError::NotApproved);
     }
     if s.pending.is_some() {
-        return Err(MpError::poi_not_modifiable().into());
+        return Err(UpdatePoiError::UpdatePending);
     }
     let issued = crate::commerce::shop::issued(app, a).await?;
-    let changes = rules::validate_update(&info, &issued)?;
-    if !app
-        .store
-        .set_poi_pending(&s.poi_id, &Value::Object(changes).to_string(), app.clock.business_now().unix())
-        .await?
-    {
-        return Err(MpError::poi_not_modifiable().into());
+    let changes = rules::validate_update(&u.changes, &issued).map_err(UpdatePoiError::Invalid)?;
+    let now = app.clock.business_now().unix();
+    if !app.store.set_poi_pending(&s.poi_id, &Value::Object(changes).to_string(), now).await? {
+        return Err(UpdatePoiError::UpdatePending);
     }
-    Ok(ok(json!({})))
+    Ok(())
+}
+
+/// Why a store was not deleted.
+#[derive(Debug, thiserror::Error)]
+pub enum DeletePoiError {
+    #[error("the account has no such store")]
+    NoSuchPoi,
+    #[error("a store under audit cannot be deleted")]
+    UnderAudit,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl From<StoreError> for DeletePoiError {
+    fn from(e: StoreError) -> Self {
+        DeletePoiError::Internal(e.into())
+    }
 }
 
 /// `poi/delpoi` (not while under audit).
-pub async fn delete(app: &App, a: &MpAccount, body: &Value) -> Result<Value, MpFailure> {
-    let s = own(app, a, &poi_id_of(body.get("poi_id"))).await?;
+pub async fn delete(app: &App, a: &MpAccount, poi_id: &str) -> Result<(), DeletePoiError> {
+    let s = own(app, a, poi_id).await?.ok_or(DeletePoiError::NoSuchPoi)?;
     if s.available_state == state::UNDER_AUDIT {
-        return Err(MpError::poi_not_approved().into());
+        return Err(DeletePoiError::UnderAudit);
     }
     app.store.delete_poi(&s.poi_id, app.clock.business_now().unix()).await?;
-    Ok(ok(json!({})))
-}
-
-/// The category list.
-pub fn categories() -> Value {
-    ok(json!({"category_list": rules::categories()}))
+    Ok(())
 }
 
 /// Why a decision could not be made.
@@ -197,6 +297,43 @@ pub enum AuditError {
     Internal(#[from] Internal),
 }
 
+impl From<StoreError> for AuditError {
+    fn from(e: StoreError) -> Self {
+        AuditError::Internal(e.into())
+    }
+}
+
+/// What a decision makes of a store: its new state and fields (`None`:
+/// nothing waits for review).
+fn decided(s: &PoiRow, approve: bool) -> Option<(i64, String)> {
+    match (s.available_state, &s.pending) {
+        (state::UNDER_AUDIT, _) => Some((if approve { state::APPROVED } else { state::REJECTED }, s.base_info.clone())),
+        (state::APPROVED, Some(p)) => {
+            let mut info: Map<String, Value> = serde_json::from_str(&s.base_info).unwrap_or_default();
+            if approve {
+                info.extend(serde_json::from_str::<Map<String, Value>>(p).unwrap_or_default());
+            }
+            Some((state::APPROVED, Value::Object(info).to_string()))
+        }
+        _ => None,
+    }
+}
+
+/// The `poi_check_notify` event telling the account a decision.
+fn check_notify(account: &MpAccount, s: &PoiRow, approve: bool, msg: &str, now: i64) -> String {
+    mp_xml::build(&[
+        Field::Text("ToUserName", &account.original_id),
+        Field::Text("FromUserName", "koudai_poi_audit"),
+        Field::Number("CreateTime", now),
+        Field::Text("MsgType", "event"),
+        Field::Text("Event", "poi_check_notify"),
+        Field::Text("UniqId", &s.sid),
+        Field::Text("PoiId", &s.poi_id),
+        Field::Text("Result", if approve { "succ" } else { "fail" }),
+        Field::Text("Msg", if msg.is_empty() { "审核通过" } else { msg }),
+    ])
+}
+
 /// The operator's decision on a store under audit or on its pending update;
 /// pushes `poi_check_notify` to the account's server. Returns the store
 /// and whether the push was delivered (`None` with no server).
@@ -207,44 +344,19 @@ pub async fn audit(
     msg: &str,
 ) -> Result<(PoiRow, Option<bool>), AuditError> {
     let plain = !poi_id.is_empty() && poi_id.len() <= 20 && poi_id.bytes().all(|b| b.is_ascii_digit());
-    let s = if plain { app.store.poi(poi_id).await.map_err(Internal::from)? } else { None };
+    let s = if plain { app.store.poi(poi_id).await? } else { None };
     let s = s.ok_or_else(|| AuditError::NoStore(poi_id.to_owned()))?;
-    if !approve && msg.trim().is_empty() {
+    let msg = msg.trim();
+    if !approve && msg.is_empty() {
         return Err(AuditError::NoReason);
     }
-    let (new_state, info) = match (s.available_state, &s.pending) {
-        (state::UNDER_AUDIT, _) => (if approve { state::APPROVED } else { state::REJECTED }, s.base_info.clone()),
-        (state::APPROVED, Some(p)) => {
-            let mut info: Map<String, Value> = serde_json::from_str(&s.base_info).unwrap_or_default();
-            if approve {
-                info.extend(serde_json::from_str::<Map<String, Value>>(p).unwrap_or_default());
-            }
-            (state::APPROVED, Value::Object(info).to_string())
-        }
-        _ => return Err(AuditError::NothingToReview(poi_id.to_owned())),
-    };
+    let (new_state, info) = decided(&s, approve).ok_or_else(|| AuditError::NothingToReview(poi_id.to_owned()))?;
     let now = app.clock.business_now().unix();
-    app.store.decide_poi(&s.poi_id, new_state, &info, msg.trim(), now).await.map_err(Internal::from)?;
-    let account = app
-        .store
-        .mp_account(&s.appid)
-        .await
-        .map_err(Internal::from)?
-        .ok_or_else(|| Internal::bug("a store of no account"))?;
-    let xml = mp_xml::build(&[
-        Field::Text("ToUserName", &account.original_id),
-        Field::Text("FromUserName", "koudai_poi_audit"),
-        Field::Number("CreateTime", now),
-        Field::Text("MsgType", "event"),
-        Field::Text("Event", "poi_check_notify"),
-        Field::Text("UniqId", &s.sid),
-        Field::Text("PoiId", &s.poi_id),
-        Field::Text("Result", if approve { "succ" } else { "fail" }),
-        Field::Text("Msg", if msg.trim().is_empty() { "审核通过" } else { msg.trim() }),
-    ]);
-    let delivered =
-        crate::mp::push::push_system(app, &account, xml, "mp.event.poi_check_notify", &format!("{}:{now}", s.poi_id))
-            .await?;
-    let s = app.store.poi(&s.poi_id).await.map_err(Internal::from)?.ok_or_else(|| Internal::bug("a store vanished"))?;
+    app.store.decide_poi(&s.poi_id, new_state, &info, msg, now).await?;
+    let account = app.store.mp_account(&s.appid).await?.ok_or_else(|| Internal::bug("a store of no account"))?;
+    let xml = check_notify(&account, &s, approve, msg, now);
+    let reference = format!("{}:{now}", s.poi_id);
+    let delivered = crate::mp::push::push_system(app, &account, xml, "mp.event.poi_check_notify", &reference).await?;
+    let s = app.store.poi(&s.poi_id).await?.ok_or_else(|| Internal::bug("a store vanished"))?;
     Ok((s, delivered))
 }

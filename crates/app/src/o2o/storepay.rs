@@ -17,8 +17,7 @@ use koudai_domain::{TradeState, TradeType};
 use koudai_protocol::wire::StoreInfo;
 use koudai_store::{CreateOutcome, MpAccount, Order, OrderLocator, PayOutcome, PoiRow};
 
-use crate::mp::push::{self, Push};
-use crate::mp::MpFailure;
+use crate::mp::push::{self, Push, PushError};
 use crate::payments::{self, PayError, PlacedOrder};
 use crate::{App, Internal};
 
@@ -167,8 +166,10 @@ pub async fn pay(
             let push = Push::Event { event: "subscribe".into(), event_key: None };
             match push::tell(app, account, &openid, &push, "关注了公众号").await {
                 Ok(()) => {}
-                Err(MpFailure::Internal(e)) => return Err(e.into()),
-                Err(MpFailure::Refused(e)) => return Err(StorePayError::Refused(e.errmsg)),
+                Err(PushError::Internal(e)) => return Err(e.into()),
+                Err(e @ (PushError::UnknownOpenid | PushError::NoServer)) => {
+                    return Err(StorePayError::Refused(e.to_string()))
+                }
             }
         }
     }

@@ -5,7 +5,7 @@
 //!
 //! A row is written in the transaction of the state change it announces;
 //! the delivery job claims due rows under a lease ([`LEASE_S`]) and commits
-//! before sending; the channel's sender sends; [`record`] writes the attempt
+//! before sending; the channel's sender sends; `attempt::record` writes the attempt
 //! and the next step (the channel's retry schedule, data in
 //! `koudai_domain::schedule`) in one transaction and counts the outcome per
 //! channel for `/metrics`. A crash between claim and record costs one lease
@@ -13,6 +13,7 @@
 //! as WeChat's are, and receivers must be idempotent. [`send_now`] is the
 //! one "enqueued, now deliver it and tell me" entry point.
 
+mod attempt;
 pub mod mp;
 pub mod pay;
 
@@ -20,11 +21,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use tokio::task::JoinSet;
 
 pub use koudai_domain::schedule::Channel;
-use koudai_store::{AfterAttempt, Attempt, Notification, NotificationStatus, StoreError};
+use koudai_store::{Notification, NotificationStatus, StoreError};
 
 pub use pay::{seal, Event};
 
@@ -37,8 +37,6 @@ use crate::{App, Internal};
 pub const LEASE_S: i64 = 15;
 /// How many notifications one pass claims and sends at once.
 const BATCH: i64 = 32;
-/// Longest error text kept with an attempt.
-const ERROR_TEXT_MAX: usize = 300;
 /// How long [`send_now`] waits for the delivery job's first try when the
 /// job claimed the row first (longer than one send).
 const FIRST_TRY_WAIT: Duration = Duration::from_secs(7);
@@ -138,81 +136,6 @@ async fn deliver_one(app: &App, n: Notification) {
         Channel::Component => mp::send_component(app, &n).await,
     };
     if let Some(sent) = sent {
-        record(app, &n, sent).await;
+        attempt::record(app, &n, sent).await;
     }
-}
-
-/// What one send came to.
-pub(crate) struct Sent {
-    /// The HTTP status, if an answer came.
-    pub http_status: Option<i64>,
-    /// Whether the answer acknowledged the message (the channel decides).
-    pub delivered: bool,
-    /// Why not, when it did not.
-    pub error: Option<String>,
-    /// Not sent at all: the URL is invalid or, in live mode, not public.
-    pub refused: bool,
-    /// A push's passive reply, kept with the row.
-    pub reply: Option<Value>,
-    pub attempted_at: i64,
-    pub started: Instant,
-}
-
-/// Records an attempt and the next step by the channel's schedule, and
-/// counts it.
-async fn record(app: &App, n: &Notification, sent: Sent) {
-    let attempt_no = n.attempts + 1;
-    let after = if sent.delivered {
-        AfterAttempt::Delivered
-    } else {
-        match u32::try_from(attempt_no).ok().and_then(|a| n.channel.delay_after_failure(a)) {
-            Some(delay) => AfterAttempt::RetryAt(sent.attempted_at + delay),
-            None => AfterAttempt::GiveUp,
-        }
-    };
-    let duration_ms = i64::try_from(sent.started.elapsed().as_millis()).unwrap_or(i64::MAX);
-    let error = sent.error.map(|e| e.chars().take(ERROR_TEXT_MAX).collect());
-    let attempt =
-        Attempt { attempt_no, attempted_at: sent.attempted_at, http_status: sent.http_status, error, duration_ms };
-    if let Some(reply) = &sent.reply {
-        if let Err(e) = app.store.set_notification_reply(n.id, &reply.to_string()).await {
-            tracing::warn!(notification.id = n.id, error = %e, "keeping a passive reply failed");
-        }
-    }
-    if let Err(e) = app.store.record_attempt(n.id, &attempt, after).await {
-        tracing::warn!(notification.id = n.id, error = %e, "recording a delivery attempt failed; it will be sent again");
-        return;
-    }
-    let counters = app.deliveries.of(n.channel);
-    let counter = match (sent.delivered, sent.refused) {
-        (true, _) => &counters.delivered,
-        (false, true) => &counters.refused,
-        (false, false) => &counters.failed,
-    };
-    counter.fetch_add(1, Ordering::Relaxed);
-    let channel = n.channel.as_str();
-    match after {
-        AfterAttempt::Delivered => {
-            tracing::info!(notification.id = n.id, channel, notification.event = %n.event_type, attempt = attempt_no, "delivered")
-        }
-        AfterAttempt::RetryAt(t) => {
-            tracing::info!(notification.id = n.id, channel, attempt = attempt_no, status = ?attempt.http_status, error = ?attempt.error, next_attempt_at = t, "delivery failed; will retry")
-        }
-        AfterAttempt::GiveUp => {
-            counters.given_up.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(notification.id = n.id, channel, attempt = attempt_no, "delivery failed; retries exhausted")
-        }
-    }
-}
-
-/// Whether a send failed because the resolver refused a private address.
-fn refused_by_resolver(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur = Some(e);
-    while let Some(err) = cur {
-        if err.downcast_ref::<crate::runtime::outbound::Refused>().is_some() {
-            return true;
-        }
-        cur = err.source();
-    }
-    false
 }

@@ -15,7 +15,7 @@ use koudai_protocol::mp_crypto::{self, signature};
 use koudai_protocol::mp_xml::{self, Field};
 use koudai_store::{MpAccount, Notification};
 
-use super::{refused_by_resolver, Sent};
+use super::attempt::{refused_by_resolver, Sent};
 use crate::runtime::outbound::{error_chain, with_query};
 use crate::{App, Rng};
 

@@ -12,7 +12,7 @@ use koudai_protocol::sign::SignedHeaders;
 use koudai_protocol::wire::Notification as SealedNotification;
 use koudai_store::{KeyMode, Merchant, NewNotification, Notification};
 
-use super::{refused_by_resolver, Sent};
+use super::attempt::{refused_by_resolver, Sent};
 use crate::runtime::outbound::error_chain;
 use crate::App;
 

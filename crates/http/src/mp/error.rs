@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use koudai_app::mp::component::ApiRefusal;
 use koudai_app::mp::token::{CallError, CredentialError};
-use koudai_app::mp::{MenuCallError, MpFailure};
+use koudai_app::mp::MenuCallError;
 use koudai_app::Internal;
 use koudai_domain::mp::{MatchRuleError, MenuError};
 use koudai_protocol::mp::{MpError, CONTENT_TYPE};
@@ -78,26 +78,6 @@ impl From<Internal> for Failure {
 impl From<koudai_store::StoreError> for Failure {
     fn from(e: koudai_store::StoreError) -> Self {
         Failure::Internal(e.into())
-    }
-}
-
-// Transitional: use cases not yet given their own error enums answer in
-// wire terms.
-impl From<MpFailure> for Failure {
-    fn from(e: MpFailure) -> Self {
-        match e {
-            MpFailure::Refused(e) => Failure::Refused(e),
-            MpFailure::Internal(e) => Failure::Internal(e),
-        }
-    }
-}
-
-impl From<Failure> for MpFailure {
-    fn from(e: Failure) -> Self {
-        match e {
-            Failure::Refused(e) => MpFailure::Refused(e),
-            Failure::Internal(e) => MpFailure::Internal(e),
-        }
     }
 }
 

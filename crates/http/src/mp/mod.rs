@@ -1,18 +1,20 @@
-//! The Official Account surface (`/cgi-bin/…`): access tokens, custom
-//! menus, user OAuth and the third-party platform (`component`). Its conventions (protocol notes `wechat-mp.md` §1): every answer
-//! is HTTP 200, a refusal is `{"errcode": <int>, "errmsg"}`, bodies are
-//! JSON whatever the `Content-Type` says, and a wrong method is 43001 or
-//! 43002 rather than a 405.
+//! The Official Account surface (`/cgi-bin/…`, `/sns/…`, `/merchant/…`):
+//! here access tokens, custom menus and user OAuth; in the children the
+//! third-party platform (`component`), the shop (`shop`), stores (`poi`) and
+//! QR codes (`qr`), with `request` (reading a call) and `error` (answers and
+//! errcodes) shared by all. Its conventions (protocol notes `wechat-mp.md`
+//! §1): every answer is HTTP 200, a refusal is `{"errcode": <int>,
+//! "errmsg"}`, bodies are JSON whatever the `Content-Type` says, and a wrong
+//! method is 43001 or 43002 rather than a 405.
 
 use axum::extract::{Request, State};
 use axum::http::Method;
-use axum::response::{IntoResponse, Response};
+
 use axum::routing::any;
 use axum::Router;
 use serde_json::{json, Value};
 
 use koudai_app::mp::token::StableTokenRequest;
-use koudai_app::mp::MpFailure;
 use koudai_app::{mp, Internal};
 use koudai_domain::mp::{self as rules, Button, MenuError};
 use koudai_protocol::mp::MpError;
@@ -21,14 +23,13 @@ mod component;
 mod error;
 mod poi;
 pub(crate) mod qr;
+mod request;
 mod shop;
 
 pub(crate) use error::{ok, Answer, Failure, Reply};
+use request::{account, body, Call};
 
 use crate::state::HttpState;
-
-/// Largest body of the mp surface.
-const MAX_BODY: usize = 1024 * 1024;
 
 pub fn routes() -> Router<HttpState> {
     Router::new()
@@ -51,60 +52,6 @@ pub fn routes() -> Router<HttpState> {
         .merge(poi::routes())
 }
 
-/// An answer of the surface (the handlers not yet written as [`Reply`]s).
-pub struct MpAnswer(Result<Value, MpFailure>);
-
-impl IntoResponse for MpAnswer {
-    fn into_response(self) -> Response {
-        match self.0 {
-            Ok(v) => Answer(v).into_response(),
-            Err(e) => Failure::from(e).into_response(),
-        }
-    }
-}
-
-/// What a handler needs of a request, taken apart before any await (a
-/// request body is not `Sync`).
-pub(super) struct Call {
-    pub(super) method: Method,
-    query: Vec<(String, String)>,
-    peer: Option<std::net::IpAddr>,
-}
-
-impl Call {
-    pub(super) fn of(req: Request) -> (Call, axum::body::Body) {
-        let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
-        let method = req.method().clone();
-        let query = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()).into_owned().collect();
-        (Call { method, query, peer }, req.into_body())
-    }
-
-    pub(super) fn param(&self, name: &str) -> String {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
-    }
-
-    pub(super) fn require(&self, method: Method) -> Result<(), Failure> {
-        match (self.method == method, method) {
-            (true, _) => Ok(()),
-            (false, Method::GET) => Err(MpError::require_get().into()),
-            (false, _) => Err(MpError::require_post().into()),
-        }
-    }
-}
-
-/// A POST body: its bytes and its JSON (44002 empty, 47001 not JSON).
-pub(super) async fn body(b: axum::body::Body) -> Result<(Vec<u8>, Value), Failure> {
-    let bytes = axum::body::to_bytes(b, MAX_BODY).await.map_err(|_| MpError::data_format())?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(MpError::empty_post_data().into());
-    }
-    let value: Value = serde_json::from_slice(&bytes).map_err(|_| MpError::data_format())?;
-    if crate::hygiene::check_json(&value).is_err() {
-        return Err(MpError::data_format().into());
-    }
-    Ok((bytes.to_vec(), value))
-}
-
 async fn token(State(state): State<HttpState>, req: Request) -> Reply {
     let (c, _) = Call::of(req);
     c.require(Method::GET)?;
@@ -125,12 +72,6 @@ async fn stable_token(State(state): State<HttpState>, req: Request) -> Reply {
         force_refresh: v.get("force_refresh").and_then(Value::as_bool).unwrap_or(false),
     };
     Ok(Answer(json!(mp::token::stable_token(&state.app, &request, c.peer).await?)))
-}
-
-/// The account behind the request's `access_token`, the call of `api`
-/// counted against its quota.
-async fn account(state: &HttpState, c: &Call, api: &str) -> Result<koudai_store::MpAccount, Failure> {
-    Ok(mp::token::authenticate(&state.app, Some(c.param("access_token").as_str()), api).await?)
 }
 
 /// A menu body, checked: its buttons (47001 for a body that is not a JSON
@@ -255,59 +196,41 @@ async fn try_match(State(state): State<HttpState>, req: Request) -> Reply {
     Ok(Answer(json!({"button": echo_all(&buttons)?})))
 }
 
-async fn sns_access_token(State(state): State<HttpState>, req: Request) -> MpAnswer {
-    MpAnswer(
-        async {
-            let (c, _) = Call::of(req);
-            c.require(Method::GET)?;
-            koudai_app::mp::oauth::exchange_code(
-                &state.app,
-                &c.param("appid"),
-                &c.param("secret"),
-                &c.param("code"),
-                &c.param("grant_type"),
-            )
-            .await
-        }
-        .await,
-    )
+async fn sns_access_token(State(state): State<HttpState>, req: Request) -> Reply {
+    let (c, _) = Call::of(req);
+    c.require(Method::GET)?;
+    let exchange = mp::oauth::CodeExchange {
+        appid: c.param("appid"),
+        code: c.param("code"),
+        grant_type: c.param("grant_type"),
+        by: mp::oauth::Exchanger::Account { secret: c.param("secret") },
+    };
+    Ok(component::oauth_token(&mp::oauth::exchange_code(&state.app, &exchange).await?))
 }
 
-async fn sns_refresh_token(State(state): State<HttpState>, req: Request) -> MpAnswer {
-    MpAnswer(
-        async {
-            let (c, _) = Call::of(req);
-            c.require(Method::GET)?;
-            koudai_app::mp::oauth::refresh(
-                &state.app,
-                &c.param("appid"),
-                &c.param("refresh_token"),
-                &c.param("grant_type"),
-            )
-            .await
-        }
-        .await,
-    )
+async fn sns_refresh_token(State(state): State<HttpState>, req: Request) -> Reply {
+    let (c, _) = Call::of(req);
+    c.require(Method::GET)?;
+    let refresh = mp::oauth::TokenRefresh {
+        appid: c.param("appid"),
+        refresh_token: c.param("refresh_token"),
+        grant_type: c.param("grant_type"),
+        on_behalf: None,
+    };
+    Ok(component::oauth_token(&mp::oauth::refresh(&state.app, &refresh).await?))
 }
 
-async fn sns_userinfo(State(state): State<HttpState>, req: Request) -> MpAnswer {
-    MpAnswer(
-        async {
-            let (c, _) = Call::of(req);
-            c.require(Method::GET)?;
-            koudai_app::mp::oauth::user_info(&state.app, &c.param("access_token"), &c.param("openid")).await
-        }
-        .await,
-    )
+async fn sns_userinfo(State(state): State<HttpState>, req: Request) -> Reply {
+    let (c, _) = Call::of(req);
+    c.require(Method::GET)?;
+    let u = mp::oauth::user_info(&state.app, &c.param("access_token"), &c.param("openid")).await?;
+    Ok(Answer(json!({"openid": u.openid, "nickname": u.nickname, "sex": 0, "province": "", "city": "", "country": "",
+                     "headimgurl": "", "privilege": []})))
 }
 
-async fn sns_auth(State(state): State<HttpState>, req: Request) -> MpAnswer {
-    MpAnswer(
-        async {
-            let (c, _) = Call::of(req);
-            c.require(Method::GET)?;
-            koudai_app::mp::oauth::check(&state.app, &c.param("access_token"), &c.param("openid")).await
-        }
-        .await,
-    )
+async fn sns_auth(State(state): State<HttpState>, req: Request) -> Reply {
+    let (c, _) = Call::of(req);
+    c.require(Method::GET)?;
+    mp::oauth::check(&state.app, &c.param("access_token"), &c.param("openid")).await?;
+    Ok(ok())
 }

@@ -2,7 +2,9 @@
 //! /cgi-bin/qrcode/create` and `GET /cgi-bin/showqrcode?ticket=` (also at
 //! `/showqrcode`, the path wechatpy's hard-coded host uses), which serves a
 //! real QR image — a PNG of the code's URL — for a live ticket and 404 for
-//! an expired or unknown one.
+//! an expired or unknown one. `create` reads the body into the use case's
+//! typed request (`koudai_app::mp::qrcode::NewQrCode`); its refusals become
+//! errcodes in `error/o2o.rs`.
 
 use std::io::Write as _;
 
@@ -11,8 +13,13 @@ use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
+use serde_json::{json, Value};
 
-use super::{body, Call, MpAnswer};
+use koudai_app::mp::qrcode::{self as codes, NewQrCode, Scene};
+use koudai_protocol::mp::MpError;
+
+use super::error::{Answer, Failure, Reply};
+use super::request::{account, body, Call};
 use crate::state::HttpState;
 
 pub fn routes() -> Router<HttpState> {
@@ -22,27 +29,50 @@ pub fn routes() -> Router<HttpState> {
         .route("/showqrcode", get(show))
 }
 
-async fn create(State(state): State<HttpState>, req: Request) -> MpAnswer {
-    MpAnswer(
-        async {
-            let (c, b) = Call::of(req);
-            c.require(Method::POST)?;
-            let a = koudai_app::mp::token::authenticate(
-                &state.app,
-                Some(c.param("access_token").as_str()),
-                "qrcode/create",
-            )
-            .await?;
-            let (_, v) = body(b).await?;
-            koudai_app::mp::qrcode::create(&state.app, &a, &v).await
+/// `qrcode/create`'s body read: the action names the kind of code and of
+/// scene (40053 for one it is not, or no `action_info.scene`); the values
+/// are checked by the use case.
+fn new_code(v: &Value) -> Result<NewQrCode, Failure> {
+    let (permanent, by_string) = match v.get("action_name").and_then(Value::as_str).unwrap_or_default() {
+        "QR_SCENE" => (false, false),
+        "QR_STR_SCENE" => (false, true),
+        "QR_LIMIT_SCENE" => (true, false),
+        "QR_LIMIT_STR_SCENE" => (true, true),
+        _ => {
+            let why = "action_name is QR_SCENE, QR_STR_SCENE, QR_LIMIT_SCENE or QR_LIMIT_STR_SCENE";
+            return Err(MpError::invalid_action_info(why).into());
         }
-        .await,
-    )
+    };
+    let scene = v.get("action_info").and_then(|i| i.get("scene"));
+    let scene = scene.ok_or_else(|| MpError::invalid_action_info("action_info.scene is required"))?;
+    let scene = if by_string {
+        Scene::Str(scene.get("scene_str").and_then(Value::as_str).unwrap_or_default().to_owned())
+    } else {
+        Scene::Id(scene.get("scene_id").and_then(Value::as_i64).unwrap_or(0))
+    };
+    let expire_seconds = match v.get("expire_seconds") {
+        None | Some(Value::Null) => None,
+        Some(s) => Some(s.as_i64().unwrap_or(0)),
+    };
+    Ok(NewQrCode { permanent, scene, expire_seconds })
+}
+
+async fn create(State(state): State<HttpState>, req: Request) -> Reply {
+    let (c, b) = Call::of(req);
+    c.require(Method::POST)?;
+    let a = account(&state, &c, "qrcode/create").await?;
+    let (_, v) = body(b).await?;
+    let made = codes::create(&state.app, &a, &new_code(&v)?).await?;
+    let mut out = json!({"ticket": made.ticket, "url": made.url});
+    if let Some(s) = made.expire_seconds {
+        out["expire_seconds"] = json!(s);
+    }
+    Ok(Answer(out))
 }
 
 async fn show(State(state): State<HttpState>, req: Request) -> Response {
     let (c, _) = Call::of(req);
-    match koudai_app::mp::qrcode::live(&state.app, &c.param("ticket")).await {
+    match codes::live(&state.app, &c.param("ticket")).await {
         Ok(Some(code)) => match png(code.url.as_bytes()) {
             Ok(bytes) => (
                 StatusCode::OK,

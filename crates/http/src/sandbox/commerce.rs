@@ -14,7 +14,7 @@ use koudai_app::App;
 use koudai_domain::FieldError;
 use koudai_protocol::ErrorCode;
 
-use super::{authorize, mp_account_for, ok_json, param, Scope};
+use super::access::{authorize, mp_account_for, ok_json, param, Scope};
 use crate::state::HttpState;
 use crate::v3::body::{json_body, required_text};
 use crate::v3::V3Error;
@@ -80,7 +80,7 @@ pub(super) async fn shop_buy(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, V3Error> {
-    use koudai_app::commerce::shop_orders::{buy, Address, BuyError, Purchase};
+    use koudai_app::commerce::shop_orders::{buy, Address, Purchase};
     let app = &state.app;
     let scope = authorize(app, &headers).await?;
     let b: BuyBody = json_body(&body)?;
@@ -108,12 +108,46 @@ pub(super) async fn shop_buy(
         Ok(o) => ok_json(
             &json!({"order_id": o.order_id, "transaction_id": o.transaction_id, "order_status": o.status.code()}),
         ),
-        Err(BuyError::Internal(e)) => Err(V3Error::internal(e)),
-        Err(BuyError::NotEnough) => Err(V3Error::message(ErrorCode::NotEnough, "用户余额不足")),
-        Err(e @ BuyError::OutOfStock { .. }) => {
-            Err(V3Error::message(ErrorCode::InvalidRequest, format!("库存不足 out of stock: {e}")))
+        Err(e) => Err(buy_refused(e)),
+    }
+}
+
+/// A purchase's refusal as the sandbox answers it.
+fn buy_refused(e: koudai_app::commerce::shop_orders::BuyError) -> V3Error {
+    use koudai_app::commerce::shop_orders::BuyError;
+    match e {
+        BuyError::Internal(e) => V3Error::internal(e),
+        BuyError::NotEnough => V3Error::message(ErrorCode::NotEnough, "用户余额不足"),
+        e @ BuyError::OutOfStock { .. } => {
+            V3Error::message(ErrorCode::InvalidRequest, format!("库存不足 out of stock: {e}"))
         }
-        Err(BuyError::Refused(m)) => Err(V3Error::message(ErrorCode::InvalidRequest, m)),
+        e @ (BuyError::NoAccount(_)
+        | BuyError::ShopClosed(_)
+        | BuyError::NotOnShelf(_)
+        | BuyError::BadCount { .. }
+        | BuyError::IncompleteAddress
+        | BuyError::NoConsumer(_)
+        | BuyError::NoSuchSku { .. }
+        | BuyError::UnreadableProduct(_)
+        | BuyError::TemplateGone(_)) => V3Error::message(ErrorCode::InvalidRequest, e.to_string()),
+    }
+}
+
+/// A consumer's move as the sandbox answers it: the order now, or why not.
+fn moved(
+    r: Result<koudai_store::ShopOrder, koudai_app::commerce::shop_orders::MoveError>,
+) -> Result<Response, V3Error> {
+    use koudai_app::commerce::shop_orders::MoveError;
+    match r {
+        Ok(o) => ok_json(&shop_order_json(&o)),
+        Err(MoveError::Internal(e)) => Err(V3Error::internal(e)),
+        Err(
+            e @ (MoveError::NoOrder(_)
+            | MoveError::NoReason
+            | MoveError::NotShipped { .. }
+            | MoveError::RightsNotOpenable { .. }
+            | MoveError::NoRightsCase { .. }),
+        ) => Err(V3Error::message(ErrorCode::InvalidState, e.to_string())),
     }
 }
 
@@ -139,15 +173,8 @@ pub(super) async fn shop_confirm(
     let app = &state.app;
     let scope = authorize(app, &headers).await?;
     let o = shop_order_for(app, &scope, &order_id).await?;
-    let moved = koudai_app::commerce::shop_orders::consumer_move(
-        app,
-        None,
-        &o.order_id,
-        koudai_app::commerce::shop_orders::ConsumerMove::Confirm,
-    )
-    .await
-    .map_err(|m| V3Error::message(ErrorCode::InvalidState, m))?;
-    ok_json(&shop_order_json(&moved))
+    let confirm = koudai_app::commerce::shop_orders::ConsumerMove::Confirm;
+    moved(koudai_app::commerce::shop_orders::consumer_move(app, None, &o.order_id, confirm).await)
 }
 
 #[derive(Deserialize)]
@@ -174,10 +201,7 @@ pub(super) async fn shop_rights(
         "close" => ConsumerMove::CloseRights,
         _ => return Err(param("action", "action 只能是 open 或 close")),
     };
-    let moved = koudai_app::commerce::shop_orders::consumer_move(app, None, &o.order_id, m)
-        .await
-        .map_err(|m| V3Error::message(ErrorCode::InvalidState, m))?;
-    ok_json(&shop_order_json(&moved))
+    moved(koudai_app::commerce::shop_orders::consumer_move(app, None, &o.order_id, m).await)
 }
 
 #[derive(Deserialize)]
@@ -194,6 +218,7 @@ pub(super) async fn qrcode_scan(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, V3Error> {
+    use koudai_app::mp::push::PushError;
     use koudai_app::mp::qrcode::ScanError;
     let app = &state.app;
     let scope = authorize(app, &headers).await?;
@@ -209,7 +234,12 @@ pub(super) async fn qrcode_scan(
         Err(ScanError::Internal(e)) => Err(V3Error::internal(e)),
         Err(ScanError::NoTicket) => Err(missing()),
         Err(ScanError::NoConsumer(_)) => Err(param("consumer", "付款用户不存在")),
-        Err(ScanError::Push(m)) => Err(V3Error::message(ErrorCode::InvalidRequest, m)),
+        Err(ScanError::Push(e)) => Err(match e {
+            PushError::UnknownOpenid | PushError::NoServer => {
+                V3Error::message(ErrorCode::InvalidRequest, e.to_string())
+            }
+            PushError::Internal(e) => V3Error::internal(e),
+        }),
     }
 }
 

@@ -9,10 +9,11 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
+use koudai_app::mp::oauth::{AuthorizeError, AuthorizeRequest};
 use koudai_app::App;
 use koudai_protocol::ErrorCode;
 
-use super::{authorize, mp_account_for, ok_json, param, Scope};
+use super::access::{authorize, mp_account_for, ok_json, param, Scope};
 use crate::state::HttpState;
 use crate::v3::body::{json_body, required_text};
 use crate::v3::V3Error;
@@ -65,6 +66,7 @@ pub(super) async fn mp_push(
     Path(appid): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, V3Error> {
+    use koudai_app::mp::push::PushError;
     let app = &state.app;
     let scope = authorize(app, &headers).await?;
     let a = mp_account_for(app, &scope, &appid).await?;
@@ -81,12 +83,11 @@ pub(super) async fn mp_push(
         }
         _ => return Err(param("msg_type", "msg_type 只能是 text 或 event")),
     };
-    let (delivered, reply) =
-        koudai_app::mp::push::push_now(&state.app, &a, &openid, &push).await.map_err(|e| match e {
-            koudai_app::mp::MpFailure::Refused(m) => V3Error::message(ErrorCode::InvalidRequest, m.errmsg),
-            koudai_app::mp::MpFailure::Internal(e) => V3Error::internal(e),
-        })?;
-    ok_json(&json!({"delivered": delivered, "reply": reply}))
+    let pushed = koudai_app::mp::push::push_now(&state.app, &a, &openid, &push).await.map_err(|e| match e {
+        PushError::UnknownOpenid | PushError::NoServer => V3Error::message(ErrorCode::InvalidRequest, e.to_string()),
+        PushError::Internal(e) => V3Error::internal(e),
+    })?;
+    ok_json(&json!({"delivered": pushed.delivered, "reply": pushed.reply}))
 }
 
 #[derive(Deserialize)]
@@ -114,23 +115,24 @@ pub(super) async fn oauth_authorize(
     let consumer = required_text(b.consumer, "consumer")?;
     let scope = b.scope.unwrap_or_else(|| "snsapi_base".into());
     let redirect_uri = required_text(b.redirect_uri, "redirect_uri")?;
-    let component = b.component_appid.as_deref().filter(|c| !c.is_empty());
-    let account = koudai_app::mp::oauth::check_authorize(app, &appid, &scope, &redirect_uri, component)
-        .await?
-        .map_err(|e| V3Error::message(ErrorCode::ParamError, e.to_string()))?;
+    let request = AuthorizeRequest {
+        appid,
+        scope,
+        redirect_uri,
+        state: b.state.unwrap_or_default(),
+        component_appid: b.component_appid.filter(|c| !c.is_empty()),
+    };
+    let account = koudai_app::mp::oauth::check_authorize(app, &request).await.map_err(|e| match e {
+        AuthorizeError::Internal(e) => V3Error::internal(e),
+        e @ (AuthorizeError::Appid
+        | AuthorizeError::Scope
+        | AuthorizeError::RedirectUri
+        | AuthorizeError::Component(_)) => V3Error::message(ErrorCode::ParamError, e.to_string()),
+    })?;
     if app.store.consumer(&consumer).await.map_err(|e| V3Error::internal(e.into()))?.is_none() {
         return Err(param("consumer", "付款用户不存在"));
     }
-    let redirect = koudai_app::mp::oauth::grant(
-        app,
-        &account,
-        &consumer,
-        &scope,
-        &redirect_uri,
-        b.state.as_deref().unwrap_or(""),
-        component,
-    )
-    .await?;
+    let redirect = koudai_app::mp::oauth::grant(app, &account, &request, &consumer).await?;
     ok_json(&json!({"redirect": redirect}))
 }
 

@@ -16,7 +16,7 @@ use koudai_domain::applyment::FieldRejection;
 use koudai_domain::provider::GrantAction;
 use koudai_protocol::ErrorCode;
 
-use super::{authorize, ok_json, param, Scope};
+use super::access::{authorize, ok_json, param, Scope};
 use crate::state::HttpState;
 use crate::v3::body::{json_body, required_text};
 use crate::v3::V3Error;

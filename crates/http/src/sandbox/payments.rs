@@ -15,7 +15,7 @@ use koudai_domain::FieldError;
 use koudai_protocol::{times, ErrorCode};
 use koudai_store::{OrderLocator, PayOutcome};
 
-use super::{authorize, mp_account_for, ok_json, param, Scope};
+use super::access::{authorize, mp_account_for, ok_json, param, Scope};
 use crate::state::HttpState;
 use crate::v3::body::{json_body, required_text};
 use crate::v3::V3Error;

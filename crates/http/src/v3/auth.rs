@@ -14,10 +14,9 @@ use koudai_protocol::auth::{parse_authorization, request_message};
 use koudai_protocol::{ApiError, ErrorCode, PublicKey};
 use koudai_store::{KeyMode, Merchant};
 
-use super::body::{clean_uri, json_body};
+use super::body::{clean_uri, json_body, MAX_BODY_BYTES};
 use super::error::V3Error;
 use super::sign::KeyModeSlot;
-use super::MAX_BODY_BYTES;
 use crate::state::HttpState;
 
 /// The body reader stays reachable here too (`tests/fuzz.rs` calls it as

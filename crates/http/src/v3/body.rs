@@ -16,6 +16,9 @@ use koudai_protocol::{crypto, ErrorCode};
 use super::error::V3Error;
 use crate::hygiene;
 
+/// Largest request body of the `/v3` surface.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
 /// Reads `body` as JSON `T`, naming the path of the field at fault.
 pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, V3Error> {
     typed(&json_value(body)?)

@@ -16,10 +16,8 @@ mod refunds;
 mod sharing;
 pub mod sign;
 
+pub use body::MAX_BODY_BYTES;
 pub use error::V3Error;
-
-/// Largest request body of the `/v3` surface.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 use axum::middleware;
 use axum::routing::{get, post};

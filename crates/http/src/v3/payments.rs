@@ -127,53 +127,21 @@ fn prepay_command(
             field(FieldError::new("time_expire", "time_expire 格式错误，应为RFC3339格式的date-time字符串"))
         })?),
     };
-    let non_empty = |v: Option<String>| v.filter(|s| !s.is_empty());
-    let payer = match (mode, b.payer) {
-        (_, None) => None,
-        (Mode::Direct, Some(p)) => non_empty(p.openid).map(PayerId::Openid),
-        (Mode::Partner, Some(p)) => match (non_empty(p.sp_openid), non_empty(p.sub_openid)) {
-            (Some(sp), _) => Some(PayerId::Openid(sp)),
-            (None, Some(sub)) => Some(PayerId::SubOpenid(sub)),
-            (None, None) => None,
-        },
-    };
+    let payer = payer(mode, b.payer);
     if let (OrderParties::Partner { sub_appid: None, .. }, Some(PayerId::SubOpenid(_))) = (&parties, &payer) {
         return Err(field(FieldError::new("sub_appid", "使用payer.sub_openid时sub_appid必填")));
     }
     let device_id = b.scene_info.as_ref().and_then(|s| s.device_id.clone());
     let store = match b.scene_info.as_ref().and_then(|s| s.store_info.as_ref()) {
         None => None,
-        Some(si) => {
-            let id = si.id.clone().filter(|i| !i.is_empty());
-            let id = id.ok_or_else(|| field(FieldError::missing("scene_info.store_info.id")))?;
-            let too_long = |v: &Option<String>, max: usize| v.as_ref().is_some_and(|v| v.chars().count() > max);
-            for (name, v, max) in [
-                ("scene_info.store_info.id", &Some(id.clone()), 32),
-                ("scene_info.store_info.name", &si.name, 256),
-                ("scene_info.store_info.area_code", &si.area_code, 32),
-                ("scene_info.store_info.address", &si.address, 512),
-            ] {
-                if too_long(v, max) {
-                    return Err(field(FieldError::new(name, format!("{name}长度不能超过{max}"))));
-                }
-            }
-            Some(StoreInfo { id, name: si.name.clone(), area_code: si.area_code.clone(), address: si.address.clone() })
-        }
+        Some(si) => Some(store_info(si)?),
     };
     match trade_type {
         TradeType::Jsapi if payer.is_none() => {
             let name = if mode == Mode::Direct { "payer.openid" } else { "payer.sp_openid" };
             return Err(field(FieldError::missing(name)));
         }
-        TradeType::H5 => {
-            let scene = required(b.scene_info, "scene_info")?;
-            required_text(scene.payer_client_ip, "scene_info.payer_client_ip")?;
-            let h5 = required(scene.h5_info, "scene_info.h5_info")?;
-            let kind = required_text(h5.kind, "scene_info.h5_info.type")?;
-            if !["Wap", "iOS", "Android"].contains(&kind.as_str()) {
-                return Err(field(FieldError::new("scene_info.h5_info.type", "场景类型只能是iOS、Android或Wap")));
-            }
-        }
+        TradeType::H5 => check_h5_scene(b.scene_info)?,
         _ => {}
     }
     let endpoint = match mode {
@@ -195,6 +163,52 @@ fn prepay_command(
         store,
         params_digest: params_digest(&endpoint, &value),
     })
+}
+
+/// Who pays: `payer.openid` (direct), or `payer.sp_openid` before
+/// `payer.sub_openid` (partner); empty strings are absent.
+fn payer(mode: Mode, payer: Option<PayerBody>) -> Option<PayerId> {
+    let non_empty = |v: Option<String>| v.filter(|s| !s.is_empty());
+    match (mode, payer) {
+        (_, None) => None,
+        (Mode::Direct, Some(p)) => non_empty(p.openid).map(PayerId::Openid),
+        (Mode::Partner, Some(p)) => match (non_empty(p.sp_openid), non_empty(p.sub_openid)) {
+            (Some(sp), _) => Some(PayerId::Openid(sp)),
+            (None, Some(sub)) => Some(PayerId::SubOpenid(sub)),
+            (None, None) => None,
+        },
+    }
+}
+
+/// `scene_info.store_info`: an id, and each field within its length.
+fn store_info(si: &StoreInfoBody) -> Result<StoreInfo, V3Error> {
+    let field = V3Error::body_field;
+    let id = si.id.clone().filter(|i| !i.is_empty());
+    let id = id.ok_or_else(|| field(FieldError::missing("scene_info.store_info.id")))?;
+    let too_long = |v: &Option<String>, max: usize| v.as_ref().is_some_and(|v| v.chars().count() > max);
+    for (name, v, max) in [
+        ("scene_info.store_info.id", &Some(id.clone()), 32),
+        ("scene_info.store_info.name", &si.name, 256),
+        ("scene_info.store_info.area_code", &si.area_code, 32),
+        ("scene_info.store_info.address", &si.address, 512),
+    ] {
+        if too_long(v, max) {
+            return Err(field(FieldError::new(name, format!("{name}长度不能超过{max}"))));
+        }
+    }
+    Ok(StoreInfo { id, name: si.name.clone(), area_code: si.area_code.clone(), address: si.address.clone() })
+}
+
+/// An H5 payment names the payer's IP and the kind of page it is made on.
+fn check_h5_scene(scene: Option<SceneBody>) -> Result<(), V3Error> {
+    let scene = required(scene, "scene_info")?;
+    required_text(scene.payer_client_ip, "scene_info.payer_client_ip")?;
+    let h5 = required(scene.h5_info, "scene_info.h5_info")?;
+    let kind = required_text(h5.kind, "scene_info.h5_info.type")?;
+    if !["Wap", "iOS", "Android"].contains(&kind.as_str()) {
+        return Err(V3Error::body_field(FieldError::new("scene_info.h5_info.type", "场景类型只能是iOS、Android或Wap")));
+    }
+    Ok(())
 }
 
 async fn prepay(state: HttpState, req: Signed, mode: Mode, trade_type: TradeType) -> Result<Response, V3Error> {

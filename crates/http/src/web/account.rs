@@ -14,8 +14,7 @@ use axum::Router;
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
-use koudai_app::mp::push::{self as mp_push, Push};
-use koudai_app::mp::MpFailure;
+use koudai_app::mp::push::{self as mp_push, Push, PushError};
 use koudai_app::parties::verify_password;
 use koudai_domain::mp::Button;
 use koudai_store::{MpAccount, Session};
@@ -245,8 +244,8 @@ async fn send(
 ) -> Result<Option<String>, PageError> {
     match mp_push::consumer_sends(&state.app, a, &s.login, &push, summary).await {
         Ok(()) => Ok(None),
-        Err(MpFailure::Refused(e)) => Ok(Some(e.errmsg)),
-        Err(MpFailure::Internal(e)) => Err(PageError::Internal(e)),
+        Err(e @ (PushError::UnknownOpenid | PushError::NoServer)) => Ok(Some(e.to_string())),
+        Err(PushError::Internal(e)) => Err(PageError::Internal(e)),
     }
 }
 

@@ -5,7 +5,8 @@
 //! (or `state` alone when denied). With `component_appid` a third-party
 //! platform asks on the account's behalf (§5.5): it must hold permission
 //! set 4 for the account, and the callback also carries `appid`. Request
-//! errors are pages, not JSON.
+//! errors are pages, not JSON. The checks and the code are the use cases'
+//! (`koudai_app::mp::oauth`); this page owns the sign-in and its texts.
 
 use askama::Template;
 use axum::extract::{Form, Query, State};
@@ -15,7 +16,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
-use koudai_app::mp::oauth;
+use koudai_app::mp::oauth::{self, AuthorizeError, AuthorizeRequest};
 use koudai_app::parties::verify_password;
 use koudai_app::Mode;
 
@@ -69,10 +70,25 @@ fn component(p: &Params) -> Option<&str> {
     Some(p.component_appid.as_str()).filter(|c| !c.is_empty())
 }
 
+/// The authorize request the page's parameters make.
+fn request(p: &Params) -> AuthorizeRequest {
+    AuthorizeRequest {
+        appid: p.appid.clone(),
+        scope: p.scope.clone(),
+        redirect_uri: p.redirect_uri.clone(),
+        state: p.state.clone(),
+        component_appid: component(p).map(str::to_owned),
+    }
+}
+
 async fn account(state: &HttpState, p: &Params) -> Result<koudai_store::MpAccount, PageError> {
-    oauth::check_authorize(&state.app, &p.appid, &p.scope, &p.redirect_uri, component(p))
-        .await?
-        .map_err(|e| PageError::BadRequest(format!("授权参数错误 {e}")))
+    oauth::check_authorize(&state.app, &request(p)).await.map_err(|e| match e {
+        AuthorizeError::Internal(e) => PageError::Internal(e),
+        e @ (AuthorizeError::Appid
+        | AuthorizeError::Scope
+        | AuthorizeError::RedirectUri
+        | AuthorizeError::Component(_)) => PageError::BadRequest(format!("授权参数错误 {e}")),
+    })
 }
 
 async fn page(State(state): State<HttpState>, Query(p): Query<Params>) -> Result<Response, PageError> {
@@ -113,6 +129,6 @@ async fn submit(State(state): State<HttpState>, Form(p): Form<Params>) -> Result
         return wrong(StatusCode::UNAUTHORIZED, "账号或密码错误");
     }
     state.logins.succeeded(&p.login)?;
-    let to = oauth::grant(app, &a, &p.login, &p.scope, &p.redirect_uri, &p.state, component(&p)).await?;
+    let to = oauth::grant(app, &a, &request(&p), &p.login).await?;
     Ok(redirect(&to))
 }

@@ -17,7 +17,8 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use serde_json::Value;
 
-use koudai_app::commerce::shop_orders::{self, Address, BuyError, ConsumerMove, Purchase};
+use koudai_app::commerce::shop::{self, AdmitError};
+use koudai_app::commerce::shop_orders::{self, Address, BuyError, ConsumerMove, MoveError, Purchase};
 use koudai_domain::shop::{self as rules, OrderStatus};
 use koudai_store::{MpAccount, ProductRow, Session, ShopOrder};
 
@@ -41,17 +42,16 @@ async fn account(state: &HttpState, appid: &str) -> Result<MpAccount, PageError>
     found.ok_or_else(|| PageError::NotFound("公众号不存在".into()))
 }
 
-/// The shop's account, which must hold the shop capability.
+/// The shop's account, which the e-commerce rules must let run a shop.
 async fn shop_account(state: &HttpState, appid: &str) -> Result<MpAccount, PageError> {
     let a = account(state, appid).await?;
-    let now = state.app.clock.business_now().unix();
-    if let Err(why) =
-        koudai_app::access::eligibility::check(&state.app.store, &a.appid, koudai_domain::eligibility::SHOP_API, now)
-            .await?
-    {
-        return Err(PageError::NotFound(format!("这个公众号没有开通商店 This account has no shop ({why})")));
+    match shop::admit(&state.app, &a).await {
+        Ok(()) => Ok(a),
+        Err(AdmitError::NotAllowed(why)) => {
+            Err(PageError::NotFound(format!("这个公众号没有开通商店 This account has no shop ({why})")))
+        }
+        Err(AdmitError::Internal(e)) => Err(PageError::Internal(e)),
     }
-    Ok(a)
 }
 
 struct Card {
@@ -318,7 +318,17 @@ async fn buy(
         Err(BuyError::Internal(e)) => Err(PageError::Internal(e)),
         Err(BuyError::NotEnough) => failed("钱包余额不足 Your wallet balance does not cover this order".into()).await,
         Err(e @ BuyError::OutOfStock { .. }) => failed(format!("库存不足 Out of stock: {e}")).await,
-        Err(BuyError::Refused(m)) => failed(m).await,
+        Err(
+            e @ (BuyError::NoAccount(_)
+            | BuyError::ShopClosed(_)
+            | BuyError::NotOnShelf(_)
+            | BuyError::BadCount { .. }
+            | BuyError::IncompleteAddress
+            | BuyError::NoConsumer(_)
+            | BuyError::NoSuchSku { .. }
+            | BuyError::UnreadableProduct(_)
+            | BuyError::TemplateGone(_)),
+        ) => failed(e.to_string()).await,
     }
 }
 
@@ -473,6 +483,13 @@ async fn act(
             [(header::LOCATION, format!("/mp/{}/orders/{}?notice=moved", a.appid, o.order_id))],
         )
             .into_response()),
-        Err(e) => Ok(render(StatusCode::CONFLICT, &order_view(&a, o, &s, None, Some(e)))),
+        Err(MoveError::Internal(e)) => Err(PageError::Internal(e)),
+        Err(
+            e @ (MoveError::NoOrder(_)
+            | MoveError::NoReason
+            | MoveError::NotShipped { .. }
+            | MoveError::RightsNotOpenable { .. }
+            | MoveError::NoRightsCase { .. }),
+        ) => Ok(render(StatusCode::CONFLICT, &order_view(&a, o, &s, None, Some(e.to_string())))),
     }
 }

@@ -35,7 +35,8 @@ async fn seed(app: &Arc<App>, accounts: usize) -> anyhow::Result<()> {
     let spec = MerchantSpec { mchid: None, name: "Bench Shops", key_mode: KeyMode::PublicKey, certificate_pem: None };
     let m = parties::create_merchant(&app.store, &app.rng, &app.platform, spec, now).await?;
     parties::pay_deposit(&app.store, &app.rng, &m.mchid, None, app.clock.business_now()).await?;
-    let failed = |e: koudai_app::mp::MpFailure| anyhow::anyhow!("seeding: {e}");
+    use koudai_app::commerce::shop;
+    let failed = |e: &dyn std::fmt::Display| anyhow::anyhow!("seeding: {e}");
     for i in 0..accounts {
         let appid = parties::create_app(&app.store, &app.rng, None, &format!("Shop {i}"), &m.mchid, now).await?;
         let a =
@@ -48,28 +49,26 @@ async fn seed(app: &Arc<App>, accounts: usize) -> anyhow::Result<()> {
             app.clock.business_now().unix(),
         )
         .await?;
-        let img = koudai_app::commerce::shop::upload_image(app, &a, "p.png", None, crate::demo::DEMO_PICTURE)
-            .await
-            .map_err(failed)?;
-        let img = img["image_url"].as_str().context("an image url")?.to_owned();
+        let img = shop::upload_image(app, &a, crate::demo::DEMO_PICTURE.to_vec()).await.map_err(|e| failed(&e))?;
         let product = json!({
             "product_base": {"category_id": ["537074501"], "name": format!("Necklace {i}"), "main_img": img,
                              "img": [img], "detail": [{"text": "silver"}]},
             "sku_list": [{"sku_id": "", "price": 1000 + i64::try_from(i)?, "ori_price": 2000, "quantity": 10}],
             "attrext": {"isPostFree": 1},
         });
-        let made = koudai_app::commerce::shop::create_product(app, &a, &product).await.map_err(failed)?;
-        let pid = made["product_id"].as_str().context("a product id")?.to_owned();
-        koudai_app::commerce::shop::set_product_status(app, &a, &json!({"product_id": pid, "status": 1}))
-            .await
-            .map_err(failed)?;
-        let store = json!({"business": {"base_info": {
+        let issued = shop::issued(app, &a).await.map_err(|e| failed(&e))?;
+        let checked = koudai_domain::shop::validate_product(&product, &issued).map_err(|e| failed(&e))?;
+        let draft = shop::ProductDraft { product: checked, document: product.to_string() };
+        let pid = shop::create_product(app, &a, &draft).await.map_err(|e| failed(&e))?;
+        let row = shop::product(app, &a, &pid).await.map_err(|e| failed(&e))?;
+        shop::set_on_shelf(app, &a, &row, true).await.map_err(|e| failed(&e))?;
+        let base_info = json!({
             "sid": format!("s{i}"), "business_name": format!("Shop {i}"), "province": "广东省", "city": "广州市",
             "district": "天河区", "address": "1 Road", "telephone": "020-12345678", "categories": ["美食,茶馆,茶馆"],
             "offset_type": 1, "longitude": 113.0 + (i % 100) as f64 / 100.0, "latitude": 23.0 + (i / 100) as f64 / 100.0,
-            "photo_list": [{"photo_url": img}], "special": "Wi-Fi", "open_time": "8:00-20:00", "avg_price": 30}}});
-        let added = koudai_app::o2o::poi::add(app, &a, &store).await.map_err(failed)?;
-        let poi_id = added["poi_id"].as_str().context("a poi id")?.to_owned();
+            "photo_list": [{"photo_url": img}], "special": "Wi-Fi", "open_time": "8:00-20:00", "avg_price": 30});
+        let store = koudai_app::o2o::poi::NewPoi { base_info: base_info.as_object().cloned().unwrap_or_default() };
+        let poi_id = koudai_app::o2o::poi::add(app, &a, &store).await.map_err(|e| failed(&e))?;
         let row = app.store.poi(&poi_id).await?.context("the store exists")?;
         let at = app.clock.business_now().unix();
         app.store.decide_poi(&poi_id, koudai_domain::poi::state::APPROVED, &row.base_info, "bench", at).await?;

@@ -47,7 +47,7 @@ pub(super) fn peak_rss() -> Option<String> {
 /// pgbench's built-in TPC-B-like script on its own scratch database of the
 /// same server, for 10 seconds with the same number of clients.
 pub(super) async fn pgbench_tps(admin: &str, clients: usize) -> anyhow::Result<f64> {
-    let url = koudai_store::testing::scratch_postgres_database(admin, "koudai_bench").await?;
+    let url = koudai_store::scratch::scratch_postgres_database(admin, "koudai_bench").await?;
     let init = tokio::process::Command::new("pgbench")
         .args(["-i", "-q", "-s", "1", &url])
         .output()
@@ -60,7 +60,7 @@ pub(super) async fn pgbench_tps(admin: &str, clients: usize) -> anyhow::Result<f
         .args(["-c", &clients.to_string(), "-j", "2", "-T", "10", &url])
         .output()
         .await;
-    koudai_store::testing::drop_postgres_database(admin, &url).await?;
+    koudai_store::scratch::drop_postgres_database(admin, &url).await?;
     let run = run?;
     let out = String::from_utf8_lossy(&run.stdout);
     out.lines()

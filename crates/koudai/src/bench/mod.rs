@@ -49,9 +49,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let bound = 2.0 * rsa.signs_per_s;
     let mut results = vec![bench_backend("sqlite", None, args.orders, args.concurrency).await?];
     if let Some(admin) = &args.postgres_url {
-        let url = koudai_store::testing::scratch_postgres_database(admin, "koudai_bench").await?;
+        let url = koudai_store::scratch::scratch_postgres_database(admin, "koudai_bench").await?;
         let figures = bench_backend("postgres", Some(url.clone()), args.orders, args.concurrency).await;
-        koudai_store::testing::drop_postgres_database(admin, &url).await?;
+        koudai_store::scratch::drop_postgres_database(admin, &url).await?;
         results.push(figures?);
     }
     println!(
@@ -91,9 +91,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let (n, views) = (args.discovery_accounts, args.discovery_views);
         let mut figures = vec![discovery::bench("sqlite", None, n, views).await?];
         if let Some(admin) = &args.postgres_url {
-            let url = koudai_store::testing::scratch_postgres_database(admin, "koudai_bench").await?;
+            let url = koudai_store::scratch::scratch_postgres_database(admin, "koudai_bench").await?;
             let f = discovery::bench("postgres", Some(url.clone()), n, views).await;
-            koudai_store::testing::drop_postgres_database(admin, &url).await?;
+            koudai_store::scratch::drop_postgres_database(admin, &url).await?;
             figures.push(f?);
         }
         discovery::print(&figures);

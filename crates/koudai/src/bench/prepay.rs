@@ -218,7 +218,7 @@ async fn full_cycles(
 /// transaction with one balanced entry of two postings, the floor-checked
 /// conditional UPDATEs included. Returns (entries, elapsed).
 pub(super) async fn ledger_rate(admin: &str, orders: usize, concurrency: usize) -> anyhow::Result<(usize, Duration)> {
-    let url = koudai_store::testing::scratch_postgres_database(admin, "koudai_bench").await?;
+    let url = koudai_store::scratch::scratch_postgres_database(admin, "koudai_bench").await?;
     let store = koudai_store::Store::connect(&url).await?;
     store.migrate().await?;
     for i in 0..64 {
@@ -246,6 +246,6 @@ pub(super) async fn ledger_rate(admin: &str, orders: usize, concurrency: usize) 
         bail!("ledger problems after the run: {problems:?}");
     }
     store.close().await;
-    koudai_store::testing::drop_postgres_database(admin, &url).await?;
+    koudai_store::scratch::drop_postgres_database(admin, &url).await?;
     Ok((per_task * concurrency, elapsed))
 }

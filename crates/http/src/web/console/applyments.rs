@@ -19,8 +19,8 @@ use koudai_domain::applyment::{field_label, ApplymentState, FieldRejection, REJE
 use koudai_protocol::times::format_bill_time;
 use koudai_store::ApplymentRecord;
 
+use super::gate::{check_csrf, operator, provider_user, see_other, Gate, NoticeQuery, Visitor};
 use super::operator::Chrome;
-use super::{check_csrf, operator, provider_user, see_other, Gate, NoticeQuery, Visitor};
 use crate::state::HttpState;
 use crate::web::page::{render, PageError};
 

@@ -22,8 +22,8 @@ use koudai_domain::fees::{business_date, format_date, parse_date};
 use koudai_protocol::times::format_bill_time;
 use koudai_store::TrafficLine;
 
+use super::gate::{check_csrf, operator, see_other, Gate, NoticeQuery, Visitor};
 use super::operator::Chrome;
-use super::{check_csrf, operator, see_other, Gate, NoticeQuery, Visitor};
 use crate::state::HttpState;
 use crate::web::page::{render, yuan, PageError};
 

@@ -14,11 +14,21 @@ use axum_extra::extract::cookie::CookieJar;
 
 use koudai_protocol::times::format_bill_time;
 
+use super::gate::{merchant_user, Gate, NoticeQuery, Visitor};
 use super::operator::Chrome;
-use super::platform::AccountLine;
-use super::{merchant_user, Gate, NoticeQuery, Visitor};
 use crate::state::HttpState;
 use crate::web::page::render;
+
+/// An official account as the console lists it, with its server settings.
+pub(super) struct AccountLine {
+    pub(super) appid: String,
+    pub(super) name: String,
+    pub(super) original_id: String,
+    pub(super) owner: String,
+    pub(super) server_url: String,
+    pub(super) mode: String,
+    pub(super) ip_allowlist: String,
+}
 
 pub fn routes() -> Router<HttpState> {
     Router::new().route("/console/merchant", get(merchant_page))

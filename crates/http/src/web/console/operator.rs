@@ -17,7 +17,7 @@ use koudai_domain::provider::{self, GrantAction, ProviderKind};
 use koudai_protocol::times::format_bill_time;
 use koudai_store::{ConsoleRole, KeyMode, LogFilter};
 
-use super::{check_csrf, notice_text, operator, see_other, Gate, NoticeQuery, Visitor};
+use super::gate::{check_csrf, notice_text, operator, see_other, Gate, NoticeQuery, Visitor};
 use crate::state::HttpState;
 use crate::web::page::{render, yuan, PageError};
 

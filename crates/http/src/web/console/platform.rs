@@ -24,12 +24,12 @@ use serde::Deserialize;
 use koudai_domain::component as rules;
 use koudai_protocol::times::format_bill_time;
 
-use super::merchant::merchant_view;
-use super::operator::Chrome;
-use super::{
+use super::gate::{
     account_for, check_csrf, manager, merchant_user, operator, provider_user, see_other, Gate, NoticeQuery, Reach,
     Visitor,
 };
+use super::merchant::{merchant_view, AccountLine};
+use super::operator::Chrome;
 use crate::state::HttpState;
 use crate::web::page::render;
 
@@ -56,16 +56,6 @@ struct AuthLine {
     name: String,
     sets: String,
     since: String,
-}
-
-pub(super) struct AccountLine {
-    pub(super) appid: String,
-    pub(super) name: String,
-    pub(super) original_id: String,
-    pub(super) owner: String,
-    pub(super) server_url: String,
-    pub(super) mode: String,
-    pub(super) ip_allowlist: String,
 }
 
 #[derive(Template)]

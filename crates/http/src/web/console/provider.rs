@@ -13,8 +13,8 @@ use axum_extra::extract::cookie::CookieJar;
 
 use koudai_protocol::times::format_bill_time;
 
+use super::gate::{provider_user, refuse, Gate};
 use super::operator::{privilege_lines, sub_lines, Chrome};
-use super::{provider_user, refuse, Gate};
 use crate::state::HttpState;
 use crate::web::page::{render, yuan, PageError};
 

@@ -17,8 +17,8 @@ use serde::Deserialize;
 use koudai_domain::eligibility::Verdict;
 use koudai_protocol::times::format_bill_time;
 
+use super::gate::{account_for, check_csrf, operator, see_other, visitor, Gate, NoticeQuery, Reach};
 use super::operator::Chrome;
-use super::{account_for, check_csrf, operator, see_other, visitor, Gate, NoticeQuery, Reach};
 use crate::state::HttpState;
 use crate::web::page::render;
 

@@ -2,9 +2,10 @@
 //! (`/console/accounts/{appid}/shop`, for the account's merchant or
 //! provider): its orders (ship one, or close it with a full refund) and
 //! its products with each SKU's price and stock (add stock). Products
-//! themselves are made through the shop API; every change here runs the
-//! shop API's own use case for the account, so the console and the API
-//! apply the same rules.
+//! themselves are made through the shop API. Every change here calls the
+//! use case the shop API calls (`koudai_app::commerce::shop_orders::ship`
+//! and `close`, `shop::add_stock`), so the console and the API apply the
+//! same rules; a refusal is shown in the shop API's words.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -15,11 +16,15 @@ use axum::{Form, Router};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
+use koudai_app::commerce::shop;
+use koudai_app::commerce::shop_orders::{self, Shipment};
 use koudai_domain::shop::OrderStatus;
 use koudai_protocol::times::format_bill_time;
+use koudai_store::MpAccount;
 
+use super::gate::{account_for, check_csrf, manager, see_other, Gate, NoticeQuery, Reach, Visitor};
 use super::operator::Chrome;
-use super::{account_for, check_csrf, manager, see_other, Gate, NoticeQuery, Reach, Visitor};
+use crate::mp::Failure;
 use crate::state::HttpState;
 use crate::web::page::render;
 
@@ -69,12 +74,7 @@ struct ShopPage {
     companies: &'static [&'static str],
 }
 
-async fn shop_view(
-    state: &HttpState,
-    v: &Visitor,
-    a: &koudai_store::MpAccount,
-    chrome: Chrome,
-) -> Result<Response, Gate> {
+async fn shop_view(state: &HttpState, v: &Visitor, a: &MpAccount, chrome: Chrome) -> Result<Response, Gate> {
     let app = &state.app;
     let mut products = Vec::new();
     for p in app.store.products(&a.appid, None).await? {
@@ -144,12 +144,7 @@ async fn shop_page(
     shop_view(&state, &v, &a, chrome).await
 }
 
-async fn shop_failed(
-    state: &HttpState,
-    v: &Visitor,
-    a: &koudai_store::MpAccount,
-    message: String,
-) -> Result<Response, Gate> {
+async fn shop_failed(state: &HttpState, v: &Visitor, a: &MpAccount, message: String) -> Result<Response, Gate> {
     let mut chrome = Chrome::of(v, None);
     chrome.error = Some(message);
     shop_view(state, v, a, chrome).await
@@ -165,19 +160,19 @@ struct ShipForm {
     sku_info: String,
 }
 
-/// Runs a shop API call for the account as its developer would, so the
-/// console and the API apply the same rules.
-async fn as_api(
+/// Back to the shop page with `notice`, or the page again with the
+/// refusal as the shop API words it.
+async fn after(
     state: &HttpState,
     v: &Visitor,
-    a: &koudai_store::MpAccount,
-    result: Result<serde_json::Value, koudai_app::mp::MpFailure>,
+    a: &MpAccount,
+    result: Result<(), Failure>,
     notice: &str,
 ) -> Result<Response, Gate> {
     match result {
-        Ok(_) => Ok(see_other(&format!("/console/accounts/{}/shop?notice={notice}", a.appid))),
-        Err(koudai_app::mp::MpFailure::Internal(e)) => Err(e.into()),
-        Err(koudai_app::mp::MpFailure::Refused(e)) => shop_failed(state, v, a, e.errmsg).await,
+        Ok(()) => Ok(see_other(&format!("/console/accounts/{}/shop?notice={notice}", a.appid))),
+        Err(Failure::Internal(e)) => Err(e.into()),
+        Err(Failure::Refused(e)) => shop_failed(state, v, a, e.errmsg).await,
     }
 }
 
@@ -190,9 +185,14 @@ async fn ship(
     let v = manager(&state, &jar).await?;
     check_csrf(&v, &f.csrf)?;
     let a = account_for(&state.app, &v, &appid, Reach::Manage, "manage_account").await?;
-    let body = serde_json::json!({"order_id": order_id, "delivery_company": f.company.trim(), "delivery_track_no": f.track.trim(), "need_delivery": 1});
-    let result = koudai_app::commerce::shop_orders::set_delivery(&state.app, &a, &body).await;
-    as_api(&state, &v, &a, result, "order-shipped").await
+    let shipment =
+        Shipment::Express { company: f.company.trim().to_owned(), track: f.track.trim().to_owned(), others: false };
+    let result = async {
+        let o = shop_orders::order(&state.app, &a, &order_id).await?;
+        Ok::<_, Failure>(shop_orders::ship(&state.app, &o, &shipment).await?)
+    }
+    .await;
+    after(&state, &v, &a, result, "order-shipped").await
 }
 
 async fn close_order(
@@ -204,9 +204,12 @@ async fn close_order(
     let v = manager(&state, &jar).await?;
     check_csrf(&v, &f.csrf)?;
     let a = account_for(&state.app, &v, &appid, Reach::Manage, "manage_account").await?;
-    let result =
-        koudai_app::commerce::shop_orders::close(&state.app, &a, &serde_json::json!({"order_id": order_id})).await;
-    as_api(&state, &v, &a, result, "order-closed").await
+    let result = async {
+        let o = shop_orders::order(&state.app, &a, &order_id).await?;
+        Ok::<_, Failure>(shop_orders::close(&state.app, &o).await?)
+    }
+    .await;
+    after(&state, &v, &a, result, "order-closed").await
 }
 
 async fn add_stock(
@@ -218,7 +221,12 @@ async fn add_stock(
     let v = manager(&state, &jar).await?;
     check_csrf(&v, &f.csrf)?;
     let a = account_for(&state.app, &v, &appid, Reach::Manage, "manage_account").await?;
-    let body = serde_json::json!({"product_id": product_id, "sku_info": f.sku_info, "quantity": f.quantity.trim().parse::<i64>().unwrap_or(0)});
-    let result = koudai_app::commerce::shop::change_stock(&state.app, &a, &body, 1).await;
-    as_api(&state, &v, &a, result, "stock-added").await
+    // A quantity that is not a whole number reads as 0: not positive.
+    let quantity = f.quantity.trim().parse::<i64>().unwrap_or(0);
+    let result = async {
+        let p = shop::product(&state.app, &a, &product_id).await?;
+        Ok::<_, Failure>(shop::add_stock(&state.app, &p, &f.sku_info, quantity).await?)
+    }
+    .await;
+    after(&state, &v, &a, result, "stock-added").await
 }

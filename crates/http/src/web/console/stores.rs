@@ -3,6 +3,8 @@
 //! server gets `poi_check_notify`) and each account's stores with their
 //! state and the last decision's reason, for its merchant or provider.
 
+use std::collections::BTreeMap;
+
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -11,13 +13,15 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
+use koudai_app::o2o::poi::{self, AdmitError, NewPoi};
 use koudai_protocol::times::format_bill_time;
 use koudai_store::PoiRow;
 
+use super::gate::{account_for, check_csrf, operator, see_other, visitor, Gate, NoticeQuery, Reach};
 use super::operator::Chrome;
-use super::{account_for, check_csrf, operator, see_other, visitor, Gate, NoticeQuery, Reach};
+use crate::mp::Failure;
 use crate::state::HttpState;
 use crate::web::page::{render, yuan, PageError};
 
@@ -113,7 +117,7 @@ async fn decide(
     let v = operator(&state.app, &jar).await?;
     check_csrf(&v, &f.csrf)?;
     let approve = f.decision == "approve";
-    match koudai_app::o2o::poi::audit(&state.app, &poi_id, approve, &f.reason).await {
+    match poi::audit(&state.app, &poi_id, approve, &f.reason).await {
         Ok(_) => Ok(see_other(&format!(
             "/console/stores?notice={}",
             if approve { "store-approved" } else { "store-rejected" }
@@ -139,7 +143,7 @@ struct AccountStoresPage {
     notify_url: String,
     totals: (i64, String, String),
     categories: &'static [String],
-    form: std::collections::BTreeMap<String, String>,
+    form: BTreeMap<String, String>,
 }
 
 impl AccountStoresPage {
@@ -151,7 +155,7 @@ impl AccountStoresPage {
 
 async fn stores_page(
     state: &HttpState,
-    v: &super::Visitor,
+    v: &super::gate::Visitor,
     account: koudai_store::MpAccount,
     status: StatusCode,
     notice: Option<&str>,
@@ -162,12 +166,12 @@ async fn stores_page(
 
 async fn stores_page_with(
     state: &HttpState,
-    v: &super::Visitor,
+    v: &super::gate::Visitor,
     account: koudai_store::MpAccount,
     status: StatusCode,
     notice: Option<&str>,
     error: Option<String>,
-    form: std::collections::BTreeMap<String, String>,
+    form: BTreeMap<String, String>,
 ) -> Result<Response, Gate> {
     let app = &state.app;
     let (rows, _) = app.store.pois(&account.appid, 0, 500).await?;
@@ -291,6 +295,41 @@ const STORE_FIELDS: &[&str] = &[
     "recommend",
 ];
 
+/// The form's fields as the API names them (`base_info`): numbers where
+/// the API takes numbers (what does not read as one goes as written and is
+/// refused by the same checks), the category as a list, GCJ-02, the photo.
+fn base_info_of(form: &BTreeMap<String, String>, photo_url: &str) -> Map<String, Value> {
+    let mut info = Map::new();
+    for f in STORE_FIELDS {
+        let value = &form[*f];
+        if value.is_empty() {
+            continue;
+        }
+        let v = match *f {
+            "category" => {
+                info.insert("categories".into(), json!([value]));
+                continue;
+            }
+            "longitude" | "latitude" => value.parse::<f64>().map_or_else(|_| Value::from(value.clone()), Value::from),
+            "avg_price" => value.parse::<i64>().map_or_else(|_| Value::from(value.clone()), Value::from),
+            _ => Value::from(value.clone()),
+        };
+        info.insert((*f).to_owned(), v);
+    }
+    info.insert("offset_type".into(), Value::from(1));
+    info.insert("photo_list".into(), json!([{"photo_url": photo_url}]));
+    info
+}
+
+/// A refusal as the page shows it: the errmsg and errcode the API answers
+/// (`poi/addpoi`, `media/uploadimg`) for it.
+fn as_the_api_words_it(f: impl Into<Failure>) -> Result<String, Gate> {
+    match f.into() {
+        Failure::Refused(e) => Ok(format!("{} ({})", e.errmsg, e.errcode)),
+        Failure::Internal(e) => Err(e.into()),
+    }
+}
+
 /// A store added in the console (a merchant's or provider's form, with one
 /// photo): the same checks and errcodes as `poi/addpoi`, under audit.
 async fn add_store(
@@ -300,7 +339,6 @@ async fn add_store(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, Gate> {
-    use koudai_app::mp::MpFailure;
     let app = &state.app;
     let Some(v) = visitor(app, &jar).await? else { return Err(Gate::Login) };
     let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|h| h.to_str().ok());
@@ -315,70 +353,38 @@ async fn add_store(
     };
     check_csrf(&v, &text("csrf"))?;
     let account = account_for(app, &v, &appid, Reach::Manage, "add_store").await?;
-    let form: std::collections::BTreeMap<String, String> =
-        STORE_FIELDS.iter().map(|f| ((*f).to_owned(), text(f))).collect();
+    let form: BTreeMap<String, String> = STORE_FIELDS.iter().map(|f| ((*f).to_owned(), text(f))).collect();
     let refuse = |status: StatusCode, error: String, form| {
         let account = account.clone();
         let (state, v) = (&state, &v);
         async move { stores_page_with(state, v, account, status, None, Some(error), form).await }
     };
-    let now = app.clock.business_now().unix();
-    if let Err(why) =
-        koudai_app::access::eligibility::check(&app.store, &account.appid, koudai_domain::eligibility::STORES, now)
-            .await?
-    {
-        return refuse(StatusCode::FORBIDDEN, format!("不能添加门店 Stores are not open to this account: {why}"), form)
-            .await;
+    match poi::admit(app, &account).await {
+        Ok(()) => {}
+        Err(AdmitError::NotAllowed(why)) => {
+            let error = format!("不能添加门店 Stores are not open to this account: {why}");
+            return refuse(StatusCode::FORBIDDEN, error, form).await;
+        }
+        Err(AdmitError::Internal(e)) => return Err(e.into()),
     }
     let photo = parts.iter().find(|p| p.name == "photo" && !p.data.is_empty()).map(|p| p.data.clone());
     let Some(photo) = photo else {
-        return refuse(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "请上传一张门店照片 Add a photo of the store (65114)".into(),
-            form,
-        )
-        .await;
+        let error = "请上传一张门店照片 Add a photo of the store (65114)".into();
+        return refuse(StatusCode::UNPROCESSABLE_ENTITY, error, form).await;
     };
-    let photo_url = match koudai_app::o2o::poi::store_photo(app, &account, photo).await {
+    let photo_url = match poi::store_photo(app, &account, photo).await {
         Ok(url) => url,
-        Err(MpFailure::Refused(e)) => {
-            return refuse(StatusCode::UNPROCESSABLE_ENTITY, format!("照片 Photo: {} ({})", e.errmsg, e.errcode), form)
-                .await
+        Err(e) => {
+            let error = format!("照片 Photo: {}", as_the_api_words_it(e)?);
+            return refuse(StatusCode::UNPROCESSABLE_ENTITY, error, form).await;
         }
-        Err(MpFailure::Internal(e)) => return Err(e.into()),
     };
-    let mut info = serde_json::Map::new();
-    for f in STORE_FIELDS {
-        let value = &form[*f];
-        if value.is_empty() {
-            continue;
-        }
-        let v = match *f {
-            "category" => {
-                info.insert("categories".into(), serde_json::json!([value]));
-                continue;
-            }
-            // Numbers where the API takes numbers; what does not read as
-            // one goes as written and is refused by the same checks.
-            "longitude" | "latitude" => value.parse::<f64>().map_or_else(|_| Value::from(value.clone()), Value::from),
-            "avg_price" => value.parse::<i64>().map_or_else(|_| Value::from(value.clone()), Value::from),
-            _ => Value::from(value.clone()),
-        };
-        info.insert((*f).to_owned(), v);
-    }
-    info.insert("offset_type".into(), Value::from(1));
-    info.insert("photo_list".into(), serde_json::json!([{"photo_url": photo_url}]));
-    let body = serde_json::json!({"business": {"base_info": info}});
-    match koudai_app::o2o::poi::add(app, &account, &body).await {
+    let new = NewPoi { base_info: base_info_of(&form, &photo_url) };
+    match poi::add(app, &account, &new).await {
         Ok(_) => Ok(see_other(&format!("/console/accounts/{}/stores?notice=store-added", account.appid))),
-        Err(MpFailure::Refused(e)) => {
-            refuse(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("门店未添加 Not added: {} ({})", e.errmsg, e.errcode),
-                form,
-            )
-            .await
+        Err(e) => {
+            let error = format!("门店未添加 Not added: {}", as_the_api_words_it(e)?);
+            refuse(StatusCode::UNPROCESSABLE_ENTITY, error, form).await
         }
-        Err(MpFailure::Internal(e)) => Err(e.into()),
     }
 }
