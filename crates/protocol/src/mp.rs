@@ -267,7 +267,6 @@ impl From<koudai_domain::poi::PoiError> for MpError {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
