@@ -82,3 +82,24 @@ pub async fn set_server(app: &App, appid: &str, url: &str, mode: &str) -> Result
     app.store.set_mp_server(appid, Some(url), mode).await.map_err(Internal::from)?;
     Ok(())
 }
+
+/// Why an IP allow-list was not set.
+#[derive(Debug, thiserror::Error)]
+pub enum AllowlistError {
+    /// An entry that is not an IP address.
+    #[error("{0} is not an IP address")]
+    NotAnIp(String),
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+/// Sets the addresses `/cgi-bin/token` and `stable_token` accept calls from
+/// (separated by commas, spaces or lines; empty: everyone).
+pub async fn set_ip_allowlist(app: &App, appid: &str, text: &str) -> Result<Vec<String>, AllowlistError> {
+    let ips: Vec<&str> = text.split([',', ' ', '\n']).map(str::trim).filter(|i| !i.is_empty()).collect();
+    if let Some(bad) = ips.iter().find(|i| i.parse::<std::net::IpAddr>().is_err()) {
+        return Err(AllowlistError::NotAnIp((*bad).to_owned()));
+    }
+    app.store.set_mp_ip_allowlist(appid, &ips.join(",")).await.map_err(Internal::from)?;
+    Ok(ips.into_iter().map(str::to_owned).collect())
+}

@@ -80,6 +80,25 @@ pub fn parse_prices(text: &str) -> Result<Vec<i64>, String> {
     Ok(out)
 }
 
+/// Why a store's fixed prices were not set.
+#[derive(Debug, thiserror::Error)]
+pub enum PricesError {
+    /// The list does not read (the reason, for the page).
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+/// Sets a store's fixed prices from a list in yuan (`12.34, 5`); an empty
+/// list lets the consumer enter any amount. Returns the prices in fen.
+pub async fn set_prices(app: &App, poi_id: &str, text: &str) -> Result<Vec<i64>, PricesError> {
+    let prices = parse_prices(text).map_err(PricesError::Invalid)?;
+    let stored = prices.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    app.store.set_poi_prices(poi_id, &stored).await.map_err(Internal::from)?;
+    Ok(prices)
+}
+
 /// `12.34` → 1234 fen; at most two decimals, no sign, no exponent.
 pub fn parse_yuan(text: &str) -> Option<i64> {
     let text = text.trim().trim_start_matches('¥');

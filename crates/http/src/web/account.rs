@@ -89,8 +89,12 @@ async fn render_page(
     let viewer = match s {
         None => None,
         Some(s) => {
-            let openid =
-                app.store.ensure_openid(&s.login, &a.appid, &koudai_domain::ids::openid(&app.rng.bytes())).await?;
+            let openid = koudai_app::parties::openid_for(&app.store, &app.rng, &s.login, &a.appid).await.map_err(
+                |e| match e {
+                    koudai_app::parties::PartyError::Internal(e) => PageError::Internal(e),
+                    other => PageError::Internal(koudai_app::Internal::bug(format!("an openid: {other}"))),
+                },
+            )?;
             let chat = app
                 .store
                 .chat(&a.appid, &openid, 50)

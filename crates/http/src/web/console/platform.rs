@@ -226,12 +226,13 @@ async fn set_allowlist(
     let v = manager(&state, &jar).await?;
     check_csrf(&v, &f.csrf)?;
     let a = account_for(&state.app, &v, &appid, Reach::Manage, "manage_account").await?;
-    let ips: Vec<&str> = f.ips.split([',', ' ', '\n']).map(str::trim).filter(|i| !i.is_empty()).collect();
-    if let Some(bad) = ips.iter().find(|i| i.parse::<std::net::IpAddr>().is_err()) {
-        return manager_failed(&state, &v, format!("{bad} 不是 IP 地址 is not an IP address")).await;
+    match koudai_app::mp::server::set_ip_allowlist(app, &a.appid, &f.ips).await {
+        Ok(_) => Ok(see_other(&back(&v, "allowlist-set"))),
+        Err(koudai_app::mp::server::AllowlistError::NotAnIp(bad)) => {
+            manager_failed(&state, &v, format!("{bad} 不是 IP 地址 is not an IP address")).await
+        }
+        Err(koudai_app::mp::server::AllowlistError::Internal(e)) => Err(e.into()),
     }
-    app.store.set_mp_ip_allowlist(&a.appid, &ips.join(",")).await?;
-    Ok(see_other(&back(&v, "allowlist-set")))
 }
 
 #[derive(Deserialize, Default)]

@@ -232,13 +232,10 @@ async fn set_prices(
     let account = account_for(app, &v, &appid, Reach::Manage, "set_store_prices").await?;
     let store = app.store.poi(&poi_id).await?.filter(|s| s.appid == account.appid);
     let Some(store) = store else { return Err(Gate::Error(PageError::NotFound("门店不存在".into()))) };
-    match koudai_app::o2o::storepay::parse_prices(&f.prices) {
-        Ok(prices) => {
-            let text = prices.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-            app.store.set_poi_prices(&store.poi_id, &text).await?;
-            Ok(see_other(&format!("/console/accounts/{}/stores?notice=prices-set", account.appid)))
-        }
-        Err(e) => {
+    match koudai_app::o2o::storepay::set_prices(app, &store.poi_id, &f.prices).await {
+        Ok(_) => Ok(see_other(&format!("/console/accounts/{}/stores?notice=prices-set", account.appid))),
+        Err(koudai_app::o2o::storepay::PricesError::Internal(e)) => Err(e.into()),
+        Err(koudai_app::o2o::storepay::PricesError::Invalid(e)) => {
             stores_page(&state, &v, account, StatusCode::UNPROCESSABLE_ENTITY, None, Some(format!("价格无效 {e}")))
                 .await
         }
