@@ -13,6 +13,8 @@ use koudai_domain::eligibility::{self as rules, Facts, RuleError, RuleSet, Verdi
 use koudai_domain::provider;
 use koudai_store::{CapabilityRow, Flag, PublishedRules, Store, StoreError};
 
+use crate::{App, Internal};
+
 /// The rules in force: the newest published set, or the shipped default.
 pub async fn current_rules(store: &Store) -> Result<RuleSet, StoreError> {
     match store.latest_rules().await? {
@@ -129,6 +131,25 @@ pub async fn refresh_for(store: &Store, mchid: &str, now: i64, cause: &str) {
 /// Re-evaluates every account (the periodic sweep and a new rule set).
 pub async fn refresh_all(store: &Store, now: i64, cause: &str) -> Result<usize, StoreError> {
     refresh(store, &store.mp_appids().await?, now, cause).await
+}
+
+/// Why an account may not use a capability now.
+#[derive(Debug, thiserror::Error)]
+pub enum AdmitError {
+    /// The e-commerce rules in force do not grant it (why not: the unmet
+    /// requirements).
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+/// Whether the rules in force let the account `appid` use `capability`
+/// (one of `koudai_domain::eligibility::USED_CAPABILITIES`) now: the gate
+/// of the shop and store APIs and pages.
+pub async fn admit(app: &App, appid: &str, capability: &str) -> Result<(), AdmitError> {
+    let now = app.clock.business_now().unix();
+    check(&app.store, appid, capability, now).await.map_err(Internal::from)?.map_err(AdmitError::NotAllowed)
 }
 
 /// Whether an account holds a capability, from the kept verdicts

@@ -19,29 +19,11 @@ use koudai_store::{Flag, MpAccount, NewSku, ProductRow, ShelfRow, ShopImage, Sku
 
 use crate::{App, Internal};
 
-/// Why an account may not use the shop.
-#[derive(Debug, thiserror::Error)]
-pub enum AdmitError {
-    /// The e-commerce rules do not grant the account `shop_api` (why not).
-    #[error("{0}")]
-    NotAllowed(String),
-    #[error(transparent)]
-    Internal(#[from] Internal),
-}
-
-impl From<StoreError> for AdmitError {
-    fn from(e: StoreError) -> Self {
-        AdmitError::Internal(e.into())
-    }
-}
+pub use crate::access::eligibility::AdmitError;
 
 /// Whether the e-commerce rules in force let the account run a shop.
 pub async fn admit(app: &App, account: &MpAccount) -> Result<(), AdmitError> {
-    let now = app.clock.business_now().unix();
-    match crate::access::eligibility::check(&app.store, &account.appid, eligibility_rules::SHOP_API, now).await? {
-        Ok(()) => Ok(()),
-        Err(why) => Err(AdmitError::NotAllowed(why)),
-    }
+    crate::access::eligibility::admit(app, &account.appid, eligibility_rules::SHOP_API).await
 }
 
 fn plain(s: &str) -> bool {

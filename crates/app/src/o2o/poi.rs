@@ -23,29 +23,11 @@ use koudai_store::{MpAccount, PoiRow, StoreError};
 
 use crate::{App, Internal};
 
-/// Why an account may not use the store API.
-#[derive(Debug, thiserror::Error)]
-pub enum AdmitError {
-    /// The e-commerce rules do not grant the account the `stores`
-    /// capability (their reason).
-    #[error("stores are not open to the account: {0}")]
-    NotAllowed(String),
-    #[error(transparent)]
-    Internal(#[from] Internal),
-}
-
-impl From<StoreError> for AdmitError {
-    fn from(e: StoreError) -> Self {
-        AdmitError::Internal(e.into())
-    }
-}
+pub use crate::access::eligibility::AdmitError;
 
 /// Whether the (authenticated) account may use the store API now.
 pub async fn admit(app: &App, a: &MpAccount) -> Result<(), AdmitError> {
-    let now = app.clock.business_now().unix();
-    crate::access::eligibility::check(&app.store, &a.appid, eligibility_rules::STORES, now)
-        .await?
-        .map_err(AdmitError::NotAllowed)
+    crate::access::eligibility::admit(app, &a.appid, eligibility_rules::STORES).await
 }
 
 /// The store categories there are.

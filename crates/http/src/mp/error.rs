@@ -14,6 +14,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
+use koudai_app::access::eligibility::AdmitError;
 use koudai_app::mp::component::ApiRefusal;
 use koudai_app::mp::token::{CallError, CredentialError};
 use koudai_app::mp::MenuCallError;
@@ -78,6 +79,17 @@ impl From<Internal> for Failure {
 impl From<koudai_store::StoreError> for Failure {
     fn from(e: koudai_store::StoreError) -> Self {
         Failure::Internal(e.into())
+    }
+}
+
+/// The shop and store APIs refuse an account the e-commerce rules do not
+/// open them to with 48001, saying why.
+impl From<AdmitError> for Failure {
+    fn from(e: AdmitError) -> Self {
+        match e {
+            AdmitError::NotAllowed(why) => Failure::Refused(MpError::api_unauthorized_because(&why)),
+            AdmitError::Internal(e) => Failure::Internal(e),
+        }
     }
 }
 

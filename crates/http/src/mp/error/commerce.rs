@@ -6,7 +6,7 @@
 //! refuses (`koudai_domain::shop::ShopError`) included — is 40097 "invalid
 //! args: …" naming the fault.
 
-use koudai_app::commerce::shop::{AdmitError, ExpressError, GroupError, ProductError, ShelfError, UploadError};
+use koudai_app::commerce::shop::{ExpressError, GroupError, ProductError, ShelfError, UploadError};
 use koudai_app::commerce::shop_orders::OrderError;
 use koudai_domain::shop::ShopError;
 use koudai_protocol::mp::MpError;
@@ -16,15 +16,6 @@ use super::Failure;
 /// 40097 saying what is wrong.
 fn invalid(why: &dyn std::fmt::Display) -> Failure {
     Failure::Refused(MpError::invalid_args_because(&why.to_string()))
-}
-
-impl From<AdmitError> for Failure {
-    fn from(e: AdmitError) -> Self {
-        match e {
-            AdmitError::NotAllowed(why) => Failure::Refused(MpError::api_unauthorized_because(&why)),
-            AdmitError::Internal(e) => Failure::Internal(e),
-        }
-    }
 }
 
 impl From<UploadError> for Failure {
@@ -107,6 +98,7 @@ mod tests {
     use koudai_domain::shop::OrderStatus;
 
     use super::*;
+    use koudai_app::access::eligibility::AdmitError;
 
     /// The `(errcode, errmsg)` a failure answers with.
     fn wire(f: impl Into<Failure>) -> (i64, String) {

@@ -5,21 +5,10 @@
 //! its own errcode, the store API's table.
 
 use koudai_app::mp::qrcode::QrCodeError;
-use koudai_app::o2o::poi::{
-    AddPoiError, AdmitError, DeletePoiError, GetPoiError, ListPoisError, PhotoError, UpdatePoiError,
-};
+use koudai_app::o2o::poi::{AddPoiError, DeletePoiError, GetPoiError, ListPoisError, PhotoError, UpdatePoiError};
 use koudai_protocol::mp::MpError;
 
 use super::Failure;
-
-impl From<AdmitError> for Failure {
-    fn from(e: AdmitError) -> Self {
-        Failure::Refused(match e {
-            AdmitError::NotAllowed(why) => MpError::api_unauthorized_because(&why),
-            AdmitError::Internal(e) => return Failure::Internal(e),
-        })
-    }
-}
 
 impl From<PhotoError> for Failure {
     fn from(e: PhotoError) -> Self {
@@ -103,6 +92,7 @@ mod tests {
 
     use super::*;
     use crate::mp::error::tests::wire;
+    use koudai_app::access::eligibility::AdmitError;
 
     fn field(errcode: i64, message: &str) -> PoiError {
         PoiError { errcode, message: message.into() }
