@@ -13,9 +13,11 @@
 //!   shop (buy, confirm, rights), parametric QR code scans, the store
 //!   (POI) audit, and the discovery centre (directory and traffic report).
 //!
-//! Bearer-token protected (compared in constant time): the platform's token
-//! reaches everything, a merchant's only what is its own (`Scope`).
-//! Absent in live mode. Errors use the `/v3` catalogue and shape, unsigned.
+//! Bearer-token protected (compared in constant time, `access`): the
+//! platform's token reaches everything, a merchant's only what is its own
+//! (`Scope`). Absent in live mode. Errors use the `/v3` catalogue and shape,
+//! unsigned. This module only names the routes; what the handlers share is
+//! in `access`.
 
 mod access;
 mod commerce;
