@@ -4,7 +4,6 @@
 //! effect, and the account's message mode.
 
 use koudai_protocol::mp_crypto::signature;
-use koudai_store::MpAccount;
 
 use crate::outbox::mp::{nonce, REPLY_WINDOW};
 use crate::runtime::outbound::{error_chain, with_query};
@@ -12,12 +11,6 @@ use crate::{App, Internal};
 
 /// The message modes an account may use.
 pub const MODES: &[&str] = &["plain", "compatible", "safe"];
-
-/// Runs the URL verification handshake (`echostr`, §4.1) against `url`
-/// with the account's Token: the server must answer the echostr verbatim.
-pub async fn verify_server(app: &App, account: &MpAccount, url: &str) -> Result<(), String> {
-    handshake(app, &account.token, url).await
-}
 
 /// The `echostr` handshake against `url`, signed with `token`.
 pub async fn handshake(app: &App, token: &str, url: &str) -> Result<(), String> {
@@ -77,7 +70,7 @@ pub async fn set_server(app: &App, appid: &str, url: &str, mode: &str) -> Result
         return Err(ServerError::BadUrl);
     }
     if account.server_url.as_deref() != Some(url) {
-        verify_server(app, &account, url).await.map_err(ServerError::Handshake)?;
+        handshake(app, &account.token, url).await.map_err(ServerError::Handshake)?;
     }
     app.store.set_mp_server(appid, Some(url), mode).await.map_err(Internal::from)?;
     Ok(())

@@ -125,17 +125,17 @@ pub struct Poi {
 }
 
 impl Poi {
-    fn of(s: &PoiRow) -> Poi {
-        let mut info: Map<String, Value> = serde_json::from_str(&s.base_info).unwrap_or_default();
-        if let Some(p) = s.pending.as_deref().and_then(|p| serde_json::from_str::<Map<String, Value>>(p).ok()) {
-            info.extend(p);
+    fn of(s: &PoiRow) -> Result<Poi, Internal> {
+        let mut info = stored_fields(&s.base_info)?;
+        if let Some(p) = s.pending.as_deref() {
+            info.extend(stored_fields(p)?);
         }
-        Poi {
+        Ok(Poi {
             poi_id: s.poi_id.clone(),
             available_state: s.available_state,
             update_pending: s.pending.is_some(),
             base_info: info,
-        }
+        })
     }
 }
 
@@ -157,7 +157,7 @@ impl From<StoreError> for GetPoiError {
 /// `poi/getpoi`.
 pub async fn get(app: &App, a: &MpAccount, poi_id: &str) -> Result<Poi, GetPoiError> {
     let s = own(app, a, poi_id).await?.ok_or(GetPoiError::NoSuchPoi)?;
-    Ok(Poi::of(&s))
+    Ok(Poi::of(&s)?)
 }
 
 /// A page of the account's stores, and how many it has.
@@ -188,7 +188,7 @@ pub async fn list(app: &App, a: &MpAccount, begin: i64, limit: i64) -> Result<Po
         return Err(ListPoisError::PageOutOfRange);
     }
     let (rows, total) = app.store.pois(&a.appid, begin, limit).await?;
-    Ok(PoiPage { pois: rows.iter().map(Poi::of).collect(), total })
+    Ok(PoiPage { pois: rows.iter().map(Poi::of).collect::<Result<_, _>>()?, total })
 }
 
 /// An update of a store's fields (only the updatable ones may change).
@@ -285,20 +285,25 @@ impl From<StoreError> for AuditError {
     }
 }
 
+/// A store's fields as stored (a JSON object, written only by this module).
+fn stored_fields(text: &str) -> Result<Map<String, Value>, Internal> {
+    serde_json::from_str(text).map_err(|e| Internal::bug(format!("stored POI fields: {e}")))
+}
+
 /// What a decision makes of a store: its new state and fields (`None`:
 /// nothing waits for review).
-fn decided(s: &PoiRow, approve: bool) -> Option<(i64, String)> {
-    match (s.available_state, &s.pending) {
+fn decided(s: &PoiRow, approve: bool) -> Result<Option<(i64, String)>, Internal> {
+    Ok(match (s.available_state, &s.pending) {
         (state::UNDER_AUDIT, _) => Some((if approve { state::APPROVED } else { state::REJECTED }, s.base_info.clone())),
         (state::APPROVED, Some(p)) => {
-            let mut info: Map<String, Value> = serde_json::from_str(&s.base_info).unwrap_or_default();
+            let mut info = stored_fields(&s.base_info)?;
             if approve {
-                info.extend(serde_json::from_str::<Map<String, Value>>(p).unwrap_or_default());
+                info.extend(stored_fields(p)?);
             }
             Some((state::APPROVED, Value::Object(info).to_string()))
         }
         _ => None,
-    }
+    })
 }
 
 /// The `poi_check_notify` event telling the account a decision.
@@ -332,7 +337,7 @@ pub async fn audit(
     if !approve && msg.is_empty() {
         return Err(AuditError::NoReason);
     }
-    let (new_state, info) = decided(&s, approve).ok_or_else(|| AuditError::NothingToReview(poi_id.to_owned()))?;
+    let (new_state, info) = decided(&s, approve)?.ok_or_else(|| AuditError::NothingToReview(poi_id.to_owned()))?;
     let now = app.clock.business_now().unix();
     app.store.decide_poi(&s.poi_id, new_state, &info, msg, now).await?;
     let account = app.store.mp_account(&s.appid).await?.ok_or_else(|| Internal::bug("a store of no account"))?;
