@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from wechatpayv3 import WeChatPay, WeChatPayType
 
@@ -241,6 +242,13 @@ def wait_for(predicate, timeout=15, interval=0.1):
             return value
         time.sleep(interval)
     raise AssertionError("condition not met in time")
+
+
+# A wait that outlives a page turn: when a form posts and the next page
+# replaces the document, chromedriver can answer a find with "Node with given
+# id does not belong to the document" (a plain WebDriverException, not a stale
+# element); the condition is simply tried again on the new page.
+PAGE_TURNS = (WebDriverException,)
 
 
 def new_out_trade_no():

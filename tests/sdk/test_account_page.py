@@ -5,6 +5,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
+
+from conftest import PAGE_TURNS
 from test_mp import MENU, client_for
 from test_mp_push import DeveloperServer, set_server
 
@@ -23,26 +25,26 @@ def test_a_consumer_follows_taps_a_button_and_chats(koudai, browser):
         browser.find_element(By.ID, "login").send_keys("alice")
         browser.find_element(By.ID, "password").send_keys(alice["password"])
         browser.find_element(By.ID, "sign-in").click()
-        WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "follow"))).click()
-        WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "following")))
+        WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.ID, "follow"))).click()
+        WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.ID, "following")))
         assert "欢迎" in browser.find_element(By.ID, "chat").text, "the server's welcome (news) reply"
 
         browser.find_element(By.XPATH, "//button[normalize-space()='今日歌曲']").click()
-        WebDriverWait(browser, 10).until(EC.text_to_be_present_in_element((By.ID, "chat"), "clicked V1001_TODAY_MUSIC"))
+        WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(EC.text_to_be_present_in_element((By.ID, "chat"), "clicked V1001_TODAY_MUSIC"))
         assert server.received[-1].key == "V1001_TODAY_MUSIC"
 
         browser.find_element(By.ID, "content").send_keys("有热汤吗")
         browser.find_element(By.ID, "send").click()
-        WebDriverWait(browser, 10).until(EC.text_to_be_present_in_element((By.ID, "chat"), "echo: 有热汤吗"))
+        WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(EC.text_to_be_present_in_element((By.ID, "chat"), "echo: 有热汤吗"))
 
         # A sub-menu's view button opens its URL (and tells the server).
         browser.find_element(By.XPATH, "//summary[normalize-space()='菜单']").click()
         browser.find_element(By.XPATH, "//button[normalize-space()='搜索']").click()
-        WebDriverWait(browser, 10).until(lambda d: d.current_url.startswith("http://www.soso.com") or server.received[-1].type == "event" and server.received[-1].event == "view")
+        WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(lambda d: d.current_url.startswith("http://www.soso.com") or server.received[-1].type == "event" and server.received[-1].event == "view")
         assert server.received[-1].event == "view"
 
         browser.get(f"{koudai.base_url}/mp/{account['appid']}")
         browser.find_element(By.ID, "unfollow").click()
-        WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "follow")))
+        WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.ID, "follow")))
     finally:
         server.close()

@@ -8,9 +8,10 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
+
 from wechatpayv3 import WeChatPayType
 
-from conftest import new_out_trade_no
+from conftest import PAGE_TURNS, new_out_trade_no
 
 
 def test_consumer_logs_in_and_pays_on_the_native_cashier(koudai, browser):
@@ -27,13 +28,13 @@ def test_consumer_logs_in_and_pays_on_the_native_cashier(koudai, browser):
     browser.find_element(By.ID, "login").send_keys("alice")
     browser.find_element(By.ID, "password").send_keys("wrong-password")
     browser.find_element(By.ID, "pay").click()
-    error = WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "error")))
+    error = WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.ID, "error")))
     assert "账号或密码错误" in error.text
 
     browser.find_element(By.ID, "login").send_keys("alice")
     browser.find_element(By.ID, "password").send_keys(alice["password"])
     browser.find_element(By.ID, "pay").click()
-    result = WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "result")))
+    result = WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.ID, "result")))
     assert "25.99" in result.text
     transaction_id = browser.find_element(By.ID, "transaction-id").text
 
@@ -46,7 +47,7 @@ def test_consumer_logs_in_and_pays_on_the_native_cashier(koudai, browser):
     browser.get(f"{koudai.base_url}/pay/native?pr={json.loads(text)['code_url'].split('pr=', 1)[1]}")
     assert browser.find_element(By.ID, "login").text == "alice"
     browser.find_element(By.ID, "pay").click()
-    error = WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "error")))
+    error = WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.ID, "error")))
     assert "NOT_ENOUGH" in error.text
     assert browser.find_element(By.ID, "trade-state").text == "NOTPAY"
 
@@ -102,22 +103,22 @@ def test_jsapi_bridge_verifies_pay_sign_and_pays(koudai, browser):
     try:
         browser.get(page.url)
         browser.find_element(By.ID, "bad").click()
-        frame = WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.CSS_SELECTOR, "#koudai-cashier iframe")))
+        frame = WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.CSS_SELECTOR, "#koudai-cashier iframe")))
         browser.switch_to.frame(frame)
-        assert "paySign" in WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "error"))).text
+        assert "paySign" in WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.ID, "error"))).text
         assert not browser.find_elements(By.ID, "pay")
         browser.switch_to.default_content()
         browser.get(page.url)
 
         browser.find_element(By.ID, "good").click()
-        frame = WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.CSS_SELECTOR, "#koudai-cashier iframe")))
+        frame = WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.CSS_SELECTOR, "#koudai-cashier iframe")))
         browser.switch_to.frame(frame)
-        WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "login"))).send_keys("bob")
+        WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.ID, "login"))).send_keys("bob")
         browser.find_element(By.ID, "password").send_keys(bob["password"])
         browser.find_element(By.ID, "pay").click()
-        WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "done"))).click()
+        WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.ID, "done"))).click()
         browser.switch_to.default_content()
-        WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "out").text == "get_brand_wcpay_request:ok")
+        WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(lambda d: d.find_element(By.ID, "out").text == "get_brand_wcpay_request:ok")
     finally:
         browser.switch_to.default_content()
         page.close()

@@ -16,7 +16,7 @@ from wechatpy.component import ComponentOAuth, WeChatComponent
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.utils import check_signature
 
-from conftest import wait_for
+from conftest import PAGE_TURNS, wait_for
 
 MENU = {"button": [{"type": "click", "name": "代运营", "key": "BY_PROVIDER"}]}
 
@@ -301,12 +301,13 @@ def test_the_authorisation_page_in_a_browser(koudai, platforms, browser, tmp_pat
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
 
+
     def appears(element_id):
-        return WebDriverWait(browser, 15).until(EC.presence_of_element_located((By.ID, element_id)))
+        return WebDriverWait(browser, 15, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.ID, element_id)))
 
     def shows(element_id, text):
         # The page being left may have the same element: wait for the text.
-        return WebDriverWait(browser, 15).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
+        return WebDriverWait(browser, 15, ignored_exceptions=PAGE_TURNS).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
 
     official, official_server = platforms["official"]
     partner, _ = platforms["third_party"]
@@ -357,11 +358,11 @@ def test_the_consoles_show_the_platform_the_accounts_and_the_rule(koudai, platfo
     from test_console import log_in
 
     def appears(element_id):
-        return WebDriverWait(browser, 15).until(EC.presence_of_element_located((By.ID, element_id)))
+        return WebDriverWait(browser, 15, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.ID, element_id)))
 
     def shows(element_id, text):
         # The page being left may have the same element: wait for the text.
-        return WebDriverWait(browser, 15).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
+        return WebDriverWait(browser, 15, ignored_exceptions=PAGE_TURNS).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
 
     official = koudai.provider("official")
     comp, _ = platforms["official"]
@@ -430,11 +431,11 @@ def test_a_merchant_manages_its_account_and_revokes_a_platform_in_its_console(ko
     from test_console import log_in
 
     def appears(element_id):
-        return WebDriverWait(browser, 15).until(EC.presence_of_element_located((By.ID, element_id)))
+        return WebDriverWait(browser, 15, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.ID, element_id)))
 
     def shows(element_id, text):
         # The page being left may have the same element: wait for the text.
-        return WebDriverWait(browser, 15).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
+        return WebDriverWait(browser, 15, ignored_exceptions=PAGE_TURNS).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
 
     comp, server = platforms["official"]
     push_ticket(koudai, comp)

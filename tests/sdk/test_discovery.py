@@ -9,6 +9,7 @@ import json
 
 import requests
 
+from conftest import PAGE_TURNS
 from test_mp import client_for
 from test_shop import merchant_account, shop_base  # noqa: F401 (the fixture patches wechatpy's bases)
 from test_shop_orders import buy, necklace
@@ -148,10 +149,10 @@ def test_a_consumer_finds_a_shop_buys_and_the_operator_sees_it(koudai, browser, 
     from test_console import log_in
 
     def appears(element_id):
-        return WebDriverWait(browser, 15).until(EC.presence_of_element_located((By.ID, element_id)))
+        return WebDriverWait(browser, 15, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.ID, element_id)))
 
     def shows(element_id, text):
-        return WebDriverWait(browser, 15).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
+        return WebDriverWait(browser, 15, ignored_exceptions=PAGE_TURNS).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
 
     koudai.clear_of_midnight(600)
     day = koudai.business_date()

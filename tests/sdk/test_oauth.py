@@ -13,11 +13,12 @@ import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
+
 from wechatpayv3 import WeChatPayType
 from wechatpy.exceptions import WeChatOAuthException
 from wechatpy.oauth import WeChatOAuth
 
-from conftest import new_out_trade_no
+from conftest import PAGE_TURNS, new_out_trade_no
 
 
 def oauth_for(koudai, account, redirect_uri="http://127.0.0.1:9/cb", scope="snsapi_base"):
@@ -134,18 +135,18 @@ def test_a_payment_page_gets_the_openid_through_oauth_and_the_payer_pays(koudai,
     try:
         browser.delete_all_cookies()
         browser.get(page.base + "/")
-        WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "authorize-form")))
+        WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.ID, "authorize-form")))
         browser.find_element(By.ID, "login").send_keys("bob")
         browser.find_element(By.ID, "password").send_keys(bob["password"])
         browser.find_element(By.ID, "allow").click()
-        openid = WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "openid"))).text
+        openid = WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.ID, "openid"))).text
         assert openid == bob["openids"][account["appid"]]
         no = browser.find_element(By.ID, "order").text
         browser.find_element(By.ID, "pay").click()
-        WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "login"))).send_keys("bob")
+        WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.ID, "login"))).send_keys("bob")
         browser.find_element(By.ID, "password").send_keys(bob["password"])
         browser.find_element(By.ID, "pay").click()
-        WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "result")))
+        WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.ID, "result")))
         code, text = wxpay.query(out_trade_no=no)
         paid = json.loads(text)
         assert paid["trade_state"] == "SUCCESS" and paid["payer"]["openid"] == openid

@@ -8,6 +8,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from conftest import PAGE_TURNS
 from test_console import log_in
 from test_onboarding import application, query, upload
 
@@ -29,22 +30,22 @@ def test_reject_resubmit_approve_and_sign_in_the_browser(koudai, browser, tmp_pa
     op = koudai.demo["operator_console"]
     log_in(koudai, browser, op["login"], op["password"])
     browser.find_element(By.ID, "nav-applyments").click()
-    queue = WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "queue")))
+    queue = WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.ID, "queue")))
     queue.find_element(By.LINK_TEXT, str(applyment_id)).click()
-    fields = WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "fields"))).text
+    fields = WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.ID, "fields"))).text
     phone = a["contact_info"]["mobile_phone"]
     assert phone not in fields and phone[:3] + "****" + phone[-4:] in fields
     assert browser.find_elements(By.CSS_SELECTOR, "img.doc"), "the images are shown"
     assert browser.execute_script("return document.querySelector('img.doc').naturalWidth") > 0, "and load"
     browser.find_element(By.CSS_SELECTOR, "button[data-field='contact_info.mobile_phone']").click()
-    assert WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "revealed"))).text == phone
+    assert WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.ID, "revealed"))).text == phone
     assert "contact_info.mobile_phone" in browser.find_element(By.ID, "reveals").text
 
     form = browser.find_element(By.ID, "reject-form")
     Select(form.find_element(By.NAME, "field1")).select_by_value("license_copy")
     form.find_element(By.NAME, "reason1").send_keys("营业执照照片不清晰")
     form.find_element(By.ID, "reject").click()
-    WebDriverWait(browser, 10).until(EC.text_to_be_present_in_element((By.ID, "notice"), "已驳回"))
+    WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(EC.text_to_be_present_in_element((By.ID, "notice"), "已驳回"))
     assert "营业执照照片不清晰" in browser.find_element(By.ID, "audit-detail").text
 
     # The provider sees the reason in its query and its console.
@@ -52,7 +53,7 @@ def test_reject_resubmit_approve_and_sign_in_the_browser(koudai, browser, tmp_pa
     assert rejected["audit_detail"][0]["reject_reason"] == "营业执照照片不清晰"
     log_in(koudai, browser, p["console"]["login"], p["console"]["password"])
     browser.find_element(By.ID, "nav-my-applyments").click()
-    row = WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.CSS_SELECTOR, f"tr[data-applyment-id='{applyment_id}']")))
+    row = WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.CSS_SELECTOR, f"tr[data-applyment-id='{applyment_id}']")))
     assert "营业执照照片不清晰" in row.text and "已驳回" in row.text
 
     a["subject_info"]["business_license_info"]["license_copy"] = upload(wxpay, tmp_path, "clear.png", (0, 0, 250))
@@ -63,7 +64,7 @@ def test_reject_resubmit_approve_and_sign_in_the_browser(koudai, browser, tmp_pa
     log_in(koudai, browser, op["login"], op["password"])
     browser.get(f"{koudai.base_url}/console/applyments/{applyment_id}")
     browser.find_element(By.ID, "approve").click()
-    WebDriverWait(browser, 10).until(EC.text_to_be_present_in_element((By.ID, "notice"), "已通过"))
+    WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(EC.text_to_be_present_in_element((By.ID, "notice"), "已通过"))
     sign_url = query(wxpay, applyment_id=applyment_id)["sign_url"]
 
     # The contact signs: phone and one-time code, account confirmed, agreement signed.
@@ -75,17 +76,17 @@ def test_reject_resubmit_approve_and_sign_in_the_browser(koudai, browser, tmp_pa
     browser.find_element(By.ID, "phone").send_keys(phone)
     browser.find_element(By.ID, "code").send_keys("000000" if otp != "000000" else "111111")
     browser.find_element(By.ID, "login-button").click()
-    WebDriverWait(browser, 10).until(EC.text_to_be_present_in_element((By.ID, "error"), "验证码错误"))
+    WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(EC.text_to_be_present_in_element((By.ID, "error"), "验证码错误"))
     browser.find_element(By.ID, "phone").clear()
     browser.find_element(By.ID, "phone").send_keys(phone)
     browser.find_element(By.ID, "code").send_keys(otp)
     browser.find_element(By.ID, "login-button").click()
-    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "agreement")))
+    WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.ID, "agreement")))
     assert "****" in browser.find_element(By.ID, "account").text
     browser.find_element(By.ID, "confirm").click()
     browser.find_element(By.ID, "agree").click()
     browser.find_element(By.ID, "sign-button").click()
-    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "signed")))
+    WebDriverWait(browser, 10, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.ID, "signed")))
 
     koudai.advance(1801)
     finished = query(wxpay, applyment_id=applyment_id)

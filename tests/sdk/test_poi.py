@@ -9,7 +9,7 @@ import io
 import pytest
 from wechatpy.exceptions import WeChatClientException
 
-from conftest import wait_for
+from conftest import PAGE_TURNS, wait_for
 from test_mp import client_for
 from test_mp_push import DeveloperServer
 
@@ -138,7 +138,7 @@ def test_the_operator_reviews_stores_and_the_merchant_reads_the_reason(koudai, b
     from test_console import log_in
 
     def shows(element_id, text):
-        return WebDriverWait(browser, 15).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
+        return WebDriverWait(browser, 15, ignored_exceptions=PAGE_TURNS).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
 
     account = merchant_account(koudai)
     client = client_for(koudai, account)
@@ -148,7 +148,7 @@ def test_the_operator_reviews_stores_and_the_merchant_reads_the_reason(koudai, b
     log_in(koudai, browser, op["login"], op["password"])
     browser.set_window_size(1280, 1200)
     browser.find_element(By.ID, "nav-stores").click()
-    row = WebDriverWait(browser, 15).until(EC.presence_of_element_located((By.ID, f"store-{poi_id}")))
+    row = WebDriverWait(browser, 15, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.ID, f"store-{poi_id}")))
     assert "Yuexiu" in row.text and "审核中" in row.text
     browser.save_screenshot(str(tmp_path / "store-audit.png"))
     # A rejection needs a reason.

@@ -12,6 +12,7 @@ from wechatpy.client.api.merchant import (MerchantCategory, MerchantCommon, Merc
                                           MerchantOrder, MerchantShelf, MerchantStock, WeChatMerchant)
 from wechatpy.exceptions import WeChatClientException
 
+from conftest import PAGE_TURNS
 from test_component import component_for, consent
 from test_mp import client_for
 
@@ -256,7 +257,7 @@ def test_the_operator_previews_and_publishes_rules_and_a_merchant_reads_its_elig
     from test_console import log_in
 
     def shows(element_id, text):
-        return WebDriverWait(browser, 15).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
+        return WebDriverWait(browser, 15, ignored_exceptions=PAGE_TURNS).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
 
     merchant = koudai.demo["merchants"][1]
     account = merchant_account(koudai, 1)

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from wechatpy.exceptions import WeChatClientException
 
-from conftest import wait_for
+from conftest import PAGE_TURNS, wait_for
 from test_mp import client_for
 from test_mp_push import DeveloperServer
 from test_shop import PNG, merchant_account, shop_base  # noqa: F401 (the fixture patches wechatpy's bases)
@@ -165,10 +165,10 @@ def test_a_consumer_buys_on_the_shop_pages_the_merchant_ships_and_the_consumer_c
     from test_console import log_in
 
     def appears(element_id):
-        return WebDriverWait(browser, 15).until(EC.presence_of_element_located((By.ID, element_id)))
+        return WebDriverWait(browser, 15, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.ID, element_id)))
 
     def shows(element_id, text):
-        return WebDriverWait(browser, 15).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
+        return WebDriverWait(browser, 15, ignored_exceptions=PAGE_TURNS).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
 
     account = merchant_account(koudai)
     client = client_for(koudai, account)

@@ -8,7 +8,7 @@ import json
 
 import requests
 
-from conftest import wait_for
+from conftest import PAGE_TURNS, wait_for
 from test_money import read_bill
 from test_mp import client_for
 from test_poi import merchant_account, photo, store
@@ -111,10 +111,10 @@ def test_a_consumer_pays_12_34_at_a_store_in_the_browser(koudai, browser, receiv
     from test_console import log_in
 
     def appears(element_id):
-        return WebDriverWait(browser, 15).until(EC.presence_of_element_located((By.ID, element_id)))
+        return WebDriverWait(browser, 15, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.ID, element_id)))
 
     def shows(element_id, text):
-        return WebDriverWait(browser, 15).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
+        return WebDriverWait(browser, 15, ignored_exceptions=PAGE_TURNS).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
 
     koudai.clear_of_midnight(600)
     day = koudai.business_date()
@@ -240,10 +240,10 @@ def test_a_merchant_adds_a_store_in_the_console_and_prints_its_pay_code(koudai, 
     from test_poi import PNG
 
     def appears(element_id):
-        return WebDriverWait(browser, 15).until(EC.presence_of_element_located((By.ID, element_id)))
+        return WebDriverWait(browser, 15, ignored_exceptions=PAGE_TURNS).until(EC.presence_of_element_located((By.ID, element_id)))
 
     def shows(element_id, text):
-        return WebDriverWait(browser, 15).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
+        return WebDriverWait(browser, 15, ignored_exceptions=PAGE_TURNS).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
 
     account = merchant_account(koudai)
     m = owner(koudai, account)
