@@ -1,5 +1,6 @@
 //! Background work inside `koudai serve`, the only module that imports
-//! every context: delivering the outbox (callbacks and pushes), finishing
+//! every context (the outbox's dispatcher, `outbox::run`, runs beside it,
+//! so that no job waits on a callback and no callback on a job): finishing
 //! refunds and profit sharing whose processing time has passed, unfreezing
 //! funds held for sharing, settling each business day as the business clock
 //! crosses midnight (China time), moving onboarding applications past their
@@ -33,10 +34,6 @@ pub fn spawn(app: Arc<App>, stop: CancellationToken) -> JoinHandle<()> {
         let mut last_periodic: Option<Instant> = None;
         let mut last_sweep: Option<Instant> = None;
         while !stop.is_cancelled() {
-            let sent = crate::outbox::deliver_due(&app).await.unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "claiming notifications failed");
-                0
-            });
             let finished = crate::payments::refunds::finish_due(&app).await.unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "finishing refunds failed");
                 0
@@ -63,9 +60,9 @@ pub fn spawn(app: Arc<App>, stop: CancellationToken) -> JoinHandle<()> {
                     Err(e) => tracing::warn!(error = %e, "repairing discovery attribution failed"),
                 }
             }
-            if sent == 0 && finished == 0 && shared == 0 {
+            if finished == 0 && shared == 0 {
                 tokio::select! {
-                    _ = app.wake.notified() => {}
+                    _ = app.wake.jobs.notified() => {}
                     _ = tokio::time::sleep(IDLE_POLL) => {}
                     _ = stop.cancelled() => {}
                 }

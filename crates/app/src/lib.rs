@@ -91,13 +91,33 @@ pub struct App {
     pub config: AppConfig,
     /// The bearer token of the sandbox API.
     pub sandbox_token: Secret<String>,
-    /// Wakes the delivery job when a notification is enqueued or the
-    /// business clock moves.
-    pub wake: Notify,
+    /// Wakes the outbox's dispatcher and the jobs when new work is
+    /// enqueued or the business clock moves.
+    pub wake: Wake,
     /// The HTTP client callbacks go out with.
     pub outbound: runtime::outbound::Outbound,
     /// Deliveries by channel and outcome, for `/metrics`.
     pub deliveries: outbox::DeliveryCounters,
+    /// Where the outbox sends: sends in flight and the breaker of each
+    /// destination.
+    pub destinations: outbox::destinations::Destinations,
+}
+
+/// Wakes the background loops: the outbox's dispatcher and the jobs.
+#[derive(Debug, Default)]
+pub struct Wake {
+    pub(crate) outbox: Notify,
+    pub(crate) jobs: Notify,
+}
+
+impl Wake {
+    /// New work may be due: a notification enqueued, a refund or a
+    /// profit-sharing order created, the business clock moved. A wake
+    /// that comes while a loop is busy is kept for its next wait.
+    pub fn new_work(&self) {
+        self.outbox.notify_one();
+        self.jobs.notify_one();
+    }
 }
 
 impl App {
@@ -116,9 +136,10 @@ impl App {
             platform,
             config,
             sandbox_token,
-            wake: Notify::new(),
+            wake: Wake::default(),
             outbound,
             deliveries: outbox::DeliveryCounters::default(),
+            destinations: outbox::destinations::Destinations::default(),
         })
     }
 

@@ -1,7 +1,8 @@
 //! The metrics `/metrics` serves (see `ops`), in the Prometheus text format: requests by route and status,
 //! a latency histogram by route, the outbox's depth and the age of its
-//! oldest due notification, and the outbox's deliveries by channel (`v3`
-//! callbacks, `mp` and `component` pushes) and outcome.
+//! oldest due notification, the outbox's deliveries by channel (`v3`
+//! callbacks, `mp` and `component` pushes) and outcome, the sends in flight
+//! and the destinations backed off.
 
 use std::time::Duration;
 
@@ -50,6 +51,8 @@ pub struct HttpMetrics {
     outbox_depth: Gauge,
     outbox_oldest_due_age: Gauge,
     deliveries: Family<OutcomeLabels, Counter>,
+    in_flight: Gauge,
+    backed_off: Gauge,
     scraping: std::sync::Mutex<()>,
 }
 
@@ -67,6 +70,8 @@ impl HttpMetrics {
         let outbox_depth = Gauge::default();
         let outbox_oldest_due_age = Gauge::default();
         let deliveries = Family::<OutcomeLabels, Counter>::default();
+        let in_flight = Gauge::default();
+        let backed_off = Gauge::default();
         registry.register("http_requests", "HTTP requests answered, by route and status", requests.clone());
         registry.register("http_request_duration_seconds", "Time to answer, by route", latency.clone());
         registry.register("outbox_pending", "Callbacks waiting to be delivered", outbox_depth.clone());
@@ -80,6 +85,12 @@ impl HttpMetrics {
             "Delivery attempts of the outbox (callbacks and pushes), by channel and outcome",
             deliveries.clone(),
         );
+        registry.register("outbox_in_flight", "Deliveries being sent right now", in_flight.clone());
+        registry.register(
+            "outbox_destinations_backed_off",
+            "Destinations whose circuit breaker is open (no answer several times in a row)",
+            backed_off.clone(),
+        );
         HttpMetrics {
             registry,
             requests,
@@ -87,25 +98,31 @@ impl HttpMetrics {
             outbox_depth,
             outbox_oldest_due_age,
             deliveries,
+            in_flight,
+            backed_off,
             scraping: std::sync::Mutex::new(()),
         }
     }
 
     /// Brings the gauges and the delivery counters up to date and encodes
     /// everything in the Prometheus text format. `outbox` is `(pending,
-    /// oldest due)`, `now` business seconds, `deliveries` the delivery job's
-    /// counters by channel and outcome.
+    /// oldest due)`, `now` business seconds, `deliveries` the outbox's
+    /// counters by channel and outcome, `sending` `(sends in flight,
+    /// destinations backed off)`.
     pub fn encode(
         &self,
         outbox: (i64, Option<i64>),
         now: i64,
         deliveries: &[(Channel, &'static str, u64)],
+        sending: (usize, usize),
     ) -> Result<String, std::fmt::Error> {
         // One scrape at a time: the delivery counters catch up by difference.
         let _one = self.scraping.lock().map_err(|_| std::fmt::Error)?;
         let (depth, oldest) = outbox;
         self.outbox_depth.set(depth);
         self.outbox_oldest_due_age.set(oldest.map_or(0, |due| (now - due).max(0)));
+        self.in_flight.set(i64::try_from(sending.0).unwrap_or(i64::MAX));
+        self.backed_off.set(i64::try_from(sending.1).unwrap_or(i64::MAX));
         for (channel, outcome, total) in deliveries {
             let labels = OutcomeLabels { channel: channel.as_str().to_owned(), outcome: (*outcome).to_owned() };
             let counter = self.deliveries.get_or_create(&labels);

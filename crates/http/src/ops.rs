@@ -23,7 +23,8 @@ pub async fn metrics(State(state): State<HttpState>) -> Response {
         Err(e) => return internal_error(ErrorCode::ServiceUnavailable, format!("reading the outbox depth: {e}")),
     };
     let now = app.clock.business_now().unix();
-    match state.metrics.encode(outbox, now, &app.deliveries.snapshot()) {
+    let sending = app.destinations.snapshot();
+    match state.metrics.encode(outbox, now, &app.deliveries.snapshot(), sending) {
         Ok(text) => ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
             .into_response(),
         Err(e) => internal_error(ErrorCode::SystemError, format!("encoding metrics: {e}")),

@@ -181,7 +181,11 @@ impl Server {
         let stop = CancellationToken::new();
         let router = koudai_http::router(HttpState::new(Arc::clone(&app)));
         let http_task = tokio::spawn(koudai_http::serve::serve(listener, router, config.limits, stop.clone()));
-        let tasks = vec![http_task, koudai_app::jobs::spawn(Arc::clone(&app), stop.clone())];
+        let tasks = vec![
+            http_task,
+            koudai_app::jobs::spawn(Arc::clone(&app), stop.clone()),
+            tokio::spawn(koudai_app::outbox::run(Arc::clone(&app), stop.clone())),
+        ];
         Ok(Server { addr, app, stop, tasks })
     }
 
@@ -189,7 +193,6 @@ impl Server {
     /// finish, and closes the database.
     pub async fn stop(self) {
         self.stop.cancel();
-        self.app.wake.notify_waiters();
         for t in self.tasks {
             if let Err(e) = t.await {
                 tracing::warn!(error = %e, "a task ended abnormally");

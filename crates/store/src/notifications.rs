@@ -188,6 +188,23 @@ impl Store {
         Ok(claimed)
     }
 
+    /// Gives back claimed notifications unsent, without counting an
+    /// attempt: each `(id, until)` is claimable again from wall second
+    /// `until` on (its destination is busy or backed off).
+    pub async fn put_back_notifications(&self, rows: &[(i64, i64)]) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        for (id, until) in rows {
+            sqlx::query("UPDATE notifications SET lease_until = $1 WHERE id = $2 AND status = $3")
+                .bind(until)
+                .bind(id)
+                .bind(NotificationStatus::Pending.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records one delivery attempt and what follows from it, atomically.
     pub async fn record_attempt(
         &self,

@@ -4,16 +4,27 @@
 //! and to third-party platforms' event URLs (`component`, both [`mp`]).
 //!
 //! A row is written in the transaction of the state change it announces;
-//! the delivery job claims due rows under a lease ([`LEASE_S`]) and commits
-//! before sending; the channel's sender sends; `attempt::record` writes the attempt
+//! the dispatcher ([`run`]) claims due rows under a lease ([`LEASE_S`]) and
+//! commits before sending; the channel's sender sends; `attempt::record` writes the attempt
 //! and the next step (the channel's retry schedule, data in
 //! `koudai_domain::schedule`) in one transaction and counts the outcome per
 //! channel for `/metrics`. A crash between claim and record costs one lease
 //! period, after which the row is sent again: deliveries are at-least-once,
 //! as WeChat's are, and receivers must be idempotent. [`send_now`] is the
 //! one "enqueued, now deliver it and tell me" entry point.
+//!
+//! No destination can slow another down. The dispatcher has no batch
+//! barrier: it keeps up to [`MAX_IN_FLIGHT`] sends going and claims again
+//! as soon as slots free up or new work is enqueued. Each destination (a
+//! receiver's scheme, host and port) holds at most
+//! [`destinations::PER_DESTINATION`] of those slots, and one that stops
+//! answering is backed off by its circuit breaker; a claimed row that may
+//! not be sent yet goes back, unsent and not counted as an attempt, until
+//! its destination may take it. A send gives up after the outbound client's
+//! connect (3 s) and response (5 s in all) timeouts.
 
 mod attempt;
+pub mod destinations;
 pub mod mp;
 pub mod pay;
 
@@ -22,6 +33,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use destinations::{Gate, Permit, Reach};
 
 pub use koudai_domain::schedule::Channel;
 use koudai_store::{Notification, NotificationStatus, StoreError};
@@ -35,8 +49,16 @@ use crate::{App, Internal};
 /// attempt is recorded), short so that a crashed node's claims come back
 /// quickly.
 pub const LEASE_S: i64 = 15;
-/// How many notifications one pass claims and sends at once.
-const BATCH: i64 = 32;
+/// Sends in flight at once, every destination together.
+pub const MAX_IN_FLIGHT: usize = 128;
+/// The most rows one claim takes.
+const CLAIM_AT_MOST: usize = 64;
+/// How long a claimed row whose destination already has its share of
+/// sends in flight waits before it is claimed again (wall s).
+const BUSY_WAIT_S: i64 = 1;
+/// How often the dispatcher looks for due rows (retries coming due) when
+/// nothing wakes it.
+const IDLE_POLL: Duration = Duration::from_millis(500);
 /// How long [`send_now`] waits for the delivery job's first try when the
 /// job claimed the row first (longer than one send).
 const FIRST_TRY_WAIT: Duration = Duration::from_secs(7);
@@ -93,28 +115,136 @@ impl DeliveryCounters {
     }
 }
 
-/// Claims and sends one batch; returns how many were sent.
-pub async fn deliver_due(app: &Arc<App>) -> Result<usize, StoreError> {
-    let wall = app.clock.wall_now().unix();
-    let due = app.store.claim_due_notifications(app.clock.business_now().unix(), wall, wall + LEASE_S, BATCH).await?;
-    let n = due.len();
-    let mut set = JoinSet::new();
-    for notification in due {
-        let app = Arc::clone(app);
-        set.spawn(async move { deliver_one(&app, notification).await });
+/// The dispatcher: claims due rows and keeps sending them until `stop`,
+/// then lets the sends in flight finish. Woken by [`crate::Wake::new_work`].
+pub async fn run(app: Arc<App>, stop: CancellationToken) {
+    let mut dispatcher = Dispatcher::new(Arc::clone(&app));
+    // Whether the last claim may have left due rows behind (it filled
+    // every slot it asked for): then a freed slot is worth a claim.
+    while !stop.is_cancelled() {
+        dispatcher.reap();
+        // Whether the claim may have left due rows behind (it got every
+        // row it asked for): then a freed slot is worth another claim.
+        let backlog = match dispatcher.start_due().await {
+            Ok(pass) => pass.full,
+            Err(e) => {
+                tracing::warn!(error = %e, "claiming notifications failed");
+                false
+            }
+        };
+        if backlog && dispatcher.free() > 0 {
+            tokio::task::yield_now().await;
+            continue;
+        }
+        tokio::select! {
+            Some(_) = dispatcher.sends.join_next(), if backlog && !dispatcher.sends.is_empty() => {}
+            _ = app.wake.outbox.notified() => {}
+            _ = tokio::time::sleep(IDLE_POLL) => {}
+            _ = stop.cancelled() => {}
+        }
     }
-    while set.join_next().await.is_some() {}
-    Ok(n)
+    dispatcher.drain().await;
+}
+
+/// Claims and sends what is due now, as the dispatcher would, and waits
+/// for those sends; returns how many were sent. For tests and tools: the
+/// server runs [`run`].
+pub async fn deliver_due(app: &Arc<App>) -> Result<usize, StoreError> {
+    let mut dispatcher = Dispatcher::new(Arc::clone(app));
+    let pass = dispatcher.start_due().await?;
+    dispatcher.drain().await;
+    Ok(pass.started)
+}
+
+/// What one claim came to.
+struct Pass {
+    /// Sends started.
+    started: usize,
+    /// The claim got every row it asked for: more may be due.
+    full: bool,
+}
+
+struct Dispatcher {
+    app: Arc<App>,
+    sends: JoinSet<()>,
+}
+
+impl Dispatcher {
+    fn new(app: Arc<App>) -> Dispatcher {
+        Dispatcher { app, sends: JoinSet::new() }
+    }
+
+    fn free(&self) -> usize {
+        MAX_IN_FLIGHT.saturating_sub(self.sends.len())
+    }
+
+    /// Collects the sends that have finished.
+    fn reap(&mut self) {
+        while self.sends.try_join_next().is_some() {}
+    }
+
+    async fn drain(&mut self) {
+        while self.sends.join_next().await.is_some() {}
+    }
+
+    /// Claims due rows for the free slots, starts those whose destination
+    /// may take them and puts the others back until it may.
+    async fn start_due(&mut self) -> Result<Pass, StoreError> {
+        let want = self.free().min(CLAIM_AT_MOST);
+        if want == 0 {
+            return Ok(Pass { started: 0, full: true });
+        }
+        let app = &self.app;
+        let wall = app.clock.wall_now().unix();
+        let due = app
+            .store
+            .claim_due_notifications(app.clock.business_now().unix(), wall, wall + LEASE_S, want as i64)
+            .await?;
+        let full = due.len() == want;
+        let now = Instant::now();
+        let mut put_back = Vec::new();
+        let mut started = 0;
+        for n in due {
+            match app.destinations.try_start(&destinations::of(&n.notify_url), now) {
+                Gate::Go(permit) => {
+                    let app = Arc::clone(app);
+                    self.sends.spawn(async move { deliver_one(&app, n, permit).await });
+                    started += 1;
+                }
+                Gate::Busy => put_back.push((n.id, wall + BUSY_WAIT_S)),
+                Gate::Open(until) => put_back.push((n.id, wall + wall_seconds_until(until, now))),
+            }
+        }
+        if !put_back.is_empty() {
+            app.store.put_back_notifications(&put_back).await?;
+        }
+        Ok(Pass { started, full })
+    }
+}
+
+/// Whole wall seconds from `now` to `until`, at least one.
+fn wall_seconds_until(until: Instant, now: Instant) -> i64 {
+    let d = until.saturating_duration_since(now);
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX).saturating_add(i64::from(d.subsec_nanos() > 0)).max(1)
 }
 
 /// Delivers the enqueued (and committed) notification `id` now and returns
-/// it as it stands after the first try. If the delivery job claimed it
-/// first, waits a little for the job's first try; retries, if it failed,
-/// follow in the jobs.
+/// it as it stands after the first try. If the dispatcher claimed it first,
+/// waits a little for its first try; if its destination is backed off,
+/// leaves it to the dispatcher and returns at once. Retries, if it failed,
+/// follow in the dispatcher.
 pub async fn send_now(app: &App, id: i64) -> Result<Notification, Internal> {
     let wall = app.clock.wall_now().unix();
     if let Some(n) = app.store.claim_notification(id, wall, wall + LEASE_S).await? {
-        deliver_one(app, n).await;
+        let now = Instant::now();
+        match app.destinations.try_start(&destinations::of(&n.notify_url), now) {
+            Gate::Go(permit) => deliver_one(app, n, permit).await,
+            Gate::Busy => app.store.put_back_notifications(&[(id, wall)]).await?,
+            Gate::Open(until) => {
+                app.store.put_back_notifications(&[(id, wall + wall_seconds_until(until, now))]).await?;
+                return app.store.notification(id).await?.ok_or_else(|| Internal::bug("a notification vanished"));
+            }
+        }
     }
     let deadline = Instant::now() + FIRST_TRY_WAIT;
     loop {
@@ -129,13 +259,17 @@ pub async fn send_now(app: &App, id: i64) -> Result<Notification, Internal> {
 /// Sends one claimed notification through its channel and records the
 /// attempt. A sender that could not even prepare the message (its owner
 /// unreadable, signing failed) leaves the lease to expire.
-async fn deliver_one(app: &App, n: Notification) {
+async fn deliver_one(app: &App, n: Notification, permit: Permit) {
     let sent = match n.channel {
         Channel::V3 => pay::send(app, &n).await,
         Channel::Mp => mp::send_account(app, &n).await,
         Channel::Component => mp::send_component(app, &n).await,
     };
-    if let Some(sent) = sent {
-        attempt::record(app, &n, sent).await;
-    }
+    let Some(sent) = sent else { return };
+    permit.done(match (sent.http_status, sent.refused) {
+        (Some(_), _) => Reach::Answered,
+        (None, true) => Reach::NotSent,
+        (None, false) => Reach::Unreachable,
+    });
+    attempt::record(app, &n, sent).await;
 }

@@ -180,7 +180,7 @@ pub async fn create(app: &App, caller: &Merchant, cmd: RefundCommand) -> Result<
     };
     let (refund, order) = match created {
         RefundCreated::Created(r, o) => {
-            app.wake.notify_one();
+            app.wake.new_work();
             (r, o)
         }
         RefundCreated::Existing(r, o) if r.params_digest == request.params_digest => (r, o),
@@ -239,7 +239,7 @@ pub async fn finish(
     });
     let done = app.store.finish_refund(refund_row_id, to, now.unix(), notify).await?;
     if done.is_some() {
-        app.wake.notify_one();
+        app.wake.new_work();
     }
     Ok(done)
 }

@@ -389,7 +389,7 @@ pub async fn create_order(app: &App, caller: &Merchant, cmd: ShareCommand) -> Re
         due_at: now.unix() + PROCESSING_S,
     };
     let out = asked(app.store.create_sharing(&request).await?, &cmd.params_digest)?;
-    app.wake.notify_one();
+    app.wake.new_work();
     Ok(out)
 }
 
@@ -422,7 +422,7 @@ pub async fn unfreeze(
         due_at: now.unix() + PROCESSING_S,
     };
     let out = asked(app.store.create_sharing(&request).await?, params_digest)?;
-    app.wake.notify_one();
+    app.wake.new_work();
     Ok(out)
 }
 
@@ -563,7 +563,7 @@ pub async fn create_return(app: &App, caller: &Merchant, cmd: ReturnCommand) -> 
     };
     let ret = match app.store.create_return(&request).await? {
         Asked::Created(r) => {
-            app.wake.notify_one();
+            app.wake.new_work();
             r
         }
         Asked::Existing(r) if r.params_digest == cmd.params_digest => r,
@@ -672,7 +672,7 @@ pub async fn finish_due(app: &App) -> Result<usize, Internal> {
         }
     }
     if n > 0 {
-        app.wake.notify_one();
+        app.wake.new_work();
     }
     Ok(n)
 }

@@ -114,7 +114,7 @@ pub(super) async fn advance(
         .await
         .map_err(|e| V3Error::internal(e.into()))?;
     refunds::finish_due(app).await?;
-    app.wake.notify_one();
+    app.wake.new_work();
     ok_json(&clock_json(app))
 }
 
