@@ -34,33 +34,16 @@ pub fn spawn(app: Arc<App>, stop: CancellationToken) -> JoinHandle<()> {
         let mut last_periodic: Option<Instant> = None;
         let mut last_sweep: Option<Instant> = None;
         while !stop.is_cancelled() {
-            let finished = crate::payments::refunds::finish_due(&app).await.unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "finishing refunds failed");
-                0
-            });
-            let shared = crate::payments::sharing::finish_due(&app).await.unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "finishing profit sharing failed");
-                0
-            });
-            if last_periodic.is_none_or(|t| t.elapsed() >= PERIODIC) {
-                last_periodic = Some(Instant::now());
-                periodic(&app).await;
-            }
-            if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP) {
-                last_sweep = Some(Instant::now());
-                let now = app.clock.business_now().unix();
-                match crate::access::eligibility::refresh_all(&app.store, now, "periodic re-evaluation").await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(capabilities.changed = n, "re-evaluated capabilities"),
-                    Err(e) => tracing::warn!(error = %e, "re-evaluating capabilities failed"),
+            // While the database does not answer, wait for it rather than
+            // fail every job once a pass (`runtime::health`).
+            let Some(busy) = app.database.while_reachable(pass(&app, &mut last_periodic, &mut last_sweep)).await else {
+                tokio::select! {
+                    () = app.database.back() => {}
+                    () = stop.cancelled() => {}
                 }
-                match crate::discovery::repair(&app).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(orders.attributed = n, "attributed payments left unattributed"),
-                    Err(e) => tracing::warn!(error = %e, "repairing discovery attribution failed"),
-                }
-            }
-            if finished == 0 && shared == 0 {
+                continue;
+            };
+            if !busy {
                 tokio::select! {
                     _ = app.wake.jobs.notified() => {}
                     _ = tokio::time::sleep(IDLE_POLL) => {}
@@ -69,6 +52,38 @@ pub fn spawn(app: Arc<App>, stop: CancellationToken) -> JoinHandle<()> {
             }
         }
     })
+}
+
+/// One pass of every job that is due; whether any had work (then the
+/// next pass follows at once).
+async fn pass(app: &App, last_periodic: &mut Option<Instant>, last_sweep: &mut Option<Instant>) -> bool {
+    let finished = crate::payments::refunds::finish_due(app).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "finishing refunds failed");
+        0
+    });
+    let shared = crate::payments::sharing::finish_due(app).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "finishing profit sharing failed");
+        0
+    });
+    if last_periodic.is_none_or(|t| t.elapsed() >= PERIODIC) {
+        *last_periodic = Some(Instant::now());
+        periodic(app).await;
+    }
+    if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP) {
+        *last_sweep = Some(Instant::now());
+        let now = app.clock.business_now().unix();
+        match crate::access::eligibility::refresh_all(&app.store, now, "periodic re-evaluation").await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(capabilities.changed = n, "re-evaluated capabilities"),
+            Err(e) => tracing::warn!(error = %e, "re-evaluating capabilities failed"),
+        }
+        match crate::discovery::repair(app).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(orders.attributed = n, "attributed payments left unattributed"),
+            Err(e) => tracing::warn!(error = %e, "repairing discovery attribution failed"),
+        }
+    }
+    finished > 0 || shared > 0
 }
 
 async fn periodic(app: &App) {

@@ -101,6 +101,8 @@ pub struct App {
     /// Where the outbox sends: sends in flight and the breaker of each
     /// destination.
     pub destinations: outbox::destinations::Destinations,
+    /// Whether the database answers (`runtime::health`).
+    pub database: runtime::health::DatabaseHealth,
 }
 
 /// Wakes the background loops: the outbox's dispatcher and the jobs.
@@ -140,6 +142,7 @@ impl App {
             outbound,
             deliveries: outbox::DeliveryCounters::default(),
             destinations: outbox::destinations::Destinations::default(),
+            database: runtime::health::DatabaseHealth::default(),
         })
     }
 

@@ -28,6 +28,7 @@ pub mod layers;
 pub mod metrics;
 pub mod mp;
 pub mod ops;
+pub mod outage;
 pub mod sandbox;
 pub mod serve;
 pub mod state;
@@ -49,6 +50,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .fallback(v3::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), outage::guard))
         .with_state(state.clone());
     layers::apply(routes, state)
 }

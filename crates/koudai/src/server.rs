@@ -185,6 +185,7 @@ impl Server {
             http_task,
             koudai_app::jobs::spawn(Arc::clone(&app), stop.clone()),
             tokio::spawn(koudai_app::outbox::run(Arc::clone(&app), stop.clone())),
+            tokio::spawn(koudai_app::runtime::health::watch(Arc::clone(&app), stop.clone())),
         ];
         Ok(Server { addr, app, stop, tasks })
     }

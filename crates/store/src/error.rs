@@ -34,9 +34,15 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::RowNotFound => StoreError::NotFound,
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                StoreError::Unavailable(e.to_string())
-            }
+            // The connection broke or could not be made: the database
+            // restarts, fails over or cannot be reached. Retrying may work.
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::BeginFailed => StoreError::Unavailable(e.to_string()),
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict(db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned()))
             }
@@ -44,7 +50,7 @@ impl From<sqlx::Error> for StoreError {
                 let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
                 if code == "40001" || code == "40P01" {
                     StoreError::Contended(db.message().to_owned())
-                } else if is_load(&code) {
+                } else if is_load(&code) || is_gone(&code) {
                     StoreError::Unavailable(db.message().to_owned())
                 } else {
                     StoreError::Other(db.message().to_owned())
@@ -58,6 +64,13 @@ impl From<sqlx::Error> for StoreError {
 /// PostgreSQL SQLSTATEs that mean load, not a bug: serialization failure,
 /// deadlock, too many connections, and a server still starting up.
 const POSTGRES_LOAD: [&str; 4] = ["40001", "40P01", "53300", "57P03"];
+
+/// PostgreSQL SQLSTATEs that mean the server is going away or cannot serve:
+/// class 08 (connection exception), class 53 (insufficient resources),
+/// and the shutdowns of class 57 (administrator, crash, still starting).
+fn is_gone(code: &str) -> bool {
+    code.len() == 5 && (code.starts_with("08") || code.starts_with("53") || matches!(code, "57P01" | "57P02" | "57P03"))
+}
 
 /// Whether a database error code means "busy, try again" rather than a bug.
 ///
@@ -113,7 +126,17 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::is_load;
+    use super::{is_gone, is_load};
+
+    #[test]
+    fn a_postgres_server_going_away_is_unavailable_not_a_bug() {
+        for code in ["08006", "08001", "08003", "57P01", "57P02", "57P03", "53300", "53100"] {
+            assert!(is_gone(code), "{code}");
+        }
+        for code in ["23505", "42P01", "22021", "40001", "5", "", "57014"] {
+            assert!(!is_gone(code), "{code}");
+        }
+    }
 
     #[test]
     fn sqlite_busy_and_locked_are_load_in_every_extended_form() {

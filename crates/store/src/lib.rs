@@ -120,8 +120,14 @@ impl TryFrom<i64> for Flag {
 const SQLITE_POOL: u32 = 4;
 /// Connections to PostgreSQL per node.
 const POSTGRES_POOL: u32 = 16;
-/// How long a request waits for a connection before "unavailable".
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request waits for a SQLite connection before "unavailable":
+/// the file is local, so a wait is a queue behind other work, never an
+/// outage.
+const SQLITE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request waits for a PostgreSQL connection, connecting
+/// included, before "unavailable": a server that restarts or cannot be
+/// reached must cost a request seconds, not its whole deadline.
+const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Where merchants' sandbox tokens are kept in `meta`.
 const SANDBOX_TOKEN_PREFIX: &str = "sandbox_token:";
@@ -151,6 +157,40 @@ impl Backend {
             Backend::Sqlite => "",
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         }
+    }
+}
+
+/// See [`Store::probe`].
+pub struct Probe {
+    options: std::sync::Arc<AnyConnectOptions>,
+    conn: Option<sqlx::AnyConnection>,
+}
+
+impl Probe {
+    /// Connects if need be and pings. A failure drops the connection; the
+    /// next ping makes a new one. A caller that gives up waiting calls
+    /// [`Probe::forget`].
+    pub async fn ping(&mut self) -> Result<(), StoreError> {
+        use sqlx::{ConnectOptions as _, Connection as _};
+        let result = async {
+            if self.conn.is_none() {
+                self.conn = Some(self.options.connect().await?);
+            }
+            match self.conn.as_mut() {
+                Some(conn) => conn.ping().await,
+                None => Ok(()),
+            }
+        }
+        .await;
+        if result.is_err() {
+            self.conn = None;
+        }
+        result.map_err(StoreError::from)
+    }
+
+    /// Drops the connection (a ping on it never came back).
+    pub fn forget(&mut self) {
+        self.conn = None;
     }
 }
 
@@ -209,7 +249,7 @@ impl Store {
                 // A read-only open cannot switch the journal mode, and needs not.
                 AnyPoolOptions::new()
                     .max_connections(SQLITE_POOL)
-                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .acquire_timeout(SQLITE_ACQUIRE_TIMEOUT)
                     .after_connect(move |conn, _meta| {
                         Box::pin(async move {
                             if !read_only {
@@ -227,7 +267,7 @@ impl Store {
             Backend::Postgres => {
                 AnyPoolOptions::new()
                     .max_connections(POSTGRES_POOL)
-                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
                     .after_connect(move |conn, _meta| {
                         Box::pin(async move {
                             if read_only {
@@ -293,6 +333,13 @@ impl Store {
     /// Closes the pool, waiting for connections in use to come back.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// A probe of whether the database answers, on a connection of its own
+    /// (outside the pool, so a pool busy with work never reads as an
+    /// outage).
+    pub fn probe(&self) -> Probe {
+        Probe { options: self.pool.connect_options(), conn: None }
     }
 
     /// Starts a transaction that may write: the only way the store opens

@@ -125,11 +125,20 @@ pub async fn run(app: Arc<App>, stop: CancellationToken) {
         dispatcher.reap();
         // Whether the claim may have left due rows behind (it got every
         // row it asked for): then a freed slot is worth another claim.
-        let backlog = match dispatcher.start_due().await {
-            Ok(pass) => pass.full,
-            Err(e) => {
+        let backlog = match app.database.while_reachable(dispatcher.start_due()).await {
+            Some(Ok(pass)) => pass.full,
+            Some(Err(e)) => {
                 tracing::warn!(error = %e, "claiming notifications failed");
                 false
+            }
+            // The database does not answer: wait for it (sends in flight
+            // finish meanwhile).
+            None => {
+                tokio::select! {
+                    () = app.database.back() => {}
+                    () = stop.cancelled() => {}
+                }
+                continue;
             }
         };
         if backlog && dispatcher.free() > 0 {

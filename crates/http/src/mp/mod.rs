@@ -20,7 +20,7 @@ use koudai_domain::mp::{self as rules, Button, MenuError};
 use koudai_protocol::mp::MpError;
 
 mod component;
-mod error;
+pub(crate) mod error;
 mod poi;
 pub(crate) mod qr;
 mod request;

@@ -27,7 +27,7 @@ mod component;
 mod console;
 mod discover;
 mod oauth;
-mod page;
+pub(crate) mod page;
 pub mod session;
 mod shop;
 mod signing;
