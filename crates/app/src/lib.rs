@@ -120,6 +120,12 @@ impl Wake {
         self.outbox.notify_one();
         self.jobs.notify_one();
     }
+
+    /// A notification was enqueued and nothing else: only the outbox's
+    /// dispatcher has work (a payment must not send the jobs looking).
+    pub fn delivery(&self) {
+        self.outbox.notify_one();
+    }
 }
 
 impl App {

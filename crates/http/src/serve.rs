@@ -3,8 +3,11 @@
 //! within [`ConnLimits::header_read`] (slowloris), at most
 //! [`ConnLimits::max_connections`] are served at once (beyond that a
 //! connection gets an immediate 503 and is closed, instead of exhausting
-//! file descriptors), and a request's handling — body included — is bounded
-//! by the 30 s limit of [`crate::layers`].
+//! file descriptors; `GET /healthz` is still answered there, by up to
+//! [`OVERFLOW`] short-lived handlers, so a full server still says it is
+//! alive), and a request's handling — body included — is bounded by the
+//! 30 s limit of [`crate::layers`]. The binary derives the cap from the
+//! process's descriptor limit (`koudai serve`'s descriptor budget).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,11 +43,20 @@ impl Default for ConnLimits {
 /// The answer to a connection over the limit: written at once, then closed.
 const BUSY: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 1\r\n\r\n";
+/// The answer to `GET /healthz` over the limit: the process is alive.
+const ALIVE: &[u8] =
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+/// Connections over the limit answered at once (each holds a descriptor
+/// for at most [`OVERFLOW_READ`]); beyond that they are closed unanswered.
+pub const OVERFLOW: usize = 16;
+/// How long a connection over the limit has to send its request line.
+const OVERFLOW_READ: Duration = Duration::from_millis(200);
 
 /// Serves `router` until `stop` is cancelled, then lets requests in flight
 /// finish.
 pub async fn serve(listener: TcpListener, router: Router, limits: ConnLimits, stop: CancellationToken) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let overflow = Arc::new(Semaphore::new(OVERFLOW));
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -52,7 +64,7 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ConnLimits, st
             accepted = listener.accept() => accepted,
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
-        let (mut stream, peer) = match accepted {
+        let (stream, peer) = match accepted {
             Ok(c) => c,
             Err(e) => {
                 // Out of file descriptors or similar: say so, breathe, go on.
@@ -62,10 +74,14 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ConnLimits, st
             }
         };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            connections.spawn(async move {
-                let _ = stream.write_all(BUSY).await;
-                let _ = stream.shutdown().await;
-            });
+            // Over the cap: answer and close at once, unless even the
+            // overflow is full (then just close).
+            if let Ok(permit) = Arc::clone(&overflow).try_acquire_owned() {
+                connections.spawn(async move {
+                    let _permit = permit;
+                    answer_over_the_cap(stream).await;
+                });
+            }
             continue;
         };
         // The client's address, for limits per address (`ConnectInfo`).
@@ -96,4 +112,27 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ConnLimits, st
         });
     }
     while connections.join_next().await.is_some() {}
+}
+
+/// `GET /healthz` gets "ok", anything else (or nothing within
+/// [`OVERFLOW_READ`]) the 503.
+async fn answer_over_the_cap(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt as _;
+    let mut head = [0u8; 64];
+    let mut got = 0;
+    let _ = tokio::time::timeout(OVERFLOW_READ, async {
+        while got < head.len() {
+            match stream.read(&mut head[got..]).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+            if head[..got].starts_with(b"GET /healthz ") || !b"GET /healthz ".starts_with(&head[..got.min(13)]) {
+                break;
+            }
+        }
+    })
+    .await;
+    let answer = if head[..got].starts_with(b"GET /healthz ") { ALIVE } else { BUSY };
+    let _ = stream.write_all(answer).await;
+    let _ = stream.shutdown().await;
 }

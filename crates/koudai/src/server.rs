@@ -13,7 +13,7 @@ use koudai_app::{App, AppConfig, Clock, Mode, Rng};
 use koudai_domain::Secret;
 use koudai_http::serve::ConnLimits;
 use koudai_http::HttpState;
-use koudai_store::Store;
+use koudai_store::{Backend, Store};
 
 /// Where the mode a database is served in is recorded.
 const MODE_KEY: &str = "mode";
@@ -124,13 +124,48 @@ fn write_owner_only(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
 }
 
 /// Raises the soft limit on open files to the hard limit where the OS
-/// allows, so the connection cap (900) is what limits connections, not the
-/// common default of 1024 descriptors; logs what it got.
-fn raise_file_limit() {
+/// allows and returns the limit in force (`None` if it cannot be read).
+fn raise_file_limit() -> Option<u64> {
     match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) => tracing::info!(open_files.limit = limit, "file descriptor limit"),
-        Err(e) => tracing::warn!(error = %e, "could not raise the file descriptor limit"),
+        Ok(limit) => Some(limit),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not raise the file descriptor limit");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).ok().map(|(soft, _)| soft)
+        }
     }
+}
+
+/// Descriptors kept for everything but client connections: the standard
+/// streams, the listener, the runtime, logs and files (32); the database
+/// (PostgreSQL: the pool and the watchdog's probe; SQLite: each pooled
+/// connection's database, WAL and shared-memory files); the outbox's sends
+/// in flight and the other outbound calls (account handshakes, OAuth); and
+/// the connections over the cap, which are answered and closed.
+fn reserved_descriptors(backend: Backend) -> u64 {
+    let database = match backend {
+        Backend::Postgres => 16 + 1,
+        Backend::Sqlite => 4 * 3 + 1,
+    };
+    let outbound = koudai_app::outbox::MAX_IN_FLIGHT as u64 + 16;
+    32 + database + outbound + koudai_http::serve::OVERFLOW as u64
+}
+
+/// The fewest client connections worth serving.
+const MIN_CONNECTIONS: u64 = 8;
+
+/// The connection cap: what was asked (`--max-connections`), lowered to
+/// what the descriptor limit leaves after the reserve.
+fn connection_cap(asked: usize, descriptors: Option<u64>, backend: Backend) -> anyhow::Result<usize> {
+    let Some(limit) = descriptors else { return Ok(asked) };
+    let reserve = reserved_descriptors(backend);
+    let room = limit.saturating_sub(reserve);
+    anyhow::ensure!(
+        room >= MIN_CONNECTIONS,
+        "the file descriptor limit ({limit}) leaves room for {room} client connections after the {reserve} \
+         kept for the database, callbacks and files; raise it (ulimit -n {}) or more",
+        reserve + 64
+    );
+    Ok(asked.min(usize::try_from(room).unwrap_or(usize::MAX)))
 }
 
 /// A running server.
@@ -146,7 +181,7 @@ impl Server {
     /// and, in sandbox mode, the demo world; binds, and starts serving and
     /// the jobs.
     pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
-        raise_file_limit();
+        let descriptors = raise_file_limit();
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
         let store = Store::connect(config.database_url.expose()).await?;
@@ -180,7 +215,15 @@ impl Server {
 
         let stop = CancellationToken::new();
         let router = koudai_http::router(HttpState::new(Arc::clone(&app)));
-        let http_task = tokio::spawn(koudai_http::serve::serve(listener, router, config.limits, stop.clone()));
+        let max_connections = connection_cap(config.limits.max_connections, descriptors, app.store.backend())?;
+        tracing::info!(
+            open_files.limit = descriptors,
+            connections.max = max_connections,
+            connections.asked = config.limits.max_connections,
+            "descriptor budget"
+        );
+        let limits = ConnLimits { max_connections, ..config.limits };
+        let http_task = tokio::spawn(koudai_http::serve::serve(listener, router, limits, stop.clone()));
         let tasks = vec![
             http_task,
             koudai_app::jobs::spawn(Arc::clone(&app), stop.clone()),
@@ -200,5 +243,21 @@ impl Server {
             }
         }
         self.app.store.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_is_what_the_descriptors_leave_and_the_flag_only_lowers_it() {
+        let reserve = reserved_descriptors(Backend::Sqlite);
+        assert_eq!(connection_cap(900, Some(1_048_576), Backend::Sqlite).ok(), Some(900));
+        assert_eq!(connection_cap(900, Some(1024), Backend::Sqlite).ok(), Some(1024 - reserve as usize));
+        assert_eq!(connection_cap(50, Some(1024), Backend::Sqlite).ok(), Some(50));
+        assert_eq!(connection_cap(900, None, Backend::Postgres).ok(), Some(900));
+        assert!(connection_cap(900, Some(reserve + 4), Backend::Sqlite).is_err(), "too few to serve");
+        assert!(reserved_descriptors(Backend::Postgres) > koudai_app::outbox::MAX_IN_FLIGHT as u64);
     }
 }

@@ -105,7 +105,7 @@ async fn enqueue_event(
 /// push's id (none without an event URL).
 pub async fn push_ticket(app: &App, c: &Component) -> Result<(String, Option<i64>), Internal> {
     let pushed = issue_ticket(app, c).await?;
-    app.wake.new_work();
+    app.wake.delivery();
     Ok(pushed)
 }
 
@@ -959,7 +959,7 @@ pub async fn consent(app: &App, c: Consent) -> Result<String, ConsentError> {
         take_sets(app, &mut tx, &account.appid, &loser, &left, now).await?;
     }
     tx.commit().await?;
-    app.wake.new_work();
+    app.wake.delivery();
     tracing::info!(component = %component.component_appid, authorizer = %account.appid, sets = %func_ids, "account authorised a third-party platform");
     let lifetime = rules::rules().auth_code_lifetime_s;
     Ok(with_query(&redirect_uri, &[("auth_code", &auth_code), ("expires_in", &lifetime.to_string())]))
@@ -1187,7 +1187,7 @@ pub async fn revoke(app: &App, component_appid: &str, authorizer_appid: &str) ->
         enqueue_event(app, &mut tx, &component, "unauthorized", &format!("{authorizer_appid}:{now}"), xml).await?;
     }
     tx.commit().await?;
-    app.wake.new_work();
+    app.wake.delivery();
     Ok(done)
 }
 

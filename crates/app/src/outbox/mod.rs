@@ -28,6 +28,7 @@ pub mod destinations;
 pub mod mp;
 pub mod pay;
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,11 +51,12 @@ use crate::{App, Internal};
 /// quickly.
 pub const LEASE_S: i64 = 15;
 /// Sends in flight at once, every destination together.
-pub const MAX_IN_FLIGHT: usize = 128;
+pub const MAX_IN_FLIGHT: usize = 64;
 /// The most rows one claim takes.
 const CLAIM_AT_MOST: usize = 64;
 /// How long a claimed row whose destination already has its share of
-/// sends in flight waits before it is claimed again (wall s).
+/// sends in flight, and a full queue of parked rows, waits before it is
+/// claimed again (wall s).
 const BUSY_WAIT_S: i64 = 1;
 /// How often the dispatcher looks for due rows (retries coming due) when
 /// nothing wakes it.
@@ -116,39 +118,48 @@ impl DeliveryCounters {
 }
 
 /// The dispatcher: claims due rows and keeps sending them until `stop`,
-/// then lets the sends in flight finish. Woken by [`crate::Wake::new_work`].
+/// then lets the sends in flight finish. Woken by [`crate::Wake`].
 pub async fn run(app: Arc<App>, stop: CancellationToken) {
     let mut dispatcher = Dispatcher::new(Arc::clone(&app));
-    // Whether the last claim may have left due rows behind (it filled
-    // every slot it asked for): then a freed slot is worth a claim.
+    let mut claim = true;
+    // Whether the last claim may have left due rows behind (it got every
+    // row it asked for): then a freed slot is worth another claim.
+    let mut backlog = false;
     while !stop.is_cancelled() {
-        dispatcher.reap();
-        // Whether the claim may have left due rows behind (it got every
-        // row it asked for): then a freed slot is worth another claim.
-        let backlog = match app.database.while_reachable(dispatcher.start_due()).await {
-            Some(Ok(pass)) => pass.full,
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, "claiming notifications failed");
-                false
-            }
-            // The database does not answer: wait for it (sends in flight
-            // finish meanwhile).
-            None => {
-                tokio::select! {
-                    () = app.database.back() => {}
-                    () = stop.cancelled() => {}
+        if claim {
+            claim = false;
+            backlog = match app.database.while_reachable(dispatcher.start_due()).await {
+                Some(Ok(pass)) => pass.full,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "claiming notifications failed");
+                    false
                 }
-                continue;
-            }
-        };
+                // The database does not answer: wait for it (sends in
+                // flight finish meanwhile).
+                None => {
+                    tokio::select! {
+                        () = app.database.back() => {}
+                        () = stop.cancelled() => {}
+                    }
+                    claim = true;
+                    continue;
+                }
+            };
+        }
         if backlog && dispatcher.free() > 0 {
+            claim = true;
             tokio::task::yield_now().await;
             continue;
         }
         tokio::select! {
-            Some(_) = dispatcher.sends.join_next(), if backlog && !dispatcher.sends.is_empty() => {}
-            _ = app.wake.outbox.notified() => {}
-            _ = tokio::time::sleep(IDLE_POLL) => {}
+            Some(done) = dispatcher.sends.join_next(), if !dispatcher.sends.is_empty() => {
+                if let Err(e) = dispatcher.finished(done).await {
+                    tracing::warn!(error = %e, "putting back parked notifications failed; their lease will expire");
+                }
+                claim = backlog;
+            }
+            _ = app.wake.outbox.notified() => claim = true,
+            _ = tokio::time::sleep(IDLE_POLL) => claim = true,
             _ = stop.cancelled() => {}
         }
     }
@@ -162,7 +173,7 @@ pub async fn deliver_due(app: &Arc<App>) -> Result<usize, StoreError> {
     let mut dispatcher = Dispatcher::new(Arc::clone(app));
     let pass = dispatcher.start_due().await?;
     dispatcher.drain().await;
-    Ok(pass.started)
+    Ok(pass.started + dispatcher.unparked)
 }
 
 /// What one claim came to.
@@ -173,37 +184,113 @@ struct Pass {
     full: bool,
 }
 
+/// Claimed rows waiting in memory for a slot of their destination, at most
+/// this many per destination (beyond, they go back to the table for
+/// [`BUSY_WAIT_S`]). They start within two rounds of that destination's
+/// sends, well inside their lease.
+const PARKED_PER_DESTINATION: usize = 2 * destinations::PER_DESTINATION;
+/// A parked row older than this goes back to the table (its lease is
+/// [`LEASE_S`]).
+const PARKED_AT_MOST: Duration = Duration::from_secs(7);
+
 struct Dispatcher {
     app: Arc<App>,
-    sends: JoinSet<()>,
+    /// Sends in flight; each ends with its destination.
+    sends: JoinSet<String>,
+    parked: HashMap<String, VecDeque<(Notification, Instant)>>,
+    /// Parked rows started since the dispatcher began.
+    unparked: usize,
 }
 
 impl Dispatcher {
     fn new(app: Arc<App>) -> Dispatcher {
-        Dispatcher { app, sends: JoinSet::new() }
+        Dispatcher { app, sends: JoinSet::new(), parked: HashMap::new(), unparked: 0 }
     }
 
     fn free(&self) -> usize {
         MAX_IN_FLIGHT.saturating_sub(self.sends.len())
     }
 
-    /// Collects the sends that have finished.
-    fn reap(&mut self) {
-        while self.sends.try_join_next().is_some() {}
+    fn spawn(&mut self, destination: String, n: Notification, permit: Permit) {
+        let app = Arc::clone(&self.app);
+        self.sends.spawn(async move {
+            deliver_one(&app, n, permit).await;
+            destination
+        });
     }
 
+    /// A send ended: start what waits for its destination, and put back
+    /// what waited too long or whose destination has been backed off.
+    async fn finished(&mut self, done: Result<String, tokio::task::JoinError>) -> Result<(), StoreError> {
+        let now = Instant::now();
+        let wall = self.app.clock.wall_now().unix();
+        let mut put_back = Vec::new();
+        if let Ok(destination) = done {
+            if let Some(mut queue) = self.parked.remove(&destination) {
+                while self.free() > 0 {
+                    let Some((n, _)) = queue.pop_front() else { break };
+                    match self.app.destinations.try_start(&destination, now) {
+                        Gate::Go(permit) => {
+                            self.spawn(destination.clone(), n, permit);
+                            self.unparked += 1;
+                        }
+                        Gate::Busy => {
+                            queue.push_front((n, now));
+                            break;
+                        }
+                        Gate::Open(until) => {
+                            let at = wall + wall_seconds_until(until, now);
+                            put_back.push((n.id, at));
+                            put_back.extend(queue.drain(..).map(|(n, _)| (n.id, at)));
+                        }
+                    }
+                }
+                if !queue.is_empty() {
+                    self.parked.insert(destination, queue);
+                }
+            }
+        }
+        for queue in self.parked.values_mut() {
+            while queue.front().is_some_and(|(_, at)| now.duration_since(*at) > PARKED_AT_MOST) {
+                if let Some((n, _)) = queue.pop_front() {
+                    put_back.push((n.id, wall));
+                }
+            }
+        }
+        self.parked.retain(|_, q| !q.is_empty());
+        if put_back.is_empty() {
+            return Ok(());
+        }
+        self.app.store.put_back_notifications(&put_back).await
+    }
+
+    /// Lets the sends in flight finish (starting what was parked for
+    /// them), then puts back what is still parked, due at once.
     async fn drain(&mut self) {
-        while self.sends.join_next().await.is_some() {}
+        while let Some(done) = self.sends.join_next().await {
+            if let Err(e) = self.finished(done).await {
+                tracing::warn!(error = %e, "putting back parked notifications failed; their lease will expire");
+            }
+        }
+        let wall = self.app.clock.wall_now().unix();
+        let rest: Vec<_> =
+            self.parked.drain().flat_map(|(_, q)| q.into_iter().map(move |(n, _)| (n.id, wall))).collect();
+        if !rest.is_empty() {
+            if let Err(e) = self.app.store.put_back_notifications(&rest).await {
+                tracing::warn!(error = %e, "putting back parked notifications failed; their lease will expire");
+            }
+        }
     }
 
     /// Claims due rows for the free slots, starts those whose destination
-    /// may take them and puts the others back until it may.
+    /// may take them, parks those whose destination is busy, and puts the
+    /// others back until their destination may take them.
     async fn start_due(&mut self) -> Result<Pass, StoreError> {
         let want = self.free().min(CLAIM_AT_MOST);
         if want == 0 {
             return Ok(Pass { started: 0, full: true });
         }
-        let app = &self.app;
+        let app = Arc::clone(&self.app);
         let wall = app.clock.wall_now().unix();
         let due = app
             .store
@@ -214,13 +301,20 @@ impl Dispatcher {
         let mut put_back = Vec::new();
         let mut started = 0;
         for n in due {
-            match app.destinations.try_start(&destinations::of(&n.notify_url), now) {
+            let destination = destinations::of(&n.notify_url);
+            match app.destinations.try_start(&destination, now) {
                 Gate::Go(permit) => {
-                    let app = Arc::clone(app);
-                    self.sends.spawn(async move { deliver_one(&app, n, permit).await });
+                    self.spawn(destination, n, permit);
                     started += 1;
                 }
-                Gate::Busy => put_back.push((n.id, wall + BUSY_WAIT_S)),
+                Gate::Busy => {
+                    let queue = self.parked.entry(destination).or_default();
+                    if queue.len() < PARKED_PER_DESTINATION {
+                        queue.push_back((n, now));
+                    } else {
+                        put_back.push((n.id, wall + BUSY_WAIT_S));
+                    }
+                }
                 Gate::Open(until) => put_back.push((n.id, wall + wall_seconds_until(until, now))),
             }
         }

@@ -540,7 +540,7 @@ pub async fn pay_with(
         };
         match app.store.pay_order(&cmd, build, then).await {
             Ok(paid) => {
-                app.wake.new_work();
+                app.wake.delivery();
                 return Ok(paid);
             }
             Err(koudai_store::PayError::RuleChanged(_)) if tries < CHARGE_TRIES => continue,

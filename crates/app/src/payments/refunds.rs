@@ -239,7 +239,7 @@ pub async fn finish(
     });
     let done = app.store.finish_refund(refund_row_id, to, now.unix(), notify).await?;
     if done.is_some() {
-        app.wake.new_work();
+        app.wake.delivery();
     }
     Ok(done)
 }
