@@ -1,6 +1,6 @@
 //! The caches and counters the surfaces keep between requests: merchant
-//! keys and rows (`v3::auth`), the nonces seen (replay protection), and the
-//! failed logins of the pages. Data only, so that `state` can hold them
+//! keys and rows (`v3::auth`) and the failed logins of the pages (the
+//! nonces seen, for replay protection, are in the database). Data only, so that `state` can hold them
 //! without importing the surfaces that use them.
 
 use std::collections::HashMap;
@@ -18,10 +18,6 @@ pub struct MerchantKeys {
     pub(crate) keys: RwLock<HashMap<(String, String), PublicKey>>,
     pub(crate) rows: RwLock<HashMap<String, (Merchant, i64)>>,
 }
-
-/// `(mchid, nonce)` → wall time after which the nonce may be forgotten.
-#[derive(Default)]
-pub struct Nonces(pub(crate) Mutex<HashMap<(String, String), i64>>);
 
 /// Password attempts allowed per login within [`THROTTLE_WINDOW_S`].
 const MAX_FAILURES: u32 = 5;

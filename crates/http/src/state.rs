@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use koudai_app::App;
 
-use crate::cache::{LoginThrottle, MerchantKeys, Nonces, PageRate};
+use crate::cache::{LoginThrottle, MerchantKeys, PageRate};
 use crate::metrics::HttpMetrics;
 
 /// The state every handler receives. Cheap to clone.
@@ -14,7 +14,6 @@ use crate::metrics::HttpMetrics;
 pub struct HttpState {
     pub app: Arc<App>,
     pub merchant_keys: Arc<MerchantKeys>,
-    pub nonces: Arc<Nonces>,
     pub metrics: Arc<HttpMetrics>,
     /// Password attempts per login.
     pub logins: Arc<LoginThrottle>,
@@ -22,18 +21,13 @@ pub struct HttpState {
     pub login_addresses: Arc<LoginThrottle>,
     /// Requests to the pages per client address.
     pub page_rate: Arc<PageRate>,
-    /// Wall time this state was made: an embedded server's nonce memory
-    /// starts empty here, so requests stamped earlier are refused.
-    pub started_at: i64,
 }
 
 impl HttpState {
     pub fn new(app: Arc<App>) -> HttpState {
         HttpState {
-            started_at: app.clock.wall_now().unix(),
             app,
             merchant_keys: Arc::default(),
-            nonces: Arc::default(),
             metrics: Arc::new(HttpMetrics::new()),
             logins: Arc::default(),
             login_addresses: Arc::new(LoginThrottle::with_max(crate::cache::MAX_ATTEMPTS_PER_ADDRESS)),

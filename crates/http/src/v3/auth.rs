@@ -25,8 +25,6 @@ pub use super::body::json_value;
 
 /// How far a request's timestamp may be from the wall clock.
 const TIMESTAMP_WINDOW_S: i64 = 300;
-/// Nonce memory is swept when it grows past this many entries.
-const NONCE_SWEEP_AT: usize = 100_000;
 
 /// How long a merchant row is reused (wall milliseconds): long enough to
 /// spare the database a query on every request, short enough that a changed
@@ -139,15 +137,6 @@ pub(crate) async fn authenticate(
         });
         return Err(sign_error("签名错误，请检查后再试", "sign not match", Some(info)));
     }
-    // An embedded server remembers nonces in memory, from its start on: a
-    // request stamped before that could be the replay of one it never saw.
-    if state.app.store.backend() == koudai_store::Backend::Sqlite && ts < state.started_at {
-        return Err(sign_error(
-            "Http头Authorization中的timestamp早于服务启动时间，请重新签名后再试",
-            "timestamp before the server started",
-            None,
-        ));
-    }
     if !remember_nonce(state, &params.mchid, &params.nonce_str, ts, now).await? {
         return Err(sign_error("Http头Authorization中的nonce_str已被使用", "nonce replayed", None));
     }
@@ -159,26 +148,13 @@ pub(crate) async fn authenticate(
 /// good — ten minutes after `ts` — so the same request can never come back
 /// inside the window, not even one stamped at the window's far edge.
 ///
-/// On PostgreSQL the nonces live in the database, so every node (and a
-/// restarted one) refuses a replay; one SQLite process keeps them in memory.
+/// The nonces live in the database on both engines, written before the
+/// request is served: every node, and a node restarted a second later (or
+/// killed), refuses a replay, and a request stamped before a restart but
+/// inside the window is accepted like any other.
 async fn remember_nonce(state: &HttpState, mchid: &str, nonce: &str, ts: i64, now: i64) -> Result<bool, V3Error> {
     let forget_at = ts.saturating_add(2 * TIMESTAMP_WINDOW_S).max(now);
-    let store = &state.app.store;
-    if store.backend() == koudai_store::Backend::Postgres {
-        return store.remember_nonce(mchid, nonce, forget_at, now).await.map_err(|e| V3Error::internal(e.into()));
-    }
-    let mut seen = state.nonces.0.lock().map_err(|_| V3Error::bug("the nonce memory's lock is poisoned"))?;
-    if seen.len() >= NONCE_SWEEP_AT {
-        seen.retain(|_, forget_at| *forget_at > now);
-    }
-    let key = (mchid.to_owned(), nonce.to_owned());
-    Ok(match seen.get(&key) {
-        Some(forget_at) if *forget_at > now => false,
-        _ => {
-            seen.insert(key, forget_at);
-            true
-        }
-    })
+    state.app.store.remember_nonce(mchid, nonce, forget_at, now).await.map_err(|e| V3Error::internal(e.into()))
 }
 
 fn poisoned() -> V3Error {
