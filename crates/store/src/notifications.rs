@@ -174,17 +174,25 @@ impl Store {
             .bind(limit)
             .fetch_all(&mut *tx)
             .await?;
-        let mut claimed = Vec::with_capacity(ids.len());
-        for id in ids {
-            claimed.push(
-                sqlx::query_as(&format!("UPDATE notifications SET lease_until = $1 WHERE id = $2 RETURNING {COLUMNS}"))
-                    .bind(lease_until)
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await?,
-            );
+        if ids.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
         }
+        // One statement for the whole claim, not one per row: on
+        // PostgreSQL each statement is a round trip.
+        let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "UPDATE notifications SET lease_until = $1 WHERE id IN ({}) RETURNING {COLUMNS}",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query_as(&sql).bind(lease_until);
+        for id in &ids {
+            query = query.bind(id);
+        }
+        let mut claimed: Vec<Notification> = query.fetch_all(&mut *tx).await?;
         tx.commit().await?;
+        // In the order they fell due.
+        claimed.sort_by_key(|n| ids.iter().position(|id| *id == n.id));
         Ok(claimed)
     }
 

@@ -6,10 +6,12 @@
 //!
 //! This module holds the arguments and [`run`], which measures every figure
 //! and prints them all. The figures are measured in `prepay` (signed
-//! prepays, full cycles, the ledger) and `discovery` (directory views); both
+//! prepays, full cycles, the ledger), `delivery` (callbacks delivered by
+//! the outbox) and `discovery` (directory views); all
 //! build on `harness` (the in-process server and the bounds), never on each
 //! other.
 
+mod delivery;
 mod discovery;
 mod harness;
 mod prepay;
@@ -85,6 +87,22 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         // A cycle signs twice (the prepay's response and the callback; the
         // sandbox payment is not signed), so its bound is half the prepay's.
         println!("{:<10} {:>8} {:>10.2} {:>10.0} {:>8.2}", r.backend, r.cycles, secs, rate, rate / (bound / 2.0));
+    }
+    println!();
+    println!("delivery: sealed callbacks in the outbox -> delivered and acknowledged (one signature each)");
+    println!("{:<10} {:>9} {:>10} {:>11} {:>8}", "backend", "callbacks", "seconds", "delivered/s", "ratio");
+    let n = args.orders;
+    let mut deliveries = vec![("sqlite", delivery::bench(None, n).await?)];
+    if let Some(admin) = &args.postgres_url {
+        let url = koudai_store::scratch::scratch_postgres_database(admin, "koudai_bench").await?;
+        let figures = delivery::bench(Some(url.clone()), n).await;
+        koudai_store::scratch::drop_postgres_database(admin, &url).await?;
+        deliveries.push(("postgres", figures?));
+    }
+    for (backend, (count, elapsed)) in deliveries {
+        let rate = count as f64 / elapsed.as_secs_f64();
+        // One signature per callback: the bound is two cores' signs.
+        println!("{backend:<10} {count:>9} {:>10.2} {rate:>11.0} {:>8.2}", elapsed.as_secs_f64(), rate / bound);
     }
     println!("server peak RSS: {}", peak_rss().unwrap_or_else(|| "unknown".into()));
     if args.discovery_accounts > 0 && args.discovery_views > 0 {
