@@ -1,7 +1,7 @@
 //! The caches and counters the surfaces keep between requests: merchant
 //! keys and rows (`v3::auth`) and the failed logins of the pages (the
-//! nonces seen, for replay protection, are in the database). Data only, so that `state` can hold them
-//! without importing the surfaces that use them.
+//! nonces seen, for replay protection, are in the database). Data only, so
+//! that `state` can hold them without importing the surfaces that use them.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};

@@ -118,21 +118,21 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ConnLimits, st
 /// [`OVERFLOW_READ`]) the 503.
 async fn answer_over_the_cap(mut stream: tokio::net::TcpStream) {
     use tokio::io::AsyncReadExt as _;
-    let mut head = [0u8; 64];
+    const HEALTHZ: &[u8] = b"GET /healthz ";
+    let mut head = [0u8; HEALTHZ.len()];
     let mut got = 0;
+    // Read until the request line is known to be, or not to be, a health
+    // check.
     let _ = tokio::time::timeout(OVERFLOW_READ, async {
-        while got < head.len() {
+        while got < head.len() && head[..got] == HEALTHZ[..got] {
             match stream.read(&mut head[got..]).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => got += n,
             }
-            if head[..got].starts_with(b"GET /healthz ") || !b"GET /healthz ".starts_with(&head[..got.min(13)]) {
-                break;
-            }
         }
     })
     .await;
-    let answer = if head[..got].starts_with(b"GET /healthz ") { ALIVE } else { BUSY };
+    let answer = if head == HEALTHZ { ALIVE } else { BUSY };
     let _ = stream.write_all(answer).await;
     let _ = stream.shutdown().await;
 }

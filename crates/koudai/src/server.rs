@@ -141,11 +141,12 @@ fn raise_file_limit() -> Option<u64> {
 /// connection's database, WAL and shared-memory files); the outbox's sends
 /// in flight and the other outbound calls (account handshakes, OAuth); and
 /// the connections over the cap, which are answered and closed.
-fn reserved_descriptors(backend: Backend) -> u64 {
-    let database = match backend {
-        Backend::Postgres => 16 + 1,
-        Backend::Sqlite => 4 * 3 + 1,
+fn reserved_descriptors(backend: Backend, pool_size: u32) -> u64 {
+    let per_connection = match backend {
+        Backend::Postgres => 1,
+        Backend::Sqlite => 3,
     };
+    let database = u64::from(pool_size) * per_connection + 1;
     let outbound = koudai_app::outbox::MAX_IN_FLIGHT as u64 + 16;
     32 + database + outbound + koudai_http::serve::OVERFLOW as u64
 }
@@ -155,14 +156,13 @@ const MIN_CONNECTIONS: u64 = 8;
 
 /// The connection cap: what was asked (`--max-connections`), lowered to
 /// what the descriptor limit leaves after the reserve.
-fn connection_cap(asked: usize, descriptors: Option<u64>, backend: Backend) -> anyhow::Result<usize> {
+fn connection_cap(asked: usize, descriptors: Option<u64>, reserve: u64) -> anyhow::Result<usize> {
     let Some(limit) = descriptors else { return Ok(asked) };
-    let reserve = reserved_descriptors(backend);
     let room = limit.saturating_sub(reserve);
     anyhow::ensure!(
         room >= MIN_CONNECTIONS,
         "the file descriptor limit ({limit}) leaves room for {room} client connections after the {reserve} \
-         kept for the database, callbacks and files; raise it (ulimit -n {}) or more",
+         kept for the database, callbacks and files; raise it to at least {} (ulimit -n)",
         reserve + 64
     );
     Ok(asked.min(usize::try_from(room).unwrap_or(usize::MAX)))
@@ -215,7 +215,8 @@ impl Server {
 
         let stop = CancellationToken::new();
         let router = koudai_http::router(HttpState::new(Arc::clone(&app)));
-        let max_connections = connection_cap(config.limits.max_connections, descriptors, app.store.backend())?;
+        let reserve = reserved_descriptors(app.store.backend(), app.store.pool_size());
+        let max_connections = connection_cap(config.limits.max_connections, descriptors, reserve)?;
         tracing::info!(
             open_files.limit = descriptors,
             connections.max = max_connections,
@@ -252,12 +253,12 @@ mod tests {
 
     #[test]
     fn the_cap_is_what_the_descriptors_leave_and_the_flag_only_lowers_it() {
-        let reserve = reserved_descriptors(Backend::Sqlite);
-        assert_eq!(connection_cap(900, Some(1_048_576), Backend::Sqlite).ok(), Some(900));
-        assert_eq!(connection_cap(900, Some(1024), Backend::Sqlite).ok(), Some(1024 - reserve as usize));
-        assert_eq!(connection_cap(50, Some(1024), Backend::Sqlite).ok(), Some(50));
-        assert_eq!(connection_cap(900, None, Backend::Postgres).ok(), Some(900));
-        assert!(connection_cap(900, Some(reserve + 4), Backend::Sqlite).is_err(), "too few to serve");
-        assert!(reserved_descriptors(Backend::Postgres) > koudai_app::outbox::MAX_IN_FLIGHT as u64);
+        let reserve = reserved_descriptors(Backend::Sqlite, 4);
+        assert_eq!(connection_cap(900, Some(1_048_576), reserve).ok(), Some(900));
+        assert_eq!(connection_cap(900, Some(1024), reserve).ok(), Some(1024 - reserve as usize));
+        assert_eq!(connection_cap(50, Some(1024), reserve).ok(), Some(50));
+        assert_eq!(connection_cap(900, None, reserve).ok(), Some(900));
+        assert!(connection_cap(900, Some(reserve + 4), reserve).is_err(), "too few to serve");
+        assert!(reserved_descriptors(Backend::Postgres, 16) > koudai_app::outbox::MAX_IN_FLIGHT as u64 + 16);
     }
 }

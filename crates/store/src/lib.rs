@@ -335,6 +335,12 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// Connections the pool may open at most (each is a file descriptor,
+    /// three on SQLite: the database, its WAL and its shared memory).
+    pub fn pool_size(&self) -> u32 {
+        self.pool.options().get_max_connections()
+    }
+
     /// A probe of whether the database answers, on a connection of its own
     /// (outside the pool, so a pool busy with work never reads as an
     /// outage).

@@ -19,8 +19,9 @@
 //! receiver's scheme, host and port) holds at most
 //! [`destinations::PER_DESTINATION`] of those slots, and one that stops
 //! answering is backed off by its circuit breaker; a claimed row that may
-//! not be sent yet goes back, unsent and not counted as an attempt, until
-//! its destination may take it. A send gives up after the outbound client's
+//! not be sent yet waits in memory for its destination's next free slot or
+//! goes back to the table until its destination may take it, unsent and
+//! not counted as an attempt. A send gives up after the outbound client's
 //! connect (3 s) and response (5 s in all) timeouts.
 
 mod attempt;
@@ -52,8 +53,6 @@ use crate::{App, Internal};
 pub const LEASE_S: i64 = 15;
 /// Sends in flight at once, every destination together.
 pub const MAX_IN_FLIGHT: usize = 64;
-/// The most rows one claim takes.
-const CLAIM_AT_MOST: usize = 64;
 /// How long a claimed row whose destination already has its share of
 /// sends in flight, and a full queue of parked rows, waits before it is
 /// claimed again (wall s).
@@ -286,7 +285,7 @@ impl Dispatcher {
     /// may take them, parks those whose destination is busy, and puts the
     /// others back until their destination may take them.
     async fn start_due(&mut self) -> Result<Pass, StoreError> {
-        let want = self.free().min(CLAIM_AT_MOST);
+        let want = self.free();
         if want == 0 {
             return Ok(Pass { started: 0, full: true });
         }
