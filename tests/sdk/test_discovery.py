@@ -233,3 +233,45 @@ def test_a_consumer_finds_a_shop_buys_and_the_operator_sees_it(koudai, browser, 
     gmv = sum(round(float(r.rsplit(",", 1)[1]) * 100) for r in rows[1:])
     assert gmv == json_report["totals"]["gmv"]
     koudai.verify()
+
+
+def test_a_long_directory_is_paged_on_a_phone(koudai, browser, tmp_path):
+    """Last in this module: it lists enough accounts for a second page."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    merchant = koudai.demo["merchants"][0]["mchid"]
+    for i in range(21):
+        app = koudai.cli("admin", "app-create", "--name", f"Page shop {i}", "--mchid", merchant)
+        assert app.returncode == 0, app.stderr
+        appid = json.loads(app.stdout)["appid"]
+        for args in (("mp-account-create", "--appid", appid, "--mchid", merchant, "--name", f"Page shop {i}"),
+                     ("mp-verify", "--appid", appid)):
+            done = koudai.cli("admin", *args)
+            assert done.returncode == 0, done.stderr
+    first = directory(koudai)
+    assert (first["page"], len(first["entries"])) == (1, 20) and first["pages"] >= 2
+    second = directory(koudai, page="2")
+    assert second["entries"][0]["position"] == 21
+    assert not {e["appid"] for e in first["entries"]} & {e["appid"] for e in second["entries"]}
+    r = koudai.sandbox("GET", "/sandbox/v1/discovery", params={"consumer": "alice", "page": "x"})
+    assert r.status_code == 400 and r.json()["code"] == "PARAM_ERROR"
+
+    browser.delete_all_cookies()
+    browser.set_window_size(390, 844)
+    browser.get(koudai.base_url + "/discover")
+    wait = WebDriverWait(browser, 15, ignored_exceptions=PAGE_TURNS)
+    assert "Page 1 of" in wait.until(EC.presence_of_element_located((By.ID, "page-of"))).text
+    assert not browser.find_elements(By.ID, "prev-page")
+    nxt = browser.find_element(By.ID, "next-page")
+    assert nxt.size["height"] >= 44, "a thumb can hit it"
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 390
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", nxt)
+    browser.save_screenshot(str(tmp_path / "discovery-page-1.png"))
+    nxt.click()
+    assert wait.until(EC.text_to_be_present_in_element((By.ID, "page-of"), "Page 2 of"))
+    assert browser.find_element(By.ID, "prev-page").get_attribute("href").endswith("/discover")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#entries .entry")) == len(second["entries"])
+    browser.execute_script("document.getElementById('pager').scrollIntoView({block: 'center'})")
+    browser.save_screenshot(str(tmp_path / "discovery-page-2.png"))

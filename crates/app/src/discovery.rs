@@ -5,8 +5,14 @@
 //! change recorded with who made it and why.
 //!
 //! Traffic is measured, not guessed: every rendering counts an impression
-//! per entry (with the account's provider and kind as they were), and each
-//! entry's link carries a sealed click id minted for that rendering.
+//! per entry shown (with the account's provider and kind as they were), and
+//! each entry's link carries a sealed click id minted for that rendering.
+//! Impressions are counted in memory ([`Impressions`]) and written at least
+//! once a second by the jobs (and before a report is read), so a view writes
+//! nothing; clicks and attribution are written at once, exactly.
+//!
+//! The directory is paged ([`PAGE_SIZE`] entries a page): a view signs click
+//! links and counts impressions for its page only.
 //! Following the link records the click once, however often it is
 //! followed. A follow of the account, or a payment to it (a shop order, a
 //! store payment), within [`ATTRIBUTION_S`] of the consumer's latest click
@@ -14,6 +20,7 @@
 //! order once per order.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Mutex, PoisonError};
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -97,6 +104,9 @@ pub async fn publish(app: &App, after: i64, config: &Config, actor: &str, note: 
     Ok(v.version)
 }
 
+/// Entries on one page of the directory.
+pub const PAGE_SIZE: usize = 20;
+
 /// What a consumer asks the directory for.
 #[derive(Debug, Clone, Default)]
 pub struct Query {
@@ -104,6 +114,45 @@ pub struct Query {
     pub search: Option<String>,
     /// "Near me": the consumer's latitude and longitude.
     pub near: Option<(f64, f64)>,
+    /// The page (1-based; 0 is read as 1, past the last as the last).
+    pub page: usize,
+}
+
+/// Impressions counted since the last flush: `(day, entry)` → times shown.
+#[derive(Debug, Default)]
+pub struct Impressions(Mutex<HashMap<(String, Shown), i64>>);
+
+impl Impressions {
+    fn note(&self, day: &str, shown: Vec<Shown>) {
+        let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        for s in shown {
+            *counts.entry((day.to_owned(), s)).or_default() += 1;
+        }
+    }
+
+    fn take(&self) -> Vec<(String, Shown, i64)> {
+        let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        counts.drain().map(|((day, s), n)| (day, s, n)).collect()
+    }
+
+    fn put_back(&self, rows: Vec<(String, Shown, i64)>) {
+        let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        for (day, s, n) in rows {
+            *counts.entry((day, s)).or_default() += n;
+        }
+    }
+}
+
+/// Writes the impressions counted in memory; on failure they stay counted
+/// for the next flush. Returns how many rows were written.
+pub async fn flush_impressions(app: &App) -> Result<usize, Internal> {
+    let rows = app.impressions.take();
+    let n = rows.len();
+    if let Err(e) = app.store.count_impressions(&rows).await {
+        app.impressions.put_back(rows);
+        return Err(e.into());
+    }
+    Ok(n)
 }
 
 /// One account in the directory.
@@ -134,7 +183,13 @@ pub struct Entry {
 pub struct Directory {
     pub version: i64,
     pub config: Config,
+    /// The entries of the page asked for.
     pub entries: Vec<Entry>,
+    /// Entries on every page together.
+    pub total: usize,
+    /// The page shown (1-based) and how many there are (at least one).
+    pub page: usize,
+    pub pages: usize,
     /// Every category of a listed account, for the filter.
     pub categories: Vec<String>,
 }
@@ -316,8 +371,12 @@ pub async fn directory(app: &App, consumer: Option<&str>, q: &Query, record: boo
     });
     let day = format_date(business_date(now));
     let key = click_key(app);
+    let total = chosen.len();
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let page = q.page.clamp(1, pages);
+    let first = (page - 1) * PAGE_SIZE;
     let mut entries = Vec::new();
-    for (i, (c, distance_km)) in chosen.into_iter().enumerate() {
+    for (i, (c, distance_km)) in chosen.into_iter().enumerate().skip(first).take(PAGE_SIZE) {
         let slot = c.slot;
         let click = ClickClaim {
             id: app.rng.bytes::<16>().iter().map(|b| format!("{b:02x}")).collect(),
@@ -354,9 +413,9 @@ pub async fn directory(app: &App, consumer: Option<&str>, q: &Query, record: boo
                 provider_kind: e.provider_kind.clone(),
             })
             .collect();
-        app.store.count_impressions(&day, &shown).await?;
+        app.impressions.note(&day, shown);
     }
-    Ok(Directory { version, config, entries, categories: categories.into_iter().collect() })
+    Ok(Directory { version, config, entries, total, page, pages, categories: categories.into_iter().collect() })
 }
 
 /// What a click token says.
@@ -557,6 +616,8 @@ pub async fn report(app: &App, from: time::Date, to: time::Date) -> Result<Repor
         return Err(ReportError::Range);
     }
     let (from, to) = (&format_date(from), &format_date(to));
+    // What this node has counted but not yet written belongs in it.
+    flush_impressions(app).await?;
     let lines = app.store.traffic(from, to).await.map_err(Internal::from)?;
     let mut totals = TrafficLine::default();
     for l in &lines {

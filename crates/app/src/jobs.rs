@@ -51,6 +51,10 @@ pub fn spawn(app: Arc<App>, stop: CancellationToken) -> JoinHandle<()> {
                 }
             }
         }
+        // Nothing counted is left behind by a clean stop.
+        if let Err(e) = crate::discovery::flush_impressions(&app).await {
+            tracing::warn!(error = %e, "writing directory impressions at stop failed");
+        }
     })
 }
 
@@ -87,6 +91,9 @@ async fn pass(app: &App, last_periodic: &mut Option<Instant>, last_sweep: &mut O
 }
 
 async fn periodic(app: &App) {
+    if let Err(e) = crate::discovery::flush_impressions(app).await {
+        tracing::warn!(error = %e, "writing directory impressions failed; they stay counted for the next flush");
+    }
     // Another node may have moved the sandbox clock.
     if let Err(e) = app.clock.refresh(&app.store).await {
         tracing::warn!(error = %e, "re-reading the business clock failed");

@@ -103,6 +103,8 @@ pub struct App {
     pub destinations: outbox::destinations::Destinations,
     /// Whether the database answers (`runtime::health`).
     pub database: runtime::health::DatabaseHealth,
+    /// Directory impressions counted and not yet written (`discovery`).
+    pub impressions: discovery::Impressions,
 }
 
 /// Wakes the background loops: the outbox's dispatcher and the jobs.
@@ -149,6 +151,7 @@ impl App {
             deliveries: outbox::DeliveryCounters::default(),
             destinations: outbox::destinations::Destinations::default(),
             database: runtime::health::DatabaseHealth::default(),
+            impressions: discovery::Impressions::default(),
         })
     }
 

@@ -16,7 +16,8 @@ koudai_testkit::on_both_engines!(
     hostile_api_input_is_refused_never_a_5xx,
     hostile_pages_and_forms_never_get_a_5xx_nor_change_anything,
     a_click_is_attributed_once,
-    featuring_an_account_needs_the_providers_privilege
+    featuring_an_account_needs_the_providers_privilege,
+    the_directory_is_paged_and_its_impressions_are_counted_in_memory_then_written
 );
 
 fn bearer(t: &TestApp) -> String {
@@ -365,5 +366,58 @@ async fn featuring_an_account_needs_the_providers_privilege(t: TestApp) -> R {
     assert_eq!(listed(&d, &accounts[0].1), Some(false));
     assert_eq!(d.config.featured.len(), 1);
     assert_eq!(app.store.discovery_versions().await?.len(), 1, "every change is a version");
+    Ok(())
+}
+
+async fn the_directory_is_paged_and_its_impressions_are_counted_in_memory_then_written(t: TestApp) -> R {
+    use koudai_app::discovery::{self, Query, PAGE_SIZE};
+    let app = &t.app;
+    let m = t.merchant(KeyMode::PublicKey).await?;
+    let now = app.clock.wall_now();
+    for i in 0..PAGE_SIZE + 5 {
+        let appid = koudai_app::parties::create_app(&app.store, &app.rng, None, "Shop", &m.created.mchid, now).await?;
+        koudai_app::mp::create_account(&app.store, &app.rng, &appid, &m.created.mchid, &format!("Shop {i}"), now)
+            .await?;
+        koudai_app::access::eligibility::set_verified(&app.store, &appid, true, "test", now.unix()).await?;
+    }
+    let page = |n: usize| Query { page: n, ..Query::default() };
+    let all = discovery::directory(app, None, &page(1), false).await?;
+    let total = all.total;
+    assert!(total >= PAGE_SIZE + 5, "{total} listed");
+    assert_eq!((all.entries.len(), all.pages), (PAGE_SIZE, total.div_ceil(PAGE_SIZE)));
+    // The pages together are the directory, in order, each account once.
+    let mut seen = Vec::new();
+    for n in 1..=all.pages {
+        let d = discovery::directory(app, None, &page(n), false).await?;
+        assert_eq!(d.page, n);
+        seen.extend(d.entries.into_iter().map(|e| (e.position, e.appid)));
+    }
+    let positions: Vec<usize> = seen.iter().map(|(p, _)| *p).collect();
+    assert_eq!(positions, (1..=total).collect::<Vec<_>>());
+    let distinct: std::collections::HashSet<_> = seen.iter().map(|(_, a)| a.clone()).collect();
+    assert_eq!(distinct.len(), total);
+    // Past the last page reads as the last; page 0 as the first.
+    assert_eq!(discovery::directory(app, None, &page(999), false).await?.page, all.pages);
+    assert_eq!(discovery::directory(app, None, &page(0), false).await?.page, 1);
+
+    // Views count their page's entries in memory; the report writes them first.
+    discovery::directory(app, Some("alice"), &page(1), true).await?;
+    discovery::directory(app, Some("alice"), &page(1), true).await?;
+    discovery::directory(app, Some("alice"), &page(2), true).await?;
+    let day = koudai_domain::fees::business_date(app.clock.business_now().unix());
+    let written = |t: &TestApp| {
+        let store = t.app.store.clone();
+        async move { store.traffic(&koudai_domain::fees::format_date(day), &koudai_domain::fees::format_date(day)).await }
+    };
+    assert!(written(&t).await?.iter().all(|l| l.impressions == 0), "nothing written by a view");
+    let report = discovery::report(app, day, day).await?;
+    let first = &seen[0].1;
+    let last = &seen[PAGE_SIZE].1;
+    let shown = |appid: &str| report.by_account.iter().find(|l| l.appid == appid).map_or(0, |l| l.impressions);
+    assert_eq!((shown(first), shown(last)), (2, 1));
+    assert_eq!(report.totals.impressions, 2 * PAGE_SIZE as i64 + (total - PAGE_SIZE).min(PAGE_SIZE) as i64);
+    // Written once: a second flush adds nothing.
+    assert_eq!(discovery::flush_impressions(app).await?, 0);
+    assert_eq!(discovery::report(app, day, day).await?.totals.impressions, report.totals.impressions);
     Ok(())
 }

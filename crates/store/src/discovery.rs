@@ -16,7 +16,7 @@ pub struct DiscoveryVersion {
 }
 
 /// One account shown in one slot kind, with its provider as it was.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Shown {
     pub appid: String,
     pub featured: bool,
@@ -191,25 +191,34 @@ impl Store {
         .await?)
     }
 
-    /// Counts one showing of each entry on `day`, in one statement per
-    /// hundred entries.
-    pub async fn count_impressions(&self, day: &str, shown: &[Shown]) -> Result<(), StoreError> {
-        if shown.is_empty() {
+    /// Adds `(day, entry, times shown)` to the impression counts, in one
+    /// transaction of one statement per hundred rows.
+    pub async fn count_impressions(&self, counts: &[(String, Shown, i64)]) -> Result<(), StoreError> {
+        if counts.is_empty() {
             return Ok(());
         }
         let mut tx = self.write().await?;
-        for chunk in shown.chunks(100) {
+        for chunk in counts.chunks(100) {
             let rows = (0..chunk.len())
-                .map(|i| format!("($1, ${}, ${}, ${}, ${}, 1)", 4 * i + 2, 4 * i + 3, 4 * i + 4, 4 * i + 5))
+                .map(|i| {
+                    let k = 6 * i;
+                    format!("(${}, ${}, ${}, ${}, ${}, ${})", k + 1, k + 2, k + 3, k + 4, k + 5, k + 6)
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             let sql = format!(
                 "INSERT INTO discovery_impressions (day, appid, featured, provider, provider_kind, shown) VALUES {rows} \
-                 ON CONFLICT (day, appid, featured, provider) DO UPDATE SET shown = discovery_impressions.shown + 1"
+                 ON CONFLICT (day, appid, featured, provider) DO UPDATE SET shown = discovery_impressions.shown + excluded.shown"
             );
-            let mut q = sqlx::query(&sql).bind(day);
-            for s in chunk {
-                q = q.bind(&s.appid).bind(i64::from(s.featured)).bind(&s.provider).bind(&s.provider_kind);
+            let mut q = sqlx::query(&sql);
+            for (day, s, n) in chunk {
+                q = q
+                    .bind(day)
+                    .bind(&s.appid)
+                    .bind(i64::from(s.featured))
+                    .bind(&s.provider)
+                    .bind(&s.provider_kind)
+                    .bind(n);
             }
             q.execute(&mut *tx).await?;
         }

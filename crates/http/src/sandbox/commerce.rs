@@ -290,12 +290,14 @@ pub(super) struct DiscoveryQuery {
     q: String,
     lat: String,
     lng: String,
+    page: String,
 }
 
 /// `GET /sandbox/v1/discovery?consumer=<login>` (with `category`, `q`,
-/// `lat`/`lng` as the page takes them): the directory as that consumer sees
-/// it, counted as an impression, each entry with its `featured` flag, score
-/// and the click link the page would show.
+/// `lat`/`lng` and `page` as the page takes them): one page of the directory
+/// as that consumer sees it, counted as an impression, each entry with its
+/// `featured` flag, score and the click link the page would show, and
+/// `total`, `page` and `pages`.
 pub(super) async fn discovery(
     State(state): State<HttpState>,
     headers: HeaderMap,
@@ -321,12 +323,19 @@ pub(super) async fn discovery(
         category: Some(q.category).filter(|c| !c.is_empty()),
         search: Some(q.q).filter(|s| !s.is_empty()),
         near,
+        page: match q.page.trim() {
+            "" => 1,
+            p => p.parse().map_err(|_| param("page", "page 应为正整数"))?,
+        },
     };
     let d = discovery::directory(app, Some(&q.consumer), &query, true).await?;
     let base = &app.config.base_url;
     ok_json(&json!({
         "version": d.version,
         "categories": d.categories,
+        "total": d.total,
+        "page": d.page,
+        "pages": d.pages,
         "entries": d.entries.iter().map(|e| json!({
             "appid": e.appid,
             "name": e.name,

@@ -32,6 +32,7 @@ struct DirectoryQuery {
     category: String,
     lat: String,
     lng: String,
+    page: String,
 }
 
 struct EntryView {
@@ -52,6 +53,11 @@ struct DiscoverPage {
     login: Option<String>,
     error: Option<String>,
     next: String,
+    page: usize,
+    pages: usize,
+    /// The previous and next pages' addresses, where there are such pages.
+    prev_page: Option<String>,
+    next_page: Option<String>,
 }
 
 fn kind_text(kind: &str) -> &'static str {
@@ -82,17 +88,28 @@ async fn show(
         category: Some(query.category.clone()).filter(|c| !c.is_empty()),
         search: Some(query.q.trim().to_owned()).filter(|c| !c.is_empty()),
         near,
+        page: query.page.trim().parse().unwrap_or(1),
     };
     if query.q.chars().count() > 60 {
         error = Some("搜索词太长 The search is too long".into());
     }
     let d = discovery::directory(app, s.as_ref().map(|s| s.login.as_str()), &q, true).await?;
-    let mut next = form_urlencoded::Serializer::new(String::from("/discover?"));
-    for (k, v) in [("q", &query.q), ("category", &query.category), ("lat", &query.lat), ("lng", &query.lng)] {
-        if !v.is_empty() {
-            next.append_pair(k, v);
+    // The directory's address with the same filters (and a page).
+    let address = |page: Option<usize>| {
+        let mut url = form_urlencoded::Serializer::new(String::from("/discover?"));
+        for (k, v) in [("q", &query.q), ("category", &query.category), ("lat", &query.lat), ("lng", &query.lng)] {
+            if !v.is_empty() {
+                url.append_pair(k, v);
+            }
         }
-    }
+        if let Some(p) = page.filter(|p| *p > 1) {
+            url.append_pair("page", &p.to_string());
+        }
+        url.finish().trim_end_matches('?').to_owned()
+    };
+    let prev_page = (d.page > 1).then(|| address(Some(d.page - 1)));
+    let next_page = (d.page < d.pages).then(|| address(Some(d.page + 1)));
+    let next = address(Some(d.page));
     let entries = d
         .entries
         .into_iter()
@@ -109,7 +126,11 @@ async fn show(
             version: d.version,
             login: s.map(|s| s.login),
             error,
-            next: next.finish().trim_end_matches('?').to_owned(),
+            next,
+            page: d.page,
+            pages: d.pages,
+            prev_page,
+            next_page,
         },
     ))
 }
