@@ -20,13 +20,14 @@
 //! order once per order.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use koudai_domain::discovery::{self as rules, Config, Facts, Score};
+use koudai_domain::discovery::{self as rules, Config, Score};
 use koudai_domain::eligibility as eligibility_rules;
 use koudai_domain::fees::{business_date, format_date};
 use koudai_store::{Click, Conversion, DiscoveryVersion, MpAccount, Order, Shown, TrafficLine};
@@ -194,19 +195,6 @@ pub struct Directory {
     pub categories: Vec<String>,
 }
 
-struct Candidate {
-    account: MpAccount,
-    categories: Vec<String>,
-    products: Vec<String>,
-    points: Vec<(f64, f64)>,
-    score: Score,
-    has_shop: bool,
-    provider: String,
-    provider_kind: String,
-    /// Its featured slot, if it has one and may take it now.
-    slot: Option<usize>,
-}
-
 /// The provider an account's owner belongs to (its provider, or itself
 /// when the owner is a provider), and its kind; `direct` for a merchant of
 /// no provider.
@@ -254,11 +242,117 @@ fn shop_top_category(id: &str) -> Option<String> {
     None
 }
 
-/// Every listed account with what the directory shows of it, read in a
-/// few grouped queries whatever the number of accounts.
-async fn candidates(app: &App, accounts: Vec<MpAccount>, now: i64, cfg: &Config) -> Result<Vec<Candidate>, Internal> {
+/// How long the ranking's facts that payments and shop orders change
+/// (sales in the window, ratings, shelves' freshness) are reused: they do
+/// not move the generation, so they are re-read at most this far apart.
+pub const FACTS_TTL: Duration = Duration::from_secs(1);
+
+/// One listed account as the directory shows it, whatever the ranking.
+struct Listed {
+    account: MpAccount,
+    categories: Vec<String>,
+    products: Vec<String>,
+    points: Vec<(f64, f64)>,
+    has_shop: bool,
+    provider: String,
+    provider_kind: String,
+    /// The name, categories and products in lower case, for search.
+    searchable: Vec<String>,
+}
+
+/// Every listed account, read in a few grouped queries whatever their
+/// number, and the configuration, as of one generation.
+struct Accounts {
+    generation: i64,
+    current: Current,
+    listed: Vec<Listed>,
+    by_appid: HashMap<String, usize>,
+    categories: Vec<String>,
+}
+
+/// The ranking's facts and when they were read.
+struct Facts {
+    read_at: Instant,
+    by_appid: HashMap<String, koudai_store::RankFacts>,
+}
+
+/// The listed accounts ranked at one business second with one set of
+/// featured slots: slots first in slot order, then by score, the appid
+/// breaking ties.
+struct Ranked {
+    now: i64,
+    slots: Vec<(usize, usize)>,
+    scores: Vec<Score>,
+    order: Vec<usize>,
+}
+
+/// A node's directory in memory: rebuilt when the generation moves, its
+/// facts re-read after [`FACTS_TTL`], its ranking recomputed once per
+/// business second. A view reads one row (the generation) and does the rest
+/// in memory, on its page only.
+#[derive(Default)]
+pub struct DirectoryCache {
+    state: RwLock<Option<Arc<Snapshot>>>,
+    /// One rebuild at a time; the views that wait take its result.
+    building: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for DirectoryCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DirectoryCache")
+    }
+}
+
+struct Snapshot {
+    accounts: Arc<Accounts>,
+    facts: Arc<Facts>,
+    ranked: Mutex<Option<Arc<Ranked>>>,
+}
+
+impl DirectoryCache {
+    fn get(&self) -> Option<Arc<Snapshot>> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn set(&self, s: Arc<Snapshot>) {
+        *self.state.write().unwrap_or_else(PoisonError::into_inner) = Some(s);
+    }
+}
+
+fn fresh(s: &Snapshot, generation: i64) -> bool {
+    s.accounts.generation == generation && s.facts.read_at.elapsed() < FACTS_TTL
+}
+
+/// The snapshot for `generation`: the node's if it is that generation's and
+/// its facts are fresh; else rebuilt (the accounts only if the generation
+/// moved), once, whoever asks meanwhile.
+async fn snapshot(app: &App, generation: i64) -> Result<Arc<Snapshot>, Internal> {
+    let cache = &app.directory;
+    if let Some(s) = cache.get().filter(|s| fresh(s, generation)) {
+        return Ok(s);
+    }
+    let _one = cache.building.lock().await;
+    let old = cache.get();
+    if let Some(s) = old.as_ref().filter(|s| fresh(s, generation)) {
+        return Ok(Arc::clone(s));
+    }
+    let accounts = match old.as_ref().filter(|s| s.accounts.generation == generation) {
+        Some(s) => Arc::clone(&s.accounts),
+        None => Arc::new(listed_accounts(app, generation).await?),
+    };
+    let now = app.clock.business_now().unix();
+    let since = now - accounts.current.config.ranking.window_days * 86_400;
+    let facts = Arc::new(Facts { read_at: Instant::now(), by_appid: app.store.rank_facts(since).await? });
+    let s = Arc::new(Snapshot { accounts, facts, ranked: Mutex::new(None) });
+    cache.set(Arc::clone(&s));
+    Ok(s)
+}
+
+/// Every listed account with what the directory shows of it.
+async fn listed_accounts(app: &App, generation: i64) -> Result<Accounts, Internal> {
+    let current = current(app).await?;
+    let accounts = app.store.accounts_with_capability(eligibility_rules::DISCOVERY_LISTING).await?;
     let listed: HashSet<String> = accounts.iter().map(|a| a.appid.clone()).collect();
-    let facts = app.store.rank_facts(now - cfg.ranking.window_days * 86_400).await?;
     let mut products: HashMap<String, Vec<Value>> = HashMap::new();
     for (appid, body) in app.store.shelved_products().await?.into_iter().filter(|(a, _)| listed.contains(a)) {
         products.entry(appid).or_default().push(serde_json::from_str(&body).unwrap_or_default());
@@ -272,12 +366,6 @@ async fn candidates(app: &App, accounts: Vec<MpAccount>, now: i64, cfg: &Config)
     let mut providers: HashMap<String, (String, String)> = HashMap::new();
     let mut out = Vec::with_capacity(accounts.len());
     for account in accounts {
-        let f = facts.get(&account.appid).copied().unwrap_or_default();
-        let age_days = (now - f.last_product_at.unwrap_or(account.created_at)).max(0) as f64 / 86_400.0;
-        let score = rules::score(
-            &cfg.ranking,
-            &Facts { sales_fen: f.sales_fen, good_orders: f.good_orders, bad_orders: f.bad_orders, age_days },
-        );
         let mut categories = BTreeSet::new();
         let mut names = Vec::new();
         for body in products.get(&account.appid).into_iter().flatten() {
@@ -310,65 +398,136 @@ async fn candidates(app: &App, accounts: Vec<MpAccount>, now: i64, cfg: &Config)
                 p
             }
         };
-        let slot = match cfg.slot_of(&account.appid) {
-            Some(slot) => provider_may_feature(app, &provider).await?.then_some(slot),
-            None => None,
-        };
-        out.push(Candidate {
+        let categories: Vec<String> = categories.into_iter().collect();
+        let searchable =
+            std::iter::once(&account.name).chain(&categories).chain(&names).map(|t| t.to_lowercase()).collect();
+        out.push(Listed {
             has_shop: shops.contains(&account.appid),
-            categories: categories.into_iter().collect(),
+            categories,
             products: names,
             points,
-            score,
             provider,
             provider_kind,
-            slot,
+            searchable,
             account,
         });
     }
-    Ok(out)
+    let by_appid = out.iter().enumerate().map(|(i, l)| (l.account.appid.clone(), i)).collect();
+    let categories: BTreeSet<String> = out.iter().flat_map(|l| l.categories.iter().cloned()).collect();
+    Ok(Accounts { generation, current, listed: out, by_appid, categories: categories.into_iter().collect() })
 }
 
-fn matches_search(c: &Candidate, search: &str) -> bool {
+impl Snapshot {
+    /// The ranking at business second `now` with these featured `slots`
+    /// (`(account index, slot)`): the one computed for the same second
+    /// and slots, or a new one.
+    fn ranked(&self, now: i64, slots: Vec<(usize, usize)>) -> Arc<Ranked> {
+        let mut kept = self.ranked.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(r) = kept.as_ref().filter(|r| r.now == now && r.slots == slots) {
+            return Arc::clone(r);
+        }
+        let cfg = &self.accounts.current.config;
+        let listed = &self.accounts.listed;
+        let scores: Vec<Score> = listed
+            .iter()
+            .map(|l| {
+                let f = self.facts.by_appid.get(&l.account.appid).copied().unwrap_or_default();
+                let age_days = (now - f.last_product_at.unwrap_or(l.account.created_at)).max(0) as f64 / 86_400.0;
+                let facts = rules::Facts {
+                    sales_fen: f.sales_fen,
+                    good_orders: f.good_orders,
+                    bad_orders: f.bad_orders,
+                    age_days,
+                };
+                rules::score(&cfg.ranking, &facts)
+            })
+            .collect();
+        let mut slot_of = vec![usize::MAX; listed.len()];
+        for (i, slot) in &slots {
+            slot_of[*i] = *slot;
+        }
+        let mut order: Vec<usize> = (0..listed.len()).collect();
+        order.sort_by(|&a, &b| {
+            slot_of[a]
+                .cmp(&slot_of[b])
+                .then_with(|| scores[b].total.total_cmp(&scores[a].total))
+                .then_with(|| listed[a].account.appid.cmp(&listed[b].account.appid))
+        });
+        let r = Arc::new(Ranked { now, slots, scores, order });
+        *kept = Some(Arc::clone(&r));
+        r
+    }
+}
+
+fn matches_search(l: &Listed, search: &str) -> bool {
     let needle = search.trim().to_lowercase();
-    needle.is_empty()
-        || c.account.name.to_lowercase().contains(&needle)
-        || c.categories.iter().any(|x| x.to_lowercase().contains(&needle))
-        || c.products.iter().any(|x| x.to_lowercase().contains(&needle))
+    needle.is_empty() || l.searchable.iter().any(|t| t.contains(&needle))
 }
 
-/// The directory for `consumer` (signed in, or not); `record` counts the
-/// impressions and is what a page or the sandbox showing it does.
+/// Whether any of `points` is within the box around `(lat, lng)` that
+/// holds every point `km` away or nearer: a cheap test before the exact
+/// distance. The box is generous (a degree of latitude is 111.2 km; 110 is
+/// used, and the longitude span at the box's pole-ward edge), never short.
+fn in_box(points: &[(f64, f64)], (lat, lng): (f64, f64), km: f64) -> bool {
+    let dlat = km / 110.0;
+    let widest = (lat.abs() + dlat).min(90.0).to_radians().cos().max(0.01);
+    let dlng = km / (110.0 * widest);
+    points.iter().any(|(a, b)| {
+        let across = (b - lng).abs();
+        (a - lat).abs() <= dlat && (across <= dlng || across >= 360.0 - dlng)
+    })
+}
+
+/// The directory for `consumer` (signed in, or not), the page `q` asks
+/// for; `record` counts the impressions and is what a page or the sandbox
+/// showing it does.
 pub async fn directory(app: &App, consumer: Option<&str>, q: &Query, record: bool) -> Result<Directory, Internal> {
-    let Current { version, config } = current(app).await?;
+    let generation = app.store.discovery_generation().await?;
+    let snap = snapshot(app, generation).await?;
+    let accounts = &snap.accounts;
+    let Current { version, config } = &accounts.current;
     let now = app.clock.business_now().unix();
-    let candidates =
-        candidates(app, app.store.accounts_with_capability(eligibility_rules::DISCOVERY_LISTING).await?, now, &config)
-            .await?;
-    let categories: BTreeSet<String> = candidates.iter().flat_map(|c| c.categories.iter().cloned()).collect();
-    let mut chosen: Vec<(Candidate, Option<f64>)> = candidates
-        .into_iter()
-        .filter(|c| q.category.as_deref().is_none_or(|cat| c.categories.iter().any(|x| x == cat)))
-        .filter(|c| q.search.as_deref().is_none_or(|s| matches_search(c, s)))
-        .filter_map(|c| match q.near {
-            None => Some((c, None)),
+    // A featured slot shows only while the account's provider may take it
+    // (a privilege can lapse without any row changing).
+    let mut slots = Vec::new();
+    for (n, s) in config.featured.iter().enumerate() {
+        if let Some(&i) = accounts.by_appid.get(&s.appid) {
+            if config.slot_of(&s.appid) == Some(n + 1)
+                && provider_may_feature(app, &accounts.listed[i].provider).await?
+            {
+                slots.push((i, n + 1));
+            }
+        }
+    }
+    let ranked = snap.ranked(now, slots);
+    let slot_of = |i: usize| ranked.slots.iter().find(|(j, _)| *j == i).map(|(_, s)| *s);
+    let listed = &accounts.listed;
+    let mut chosen: Vec<(usize, Option<f64>)> = ranked
+        .order
+        .iter()
+        .map(|&i| (i, &listed[i]))
+        .filter(|(_, l)| q.category.as_deref().is_none_or(|cat| l.categories.iter().any(|x| x == cat)))
+        .filter(|(_, l)| q.search.as_deref().is_none_or(|s| matches_search(l, s)))
+        .filter_map(|(i, l)| match q.near {
+            None => Some((i, None)),
+            Some(p) if !in_box(&l.points, p, config.near_km) => None,
             Some((lat, lng)) => {
                 let d =
-                    c.points.iter().map(|(a, b)| rules::distance_km(lat, lng, *a, *b)).fold(f64::INFINITY, f64::min);
-                (d <= config.near_km).then_some((c, Some((d * 100.0).round() / 100.0)))
+                    l.points.iter().map(|(a, b)| rules::distance_km(lat, lng, *a, *b)).fold(f64::INFINITY, f64::min);
+                (d <= config.near_km).then_some((i, Some((d * 100.0).round() / 100.0)))
             }
         })
         .collect();
-    // Featured slots first, in slot order; then by distance (near me) or
-    // score, the appid breaking ties.
-    chosen.sort_by(|(a, da), (b, db)| {
-        let slot = |c: &Candidate| c.slot.unwrap_or(usize::MAX);
-        slot(a)
-            .cmp(&slot(b))
-            .then_with(|| da.unwrap_or(0.0).total_cmp(&db.unwrap_or(0.0)))
-            .then_with(|| b.score.total.total_cmp(&a.score.total))
-            .then_with(|| a.account.appid.cmp(&b.account.appid))
-    });
+    if q.near.is_some() {
+        // Near me: slots first, then by distance; the ranking's order (by
+        // score, then appid) stays within equal distances.
+        chosen.sort_by(|(a, da), (b, db)| {
+            slot_of(*a)
+                .unwrap_or(usize::MAX)
+                .cmp(&slot_of(*b).unwrap_or(usize::MAX))
+                .then_with(|| da.unwrap_or(0.0).total_cmp(&db.unwrap_or(0.0)))
+        });
+    }
     let day = format_date(business_date(now));
     let key = click_key(app);
     let total = chosen.len();
@@ -376,30 +535,30 @@ pub async fn directory(app: &App, consumer: Option<&str>, q: &Query, record: boo
     let page = q.page.clamp(1, pages);
     let first = (page - 1) * PAGE_SIZE;
     let mut entries = Vec::new();
-    for (i, (c, distance_km)) in chosen.into_iter().enumerate().skip(first).take(PAGE_SIZE) {
-        let slot = c.slot;
+    for (position, (i, distance_km)) in chosen.into_iter().enumerate().skip(first).take(PAGE_SIZE) {
+        let (l, slot) = (&listed[i], slot_of(i));
         let click = ClickClaim {
             id: app.rng.bytes::<16>().iter().map(|b| format!("{b:02x}")).collect(),
             consumer: consumer.map(str::to_owned),
-            appid: c.account.appid.clone(),
+            appid: l.account.appid.clone(),
             featured: slot.is_some(),
-            position: i + 1,
-            version,
+            position: position + 1,
+            version: *version,
             issued_at: now,
         };
         entries.push(Entry {
-            appid: c.account.appid,
-            name: c.account.name,
-            categories: c.categories,
+            appid: l.account.appid.clone(),
+            name: l.account.name.clone(),
+            categories: l.categories.clone(),
             featured: slot.is_some(),
             slot,
-            position: i + 1,
-            score: c.score,
+            position: position + 1,
+            score: ranked.scores[i],
             distance_km,
-            products: c.products.into_iter().take(3).collect(),
-            has_shop: c.has_shop,
-            provider: c.provider,
-            provider_kind: c.provider_kind,
+            products: l.products.iter().take(3).cloned().collect(),
+            has_shop: l.has_shop,
+            provider: l.provider.clone(),
+            provider_kind: l.provider_kind.clone(),
             click: sign(&key, &click)?,
         });
     }
@@ -415,7 +574,15 @@ pub async fn directory(app: &App, consumer: Option<&str>, q: &Query, record: boo
             .collect();
         app.impressions.note(&day, shown);
     }
-    Ok(Directory { version, config, entries, total, page, pages, categories: categories.into_iter().collect() })
+    Ok(Directory {
+        version: *version,
+        config: config.clone(),
+        entries,
+        total,
+        page,
+        pages,
+        categories: accounts.categories.clone(),
+    })
 }
 
 /// What a click token says.

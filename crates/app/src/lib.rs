@@ -105,6 +105,8 @@ pub struct App {
     pub database: runtime::health::DatabaseHealth,
     /// Directory impressions counted and not yet written (`discovery`).
     pub impressions: discovery::Impressions,
+    /// The discovery directory in memory (`discovery`).
+    pub directory: discovery::DirectoryCache,
 }
 
 /// Wakes the background loops: the outbox's dispatcher and the jobs.
@@ -152,6 +154,7 @@ impl App {
             destinations: outbox::destinations::Destinations::default(),
             database: runtime::health::DatabaseHealth::default(),
             impressions: discovery::Impressions::default(),
+            directory: discovery::DirectoryCache::default(),
         })
     }
 

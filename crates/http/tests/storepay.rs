@@ -17,7 +17,8 @@ koudai_testkit::on_both_engines!(
     hostile_pages_and_forms_never_get_a_5xx_nor_change_anything,
     a_click_is_attributed_once,
     featuring_an_account_needs_the_providers_privilege,
-    the_directory_is_paged_and_its_impressions_are_counted_in_memory_then_written
+    the_directory_is_paged_and_its_impressions_are_counted_in_memory_then_written,
+    the_directory_in_memory_ranks_as_a_fresh_computation_on_random_worlds
 );
 
 fn bearer(t: &TestApp) -> String {
@@ -419,5 +420,144 @@ async fn the_directory_is_paged_and_its_impressions_are_counted_in_memory_then_w
     // Written once: a second flush adds nothing.
     assert_eq!(discovery::flush_impressions(app).await?, 0);
     assert_eq!(discovery::report(app, day, day).await?.totals.impressions, report.totals.impressions);
+    Ok(())
+}
+
+/// A small deterministic generator for the random worlds (no dependency).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// The directory as a fresh computation sees it, straight from the store
+/// and the formula: (appid, score, distance) in order, every page.
+async fn expected(t: &TestApp, near: Option<(f64, f64)>, search: Option<&str>) -> Result<Vec<(String, f64)>, Error> {
+    use koudai_domain::discovery::{distance_km, score, Facts};
+    let app = &t.app;
+    let config = koudai_app::discovery::current(app).await?.config;
+    let now = app.clock.business_now().unix();
+    let facts = app.store.rank_facts(now - config.ranking.window_days * 86_400).await?;
+    let stores = app.store.approved_stores().await?;
+    let mut rows = Vec::new();
+    for a in app.store.accounts_with_capability(koudai_domain::eligibility::DISCOVERY_LISTING).await? {
+        let f = facts.get(&a.appid).copied().unwrap_or_default();
+        let age_days = (now - f.last_product_at.unwrap_or(a.created_at)).max(0) as f64 / 86_400.0;
+        let s = score(
+            &config.ranking,
+            &Facts { sales_fen: f.sales_fen, good_orders: f.good_orders, bad_orders: f.bad_orders, age_days },
+        );
+        if search.is_some_and(|q| !a.name.to_lowercase().contains(&q.to_lowercase())) {
+            continue;
+        }
+        let distance = match near {
+            None => 0.0,
+            Some((lat, lng)) => {
+                let d = stores
+                    .iter()
+                    .filter(|(appid, _)| *appid == a.appid)
+                    .map(|(_, info)| {
+                        let v: Value = serde_json::from_str(info).unwrap_or_default();
+                        distance_km(
+                            lat,
+                            lng,
+                            v["latitude"].as_f64().unwrap_or(0.0),
+                            v["longitude"].as_f64().unwrap_or(0.0),
+                        )
+                    })
+                    .fold(f64::INFINITY, f64::min);
+                if d > config.near_km {
+                    continue;
+                }
+                (d * 100.0).round() / 100.0
+            }
+        };
+        rows.push((a.appid, s.total, distance));
+    }
+    rows.sort_by(|a, b| a.2.total_cmp(&b.2).then_with(|| b.1.total_cmp(&a.1)).then_with(|| a.0.cmp(&b.0)));
+    Ok(rows.into_iter().map(|(appid, total, _)| (appid, total)).collect())
+}
+
+async fn shown(t: &TestApp, q: koudai_app::discovery::Query) -> Result<Vec<(String, f64)>, Error> {
+    let mut out = Vec::new();
+    for page in 1.. {
+        let d =
+            koudai_app::discovery::directory(&t.app, None, &koudai_app::discovery::Query { page, ..q.clone() }, false)
+                .await?;
+        out.extend(d.entries.into_iter().map(|e| (e.appid, e.score.total)));
+        if page >= d.pages {
+            return Ok(out);
+        }
+    }
+    Ok(out)
+}
+
+async fn the_directory_in_memory_ranks_as_a_fresh_computation_on_random_worlds(t: TestApp) -> R {
+    use koudai_app::discovery::Query;
+    let app = &t.app;
+    let m = t.merchant(KeyMode::PublicKey).await?;
+    let mut rng = Lcg(19);
+    let base = app.clock.wall_now().unix();
+    let mut appids = Vec::new();
+    for round in 0..3 {
+        // More accounts, of random ages, a random two in three verified,
+        // some with stores at random places around Guangzhou.
+        for i in 0..15 {
+            let name = format!("Shop {round}-{i} {}", ["tea", "noodle", "jade"][rng.next(3) as usize]);
+            let appid = koudai_app::parties::create_app(
+                &app.store,
+                &app.rng,
+                None,
+                &name,
+                &m.created.mchid,
+                app.clock.wall_now(),
+            )
+            .await?;
+            let born = koudai_domain::WallTime::from_unix(base - i64::try_from(rng.next(90 * 86_400))?);
+            koudai_app::mp::create_account(&app.store, &app.rng, &appid, &m.created.mchid, &name, born).await?;
+            if rng.next(3) > 0 {
+                koudai_app::access::eligibility::set_verified(&app.store, &appid, true, "test", base).await?;
+            }
+            for k in 0..rng.next(3) {
+                let lat = 23.0 + rng.next(400) as f64 / 1000.0;
+                let lng = 113.1 + rng.next(400) as f64 / 1000.0;
+                let info = json!({"sid": format!("s{k}"), "business_name": name, "categories": ["美食,茶馆,茶馆"],
+                                  "longitude": lng, "latitude": lat});
+                app.store
+                    .create_store(&PoiRow {
+                        poi_id: format!("{round}{i:02}{k}{}", rng.next(1_000_000)),
+                        appid: appid.clone(),
+                        sid: format!("s{k}"),
+                        base_info: info.to_string(),
+                        available_state: 3,
+                        pending: None,
+                        reason: String::new(),
+                        created_at: base,
+                        updated_at: base,
+                        prices: String::new(),
+                    })
+                    .await?;
+            }
+            appids.push(appid);
+        }
+        // The same answers as a fresh computation, at once after the change.
+        assert_eq!(shown(&t, Query::default()).await?, expected(&t, None, None).await?, "round {round}");
+        for _ in 0..3 {
+            let p = (23.0 + rng.next(400) as f64 / 1000.0, 113.1 + rng.next(400) as f64 / 1000.0);
+            let q = Query { near: Some(p), ..Query::default() };
+            assert_eq!(shown(&t, q).await?, expected(&t, Some(p), None).await?, "near {p:?}");
+        }
+        let q = Query { search: Some("NOODLE".into()), ..Query::default() };
+        assert_eq!(shown(&t, q).await?, expected(&t, None, Some("noodle")).await?);
+        // An account unlisted (unverified) leaves at once.
+        let gone = &appids[rng.next(appids.len() as u64) as usize];
+        koudai_app::access::eligibility::set_verified(&app.store, gone, false, "test", base).await?;
+        let listed = shown(&t, Query::default()).await?;
+        assert!(!listed.iter().any(|(a, _)| a == gone));
+        assert_eq!(listed, expected(&t, None, None).await?);
+    }
     Ok(())
 }

@@ -172,6 +172,14 @@ impl Store {
         Ok(out)
     }
 
+    /// The directory's generation: it moves whenever an account, its
+    /// capabilities, products or stores, a provider or its privileges, or
+    /// the directory's configuration change (database triggers, migration
+    /// 0015), on any node or from the command line.
+    pub async fn discovery_generation(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT n FROM discovery_generation WHERE id = 1").fetch_one(&self.pool).await?)
+    }
+
     /// Every product on a shelf: (appid, product JSON).
     pub async fn shelved_products(&self) -> Result<Vec<(String, String)>, StoreError> {
         Ok(sqlx::query_as(
