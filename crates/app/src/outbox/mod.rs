@@ -185,9 +185,9 @@ struct Pass {
 
 /// Claimed rows waiting in memory for a slot of their destination, at most
 /// this many per destination (beyond, they go back to the table for
-/// [`BUSY_WAIT_S`]). They start within two rounds of that destination's
-/// sends, well inside their lease.
-const PARKED_PER_DESTINATION: usize = 2 * destinations::PER_DESTINATION;
+/// [`BUSY_WAIT_S`]): a burst to one fast receiver drains from memory; a
+/// slow one's rows that wait longer than [`PARKED_AT_MOST`] go back.
+const PARKED_PER_DESTINATION: usize = 256;
 /// A parked row older than this goes back to the table (its lease is
 /// [`LEASE_S`]).
 const PARKED_AT_MOST: Duration = Duration::from_secs(7);

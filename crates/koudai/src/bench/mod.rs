@@ -38,8 +38,8 @@ pub struct BenchArgs {
     /// Listed accounts in the discovery directory figure (0 skips it).
     #[arg(long, default_value_t = 300)]
     discovery_accounts: usize,
-    /// Directory views measured.
-    #[arg(long, default_value_t = 30)]
+    /// Directory views measured (at --concurrency).
+    #[arg(long, default_value_t = 3000)]
     discovery_views: usize,
 }
 
@@ -107,10 +107,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     println!("server peak RSS: {}", peak_rss().unwrap_or_else(|| "unknown".into()));
     if args.discovery_accounts > 0 && args.discovery_views > 0 {
         let (n, views) = (args.discovery_accounts, args.discovery_views);
-        let mut figures = vec![discovery::bench("sqlite", None, n, views).await?];
+        let c = args.concurrency;
+        let mut figures = vec![discovery::bench("sqlite", None, n, views, c).await?];
         if let Some(admin) = &args.postgres_url {
             let url = koudai_store::scratch::scratch_postgres_database(admin, "koudai_bench").await?;
-            let f = discovery::bench("postgres", Some(url.clone()), n, views).await;
+            let f = discovery::bench("postgres", Some(url.clone()), n, views, c).await;
             koudai_store::scratch::drop_postgres_database(admin, &url).await?;
             figures.push(f?);
         }
