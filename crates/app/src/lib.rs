@@ -101,6 +101,8 @@ pub struct App {
     /// Where the outbox sends: sends in flight and the breaker of each
     /// destination.
     pub destinations: outbox::destinations::Destinations,
+    /// Merchants' key modes for signing callbacks (`outbox::pay`).
+    pub key_modes: outbox::pay::KeyModes,
     /// Whether the database answers (`runtime::health`).
     pub database: runtime::health::DatabaseHealth,
     /// Directory impressions counted and not yet written (`discovery`).
@@ -152,6 +154,7 @@ impl App {
             outbound,
             deliveries: outbox::DeliveryCounters::default(),
             destinations: outbox::destinations::Destinations::default(),
+            key_modes: outbox::pay::KeyModes::default(),
             database: runtime::health::DatabaseHealth::default(),
             impressions: discovery::Impressions::default(),
             directory: discovery::DirectoryCache::default(),

@@ -220,34 +220,42 @@ impl Store {
         attempt: &Attempt,
         after: AfterAttempt,
     ) -> Result<(), StoreError> {
+        self.record_attempts(&[(notification_id, attempt.clone(), after)]).await
+    }
+
+    /// Records several delivery attempts and what follows from each, in
+    /// one transaction (one commit for a batch of sends).
+    pub async fn record_attempts(&self, attempts: &[(i64, Attempt, AfterAttempt)]) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
-        sqlx::query(
-            "INSERT INTO notification_attempts (notification_id, attempt_no, attempted_at, http_status, error, duration_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(notification_id)
-        .bind(attempt.attempt_no)
-        .bind(attempt.attempted_at)
-        .bind(attempt.http_status)
-        .bind(&attempt.error)
-        .bind(attempt.duration_ms)
-        .execute(&mut *tx)
-        .await?;
-        let (status, next) = match after {
-            AfterAttempt::Delivered => (NotificationStatus::Delivered, None),
-            AfterAttempt::RetryAt(t) => (NotificationStatus::Pending, Some(t)),
-            AfterAttempt::GiveUp => (NotificationStatus::Failed, None),
-        };
-        sqlx::query(
-            "UPDATE notifications SET status = $1, attempts = $2, next_attempt_at = COALESCE($3, next_attempt_at), lease_until = 0 \
-             WHERE id = $4",
-        )
-        .bind(status.as_str())
-        .bind(attempt.attempt_no)
-        .bind(next)
-        .bind(notification_id)
-        .execute(&mut *tx)
-        .await?;
+        for (notification_id, attempt, after) in attempts {
+            sqlx::query(
+                "INSERT INTO notification_attempts (notification_id, attempt_no, attempted_at, http_status, error, duration_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(notification_id)
+            .bind(attempt.attempt_no)
+            .bind(attempt.attempted_at)
+            .bind(attempt.http_status)
+            .bind(&attempt.error)
+            .bind(attempt.duration_ms)
+            .execute(&mut *tx)
+            .await?;
+            let (status, next) = match after {
+                AfterAttempt::Delivered => (NotificationStatus::Delivered, None),
+                AfterAttempt::RetryAt(t) => (NotificationStatus::Pending, Some(*t)),
+                AfterAttempt::GiveUp => (NotificationStatus::Failed, None),
+            };
+            sqlx::query(
+                "UPDATE notifications SET status = $1, attempts = $2, next_attempt_at = COALESCE($3, next_attempt_at), lease_until = 0 \
+                 WHERE id = $4",
+            )
+            .bind(status.as_str())
+            .bind(attempt.attempt_no)
+            .bind(next)
+            .bind(notification_id)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -1,10 +1,14 @@
 //! One delivery attempt of the outbox, whatever the channel: what a send
 //! came to ([`Sent`]), and [`record`], which writes the attempt and the
 //! next step by the channel's retry schedule in one transaction and counts
-//! the outcome per channel.
+//! the outcome per channel; the dispatcher's [`Recorder`] writes the
+//! attempts of concurrent sends in one transaction.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
 
 use serde_json::Value;
 
@@ -34,46 +38,119 @@ pub struct Sent {
 /// Records an attempt and the next step by the channel's schedule, and
 /// counts it.
 pub(super) async fn record(app: &App, n: &Notification, sent: Sent) {
-    let attempt_no = n.attempts + 1;
-    let after = if sent.delivered {
-        AfterAttempt::Delivered
-    } else {
-        match u32::try_from(attempt_no).ok().and_then(|a| n.channel.delay_after_failure(a)) {
-            Some(delay) => AfterAttempt::RetryAt(sent.attempted_at + delay),
-            None => AfterAttempt::GiveUp,
-        }
-    };
-    let duration_ms = i64::try_from(sent.started.elapsed().as_millis()).unwrap_or(i64::MAX);
-    let error = sent.error.map(|e| e.chars().take(ERROR_TEXT_MAX).collect());
-    let attempt =
-        Attempt { attempt_no, attempted_at: sent.attempted_at, http_status: sent.http_status, error, duration_ms };
-    if let Some(reply) = &sent.reply {
-        if let Err(e) = app.store.set_notification_reply(n.id, &reply.to_string()).await {
-            tracing::warn!(notification.id = n.id, error = %e, "keeping a passive reply failed");
+    record_batch(app, vec![(n.clone(), sent)]).await;
+}
+
+/// The most attempts one transaction records.
+const BATCH_AT_MOST: usize = 64;
+
+/// An outcome waiting to be recorded, and who waits for it.
+type Pending = (Notification, Sent, oneshot::Sender<()>);
+
+/// Records the dispatcher's attempts in batches: every send hands its
+/// outcome here and waits until it is written; one transaction writes all
+/// the outcomes that arrived meanwhile (group commit), so a burst of
+/// callbacks costs a commit per batch rather than one per callback.
+#[derive(Clone)]
+pub(super) struct Recorder(mpsc::UnboundedSender<Pending>);
+
+impl Recorder {
+    /// A recorder; its task ends when every clone is dropped and what
+    /// they handed in is written.
+    pub(super) fn start(app: Arc<App>) -> Recorder {
+        let (to, mut from) = mpsc::unbounded_channel::<Pending>();
+        tokio::spawn(async move {
+            while let Some(first) = from.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < BATCH_AT_MOST {
+                    match from.try_recv() {
+                        Ok(more) => batch.push(more),
+                        Err(_) => break,
+                    }
+                }
+                let (outcomes, waiting): (Vec<_>, Vec<_>) =
+                    batch.into_iter().map(|(n, sent, done)| ((n, sent), done)).unzip();
+                record_batch(&app, outcomes).await;
+                for done in waiting {
+                    let _ = done.send(());
+                }
+            }
+        });
+        Recorder(to)
+    }
+
+    /// Hands in one outcome and waits until it is recorded.
+    pub(super) async fn record(&self, app: &App, n: Notification, sent: Sent) {
+        let (done, written) = oneshot::channel();
+        match self.0.send((n, sent, done)) {
+            Ok(()) => {
+                let _ = written.await;
+            }
+            // The recorder is gone (it never is while a dispatcher holds a
+            // clone): record here.
+            Err(mpsc::error::SendError((n, sent, _))) => record(app, &n, sent).await,
         }
     }
-    if let Err(e) = app.store.record_attempt(n.id, &attempt, after).await {
-        tracing::warn!(notification.id = n.id, error = %e, "recording a delivery attempt failed; it will be sent again");
+}
+
+/// Records attempts in one transaction, then counts and logs each.
+async fn record_batch(app: &App, outcomes: Vec<(Notification, Sent)>) {
+    let mut rows = Vec::with_capacity(outcomes.len());
+    let mut told = Vec::with_capacity(outcomes.len());
+    for (n, sent) in outcomes {
+        let attempt_no = n.attempts + 1;
+        let after = if sent.delivered {
+            AfterAttempt::Delivered
+        } else {
+            match u32::try_from(attempt_no).ok().and_then(|a| n.channel.delay_after_failure(a)) {
+                Some(delay) => AfterAttempt::RetryAt(sent.attempted_at + delay),
+                None => AfterAttempt::GiveUp,
+            }
+        };
+        let duration_ms = i64::try_from(sent.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let error = sent.error.map(|e| e.chars().take(ERROR_TEXT_MAX).collect());
+        let attempt =
+            Attempt { attempt_no, attempted_at: sent.attempted_at, http_status: sent.http_status, error, duration_ms };
+        if let Some(reply) = &sent.reply {
+            if let Err(e) = app.store.set_notification_reply(n.id, &reply.to_string()).await {
+                tracing::warn!(notification.id = n.id, error = %e, "keeping a passive reply failed");
+            }
+        }
+        rows.push((n.id, attempt, after));
+        told.push((n, sent.delivered, sent.refused));
+    }
+    if let Err(e) = app.store.record_attempts(&rows).await {
+        for (n, _, _) in &told {
+            tracing::warn!(notification.id = n.id, error = %e, "recording a delivery attempt failed; it will be sent again");
+        }
         return;
     }
-    let counters = app.deliveries.of(n.channel);
-    let counter = match (sent.delivered, sent.refused) {
-        (true, _) => &counters.delivered,
-        (false, true) => &counters.refused,
-        (false, false) => &counters.failed,
-    };
-    counter.fetch_add(1, Ordering::Relaxed);
-    let channel = n.channel.as_str();
-    match after {
-        AfterAttempt::Delivered => {
-            tracing::info!(notification.id = n.id, channel, notification.event = %n.event_type, attempt = attempt_no, "delivered")
-        }
-        AfterAttempt::RetryAt(t) => {
-            tracing::info!(notification.id = n.id, channel, attempt = attempt_no, status = ?attempt.http_status, error = ?attempt.error, next_attempt_at = t, "delivery failed; will retry")
-        }
-        AfterAttempt::GiveUp => {
-            counters.given_up.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(notification.id = n.id, channel, attempt = attempt_no, "delivery failed; retries exhausted")
+    for ((n, delivered, refused), (_, attempt, after)) in told.iter().zip(&rows) {
+        let counters = app.deliveries.of(n.channel);
+        let counter = match (delivered, refused) {
+            (true, _) => &counters.delivered,
+            (false, true) => &counters.refused,
+            (false, false) => &counters.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let channel = n.channel.as_str();
+        let attempt_no = attempt.attempt_no;
+        match after {
+            AfterAttempt::Delivered => {
+                tracing::info!(notification.id = n.id, channel, notification.event = %n.event_type, attempt = attempt_no, "delivered")
+            }
+            AfterAttempt::RetryAt(t) => {
+                tracing::info!(notification.id = n.id, channel, attempt = attempt_no, status = ?attempt.http_status, error = ?attempt.error, next_attempt_at = t, "delivery failed; will retry")
+            }
+            AfterAttempt::GiveUp => {
+                counters.given_up.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    notification.id = n.id,
+                    channel,
+                    attempt = attempt_no,
+                    "delivery failed; retries exhausted"
+                )
+            }
         }
     }
 }

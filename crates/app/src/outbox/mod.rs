@@ -194,6 +194,7 @@ const PARKED_AT_MOST: Duration = Duration::from_secs(7);
 
 struct Dispatcher {
     app: Arc<App>,
+    recorder: attempt::Recorder,
     /// Sends in flight; each ends with its destination.
     sends: JoinSet<String>,
     parked: HashMap<String, VecDeque<(Notification, Instant)>>,
@@ -203,7 +204,8 @@ struct Dispatcher {
 
 impl Dispatcher {
     fn new(app: Arc<App>) -> Dispatcher {
-        Dispatcher { app, sends: JoinSet::new(), parked: HashMap::new(), unparked: 0 }
+        let recorder = attempt::Recorder::start(Arc::clone(&app));
+        Dispatcher { app, recorder, sends: JoinSet::new(), parked: HashMap::new(), unparked: 0 }
     }
 
     fn free(&self) -> usize {
@@ -211,9 +213,11 @@ impl Dispatcher {
     }
 
     fn spawn(&mut self, destination: String, n: Notification, permit: Permit) {
-        let app = Arc::clone(&self.app);
+        let (app, recorder) = (Arc::clone(&self.app), self.recorder.clone());
         self.sends.spawn(async move {
-            deliver_one(&app, n, permit).await;
+            if let Some(sent) = send_one(&app, &n, permit).await {
+                recorder.record(&app, n, sent).await;
+            }
             destination
         });
     }
@@ -340,7 +344,11 @@ pub async fn send_now(app: &App, id: i64) -> Result<Notification, Internal> {
     if let Some(n) = app.store.claim_notification(id, wall, wall + LEASE_S).await? {
         let now = Instant::now();
         match app.destinations.try_start(&destinations::of(&n.notify_url), now) {
-            Gate::Go(permit) => deliver_one(app, n, permit).await,
+            Gate::Go(permit) => {
+                if let Some(sent) = send_one(app, &n, permit).await {
+                    attempt::record(app, &n, sent).await;
+                }
+            }
             Gate::Busy => app.store.put_back_notifications(&[(id, wall)]).await?,
             Gate::Open(until) => {
                 app.store.put_back_notifications(&[(id, wall + wall_seconds_until(until, now))]).await?;
@@ -358,20 +366,19 @@ pub async fn send_now(app: &App, id: i64) -> Result<Notification, Internal> {
     }
 }
 
-/// Sends one claimed notification through its channel and records the
-/// attempt. A sender that could not even prepare the message (its owner
-/// unreadable, signing failed) leaves the lease to expire.
-async fn deliver_one(app: &App, n: Notification, permit: Permit) {
+/// Sends one claimed notification through its channel and tells its
+/// destination how it went; `None` if the sender could not even prepare
+/// the message (its owner unreadable, signing failed): the lease expires.
+async fn send_one(app: &App, n: &Notification, permit: Permit) -> Option<attempt::Sent> {
     let sent = match n.channel {
-        Channel::V3 => pay::send(app, &n).await,
-        Channel::Mp => mp::send_account(app, &n).await,
-        Channel::Component => mp::send_component(app, &n).await,
-    };
-    let Some(sent) = sent else { return };
+        Channel::V3 => pay::send(app, n).await,
+        Channel::Mp => mp::send_account(app, n).await,
+        Channel::Component => mp::send_component(app, n).await,
+    }?;
     permit.done(match (sent.http_status, sent.refused) {
         (Some(_), _) => Reach::Answered,
         (None, true) => Reach::NotSent,
         (None, false) => Reach::Unreachable,
     });
-    attempt::record(app, &n, sent).await;
+    Some(sent)
 }

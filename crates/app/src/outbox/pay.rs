@@ -4,7 +4,9 @@
 //! `Wechatpay-*` signature headers, signed per the recipient's key mode. A
 //! 2xx answer acknowledges it.
 
-use std::time::Instant;
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use koudai_domain::schedule::Channel;
 use koudai_domain::{ids, BusinessTime};
@@ -58,11 +60,49 @@ pub fn seal(
     })
 }
 
+/// How long a merchant's key mode is reused for its callbacks: as long as
+/// the API's own cache of merchant rows (`v3::auth`), so a changed mode
+/// reaches callbacks when it reaches the API.
+const KEY_MODE_TTL: Duration = Duration::from_secs(5);
+
+/// Merchants' key modes by mchid, with when they were read: a callback is
+/// signed per its merchant's mode, and reading the merchant for every
+/// callback was a database round trip per callback.
+#[derive(Debug, Default)]
+pub struct KeyModes(Mutex<HashMap<String, (KeyMode, Instant)>>);
+
+impl KeyModes {
+    fn get(&self, mchid: &str) -> Option<KeyMode> {
+        let kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.get(mchid).filter(|(_, at)| at.elapsed() < KEY_MODE_TTL).map(|(mode, _)| *mode)
+    }
+
+    fn put(&self, mchid: &str, mode: KeyMode) {
+        let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.len() > 10_000 {
+            kept.retain(|_, (_, at)| at.elapsed() < KEY_MODE_TTL);
+        }
+        kept.insert(mchid.to_owned(), (mode, Instant::now()));
+    }
+}
+
+/// The key mode of `mchid`'s callbacks: kept, or read.
+async fn key_mode(app: &App, mchid: &str) -> Result<Option<KeyMode>, koudai_store::StoreError> {
+    if let Some(mode) = app.key_modes.get(mchid) {
+        return Ok(Some(mode));
+    }
+    let mode = app.store.merchant(mchid).await?.map(|m| m.key_mode);
+    if let Some(mode) = mode {
+        app.key_modes.put(mchid, mode);
+    }
+    Ok(mode)
+}
+
 /// Sends one claimed callback; `None` if it could not be prepared (the
 /// lease expires and the row is claimed again).
 pub(super) async fn send(app: &App, n: &Notification) -> Option<Sent> {
-    let mode = match app.store.merchant(&n.mchid).await {
-        Ok(Some(m)) => m.key_mode,
+    let mode = match key_mode(app, &n.mchid).await {
+        Ok(Some(mode)) => mode,
         Ok(None) => {
             // A notification always belongs to a merchant (the payment that
             // made it checked); sign in certificate mode and say so.

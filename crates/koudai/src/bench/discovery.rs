@@ -60,7 +60,7 @@ async fn seed(app: &Arc<App>, accounts: usize) -> anyhow::Result<()> {
         let product = json!({
             "product_base": {"category_id": ["537074501"], "name": format!("Necklace {i}"), "main_img": img,
                              "img": [img], "detail": [{"text": "silver"}]},
-            "sku_list": [{"sku_id": "", "price": 1000 + i64::try_from(i)?, "ori_price": 2000, "quantity": 10}],
+            "sku_list": [{"sku_id": "", "price": 1000 + i64::try_from(i % 900)?, "ori_price": 2000, "quantity": 10}],
             "attrext": {"isPostFree": 1},
         });
         let issued = shop::issued(app, &a).await.map_err(|e| failed(&e))?;
