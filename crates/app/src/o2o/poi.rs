@@ -95,9 +95,8 @@ pub async fn add(app: &App, a: &MpAccount, new: &NewPoi) -> Result<String, AddPo
     let issued = crate::commerce::shop::issued(app, a).await?;
     rules::validate_new(info, &issued).map_err(AddPoiError::Invalid)?;
     let now = app.clock.business_now().unix();
-    let poi_id = format!("{}", 400_000_000 + u64::from(u32::from_be_bytes(app.rng.bytes())) % 500_000_000);
-    let row = PoiRow {
-        poi_id: poi_id.clone(),
+    let mut row = PoiRow {
+        poi_id: String::new(),
         appid: a.appid.clone(),
         sid: info.get("sid").and_then(Value::as_str).unwrap_or_default().to_owned(),
         base_info: Value::Object(info.clone()).to_string(),
@@ -108,9 +107,21 @@ pub async fn add(app: &App, a: &MpAccount, new: &NewPoi) -> Result<String, AddPo
         updated_at: now,
         prices: String::new(),
     };
-    app.store.create_store(&row).await?;
-    Ok(poi_id)
+    // A poi_id is nine random digits (WeChat's shape): among thousands of
+    // stores two can meet, so a taken one is drawn again.
+    for _ in 0..POI_ID_TRIES {
+        row.poi_id = format!("{}", 400_000_000 + u64::from(u32::from_be_bytes(app.rng.bytes())) % 500_000_000);
+        match app.store.create_store(&row).await {
+            Ok(()) => return Ok(row.poi_id),
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Internal::bug(format!("{POI_ID_TRIES} poi_ids drawn in a row were all taken")).into())
 }
+
+/// How many poi_ids [`add`] draws before it gives up.
+const POI_ID_TRIES: usize = 8;
 
 /// A store as the API shows it.
 #[derive(Debug, Clone, PartialEq)]

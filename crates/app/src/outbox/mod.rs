@@ -57,6 +57,9 @@ pub const MAX_IN_FLIGHT: usize = 64;
 /// sends in flight, and a full queue of parked rows, waits before it is
 /// claimed again (wall s).
 const BUSY_WAIT_S: i64 = 1;
+/// With due rows left behind, the dispatcher claims again after this many
+/// sends have ended (new work claims at once).
+const CLAIM_AFTER_ENDED: usize = 16;
 /// How often the dispatcher looks for due rows (retries coming due) when
 /// nothing wakes it.
 const IDLE_POLL: Duration = Duration::from_millis(500);
@@ -124,11 +127,19 @@ pub async fn run(app: Arc<App>, stop: CancellationToken) {
     // Whether the last claim may have left due rows behind (it got every
     // row it asked for): then a freed slot is worth another claim.
     let mut backlog = false;
+    // Whether the last claim put every row it got to use (none had to go
+    // back): then claim again at once while slots are free.
+    let mut all_used = false;
+    // Sends ended since the last claim.
+    let mut ended = 0;
     while !stop.is_cancelled() {
         if claim {
             claim = false;
             backlog = match app.database.while_reachable(dispatcher.start_due()).await {
-                Some(Ok(pass)) => pass.full,
+                Some(Ok(pass)) => {
+                    all_used = pass.put_back == 0;
+                    pass.full
+                }
                 Some(Err(e)) => {
                     tracing::warn!(error = %e, "claiming notifications failed");
                     false
@@ -145,7 +156,7 @@ pub async fn run(app: Arc<App>, stop: CancellationToken) {
                 }
             };
         }
-        if backlog && dispatcher.free() > 0 {
+        if backlog && all_used && dispatcher.free() > 0 {
             claim = true;
             tokio::task::yield_now().await;
             continue;
@@ -155,11 +166,18 @@ pub async fn run(app: Arc<App>, stop: CancellationToken) {
                 if let Err(e) = dispatcher.finished(done).await {
                     tracing::warn!(error = %e, "putting back parked notifications failed; their lease will expire");
                 }
-                claim = backlog;
+                // With rows left behind, claim again once a few sends have
+                // ended (one claim per send would be a transaction per
+                // callback), or when none is left.
+                ended += 1;
+                claim = backlog && (ended >= CLAIM_AFTER_ENDED || dispatcher.sends.is_empty());
             }
             _ = app.wake.outbox.notified() => claim = true,
             _ = tokio::time::sleep(IDLE_POLL) => claim = true,
             _ = stop.cancelled() => {}
+        }
+        if claim {
+            ended = 0;
         }
     }
     dispatcher.drain().await;
@@ -181,6 +199,9 @@ struct Pass {
     started: usize,
     /// The claim got every row it asked for: more may be due.
     full: bool,
+    /// Rows that went back to the table (their destinations are busy or
+    /// backed off).
+    put_back: usize,
 }
 
 /// Claimed rows waiting in memory for a slot of their destination, at most
@@ -291,7 +312,7 @@ impl Dispatcher {
     async fn start_due(&mut self) -> Result<Pass, StoreError> {
         let want = self.free();
         if want == 0 {
-            return Ok(Pass { started: 0, full: true });
+            return Ok(Pass { started: 0, full: true, put_back: 0 });
         }
         let app = Arc::clone(&self.app);
         let wall = app.clock.wall_now().unix();
@@ -324,7 +345,7 @@ impl Dispatcher {
         if !put_back.is_empty() {
             app.store.put_back_notifications(&put_back).await?;
         }
-        Ok(Pass { started, full })
+        Ok(Pass { started, full, put_back: put_back.len() })
     }
 }
 
