@@ -2,13 +2,13 @@
 //! came to ([`Sent`]), and [`record`], which writes the attempt and the
 //! next step by the channel's retry schedule in one transaction and counts
 //! the outcome per channel; the dispatcher's [`Recorder`] writes the
-//! attempts of concurrent sends in one transaction.
+//! attempts of concurrent sends in one transaction, beside the sends.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use serde_json::Value;
 
@@ -44,22 +44,24 @@ pub(super) async fn record(app: &App, n: &Notification, sent: Sent) {
 /// The most attempts one transaction records.
 const BATCH_AT_MOST: usize = 64;
 
-/// An outcome waiting to be recorded, and who waits for it.
-type Pending = (Notification, Sent, oneshot::Sender<()>);
+/// Outcomes handed in and not yet written, at most: a send hands its
+/// outcome in and is done, unless this many wait (the database is slow),
+/// then it waits its turn.
+const WAITING_AT_MOST: usize = 1024;
 
-/// Records the dispatcher's attempts in batches: every send hands its
-/// outcome here and waits until it is written; one transaction writes all
-/// the outcomes that arrived meanwhile (group commit), so a burst of
-/// callbacks costs a commit per batch rather than one per callback.
-#[derive(Clone)]
-pub(super) struct Recorder(mpsc::UnboundedSender<Pending>);
+/// Records the dispatcher's attempts in batches, beside the sends: a send
+/// hands its outcome in and its destination's next send may start at once;
+/// one transaction writes every outcome that arrived meanwhile (group
+/// commit). A row sent and not yet recorded keeps its lease, so no other
+/// claim sends it meanwhile.
+pub(super) struct Recorder(mpsc::Sender<(Notification, Sent)>);
 
 impl Recorder {
-    /// A recorder; its task ends when every clone is dropped and what
-    /// they handed in is written.
-    pub(super) fn start(app: Arc<App>) -> Recorder {
-        let (to, mut from) = mpsc::unbounded_channel::<Pending>();
-        tokio::spawn(async move {
+    /// A recorder and its task, which ends when the recorder is dropped and
+    /// every outcome handed in is written.
+    pub(super) fn start(app: Arc<App>) -> (Recorder, tokio::task::JoinHandle<()>) {
+        let (to, mut from) = mpsc::channel::<(Notification, Sent)>(WAITING_AT_MOST);
+        let task = tokio::spawn(async move {
             while let Some(first) = from.recv().await {
                 let mut batch = vec![first];
                 while batch.len() < BATCH_AT_MOST {
@@ -68,27 +70,18 @@ impl Recorder {
                         Err(_) => break,
                     }
                 }
-                let (outcomes, waiting): (Vec<_>, Vec<_>) =
-                    batch.into_iter().map(|(n, sent, done)| ((n, sent), done)).unzip();
-                record_batch(&app, outcomes).await;
-                for done in waiting {
-                    let _ = done.send(());
-                }
+                record_batch(&app, batch).await;
             }
         });
-        Recorder(to)
+        (Recorder(to), task)
     }
 
-    /// Hands in one outcome and waits until it is recorded.
-    pub(super) async fn record(&self, app: &App, n: Notification, sent: Sent) {
-        let (done, written) = oneshot::channel();
-        match self.0.send((n, sent, done)) {
-            Ok(()) => {
-                let _ = written.await;
-            }
-            // The recorder is gone (it never is while a dispatcher holds a
-            // clone): record here.
-            Err(mpsc::error::SendError((n, sent, _))) => record(app, &n, sent).await,
+    /// Hands in one outcome (waiting only while [`WAITING_AT_MOST`] wait).
+    pub(super) async fn hand_in(&self, app: &App, n: Notification, sent: Sent) {
+        if let Err(mpsc::error::SendError((n, sent))) = self.0.send((n, sent)).await {
+            // The recorder is gone (it never is while its dispatcher runs):
+            // record here.
+            record(app, &n, sent).await;
         }
     }
 }

@@ -215,7 +215,10 @@ const PARKED_AT_MOST: Duration = Duration::from_secs(7);
 
 struct Dispatcher {
     app: Arc<App>,
-    recorder: attempt::Recorder,
+    /// Where sends hand in their outcomes, and its task (both taken when
+    /// the dispatcher drains).
+    recorder: Option<Arc<attempt::Recorder>>,
+    recording: Option<tokio::task::JoinHandle<()>>,
     /// Sends in flight; each ends with its destination.
     sends: JoinSet<String>,
     parked: HashMap<String, VecDeque<(Notification, Instant)>>,
@@ -225,8 +228,15 @@ struct Dispatcher {
 
 impl Dispatcher {
     fn new(app: Arc<App>) -> Dispatcher {
-        let recorder = attempt::Recorder::start(Arc::clone(&app));
-        Dispatcher { app, recorder, sends: JoinSet::new(), parked: HashMap::new(), unparked: 0 }
+        let (recorder, recording) = attempt::Recorder::start(Arc::clone(&app));
+        Dispatcher {
+            app,
+            recorder: Some(Arc::new(recorder)),
+            recording: Some(recording),
+            sends: JoinSet::new(),
+            parked: HashMap::new(),
+            unparked: 0,
+        }
     }
 
     fn free(&self) -> usize {
@@ -237,7 +247,10 @@ impl Dispatcher {
         let (app, recorder) = (Arc::clone(&self.app), self.recorder.clone());
         self.sends.spawn(async move {
             if let Some(sent) = send_one(&app, &n, permit).await {
-                recorder.record(&app, n, sent).await;
+                match recorder {
+                    Some(r) => r.hand_in(&app, n, sent).await,
+                    None => attempt::record(&app, &n, sent).await,
+                }
             }
             destination
         });
@@ -302,6 +315,13 @@ impl Dispatcher {
         if !rest.is_empty() {
             if let Err(e) = self.app.store.put_back_notifications(&rest).await {
                 tracing::warn!(error = %e, "putting back parked notifications failed; their lease will expire");
+            }
+        }
+        // Every outcome handed in is written before the dispatcher ends.
+        self.recorder = None;
+        if let Some(recording) = self.recording.take() {
+            if let Err(e) = recording.await {
+                tracing::warn!(error = %e, "the outbox's recorder ended abnormally");
             }
         }
     }
