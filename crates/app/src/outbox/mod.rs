@@ -133,8 +133,16 @@ pub async fn run(app: Arc<App>, stop: CancellationToken) {
     // Sends ended since the last claim.
     let mut ended = 0;
     while !stop.is_cancelled() {
+        // Every send that has ended frees its slot now (a finished task
+        // still counts in the set until it is joined).
+        let reaped = dispatcher.reap().await;
+        if reaped > 0 {
+            ended += reaped;
+            claim |= backlog && ended >= CLAIM_AFTER_ENDED;
+        }
         if claim {
             claim = false;
+            ended = 0;
             backlog = match app.database.while_reachable(dispatcher.start_due()).await {
                 Some(Ok(pass)) => {
                     all_used = pass.put_back == 0;
@@ -176,9 +184,6 @@ pub async fn run(app: Arc<App>, stop: CancellationToken) {
             _ = tokio::time::sleep(IDLE_POLL) => claim = true,
             _ = stop.cancelled() => {}
         }
-        if claim {
-            ended = 0;
-        }
     }
     dispatcher.drain().await;
 }
@@ -206,9 +211,13 @@ struct Pass {
 
 /// Claimed rows waiting in memory for a slot of their destination, at most
 /// this many per destination (beyond, they go back to the table for
-/// [`BUSY_WAIT_S`]): a burst to one fast receiver drains from memory; a
-/// slow one's rows that wait longer than [`PARKED_AT_MOST`] go back.
-const PARKED_PER_DESTINATION: usize = 256;
+/// [`BUSY_WAIT_S`]); a slow destination's rows that wait longer than
+/// [`PARKED_AT_MOST`] go back too.
+const PARKED_PER_DESTINATION: usize = 3 * destinations::PER_DESTINATION;
+/// A claim takes at least this many rows when slots are free, whatever is
+/// parked: rows parked for a busy destination must not keep another's new
+/// work from being claimed.
+const CLAIM_AT_LEAST: usize = 16;
 /// A parked row older than this goes back to the table (its lease is
 /// [`LEASE_S`]).
 const PARKED_AT_MOST: Duration = Duration::from_secs(7);
@@ -254,6 +263,19 @@ impl Dispatcher {
             }
             destination
         });
+    }
+
+    /// Takes in every send that has ended (see [`Dispatcher::finished`]);
+    /// returns how many.
+    async fn reap(&mut self) -> usize {
+        let mut n = 0;
+        while let Some(done) = self.sends.try_join_next() {
+            n += 1;
+            if let Err(e) = self.finished(done).await {
+                tracing::warn!(error = %e, "putting back parked notifications failed; their lease will expire");
+            }
+        }
+        n
     }
 
     /// A send ended: start what waits for its destination, and put back
@@ -330,7 +352,11 @@ impl Dispatcher {
     /// may take them, parks those whose destination is busy, and puts the
     /// others back until their destination may take them.
     async fn start_due(&mut self) -> Result<Pass, StoreError> {
-        let want = self.free();
+        // Rows already waiting in memory count against the claim, so a busy
+        // destination's backlog stays in the table instead of being
+        // claimed and put back again and again.
+        let parked: usize = self.parked.values().map(VecDeque::len).sum();
+        let want = self.free().saturating_sub(parked).max(CLAIM_AT_LEAST).min(self.free());
         if want == 0 {
             return Ok(Pass { started: 0, full: true, put_back: 0 });
         }
@@ -365,6 +391,7 @@ impl Dispatcher {
         if !put_back.is_empty() {
             app.store.put_back_notifications(&put_back).await?;
         }
+        tracing::debug!(want, started, full, put_back = put_back.len(), parked, "claimed");
         Ok(Pass { started, full, put_back: put_back.len() })
     }
 }

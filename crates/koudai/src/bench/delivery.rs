@@ -16,8 +16,9 @@ use koudai_store::KeyMode;
 
 use super::harness::start_server;
 
-/// `(callbacks, elapsed)` on a fresh server (SQLite, or `database_url`).
-pub(super) async fn bench(database_url: Option<String>, callbacks: usize) -> anyhow::Result<(usize, Duration)> {
+/// `(callbacks, elapsed, mean sends in flight)` on a fresh server (SQLite,
+/// or `database_url`).
+pub(super) async fn bench(database_url: Option<String>, callbacks: usize) -> anyhow::Result<(usize, Duration, f64)> {
     let (server, data_dir) = start_server(database_url).await?;
     let app = Arc::clone(&server.app);
     let now = app.clock.wall_now();
@@ -53,6 +54,18 @@ pub(super) async fn bench(database_url: Option<String>, callbacks: usize) -> any
     }
     tx.commit().await?;
     let started = Instant::now();
+    // How many sends are in flight, sampled every millisecond until done.
+    let (sampling, done) = (Arc::clone(&app), Arc::new(std::sync::atomic::AtomicBool::new(false)));
+    let finished = Arc::clone(&done);
+    let sampler = tokio::spawn(async move {
+        let (mut sum, mut n) = (0usize, 0usize);
+        while !finished.load(Ordering::SeqCst) {
+            sum += sampling.destinations.snapshot().0;
+            n += 1;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        sum as f64 / n.max(1) as f64
+    });
     app.wake.delivery();
     let deadline = started + Duration::from_secs(120);
     while received.load(Ordering::SeqCst) < callbacks {
@@ -62,8 +75,10 @@ pub(super) async fn bench(database_url: Option<String>, callbacks: usize) -> any
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let elapsed = started.elapsed();
+    done.store(true, Ordering::SeqCst);
+    let in_flight = sampler.await?;
     receiver_task.abort();
     server.stop().await;
     let _ = std::fs::remove_dir_all(&data_dir);
-    Ok((callbacks, elapsed))
+    Ok((callbacks, elapsed, in_flight))
 }

@@ -90,7 +90,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     println!();
     println!("delivery: sealed callbacks in the outbox -> delivered and acknowledged (one signature each)");
-    println!("{:<10} {:>9} {:>10} {:>11} {:>8}", "backend", "callbacks", "seconds", "delivered/s", "ratio");
+    println!(
+        "{:<10} {:>9} {:>10} {:>11} {:>8} {:>10}",
+        "backend", "callbacks", "seconds", "delivered/s", "ratio", "in flight"
+    );
     let n = args.orders;
     let mut deliveries = vec![("sqlite", delivery::bench(None, n).await?)];
     if let Some(admin) = &args.postgres_url {
@@ -99,10 +102,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         koudai_store::scratch::drop_postgres_database(admin, &url).await?;
         deliveries.push(("postgres", figures?));
     }
-    for (backend, (count, elapsed)) in deliveries {
+    for (backend, (count, elapsed, in_flight)) in deliveries {
         let rate = count as f64 / elapsed.as_secs_f64();
         // One signature per callback: the bound is two cores' signs.
-        println!("{backend:<10} {count:>9} {:>10.2} {rate:>11.0} {:>8.2}", elapsed.as_secs_f64(), rate / bound);
+        println!(
+            "{backend:<10} {count:>9} {:>10.2} {rate:>11.0} {:>8.2} {in_flight:>10.1}",
+            elapsed.as_secs_f64(),
+            rate / bound
+        );
     }
     println!("server peak RSS: {}", peak_rss().unwrap_or_else(|| "unknown".into()));
     if args.discovery_accounts > 0 && args.discovery_views > 0 {
