@@ -171,9 +171,7 @@ pub async fn run(app: Arc<App>, stop: CancellationToken) {
         }
         tokio::select! {
             Some(done) = dispatcher.sends.join_next(), if !dispatcher.sends.is_empty() => {
-                if let Err(e) = dispatcher.finished(done).await {
-                    tracing::warn!(error = %e, "putting back parked notifications failed; their lease will expire");
-                }
+                dispatcher.finished(done).await;
                 // With rows left behind, claim again once a few sends have
                 // ended (one claim per send would be a transaction per
                 // callback), or when none is left.
@@ -271,16 +269,14 @@ impl Dispatcher {
         let mut n = 0;
         while let Some(done) = self.sends.try_join_next() {
             n += 1;
-            if let Err(e) = self.finished(done).await {
-                tracing::warn!(error = %e, "putting back parked notifications failed; their lease will expire");
-            }
+            self.finished(done).await;
         }
         n
     }
 
     /// A send ended: start what waits for its destination, and put back
     /// what waited too long or whose destination has been backed off.
-    async fn finished(&mut self, done: Result<String, tokio::task::JoinError>) -> Result<(), StoreError> {
+    async fn finished(&mut self, done: Result<String, tokio::task::JoinError>) {
         let now = Instant::now();
         let wall = self.app.clock.wall_now().unix();
         let mut put_back = Vec::new();
@@ -318,18 +314,18 @@ impl Dispatcher {
         }
         self.parked.retain(|_, q| !q.is_empty());
         if put_back.is_empty() {
-            return Ok(());
+            return;
         }
-        self.app.store.put_back_notifications(&put_back).await
+        if let Err(e) = self.app.store.put_back_notifications(&put_back).await {
+            tracing::warn!(error = %e, "putting back parked notifications failed; their lease will expire");
+        }
     }
 
     /// Lets the sends in flight finish (starting what was parked for
     /// them), then puts back what is still parked, due at once.
     async fn drain(&mut self) {
         while let Some(done) = self.sends.join_next().await {
-            if let Err(e) = self.finished(done).await {
-                tracing::warn!(error = %e, "putting back parked notifications failed; their lease will expire");
-            }
+            self.finished(done).await;
         }
         let wall = self.app.clock.wall_now().unix();
         let rest: Vec<_> =
